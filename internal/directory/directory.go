@@ -1,0 +1,378 @@
+// Package directory is amlid's Entra ID: tenants, subscriptions and
+// principals (users, groups, service principals and the principals of
+// managed identities, rule ID-1). It persists through store.Store; the token
+// service authenticates against it and RBAC resolves principals and group
+// membership from it.
+package directory
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/amlid/amlid/internal/store"
+	"github.com/google/uuid"
+)
+
+// Store kinds owned by this package.
+const (
+	KindTenant       = "directory.tenant"
+	KindSubscription = "directory.subscription"
+	KindPrincipal    = "directory.principal"
+	// KindIndex maps alternate keys (appId, UPN, resource ID) to object IDs:
+	// key "<tenant>|<field>|<lower(value)>", value {"objectId": …}.
+	KindIndex = "directory.index"
+)
+
+// ErrNotFound etc. are the store's sentinels re-exported for callers.
+var (
+	ErrNotFound      = store.ErrNotFound
+	ErrAlreadyExists = store.ErrAlreadyExists
+)
+
+// Principal types as RBAC's principalType names them.
+const (
+	TypeUser             = "User"
+	TypeGroup            = "Group"
+	TypeServicePrincipal = "ServicePrincipal"
+)
+
+// Service principal subtypes (Graph's servicePrincipalType).
+const (
+	SubtypeApplication     = "Application"
+	SubtypeManagedIdentity = "ManagedIdentity"
+)
+
+// Tenant is an Entra tenant.
+type Tenant struct {
+	ID            string    `json:"tenantId"`
+	DisplayName   string    `json:"displayName"`
+	DefaultDomain string    `json:"defaultDomain"`
+	Created       time.Time `json:"created"`
+}
+
+// Subscription is an Azure subscription, owned by a tenant.
+type Subscription struct {
+	ID          string `json:"subscriptionId"`
+	TenantID    string `json:"tenantId"`
+	DisplayName string `json:"displayName"`
+	State       string `json:"state"`
+}
+
+// SecretCredential is a client secret or user password, stored only as a
+// salted hash (see hash.go). The clear value is shown once at creation.
+type SecretCredential struct {
+	KeyID       string    `json:"keyId"`
+	DisplayName string    `json:"displayName,omitempty"`
+	Hint        string    `json:"hint,omitempty"` // first 3 characters, like Entra
+	Hash        string    `json:"hash"`
+	Disabled    bool      `json:"disabled,omitempty"`
+	StartTime   time.Time `json:"startDateTime"`
+	EndTime     time.Time `json:"endDateTime"`
+}
+
+// CertificateCredential is a public certificate a service principal signs
+// client assertions with.
+type CertificateCredential struct {
+	KeyID      string    `json:"keyId"`
+	Thumbprint string    `json:"thumbprint"` // hex SHA-1 of DER, upper case
+	CertPEM    string    `json:"certPem"`
+	Disabled   bool      `json:"disabled,omitempty"`
+	StartTime  time.Time `json:"startDateTime"`
+	EndTime    time.Time `json:"endDateTime"`
+}
+
+// Principal is any security principal (rule ID-1).
+type Principal struct {
+	ObjectID    string `json:"objectId"`
+	TenantID    string `json:"tenantId"`
+	Type        string `json:"type"`              // User | Group | ServicePrincipal
+	Subtype     string `json:"subtype,omitempty"` // Application | ManagedIdentity (service principals)
+	DisplayName string `json:"displayName"`
+	// AppID is the application (client) ID of a service principal or the
+	// client ID of a managed identity.
+	AppID string `json:"appId,omitempty"`
+	// UPN is a user's sign-in name (user@domain).
+	UPN string `json:"userPrincipalName,omitempty"`
+	// ResourceID is, for a managed identity, the ARM ID it stands for: the
+	// UAI resource itself, or the resource that holds a system-assigned
+	// identity. It becomes the token's xms_mirid claim.
+	ResourceID string `json:"resourceId,omitempty"`
+	// SystemAssigned marks the principal of a system-assigned identity
+	// (deleted with its resource).
+	SystemAssigned bool                    `json:"systemAssigned,omitempty"`
+	Password       *SecretCredential       `json:"password,omitempty"`
+	Secrets        []SecretCredential      `json:"secrets,omitempty"`
+	Certificates   []CertificateCredential `json:"certificates,omitempty"`
+	Members        []string                `json:"members,omitempty"` // group member object IDs
+	Disabled       bool                    `json:"disabled,omitempty"`
+	// DirectoryAdmin marks a Global Administrator: it may write the
+	// directory through Graph (the bootstrap admin is one).
+	DirectoryAdmin bool `json:"directoryAdmin,omitempty"`
+	Created        time.Time               `json:"created"`
+}
+
+// IsManagedIdentity reports whether p is a managed identity's principal.
+func (p *Principal) IsManagedIdentity() bool { return p.Subtype == SubtypeManagedIdentity }
+
+// Directory is the typed view over the store.
+type Directory struct {
+	s store.Store
+}
+
+// New returns a directory over s.
+func New(s store.Store) *Directory { return &Directory{s: s} }
+
+// Store exposes the underlying store (for transactions spanning packages).
+func (d *Directory) Store() store.Store { return d.s }
+
+func indexKey(tenant, field, value string) string {
+	return strings.ToLower(tenant) + "|" + field + "|" + strings.ToLower(value)
+}
+
+// Index fields.
+const (
+	IndexAppID      = "appId"
+	IndexUPN        = "upn"
+	IndexResourceID = "resourceId"
+)
+
+func principalIndexes(p *Principal) map[string]string {
+	ix := map[string]string{}
+	if p.AppID != "" {
+		ix[IndexAppID] = p.AppID
+	}
+	if p.UPN != "" {
+		ix[IndexUPN] = p.UPN
+	}
+	if p.ResourceID != "" {
+		ix[IndexResourceID] = p.ResourceID
+	}
+	return ix
+}
+
+// PutTenant creates or replaces a tenant.
+func (d *Directory) PutTenant(ctx context.Context, t Tenant) error {
+	b, _ := json.Marshal(t)
+	_, err := store.Put(ctx, d.s, store.Record{Kind: KindTenant, Key: strings.ToLower(t.ID), Value: b}, "")
+	return err
+}
+
+// Tenant returns a tenant by ID.
+func (d *Directory) Tenant(ctx context.Context, id string) (Tenant, error) {
+	var t Tenant
+	r, err := d.s.Get(ctx, KindTenant, strings.ToLower(id))
+	if err != nil {
+		return t, err
+	}
+	return t, json.Unmarshal(r.Value, &t)
+}
+
+// Tenants lists every tenant.
+func (d *Directory) Tenants(ctx context.Context) ([]Tenant, error) {
+	return listJSON[Tenant](ctx, d.s, KindTenant, store.ListOptions{})
+}
+
+// PutSubscription creates or replaces a subscription.
+func (d *Directory) PutSubscription(ctx context.Context, s Subscription) error {
+	b, _ := json.Marshal(s)
+	_, err := store.Put(ctx, d.s, store.Record{Kind: KindSubscription, Key: strings.ToLower(s.ID), Parent: strings.ToLower(s.TenantID), Value: b}, "")
+	return err
+}
+
+// Subscription returns a subscription by ID.
+func (d *Directory) Subscription(ctx context.Context, id string) (Subscription, error) {
+	var s Subscription
+	r, err := d.s.Get(ctx, KindSubscription, strings.ToLower(id))
+	if err != nil {
+		return s, err
+	}
+	return s, json.Unmarshal(r.Value, &s)
+}
+
+// Subscriptions lists subscriptions, of one tenant when tenant != "".
+func (d *Directory) Subscriptions(ctx context.Context, tenant string) ([]Subscription, error) {
+	return listJSON[Subscription](ctx, d.s, KindSubscription, store.ListOptions{Parent: strings.ToLower(tenant)})
+}
+
+// CreatePrincipal stores a new principal, assigning an object ID when empty,
+// inside tx (so callers can create a resource and its principal atomically).
+func CreatePrincipal(ctx context.Context, tx store.Tx, p *Principal) error {
+	if p.ObjectID == "" {
+		p.ObjectID = uuid.NewString()
+	}
+	if p.TenantID == "" {
+		return errors.New("directory: principal needs a tenant")
+	}
+	if p.Created.IsZero() {
+		p.Created = time.Now().UTC()
+	}
+	for field, v := range principalIndexes(p) {
+		b, _ := json.Marshal(map[string]string{"objectId": p.ObjectID})
+		if _, err := tx.Create(ctx, store.Record{Kind: KindIndex, Key: indexKey(p.TenantID, field, v), Parent: p.ObjectID, Value: b}); err != nil {
+			if errors.Is(err, store.ErrAlreadyExists) {
+				return fmt.Errorf("directory: a principal with %s %q already exists in tenant %s: %w", field, v, p.TenantID, store.ErrAlreadyExists)
+			}
+			return err
+		}
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Create(ctx, store.Record{Kind: KindPrincipal, Key: p.ObjectID, Parent: strings.ToLower(p.TenantID), Value: b})
+	return err
+}
+
+// DeletePrincipal removes a principal and its index entries inside tx.
+// Removing it from groups and deleting its role assignments is the caller's
+// business (RBAC owns assignments).
+func DeletePrincipal(ctx context.Context, tx store.Tx, objectID string) error {
+	r, err := tx.Get(ctx, KindPrincipal, objectID)
+	if err != nil {
+		return err
+	}
+	var p Principal
+	if err := json.Unmarshal(r.Value, &p); err != nil {
+		return err
+	}
+	for field, v := range principalIndexes(&p) {
+		if err := tx.Delete(ctx, KindIndex, indexKey(p.TenantID, field, v), ""); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return tx.Delete(ctx, KindPrincipal, objectID, "")
+}
+
+// GetPrincipal reads a principal by object ID inside any reader.
+func GetPrincipal(ctx context.Context, rd store.Reader, objectID string) (*Principal, error) {
+	r, err := rd.Get(ctx, KindPrincipal, strings.ToLower(objectID))
+	if err != nil {
+		return nil, err
+	}
+	var p Principal
+	return &p, json.Unmarshal(r.Value, &p)
+}
+
+// CreatePrincipal is the one-call form of the package function.
+func (d *Directory) CreatePrincipal(ctx context.Context, p *Principal) error {
+	return d.s.Tx(ctx, func(tx store.Tx) error { return CreatePrincipal(ctx, tx, p) })
+}
+
+// DeletePrincipal is the one-call form of the package function.
+func (d *Directory) DeletePrincipal(ctx context.Context, objectID string) error {
+	return d.s.Tx(ctx, func(tx store.Tx) error { return DeletePrincipal(ctx, tx, objectID) })
+}
+
+// Principal returns a principal by object ID.
+func (d *Directory) Principal(ctx context.Context, objectID string) (*Principal, error) {
+	return GetPrincipal(ctx, d.s, objectID)
+}
+
+// UpdatePrincipal applies fn to a principal atomically. fn must not change
+// the indexed fields (appId, UPN, resourceId) or the object ID.
+func (d *Directory) UpdatePrincipal(ctx context.Context, objectID string, fn func(p *Principal) error) (*Principal, error) {
+	var out Principal
+	_, err := store.Update(ctx, d.s, KindPrincipal, strings.ToLower(objectID), func(old store.Record) (store.Record, error) {
+		if err := json.Unmarshal(old.Value, &out); err != nil {
+			return old, err
+		}
+		before := principalIndexes(&out)
+		if err := fn(&out); err != nil {
+			return old, err
+		}
+		after := principalIndexes(&out)
+		for k, v := range before {
+			if !strings.EqualFold(after[k], v) {
+				return old, fmt.Errorf("directory: %s of a principal cannot change", k)
+			}
+		}
+		b, err := json.Marshal(&out)
+		old.Value = b
+		return old, err
+	})
+	return &out, err
+}
+
+// Lookup finds a principal in tenant by an indexed field (IndexAppID,
+// IndexUPN, IndexResourceID).
+func (d *Directory) Lookup(ctx context.Context, tenant, field, value string) (*Principal, error) {
+	return LookupIn(ctx, d.s, tenant, field, value)
+}
+
+// LookupIn is Lookup inside any reader (a transaction included).
+func LookupIn(ctx context.Context, rd store.Reader, tenant, field, value string) (*Principal, error) {
+	r, err := rd.Get(ctx, KindIndex, indexKey(tenant, field, value))
+	if err != nil {
+		return nil, err
+	}
+	var ix struct {
+		ObjectID string `json:"objectId"`
+	}
+	if err := json.Unmarshal(r.Value, &ix); err != nil {
+		return nil, err
+	}
+	return GetPrincipal(ctx, rd, ix.ObjectID)
+}
+
+// Principals lists a tenant's principals, optionally of one type.
+func (d *Directory) Principals(ctx context.Context, tenant, typ string) ([]*Principal, error) {
+	all, err := listJSON[Principal](ctx, d.s, KindPrincipal, store.ListOptions{Parent: strings.ToLower(tenant)})
+	if err != nil {
+		return nil, err
+	}
+	var out []*Principal
+	for i := range all {
+		if typ == "" || all[i].Type == typ {
+			out = append(out, &all[i])
+		}
+	}
+	return out, nil
+}
+
+// GroupsOf returns the object IDs of the groups p is a direct or transitive
+// member of (for the token's groups claim and RBAC group expansion).
+func (d *Directory) GroupsOf(ctx context.Context, tenant, objectID string) ([]string, error) {
+	groups, err := d.Principals(ctx, tenant, TypeGroup)
+	if err != nil {
+		return nil, err
+	}
+	member := map[string]bool{strings.ToLower(objectID): true}
+	var out []string
+	for changed := true; changed; {
+		changed = false
+		for _, g := range groups {
+			if member[g.ObjectID] {
+				continue
+			}
+			for _, m := range g.Members {
+				if member[strings.ToLower(m)] {
+					member[g.ObjectID] = true
+					out = append(out, g.ObjectID)
+					changed = true
+					break
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func listJSON[T any](ctx context.Context, rd store.Reader, kind string, o store.ListOptions) ([]T, error) {
+	recs, err := rd.List(ctx, kind, o)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, 0, len(recs))
+	for _, r := range recs {
+		var v T
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			return nil, fmt.Errorf("directory: corrupt %s record %q: %w", kind, r.Key, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
