@@ -1,0 +1,433 @@
+package arm
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/amlid/amlid/internal/directory"
+	"github.com/amlid/amlid/internal/store"
+)
+
+func notFound(id ID) error {
+	return Errorf(http.StatusNotFound, "ResourceNotFound",
+		"The Resource '%s/%s' under resource group '%s' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix",
+		id.TypeName(), strings.Join(id.Names, "/"), id.ResourceGroup)
+}
+
+// serveResource handles …/resourceGroups/{rg}/providers/{ns}/{type}/{name}[…].
+func (s *Server) serveResource(w http.ResponseWriter, c *Call, sub directory.Subscription, rg string, segs []string) error {
+	if len(segs) < 2 {
+		return Errorf(http.StatusNotFound, "NotFound", "No Resource Manager operation matches '%s'.", c.R.URL.Path)
+	}
+	ns, ok := s.cfg.Registry.Namespace(segs[0])
+	if !ok {
+		return Errorf(http.StatusNotFound, "InvalidResourceNamespace", "The resource namespace '%s' is invalid.", segs[0])
+	}
+	rest := segs[1:]
+	var typesIn, names []string
+	for i := 0; i+1 < len(rest); i += 2 {
+		typesIn = append(typesIn, rest[i])
+		names = append(names, rest[i+1])
+	}
+	var trailing string
+	if len(rest)%2 == 1 {
+		trailing = rest[len(rest)-1]
+	}
+	// The trailing segment is a child collection (GET) or an action (POST).
+	if trailing != "" {
+		if ct, ok := s.cfg.Registry.Lookup(ns, append(append([]string{}, typesIn...), trailing)); ok && c.R.Method == http.MethodGet {
+			if err := ct.CheckAPIVersion(c.APIVersion); err != nil {
+				return err
+			}
+			if _, err := s.GetResourceGroup(c, sub.ID, rg); err != nil {
+				return err
+			}
+			parent := ID{Subscription: sub.ID, ResourceGroup: rg, Namespace: ns, Types: ct.canonical()[:len(typesIn)], Names: names}
+			if len(typesIn) > 0 {
+				if _, err := s.load(c, parent); err != nil {
+					return err
+				}
+			}
+			return s.listChildren(w, c, parent, ct)
+		}
+		if len(typesIn) == 0 {
+			return unknownType(ns, trailing, c.APIVersion)
+		}
+	}
+	t, ok := s.cfg.Registry.Lookup(ns, typesIn)
+	if !ok {
+		return unknownType(ns, strings.Join(typesIn, "/"), c.APIVersion)
+	}
+	if err := t.CheckAPIVersion(c.APIVersion); err != nil {
+		return err
+	}
+	id := ID{Subscription: sub.ID, ResourceGroup: rg, Namespace: ns, Types: t.canonical(), Names: names}
+	if trailing != "" {
+		if c.R.Method != http.MethodPost {
+			return methodNotAllowed(c)
+		}
+		return s.action(w, c, t, id, trailing)
+	}
+	if _, err := s.GetResourceGroup(c, sub.ID, rg); err != nil {
+		return err
+	}
+	switch c.R.Method {
+	case http.MethodGet, http.MethodHead:
+		if err := c.Authorize(t.RBACAction("read"), id.String()); err != nil {
+			return err
+		}
+		r, err := s.load(c, id)
+		if err != nil {
+			if c.R.Method == http.MethodHead && AsError(err).Status == http.StatusNotFound {
+				w.WriteHeader(http.StatusNotFound)
+				return nil
+			}
+			return err
+		}
+		if c.R.Method == http.MethodHead {
+			w.WriteHeader(http.StatusNoContent)
+			return nil
+		}
+		s.present(c, r)
+		WriteJSON(w, http.StatusOK, r)
+		return nil
+	case http.MethodPut, http.MethodPatch:
+		if err := c.Authorize(t.RBACAction("write"), id.String()); err != nil {
+			return err
+		}
+		return s.write(w, c, t, id)
+	case http.MethodDelete:
+		if err := c.Authorize(t.RBACAction("delete"), id.String()); err != nil {
+			return err
+		}
+		return s.delete(w, c, id)
+	}
+	return methodNotAllowed(c)
+}
+
+// load reads a resource by ID; 404 ResourceNotFound when missing.
+func (s *Server) load(c *Call, id ID) (*Resource, error) {
+	rec, err := s.cfg.Store.Get(c.Ctx(), KindResource, id.Key())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound(id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return DecodeResource(rec.Value)
+}
+
+// Load reads a resource by its ID string (for providers and the CLI-facing
+// helpers); the error is ARM's 404 when missing.
+func (s *Server) Load(c *Call, resourceID string) (*Resource, error) {
+	id, err := ParseID(resourceID)
+	if err != nil {
+		return nil, err
+	}
+	return s.load(c, id)
+}
+
+func (s *Server) present(c *Call, r *Resource) {
+	id, err := ParseID(r.ID)
+	if err != nil {
+		return
+	}
+	if t, ok := s.cfg.Registry.Lookup(id.Namespace, id.Types); ok && t.Present != nil {
+		t.Present(c.Ctx(), r)
+	}
+}
+
+// readOnlyTop are envelope fields a client cannot set.
+var readOnlyTop = []string{"id", "name", "type", "etag", "systemData"}
+
+func (s *Server) write(w http.ResponseWriter, c *Call, t *ResourceType, id ID) error {
+	if err := t.Name.Check(t.TypeName(), id.Name()); err != nil {
+		return err
+	}
+	body, err := readBody(c.R)
+	if err != nil {
+		return err
+	}
+	var raw map[string]any
+	if err := DecodeJSON(body, &raw); err != nil {
+		return err
+	}
+	var typed Resource
+	if err := DecodeJSON(body, &typed); err != nil {
+		return err
+	}
+	if err := checkTags(typed.Tags); err != nil {
+		return err
+	}
+	patch := c.R.Method == http.MethodPatch
+	created := false
+	var out *Resource
+	err = s.cfg.Store.Tx(c.Ctx(), func(tx store.Tx) error {
+		ctx := c.Ctx()
+		if len(id.Types) > 1 {
+			if _, err := tx.Get(ctx, KindResource, id.Parent().Key()); errors.Is(err, store.ErrNotFound) {
+				return Errorf(http.StatusNotFound, "ParentResourceNotFound",
+					"Can not perform requested operation on nested resource. Parent resource '%s' not found.", strings.Join(id.Parent().Names, "/"))
+			} else if err != nil {
+				return err
+			}
+		}
+		rec, err := tx.Get(ctx, KindResource, id.Key())
+		exists := err == nil
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err := checkConditions(c.R, exists, rec.ETag); err != nil {
+			return err
+		}
+		var old *Resource
+		if exists {
+			if old, err = DecodeResource(rec.Value); err != nil {
+				return err
+			}
+		} else if patch {
+			return notFound(id)
+		}
+		nu := &typed
+		if patch {
+			// Merge the patch onto the current document.
+			cur, _ := json.Marshal(old)
+			var m map[string]any
+			_ = json.Unmarshal(cur, &m)
+			for _, k := range readOnlyTop {
+				delete(raw, k)
+			}
+			m = mergePatch(m, raw)
+			merged, _ := json.Marshal(m)
+			nu = &Resource{}
+			if err := DecodeJSON(merged, nu); err != nil {
+				return err
+			}
+		}
+		now := time.Now().UTC()
+		nu.ID, nu.Name, nu.Type, nu.ETag = id.String(), id.Name(), id.TypeName(), ""
+		if old != nil {
+			nu.ID, nu.Name = old.ID, old.Name // keep the casing of the first write
+			nu.SystemData = old.SystemData
+			nu.Internal = old.Internal
+		}
+		if t.Tracked {
+			switch {
+			case nu.Location == "" && old == nil:
+				return Errorf(http.StatusBadRequest, "LocationRequired", "The location property is required for this definition.")
+			case nu.Location == "" && old != nil:
+				nu.Location = old.Location
+			case old != nil && !strings.EqualFold(normLocation(nu.Location), normLocation(old.Location)):
+				return Errorf(http.StatusConflict, "InvalidResourceLocation",
+					"The resource '%s' already exists in location '%s' in resource group '%s'. A resource with the same name cannot be created in location '%s'. Please select a new resource name.",
+					id.Name(), old.Location, id.ResourceGroup, nu.Location)
+			}
+			nu.Location = normLocation(nu.Location)
+		} else {
+			nu.Location = ""
+		}
+		if nu.Properties == nil {
+			nu.Properties = map[string]any{}
+		}
+		wr := &Write{Call: c, ID: id, Old: old, New: nu, IsPatch: patch, TenantID: c.TenantID()}
+		if t.Validate != nil {
+			if err := t.Validate(ctx, wr); err != nil {
+				return err
+			}
+		}
+		if err := s.applyIdentity(ctx, tx, t, wr); err != nil {
+			return err
+		}
+		if t.BeforeCommit != nil {
+			if err := t.BeforeCommit(ctx, tx, wr); err != nil {
+				return err
+			}
+		}
+		if _, ok := nu.Properties["provisioningState"]; !ok || old == nil {
+			nu.Properties["provisioningState"] = "Succeeded"
+		}
+		stampModified(nu, c, now)
+		b, err := encodeResource(nu)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Put(ctx, store.Record{Kind: KindResource, Key: id.Key(), Parent: id.ParentKey(), Value: b}, ""); err != nil {
+			return err
+		}
+		created, out = old == nil, nu
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if t.AfterCommit != nil {
+		t.AfterCommit(c.Ctx(), id, out.Clone())
+	}
+	s.present(c, out)
+	status := http.StatusOK
+	if created {
+		status = t.CreateStatus
+	}
+	WriteJSON(w, status, out)
+	return nil
+}
+
+func normLocation(l string) string { return strings.ToLower(strings.ReplaceAll(l, " ", "")) }
+
+func (s *Server) delete(w http.ResponseWriter, c *Call, id ID) error {
+	var deleted []*Resource
+	err := s.cfg.Store.Tx(c.Ctx(), func(tx store.Tx) error {
+		rec, err := tx.Get(c.Ctx(), KindResource, id.Key())
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := checkConditions(c.R, true, rec.ETag); err != nil {
+			return err
+		}
+		recs, err := tx.List(c.Ctx(), KindResource, store.ListOptions{KeyPrefix: id.Key() + "/"})
+		if err != nil {
+			return err
+		}
+		sort.Slice(recs, func(i, j int) bool { return strings.Count(recs[i].Key, "/") > strings.Count(recs[j].Key, "/") })
+		recs = append(recs, rec)
+		for _, rr := range recs {
+			res, err := DecodeResource(rr.Value)
+			if err != nil {
+				return err
+			}
+			if err := s.deleteInTx(c, tx, res); err != nil {
+				return err
+			}
+			deleted = append(deleted, res)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(deleted) == 0 {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	for _, res := range deleted {
+		s.afterDelete(c, res)
+	}
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// deleteInTx removes one resource record, running its type's BeforeDelete.
+func (s *Server) deleteInTx(c *Call, tx store.Tx, res *Resource) error {
+	id, err := ParseID(res.ID)
+	if err != nil {
+		return err
+	}
+	if t, ok := s.cfg.Registry.Lookup(id.Namespace, id.Types); ok && t.BeforeDelete != nil {
+		if err := t.BeforeDelete(c.Ctx(), tx, res); err != nil {
+			return err
+		}
+	}
+	// A system-assigned identity dies with its resource, with its role
+	// assignments (rule ID-1).
+	if pid := res.SystemPrincipalID(); pid != "" {
+		if err := s.deletePrincipal(c.Ctx(), tx, pid); err != nil {
+			return err
+		}
+	}
+	return tx.Delete(c.Ctx(), KindResource, id.Key(), "")
+}
+
+func (s *Server) afterDelete(c *Call, res *Resource) {
+	id, err := ParseID(res.ID)
+	if err != nil {
+		return
+	}
+	if t, ok := s.cfg.Registry.Lookup(id.Namespace, id.Types); ok && t.AfterCommit != nil {
+		t.AfterCommit(c.Ctx(), id, nil)
+	}
+}
+
+// listChildren lists resources of type t directly below parent (a resource
+// group or a parent resource).
+func (s *Server) listChildren(w http.ResponseWriter, c *Call, parent ID, t *ResourceType) error {
+	if err := c.Authorize(t.RBACAction("read"), parent.String()); err != nil {
+		return err
+	}
+	recs, err := s.cfg.Store.List(c.Ctx(), KindResource, store.ListOptions{Parent: parent.Key()})
+	if err != nil {
+		return err
+	}
+	return s.writeResources(w, c, recs, t)
+}
+
+// listOfType lists resources of top-level type t anywhere below scope.
+func (s *Server) listOfType(w http.ResponseWriter, c *Call, scope string, t *ResourceType) error {
+	if err := c.Authorize(t.RBACAction("read"), scope); err != nil {
+		return err
+	}
+	recs, err := s.cfg.Store.List(c.Ctx(), KindResource, store.ListOptions{KeyPrefix: Normalize(scope) + "/"})
+	if err != nil {
+		return err
+	}
+	return s.writeResources(w, c, recs, t)
+}
+
+func (s *Server) writeResources(w http.ResponseWriter, c *Call, recs []store.Record, t *ResourceType) error {
+	items := []any{}
+	for _, rec := range recs {
+		r, err := DecodeResource(rec.Value)
+		if err != nil {
+			return err
+		}
+		if !strings.EqualFold(r.Type, t.TypeName()) {
+			continue
+		}
+		s.present(c, r)
+		items = append(items, r)
+	}
+	return s.writeList(w, c, items)
+}
+
+func (s *Server) action(w http.ResponseWriter, c *Call, t *ResourceType, id ID, name string) error {
+	var act Action
+	found := false
+	for k, a := range t.Actions {
+		if strings.EqualFold(k, name) {
+			act, found, name = a, true, k
+		}
+	}
+	if !found {
+		return Errorf(http.StatusNotFound, "NotFound", "The resource type '%s' has no action '%s'.", t.TypeName(), name)
+	}
+	if _, err := s.GetResourceGroup(c, id.Subscription, id.ResourceGroup); err != nil {
+		return err
+	}
+	rbac := act.RBACAction
+	if rbac == "" {
+		rbac = t.TypeName() + "/" + name + "/action"
+	}
+	if err := c.Authorize(rbac, id.String()); err != nil {
+		return err
+	}
+	r, err := s.load(c, id)
+	if err != nil {
+		return err
+	}
+	body, err := readBody(c.R)
+	if err != nil {
+		return err
+	}
+	status, out, err := act.Handler(c.Ctx(), c, r, body)
+	if err != nil {
+		return err
+	}
+	WriteJSON(w, status, out)
+	return nil
+}
