@@ -293,3 +293,14 @@ func TestIdentityBlock(t *testing.T) {
 		t.Fatal("SAI must be deleted with its resource")
 	}
 }
+
+func TestListByResourceGroup(t *testing.T) {
+	t.Parallel()
+	srv := newARM(t)
+	mustDo(t, srv, call{method: "PUT", path: rgPath + "?api-version=2021-04-01", body: `{"location":"eastus"}`}, 201)
+	mustDo(t, srv, call{method: "PUT", path: uaiPath + "one?api-version=2023-01-31", body: `{"location":"eastus"}`}, 201)
+	m := mustDo(t, srv, call{method: "GET", path: "/subscriptions/" + sub + "/resourceGroups/RG1/providers/Microsoft.ManagedIdentity/userAssignedIdentities?api-version=2023-01-31"}, 200)
+	if v := m["value"].([]any); len(v) != 1 {
+		t.Fatalf("list by group: %v", m)
+	}
+}

@@ -46,8 +46,9 @@ func (s *Server) serveResource(w http.ResponseWriter, c *Call, sub directory.Sub
 			if _, err := s.GetResourceGroup(c, sub.ID, rg); err != nil {
 				return err
 			}
-			parent := ID{Subscription: sub.ID, ResourceGroup: rg, Namespace: ns, Types: ct.canonical()[:len(typesIn)], Names: names}
+			parent := ID{Subscription: sub.ID, ResourceGroup: rg}
 			if len(typesIn) > 0 {
+				parent = ID{Subscription: sub.ID, ResourceGroup: rg, Namespace: ns, Types: ct.canonical()[:len(typesIn)], Names: names}
 				if _, err := s.load(c, parent); err != nil {
 					return err
 				}

@@ -130,7 +130,14 @@ func NewSecret() string {
 		_, _ = rand.Read(rb[:])
 		for _, b := range rb {
 			if int(b) < 3*len(secretAlphabet) && len(buf) < n {
-				buf = append(buf, secretAlphabet[int(b)%len(secretAlphabet)])
+				c := secretAlphabet[int(b)%len(secretAlphabet)]
+				// A leading '-' or '.' would read as a flag to az and
+				// other CLIs ("-p -abc"): the first character is
+				// alphanumeric, as in Entra's secrets.
+				if len(buf) == 0 && !isAlnum(c) {
+					continue
+				}
+				buf = append(buf, c)
 			}
 		}
 	}
@@ -147,3 +154,5 @@ func SecretHint(secret string) string {
 	}
 	return secret[:3]
 }
+
+func isAlnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }

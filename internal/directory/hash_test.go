@@ -85,3 +85,11 @@ func TestNewSecret(t *testing.T) {
 		t.Fatal("SecretHint")
 	}
 }
+
+func TestNewSecretNeverStartsLikeAFlag(t *testing.T) {
+	for range 2000 {
+		if s := NewSecret(); !isAlnum(s[0]) {
+			t.Fatalf("secret %q starts with %q", s, s[0])
+		}
+	}
+}

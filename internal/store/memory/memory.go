@@ -56,16 +56,22 @@ func (m *Memory) Tx(ctx context.Context, fn func(store.Tx) error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	tx := &tx{m: m, undo: map[key]*store.Record{}}
-	if err := fn(tx); err != nil {
-		for k, old := range tx.undo {
-			if old == nil {
-				delete(m.recs, k)
-			} else {
-				m.recs[k] = *old
+	committed := false
+	defer func() {
+		if !committed { // an error or a panic in fn: undo every write
+			for k, old := range tx.undo {
+				if old == nil {
+					delete(m.recs, k)
+				} else {
+					m.recs[k] = *old
+				}
 			}
 		}
+	}()
+	if err := fn(tx); err != nil {
 		return err
 	}
+	committed = true
 	if len(tx.undo) > 0 {
 		m.rev++
 	}
@@ -132,6 +138,7 @@ func (t *tx) Create(ctx context.Context, r store.Record) (store.Record, error) {
 	r.Value = append([]byte(nil), r.Value...)
 	t.remember(k)
 	t.m.recs[k] = r
+	r.Value = append([]byte(nil), r.Value...) // the caller's copy is its own
 	return r, nil
 }
 
@@ -150,6 +157,7 @@ func (t *tx) Put(ctx context.Context, r store.Record, ifMatch string) (store.Rec
 	r.Value = append([]byte(nil), r.Value...)
 	t.remember(k)
 	t.m.recs[k] = r
+	r.Value = append([]byte(nil), r.Value...) // the caller's copy is its own
 	return r, nil
 }
 
