@@ -129,4 +129,3 @@ func splitPath(p string) ([]string, error) {
 
 // Normalize lower-cases a scope for comparisons and keys.
 func Normalize(scope string) string { return strings.ToLower(strings.TrimSuffix(scope, "/")) }
-

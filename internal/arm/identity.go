@@ -23,9 +23,9 @@ const (
 
 // Identity is the ManagedServiceIdentity block (arm-and-rbac.md §2).
 type Identity struct {
-	Type                   string                          `json:"type"`
-	PrincipalID            string                          `json:"principalId,omitempty"`
-	TenantID               string                          `json:"tenantId,omitempty"`
+	Type                   string                           `json:"type"`
+	PrincipalID            string                           `json:"principalId,omitempty"`
+	TenantID               string                           `json:"tenantId,omitempty"`
 	UserAssignedIdentities map[string]*UserAssignedIdentity `json:"userAssignedIdentities,omitempty"`
 }
 

@@ -63,7 +63,7 @@ func (r *Resource) StringProp(k string) string {
 
 // stored is the record layout: the resource plus its internal state.
 type stored struct {
-	Resource *Resource     `json:"resource"`
+	Resource *Resource      `json:"resource"`
 	Internal map[string]any `json:"internal,omitempty"`
 }
 

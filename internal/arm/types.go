@@ -200,4 +200,6 @@ var errMissingAPIVersion = Errorf(http.StatusBadRequest, "MissingApiVersionParam
 // canonical returns the declared casing of the type segments.
 func (t *ResourceType) canonical() []string { return t.segments }
 
-func (t *ResourceType) String() string { return fmt.Sprintf("%s (%s..%s)", t.TypeName(), t.apiMin, t.apiMax) }
+func (t *ResourceType) String() string {
+	return fmt.Sprintf("%s (%s..%s)", t.TypeName(), t.apiMin, t.apiMax)
+}

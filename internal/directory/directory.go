@@ -111,8 +111,8 @@ type Principal struct {
 	Disabled       bool                    `json:"disabled,omitempty"`
 	// DirectoryAdmin marks a Global Administrator: it may write the
 	// directory through Graph (the bootstrap admin is one).
-	DirectoryAdmin bool `json:"directoryAdmin,omitempty"`
-	Created        time.Time               `json:"created"`
+	DirectoryAdmin bool      `json:"directoryAdmin,omitempty"`
+	Created        time.Time `json:"created"`
 }
 
 // IsManagedIdentity reports whether p is a managed identity's principal.

@@ -816,9 +816,6 @@ func TestCheckAgainstNaive(t *testing.T) {
 }
 
 func TestCheckAllocs(t *testing.T) {
-	if testing.Short() {
-		t.Skip()
-	}
 	for _, pad := range []int{0, smallPrincipal + 4} {
 		e := fixture(t, pad)
 		reqs := []Request{

@@ -44,10 +44,10 @@ print(json.dumps(out))
 func TestPythonAzureIdentity(t *testing.T) {
 	t.Parallel()
 	if _, err := os.Stat(debianPython); err != nil {
-		t.Skip("no /usr/bin/python3")
+		t.Fatal("no /usr/bin/python3")
 	}
 	if exec.Command(debianPython, "-c", "import azure.identity").Run() != nil {
-		t.Skip("python3-azure is not installed (apt-get install -y python3-azure)")
+		t.Fatal("python3-azure is not installed: apt-get install -y python3-azure (scripts/test.sh does)")
 	}
 	e := newEnv(t, nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
@@ -129,7 +129,7 @@ func armStub(e *env, h http.Handler) http.Handler {
 func TestAzCLI(t *testing.T) {
 	t.Parallel()
 	if _, err := os.Stat(debianAz); err != nil {
-		t.Skip("az is not installed (apt-get install -y azure-cli)")
+		t.Fatal("az is not installed: apt-get install -y azure-cli (scripts/test.sh does)")
 	}
 	e := newEnv(t, armStub)
 	cfgDir := t.TempDir()

@@ -1,245 +1,244 @@
-// Package output renders command results the way Azure CLI 2.45 (knack)
-// does for -o json|jsonc|tsv|table|yaml|yamlc|none, after an optional
-// JMESPath --query. Parity notes cite knack/output.py.
+// Package output renders a command's result the way Azure CLI 2.45 does
+// for -o json|jsonc|tsv|table|yaml|yamlc|none and --query <JMESPath>.
+//
+// Each format is a port of the Python code az runs (Debian azure-cli
+// 2.45.0 with knack 0.10.1, jmespath 1.0.1, tabulate 0.8.9, PyYAML 6.0 and
+// Pygments 2.14):
+//
+//	json   knack.output.format_json       json.dumps(indent=2, sort_keys=True, ensure_ascii=False)
+//	jsonc  knack.output.format_json_color Pygments JsonLexer + TerminalFormatter (plain json without color)
+//	yaml   knack.output.format_yaml       yaml.safe_dump(default_flow_style=False, allow_unicode=True)
+//	yamlc  knack.output.format_yaml_color Pygments YamlLexer + TerminalFormatter (plain yaml without color)
+//	table  knack.output.format_table      _TableOutput + tabulate(tablefmt="simple", disable_numparse=True)
+//	tsv    knack.output.format_tsv        _TsvOutput
+//	none   knack.output.format_none
+//
+// --query is knack.query.CLIQuery: jmespath.compile(q).search(result,
+// jmespath.Options(collections.OrderedDict)). See query.go.
 package output
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
-	"math"
-	"sort"
-	"strconv"
 	"strings"
-
-	jmespath "github.com/jmespath-community/go-jmespath"
-	"github.com/jmespath-community/go-jmespath/pkg/parsing"
-	"sigs.k8s.io/yaml"
 )
 
-// Format is an output format.
+// Format is an output format (-o/--output).
 type Format string
 
 // The formats az accepts.
 const (
 	JSON  Format = "json"
 	JSONC Format = "jsonc"
-	TSV   Format = "tsv"
-	Table Format = "table"
 	YAML  Format = "yaml"
 	YAMLC Format = "yamlc"
+	Table Format = "table"
+	TSV   Format = "tsv"
 	None  Format = "none"
 )
 
-var formats = []string{"json", "jsonc", "none", "table", "tsv", "yaml", "yamlc"}
+// Formats lists the formats in az's order (knack's OutputProducer._FORMAT_DICT).
+var Formats = []Format{JSON, JSONC, YAML, YAMLC, Table, TSV, None}
 
-// ParseFormat validates -o like az's argparse choices.
-func ParseFormat(s string) (Format, error) {
-	for _, f := range formats {
-		if s == f {
-			return Format(s), nil
-		}
-	}
-	return "", fmt.Errorf("argument --output/-o: invalid choice: '%s' (choose from '%s')", s, strings.Join(formats, "', '"))
+// QueryReference is the recommendation az prints after any --query error.
+const QueryReference = "To learn more about --query, please visit: 'https://docs.microsoft.com/cli/azure/query-azure-cli'"
+
+// Error is an error as az reports it: "ERROR: " + Message on stderr, then
+// each recommendation on its own line, and ExitCode (2 for argument
+// errors, 1 otherwise).
+type Error struct {
+	Message         string
+	Recommendations []string
+	ExitCode        int
 }
 
-// Render normalises result to JSON values, applies query and writes it in
-// format. color only affects jsonc/yamlc on a terminal (rendered plain here).
+func (e *Error) Error() string { return e.Message }
+
+// ParseFormat validates -o/--output like az: the value is lower-cased
+// (argparse type=str.lower) and must be one of Formats. The error message
+// is az's without its "az <command>: " prefix, e.g.
+//
+//	'xml' is not a valid value for '--output'. Allowed values: json, jsonc, yaml, yamlc, table, tsv, none.
+//
+// with a "Did you mean 'json' ?" recommendation when difflib finds one.
+func ParseFormat(s string) (Format, error) {
+	v := strings.ToLower(s)
+	names := make([]string, len(Formats))
+	for i, f := range Formats {
+		if v == string(f) {
+			return f, nil
+		}
+		names[i] = string(f)
+	}
+	e := &Error{
+		Message:  fmt.Sprintf("'%s' is not a valid value for '--output'. Allowed values: %s.", v, strings.Join(names, ", ")),
+		ExitCode: 2,
+	}
+	if m := closeMatches(v, names, 3, 0.7); len(m) > 0 {
+		e.Recommendations = []string{fmt.Sprintf("Did you mean '%s' ?", m[0])}
+	}
+	return "", e
+}
+
+// Options are the less common rendering inputs.
+type Options struct {
+	// Query is --query; empty means none.
+	Query string
+	// Color is knack's cli_ctx.enable_color: stdout and stderr are
+	// terminals and core.no_color is off. It only affects jsonc and yamlc.
+	Color bool
+	// TableTransformer is the command's table_transformer, applied for
+	// -o table when no --query is given, exactly like az: either a
+	// JMESPath string (searched with OrderedDicts) or a
+	// func(result any) any that receives the result as plain Go values
+	// (map[string]any, []any, string, bool, nil, json.Number) and returns
+	// rows, typically []Ordered to fix the column order.
+	TableTransformer any
+}
+
+// Render writes result (any JSON-able value: a struct, map[string]any from
+// json.Unmarshal, json.RawMessage, Ordered, ...) in format after applying
+// query, exactly as az 2.45 prints it. A nil result (after the query)
+// prints nothing, as in az. Errors are *Error.
 func Render(w io.Writer, result any, format Format, query string, color bool) error {
-	v, err := normalize(result)
+	return RenderWith(w, result, format, Options{Query: query, Color: color})
+}
+
+// RenderWith is Render with Options.
+func RenderWith(w io.Writer, result any, format Format, opts Options) error {
+	s, err := Sprint(result, format, opts)
 	if err != nil {
 		return err
 	}
-	var order []string
-	if query != "" {
-		expr, err := jmespath.Compile(query)
-		if err != nil {
-			return fmt.Errorf("argument --query: invalid jmespath_type value: '%s'", query)
-		}
-		if v, err = expr.Search(v); err != nil {
-			return fmt.Errorf("argument --query: %v", err)
-		}
-		order = hashKeyOrder(query)
-	}
-	var out string
-	switch format {
-	case JSON, JSONC, "":
-		out, err = renderJSON(v)
-	case TSV:
-		out = renderTSV(v, order, query != "")
-	case Table:
-		out, err = renderTable(v, order, query != "")
-	case YAML, YAMLC:
-		out, err = renderYAML(v)
-	case None:
+	if s == "" {
 		return nil
-	default:
-		_, err = ParseFormat(string(format))
 	}
-	if err != nil {
-		return err
-	}
-	_, err = io.WriteString(w, out)
+	_, err = io.WriteString(w, s)
 	return err
 }
 
-// normalize turns any Go value into plain JSON values (map[string]any,
-// []any, string, float64, bool, nil).
-func normalize(v any) (any, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	var out any
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// hashKeyOrder finds the key order of the multiselect hash that shapes the
-// result ({a:…, b:…}), which knack keeps (OrderedDict) once --query is on.
-func hashKeyOrder(query string) []string {
-	ast, err := parsing.NewParser().Parse(query)
-	if err != nil {
-		return nil
-	}
-	var found []string
-	var walk func(n parsing.ASTNode, depth int, best *int)
-	best := -1
-	walk = func(n parsing.ASTNode, depth int, b *int) {
-		if n.NodeType == parsing.ASTMultiSelectHash && (found == nil || depth <= *b) {
-			var keys []string
-			for _, kv := range n.Children {
-				if s, ok := kv.Value.(string); ok {
-					keys = append(keys, s)
-				}
-			}
-			found, *b = keys, depth
-			return
-		}
-		for _, c := range n.Children {
-			walk(c, depth+1, b)
-		}
-	}
-	walk(ast, 0, &best)
-	return found
-}
-
-// renderJSON is json.dumps(indent=2, sort_keys=True, ensure_ascii=False).
-func renderJSON(v any) (string, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(pyNumbers(v)); err != nil {
+// Sprint returns what Render would write.
+func Sprint(result any, format Format, opts Options) (string, error) {
+	if _, err := ParseFormat(string(format)); err != nil {
 		return "", err
 	}
-	return buf.String(), nil
+	format = Format(strings.ToLower(string(format)))
+	v, err := normalize(result)
+	if err != nil {
+		return "", &Error{Message: err.Error(), ExitCode: 1}
+	}
+	queryActive := opts.Query != ""
+	if queryActive {
+		q, err := compileQuery(opts.Query)
+		if err != nil {
+			return "", &Error{
+				Message:         "argument --query: invalid jmespath_type value: " + pyStrRepr(opts.Query),
+				Recommendations: []string{QueryReference},
+				ExitCode:        2,
+			}
+		}
+		if v, err = q.search(v); err != nil {
+			return "", searchError(err)
+		}
+	}
+	if v == nil {
+		return "", nil
+	}
+	if hasExpref(v) {
+		// A bare &expr result: az fails serialising it (or prints a memory
+		// address).
+		return "", &Error{Message: "Object of type _Expression is not JSON serializable", ExitCode: 1}
+	}
+	switch format {
+	case JSON:
+		return dumpsPretty(v), nil
+	case JSONC:
+		if opts.Color {
+			return colorizeJSON(dumpsPretty(v)), nil
+		}
+		return dumpsPretty(v), nil
+	case YAML:
+		return yamlDump(v), nil
+	case YAMLC:
+		if opts.Color {
+			return colorizeYAML(yamlDump(v)), nil
+		}
+		return yamlDump(v), nil
+	case Table:
+		return formatTable(v, queryActive, opts.TableTransformer)
+	case TSV:
+		return formatTSV(v), nil
+	}
+	return "", nil // none
 }
 
-// pyNumbers turns integral floats into json.Number integers, so 5 prints as
-// 5 (as Python does for ints).
-func pyNumbers(v any) any {
+func hasExpref(v any) bool {
 	switch t := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(t))
-		for k, x := range t {
-			out[k] = pyNumbers(x)
+	case *expref:
+		return true
+	case *object:
+		for _, k := range t.keys {
+			if hasExpref(t.vals[k]) {
+				return true
+			}
 		}
-		return out
-	case []any:
-		out := make([]any, len(t))
-		for i, x := range t {
-			out[i] = pyNumbers(x)
+	case *array:
+		for _, x := range t.items {
+			if hasExpref(x) {
+				return true
+			}
 		}
-		return out
-	case float64:
-		return json.Number(pyNum(t))
 	}
-	return v
+	return false
 }
 
-func pyNum(f float64) string {
-	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
-		return strconv.FormatInt(int64(f), 10)
-	}
-	return strconv.FormatFloat(f, 'g', -1, 64)
-}
-
-// pyStr is Python's str() of a JSON scalar.
-func pyStr(v any) string {
-	switch t := v.(type) {
-	case nil:
-		return "None"
-	case bool:
-		if t {
-			return "True"
+func searchError(err error) error {
+	if je, ok := err.(*jmesError); ok {
+		return &Error{
+			Message:         "Invalid jmespath query supplied for `--query`: " + je.msg,
+			Recommendations: []string{QueryReference},
+			ExitCode:        1,
 		}
-		return "False"
-	case float64:
-		return pyNum(t)
-	case string:
-		return t
 	}
-	b, _ := json.Marshal(v)
-	return string(b)
+	// az fails with "The command failed with an unexpected error" and a
+	// Python traceback for these (TypeError and the like).
+	return &Error{Message: err.Error(), ExitCode: 1}
 }
 
-// orderedKeys: the query's hash order when active, else sorted.
-func orderedKeys(m map[string]any, order []string, queryActive bool) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	if !queryActive || len(order) == 0 {
-		return keys
-	}
-	pos := map[string]int{}
-	for i, k := range order {
-		pos[k] = i
-	}
-	sort.SliceStable(keys, func(i, j int) bool {
-		pi, iok := pos[keys[i]]
-		pj, jok := pos[keys[j]]
-		switch {
-		case iok && jok:
-			return pi < pj
-		case iok != jok:
-			return iok
-		}
-		return false
-	})
-	return keys
-}
+// --- tsv (knack _TsvOutput) ------------------------------------------------
 
-// renderTSV is knack's _TsvOutput.
-func renderTSV(v any, order []string, queryActive bool) string {
-	rows, ok := v.([]any)
-	if !ok {
-		rows = []any{v}
+func formatTSV(v any) string {
+	rows := []any{v}
+	if a, ok := v.(*array); ok {
+		rows = a.items
 	}
 	var b strings.Builder
 	for _, row := range rows {
 		switch t := row.(type) {
-		case map[string]any:
-			for i, k := range orderedKeys(t, order, queryActive) {
+		case *object:
+			keys := t.keys
+			if !t.ordered {
+				keys = t.sortedKeys()
+			}
+			for i, k := range keys {
 				if i > 0 {
 					b.WriteByte('\t')
 				}
-				tsvObj(&b, t[k])
+				tsvObj(&b, t.vals[k])
 			}
-		case []any:
-			for i, x := range t {
+		case *array:
+			for i, x := range t.items {
 				if i > 0 {
 					b.WriteByte('\t')
 				}
 				tsvObj(&b, x)
 			}
 		case bool:
-			b.WriteString(strings.ToLower(pyStr(t)))
+			if t {
+				b.WriteString("true")
+			} else {
+				b.WriteString("false")
+			}
 		default:
 			tsvObj(&b, t)
 		}
@@ -250,110 +249,94 @@ func renderTSV(v any, order []string, queryActive bool) string {
 
 func tsvObj(b *strings.Builder, v any) {
 	switch t := v.(type) {
-	case []any:
-		b.WriteString(strconv.Itoa(len(t)))
-	case map[string]any:
+	case *array:
+		fmt.Fprint(b, len(t.items))
+	case *object:
 	default:
 		b.WriteString(pyStr(t))
 	}
 }
 
-var skipTableKeys = map[string]bool{"id": true, "type": true, "etag": true}
+// --- table (knack _TableOutput) ----------------------------------------------
 
-// renderTable is knack's _TableOutput with tabulate's "simple" format.
-func renderTable(v any, order []string, queryActive bool) (string, error) {
-	rows, ok := v.([]any)
-	if !ok {
-		rows = []any{v}
-	}
-	var headers []string
-	seen := map[string]bool{}
-	var data []map[string]string
-	for _, row := range rows {
-		entry := map[string]string{}
-		add := func(h, val string) {
-			if !seen[h] {
-				seen[h] = true
-				headers = append(headers, h)
+const tableUnavailable = "Table output unavailable. Use the --query option to specify an appropriate query. Use --debug for more info."
+
+var tableSkipKeys = map[string]bool{"id": true, "type": true, "etag": true}
+
+func formatTable(v any, queryActive bool, transformer any) (string, error) {
+	fail := func() (string, error) { return "", &Error{Message: tableUnavailable, ExitCode: 1} }
+	result := v
+	if transformer != nil && !queryActive {
+		switch t := transformer.(type) {
+		case string:
+			q, err := compileQuery(t)
+			if err != nil {
+				return fail()
 			}
-			entry[h] = val
-		}
-		switch t := row.(type) {
-		case map[string]any:
-			for _, k := range orderedKeys(t, order, queryActive) {
-				x := t[k]
-				if skipTableKeys[k] || x == nil {
-					continue
-				}
-				switch x.(type) {
-				case map[string]any, []any:
-					continue
-				}
-				add(strings.ToUpper(k[:1])+k[1:], pyStr(x))
+			if result, err = q.search(result); err != nil {
+				return fail()
 			}
-		case []any:
-			for i, x := range t {
-				add(fmt.Sprintf("Column%d", i+1), pyStr(x))
+		case func(any) any:
+			var err error
+			if result, err = normalize(t(export(result))); err != nil {
+				return fail()
 			}
 		default:
-			add("Result", pyStr(t))
+			return fail()
 		}
-		data = append(data, entry)
 	}
-	if len(data) == 0 {
+	list := []any{result}
+	if a, ok := result.(*array); ok {
+		list = a.items
+	}
+	sortKeys := !queryActive && transformer == nil
+	rows := make([]*object, len(list))
+	for i, item := range list {
+		rows[i] = autoTableItem(item, sortKeys)
+	}
+	if len(rows) == 0 {
 		return "\n", nil
 	}
-	if len(headers) == 0 {
-		return "", fmt.Errorf("Table output unavailable. Use the --query option to specify an appropriate query. Use --debug for more info.")
+	s := tabulate(rows)
+	if s == "\n" {
+		return fail()
 	}
-	width := make([]int, len(headers))
-	for i, h := range headers {
-		width[i] = len([]rune(h)) + 2 // tabulate MIN_PADDING on headers
-		for _, d := range data {
-			width[i] = max(width[i], len([]rune(d[h])))
-		}
-	}
-	var b strings.Builder
-	line := func(cells []string) {
-		var l strings.Builder
-		for i, c := range cells {
-			if i > 0 {
-				l.WriteString("  ")
-			}
-			l.WriteString(c)
-			l.WriteString(strings.Repeat(" ", width[i]-len([]rune(c))))
-		}
-		b.WriteString(strings.TrimRight(l.String(), " "))
-		b.WriteByte('\n')
-	}
-	line(headers)
-	dashes := make([]string, len(headers))
-	for i := range headers {
-		dashes[i] = strings.Repeat("-", width[i])
-	}
-	line(dashes)
-	for _, d := range data {
-		cells := make([]string, len(headers))
-		for i, h := range headers {
-			cells[i] = d[h]
-		}
-		line(cells)
-	}
-	return b.String(), nil
+	return s + "\n", nil
 }
 
-// renderYAML is yaml.safe_dump(default_flow_style=False): sorted keys, block
-// style, and "..." after a top-level scalar.
-func renderYAML(v any) (string, error) {
-	b, err := yaml.Marshal(pyNumbers(v))
-	if err != nil {
-		return "", err
+func capitalizeFirst(s string) string {
+	if s == "" {
+		return s
 	}
-	s := string(b)
-	switch v.(type) {
-	case map[string]any, []any:
+	r := []rune(s)
+	return pyUpper(r[0]) + string(r[1:])
+}
+
+func autoTableItem(item any, sortKeys bool) *object {
+	entry := newObject(true)
+	switch t := item.(type) {
+	case *object:
+		keys := t.keys
+		if sortKeys {
+			keys = t.sortedKeys()
+		}
+		for _, k := range keys {
+			if tableSkipKeys[k] {
+				continue
+			}
+			x := t.vals[k]
+			switch x.(type) {
+			case nil, *object, *array:
+				continue
+			}
+			entry.set(capitalizeFirst(k), x)
+		}
+	case *array:
+		for i, x := range t.items {
+			entry.set(fmt.Sprintf("Column%d", i+1), x)
+		}
 	default:
-		s += "...\n"
+		entry.set("Result", item)
 	}
-	return s, nil
+	return entry
 }

@@ -63,7 +63,10 @@ var (
 
 // Main runs the tests and then stops the server Start started, if any. Call
 // it from TestMain.
-func Main(m *testing.M) {
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main without the exit, for a TestMain with cleanup of its own.
+func Run(m *testing.M) int {
 	mainCalled.Store(true)
 	code := m.Run()
 	mu.Lock()
@@ -72,7 +75,7 @@ func Main(m *testing.M) {
 		srv = nil
 	}
 	mu.Unlock()
-	os.Exit(code)
+	return code
 }
 
 // Start returns the URL of a new empty database, dropped at the end of the

@@ -1,0 +1,319 @@
+// Package authorization is amlid's Microsoft.Authorization resource
+// provider: role definitions and role assignments persisted in the store and
+// served through ARM, kept in an rbac.Engine that decides every ARM request
+// (the arm.Authorizer) and every data-plane request (AuthorizeData), in
+// enforce or audit mode (rules RBAC-1..RBAC-4).
+package authorization
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/amlid/amlid/internal/arm"
+	"github.com/amlid/amlid/internal/directory"
+	"github.com/amlid/amlid/internal/rbac"
+	"github.com/amlid/amlid/internal/store"
+	"github.com/google/uuid"
+)
+
+// Store kinds.
+const (
+	KindAssignment = "rbac.assignment" // key: lower(assignment name), parent: lower(scope)
+	KindRole       = "rbac.role"       // custom roles; key: lower(GUID)
+	KindAudit      = "rbac.audit"      // audit-mode records; key: time-ordered
+	kindMeta       = "rbac.meta"
+	keyVersion     = "version"
+)
+
+// Modes.
+const (
+	ModeEnforce = "enforce"
+	ModeAudit   = "audit"
+)
+
+// storedAssignment is an assignment with ARM's bookkeeping.
+type storedAssignment struct {
+	rbac.Assignment
+	ConditionVersion string    `json:"conditionVersion,omitempty"`
+	CreatedOn        time.Time `json:"createdOn"`
+	UpdatedOn        time.Time `json:"updatedOn"`
+	CreatedBy        string    `json:"createdBy,omitempty"`
+}
+
+// AuditRecord is a request enforce mode would have refused.
+type AuditRecord struct {
+	Time        time.Time `json:"time"`
+	PrincipalID string    `json:"principalId"`
+	Action      string    `json:"action"`
+	DataAction  bool      `json:"dataAction"`
+	Scope       string    `json:"scope"`
+	Explanation string    `json:"explanation"`
+}
+
+// Service owns the RBAC state.
+type Service struct {
+	st     store.Store
+	dir    *directory.Directory
+	engine *rbac.Engine
+	mode   string
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	version string // rbac.meta/version of the loaded snapshot
+}
+
+// New loads the built-in roles and every stored custom role and assignment.
+func New(ctx context.Context, st store.Store, dir *directory.Directory, mode string, log *slog.Logger) (*Service, error) {
+	if mode == "" {
+		mode = ModeEnforce
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Service{st: st, dir: dir, engine: rbac.NewEngine(), mode: mode, log: log}
+	if err := s.reload(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Engine exposes the decision engine (read-only use).
+func (s *Service) Engine() *rbac.Engine { return s.engine }
+
+// Mode is enforce or audit.
+func (s *Service) Mode() string { return s.mode }
+
+func (s *Service) currentVersion(ctx context.Context) (string, error) {
+	rec, err := s.st.Get(ctx, kindMeta, keyVersion)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	return rec.ETag, err
+}
+
+// bumpVersion marks RBAC state as changed inside tx: every replica sharing
+// the store reloads before its next decision (no propagation delay).
+func bumpVersion(ctx context.Context, tx store.Tx) error {
+	_, err := tx.Put(ctx, store.Record{Kind: kindMeta, Key: keyVersion, Value: []byte(`{}`)}, "")
+	return err
+}
+
+// reload rebuilds the engine from the store.
+func (s *Service) reload(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, err := s.currentVersion(ctx)
+	if err != nil {
+		return err
+	}
+	roles := rbac.BuiltinRoles()
+	recs, err := s.st.List(ctx, KindRole, store.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		var rd rbac.RoleDefinition
+		if err := json.Unmarshal(r.Value, &rd); err != nil {
+			return fmt.Errorf("corrupt custom role %s: %w", r.Key, err)
+		}
+		roles = append(roles, rd)
+	}
+	recs, err = s.st.List(ctx, KindAssignment, store.ListOptions{})
+	if err != nil {
+		return err
+	}
+	as := make([]rbac.Assignment, 0, len(recs))
+	for _, r := range recs {
+		var sa storedAssignment
+		if err := json.Unmarshal(r.Value, &sa); err != nil {
+			return fmt.Errorf("corrupt role assignment %s: %w", r.Key, err)
+		}
+		as = append(as, sa.Assignment)
+	}
+	if err := s.engine.Load(roles, as); err != nil {
+		return err
+	}
+	s.version = v
+	return nil
+}
+
+// fresh reloads the engine if another writer (or replica) changed RBAC state.
+func (s *Service) fresh(ctx context.Context) error {
+	v, err := s.currentVersion(ctx)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	same := v == s.version
+	s.mu.Unlock()
+	if same {
+		return nil
+	}
+	return s.reload(ctx)
+}
+
+// groupsOf expands the principal's group membership from the directory.
+func (s *Service) groupsOf(ctx context.Context, tenant, objectID string) []string {
+	g, err := s.dir.GroupsOf(ctx, tenant, objectID)
+	if err != nil {
+		s.log.Warn("group expansion failed", "principal", objectID, "err", err)
+	}
+	return g
+}
+
+// Check decides one request after making sure the engine is current.
+func (s *Service) Check(ctx context.Context, tenant, principalID, action string, dataAction bool, scope string) (rbac.Decision, error) {
+	if err := s.fresh(ctx); err != nil {
+		return rbac.Decision{}, err
+	}
+	req := rbac.Request{PrincipalID: principalID, GroupIDs: s.groupsOf(ctx, tenant, principalID), Action: action, DataAction: dataAction, Scope: scope}
+	return s.engine.Check(req), nil
+}
+
+// Authorize implements arm.Authorizer: 403 AuthorizationFailed naming the
+// principal, action, scope and the roles that would grant it (RBAC-4).
+func (s *Service) Authorize(ctx context.Context, c *arm.Caller, action, scope string) error {
+	d, err := s.Check(ctx, c.TenantID, c.ObjectID, action, false, scope)
+	if err != nil {
+		return err
+	}
+	if d.Allowed {
+		return nil
+	}
+	if s.audit(ctx, c.ObjectID, action, false, scope, d.Reason) {
+		return nil
+	}
+	msg := rbac.AuthorizationFailedMessage(c.ObjectID, action, scope)
+	if len(d.GrantingRoles) > 0 {
+		msg += fmt.Sprintf(" (rule RBAC-4) Roles that grant it: %s. Fix: amlid role assignment create --assignee-object-id %s --role %q --scope %s",
+			strings.Join(d.GrantingRoles, ", "), c.ObjectID, d.GrantingRoles[0], scope)
+	}
+	return arm.Errorf(http.StatusForbidden, "AuthorizationFailed", "%s", msg)
+}
+
+// AuthorizeData decides a data-plane request (Blob, registry, Key Vault).
+// It returns the decision; in audit mode a denial is recorded and turned
+// into an allow.
+func (s *Service) AuthorizeData(ctx context.Context, tenant, principalID, dataAction, scope string) (rbac.Decision, error) {
+	d, err := s.Check(ctx, tenant, principalID, dataAction, true, scope)
+	if err != nil || d.Allowed {
+		return d, err
+	}
+	if s.audit(ctx, principalID, dataAction, true, scope, d.Reason) {
+		d.Allowed = true
+	}
+	return d, nil
+}
+
+// AuthorizeAction is AuthorizeData for a (non-data) action checked by a data
+// plane (registry pull/push are actions in AcrPull/AcrPush).
+func (s *Service) AuthorizeAction(ctx context.Context, tenant, principalID, action, scope string) (rbac.Decision, error) {
+	d, err := s.Check(ctx, tenant, principalID, action, false, scope)
+	if err != nil || d.Allowed {
+		return d, err
+	}
+	if s.audit(ctx, principalID, action, false, scope, d.Reason) {
+		d.Allowed = true
+	}
+	return d, nil
+}
+
+// audit records a would-be denial in audit mode and reports whether the
+// request is to be let through.
+func (s *Service) audit(ctx context.Context, principal, action string, data bool, scope, why string) bool {
+	if s.mode != ModeAudit {
+		return false
+	}
+	rec := AuditRecord{Time: time.Now().UTC(), PrincipalID: principal, Action: action, DataAction: data, Scope: scope, Explanation: why}
+	b, _ := json.Marshal(rec)
+	key := strconv.FormatInt(rec.Time.UnixNano(), 10) + "-" + uuid.NewString()[:8]
+	if _, err := store.Create(ctx, s.st, store.Record{Kind: KindAudit, Key: key, Value: b}); err != nil {
+		s.log.Error("audit record lost", "err", err)
+	}
+	s.log.Warn("audit: enforce mode would refuse", "principal", principal, "action", action, "scope", scope)
+	return true
+}
+
+// AuditRecords lists what audit mode let through, oldest first.
+func (s *Service) AuditRecords(ctx context.Context) ([]AuditRecord, error) {
+	recs, err := s.st.List(ctx, KindAudit, store.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AuditRecord, 0, len(recs))
+	for _, r := range recs {
+		var a AuditRecord
+		if json.Unmarshal(r.Value, &a) == nil {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// DeleteAssignmentsOf removes every assignment of a principal inside tx (a
+// deleted managed identity or directory object takes its assignments along).
+func DeleteAssignmentsOf(ctx context.Context, tx store.Tx, objectID string) error {
+	recs, err := tx.List(ctx, KindAssignment, store.ListOptions{})
+	if err != nil {
+		return err
+	}
+	changed := false
+	for _, r := range recs {
+		var sa storedAssignment
+		if json.Unmarshal(r.Value, &sa) == nil && strings.EqualFold(sa.PrincipalID, objectID) {
+			if err := tx.Delete(ctx, KindAssignment, r.Key, ""); err != nil {
+				return err
+			}
+			changed = true
+		}
+	}
+	if changed {
+		return bumpVersion(ctx, tx)
+	}
+	return nil
+}
+
+// Grant creates an assignment on behalf of amlid itself (a workspace's
+// identity getting its roles, rule WS-7/ACR-2). It is idempotent.
+func (s *Service) Grant(ctx context.Context, tx store.Tx, principalID, principalType, roleGUID, scope string) error {
+	a := rbac.Assignment{Name: uuid.NewString(), Scope: scope, PrincipalID: principalID, PrincipalType: principalType,
+		RoleDefinitionID: roleResourceID(scope, roleGUID)}
+	if err := s.engine.ValidateAssignment(a); err != nil {
+		if errors.Is(err, rbac.ErrAssignmentExists) {
+			return nil
+		}
+		return err
+	}
+	now := time.Now().UTC()
+	sa := storedAssignment{Assignment: a, CreatedOn: now, UpdatedOn: now, CreatedBy: "amlid"}
+	b, _ := json.Marshal(sa)
+	if _, err := tx.Create(ctx, store.Record{Kind: KindAssignment, Key: strings.ToLower(a.Name), Parent: rbac.NormalizeScope(scope), Value: b}); err != nil {
+		return err
+	}
+	return bumpVersion(ctx, tx)
+}
+
+// roleResourceID is the subscription-scoped ID of a role definition.
+func roleResourceID(scope, guid string) string {
+	sub := subscriptionOf(scope)
+	if sub == "" {
+		return "/providers/Microsoft.Authorization/roleDefinitions/" + guid
+	}
+	return "/subscriptions/" + sub + "/providers/Microsoft.Authorization/roleDefinitions/" + guid
+}
+
+func subscriptionOf(scope string) string {
+	parts := strings.Split(strings.Trim(scope, "/"), "/")
+	if len(parts) >= 2 && strings.EqualFold(parts[0], "subscriptions") {
+		return parts[1]
+	}
+	return ""
+}

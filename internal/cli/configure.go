@@ -1,0 +1,55 @@
+package cli
+
+import (
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+func (a *app) configureCmd() *cobra.Command {
+	var defaults []string
+	var list bool
+	cmd := &cobra.Command{
+		Use:   "configure",
+		Short: "Manage CLI defaults (group, workspace, location)",
+		Long: `Set defaults as az does: amlid configure --defaults group=rg workspace=ws location=eastus.
+An empty value (group=) removes a default. They are kept in $AMLID_CONFIG_DIR/config.json.`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if a.settings.Defaults == nil {
+				a.settings.Defaults = map[string]string{}
+			}
+			for _, d := range defaults {
+				for _, kv := range strings.Fields(d) {
+					k, v, ok := strings.Cut(kv, "=")
+					if !ok || k == "" {
+						return usageErr("usage error: --defaults KEY=VALUE [KEY=VALUE ...]")
+					}
+					k = strings.ToLower(k)
+					if v == "" {
+						delete(a.settings.Defaults, k)
+					} else {
+						a.settings.Defaults[k] = v
+					}
+				}
+			}
+			if len(defaults) > 0 {
+				if err := saveSettings(a.settings); err != nil {
+					return err
+				}
+			}
+			if list || len(defaults) == 0 {
+				out := []any{}
+				for k, v := range a.settings.Defaults {
+					out = append(out, map[string]any{"name": k, "source": configDir() + "/config.json", "value": v})
+				}
+				return a.print(out)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringSliceVarP(&defaults, "defaults", "d", nil, "Space-separated 'name=value' pairs for common arguments")
+	cmd.Flags().BoolVarP(&list, "list-defaults", "l", false, "List defaults")
+	cmd.Flags().String("scope", "global", "Scope of defaults (only global is supported)")
+	return cmd
+}

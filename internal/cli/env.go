@@ -1,0 +1,102 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/amlid/amlid/internal/server"
+	"github.com/spf13/cobra"
+)
+
+func (a *app) envCmd() *cobra.Command {
+	var azCloud bool
+	cmd := &cobra.Command{
+		Use:   "env",
+		Short: "Print shell exports that point Azure clients at a running amlid",
+		Long: `Print shell exports so that, after eval "$(amlid env)", Azure SDKs, az and
+amlid's own CLI reach amlid: CA trust, endpoints, tenant and subscription, and the
+bootstrap admin's credentials (DefaultAzureCredential / EnvironmentCredential).
+
+With --az-cloud it prints the az commands that register amlid as a custom cloud
+for Debian's az 2.45 instead.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := a.dataDir
+			if dir == "" {
+				dir = server.DefaultDataDir()
+			}
+			st, err := server.ReadState(dir)
+			if err != nil {
+				return &cliError{Message: err.Error(), Exit: exitError}
+			}
+			if azCloud {
+				fmt.Fprint(a.stdout, azCloudCommands(st))
+				return nil
+			}
+			lines := [][2]string{
+				{"AMLID_DATA_DIR", dir},
+				{"AMLID_ARM_URL", st.ARMURL},
+				{"AMLID_CA_FILE", st.CAFile},
+				{"SSL_CERT_FILE", st.CABundle},
+				{"REQUESTS_CA_BUNDLE", st.CABundle},
+				{"AMLID_TENANT_ID", st.TenantID},
+				// "adfs" is the authority form that lets MSAL (Go and Python)
+				// skip instance discovery offline, so DefaultAzureCredential
+				// works with no code change; it names amlid's default tenant.
+				{"AZURE_TENANT_ID", "adfs"},
+				{"AZURE_SUBSCRIPTION_ID", st.SubscriptionID},
+				{"AZURE_AUTHORITY_HOST", st.AuthorityHost + "/"},
+			}
+			if b, err := server.ReadBootstrap(dir); err == nil {
+				lines = append(lines, [2]string{"AZURE_CLIENT_ID", b.ClientID}, [2]string{"AZURE_CLIENT_SECRET", b.ClientSecret})
+			}
+			for _, l := range lines {
+				fmt.Fprintf(a.stdout, "export %s=%s\n", l[0], shellQuote(l[1]))
+			}
+			fmt.Fprintf(a.stdout, "# For az (Debian azure-cli 2.45): eval \"$(amlid env --az-cloud --data-dir %s)\"\n", shellQuote(dir))
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&azCloud, "az-cloud", false, "Print the `az cloud register` commands for Debian's az instead")
+	return cmd
+}
+
+// azCloudCommands registers amlid as a custom cloud (client-protocols.md §3):
+// AD on the adfs authority so az skips instance discovery offline.
+func azCloudCommands(st *server.State) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "export REQUESTS_CA_BUNDLE=%s\n", shellQuote(st.CABundle))
+	fmt.Fprintf(&b, "export AZURE_CORE_COLLECT_TELEMETRY=false\n")
+	// az 2.45 has no flag for the Microsoft Graph endpoint, so the cloud is
+	// registered from a JSON config (keys are camelCase, az snake-cases them).
+	cfg := map[string]any{
+		"endpoints": map[string]string{
+			"resourceManager":                st.ARMURL + "/",
+			"activeDirectory":                st.AuthorityHost + "/adfs",
+			"activeDirectoryResourceId":      "https://management.core.windows.net/",
+			"activeDirectoryGraphResourceId": st.GraphURL + "/",
+			"microsoftGraphResourceId":       st.GraphURL + "/",
+			"management":                     "https://management.core.windows.net/",
+		},
+		"suffixes": map[string]string{
+			"storageEndpoint":        "core.windows.net",
+			"keyvaultDns":            ".vault.azure.net",
+			"acrLoginServerEndpoint": ".azurecr.io",
+		},
+	}
+	js, _ := json.Marshal(cfg)
+	fmt.Fprintf(&b, "az cloud register -n amlid --cloud-config %s --only-show-errors 2>/dev/null || az cloud update -n amlid --cloud-config %s --only-show-errors\n",
+		shellQuote(string(js)), shellQuote(string(js)))
+	fmt.Fprintf(&b, "az cloud set -n amlid --only-show-errors\n")
+	return b.String()
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=@%+,", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,196 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/amlid/amlid/internal/rbac"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	extraCommands = append(extraCommands, (*app).explainCmd, (*app).checkCmd, (*app).auditCmd)
+}
+
+// explanation is what explain/check print.
+type explanation struct {
+	Allowed       bool     `json:"allowed"`
+	Principal     string   `json:"principalId"`
+	PrincipalType string   `json:"principalType"`
+	Action        string   `json:"action"`
+	DataAction    bool     `json:"dataAction"`
+	Scope         string   `json:"scope"`
+	Role          string   `json:"role,omitempty"`
+	Assignment    string   `json:"assignment,omitempty"`
+	AssignedScope string   `json:"assignedScope,omitempty"`
+	Reason        string   `json:"reason"`
+	GrantingRoles []string `json:"grantingRoles,omitempty"`
+	Fix           string   `json:"fix,omitempty"`
+}
+
+// explain decides with the same engine the server runs, fed by the standard
+// Microsoft.Authorization APIs (assignments for the principal and its
+// groups, role definitions), so it reads no secret and works against any ARM.
+func (a *app) explain(ctx context.Context, assignee, assigneeOID, action, scope string, forceData bool) (*explanation, error) {
+	oid, ptype := assigneeOID, ""
+	var err error
+	if oid == "" {
+		if oid, ptype, err = a.resolveAssignee(ctx, assignee); err != nil {
+			return nil, err
+		}
+	}
+	if scope == "" {
+		sub, err := a.subscriptionID()
+		if err != nil {
+			return nil, err
+		}
+		scope = "/subscriptions/" + sub
+	}
+	listScope := "/"
+	if parts := strings.Split(strings.Trim(scope, "/"), "/"); len(parts) >= 2 && strings.EqualFold(parts[0], "subscriptions") {
+		listScope = "/subscriptions/" + parts[1]
+	}
+	items, err := a.armList(ctx, strings.TrimSuffix(listScope, "/")+"/providers/Microsoft.Authorization/roleAssignments", apiRoleAssignments,
+		url.Values{"$filter": {"assignedTo('" + oid + "')"}})
+	if err != nil {
+		return nil, err
+	}
+	var assignments []rbac.Assignment
+	groups := map[string]bool{}
+	for _, it := range items {
+		m := it.(map[string]any)
+		p, _ := m["properties"].(map[string]any)
+		as := rbac.Assignment{ID: str(m["id"]), Name: str(m["name"]), Scope: str(p["scope"]), RoleDefinitionID: str(p["roleDefinitionId"]),
+			PrincipalID: str(p["principalId"]), PrincipalType: str(p["principalType"])}
+		if !strings.EqualFold(as.PrincipalID, oid) {
+			groups[as.PrincipalID] = true
+		} else if ptype == "" {
+			ptype = as.PrincipalType
+		}
+		assignments = append(assignments, as)
+	}
+	defs, err := a.armList(ctx, strings.TrimSuffix(listScope, "/")+"/providers/Microsoft.Authorization/roleDefinitions", apiRoleDefinitions, nil)
+	if err != nil {
+		return nil, err
+	}
+	var roles []rbac.RoleDefinition
+	for _, d := range defs {
+		b, _ := json.Marshal(flattenRoleDefinition(d))
+		var rd struct {
+			Name             string            `json:"name"`
+			RoleName         string            `json:"roleName"`
+			RoleType         string            `json:"roleType"`
+			Description      string            `json:"description"`
+			AssignableScopes []string          `json:"assignableScopes"`
+			Permissions      []rbac.Permission `json:"permissions"`
+		}
+		if err := json.Unmarshal(b, &rd); err != nil {
+			return nil, err
+		}
+		roles = append(roles, rbac.RoleDefinition{ID: rd.Name, RoleName: rd.RoleName, RoleType: rd.RoleType, Description: rd.Description,
+			AssignableScopes: rd.AssignableScopes, Permissions: rd.Permissions})
+	}
+	eng := rbac.NewEngine()
+	if err := eng.Load(roles, assignments); err != nil {
+		return nil, err
+	}
+	data := forceData || len(eng.GrantingRoles(action, true)) > 0
+	var gids []string
+	for g := range groups {
+		gids = append(gids, g)
+	}
+	req := rbac.Request{PrincipalID: oid, GroupIDs: gids, Action: action, DataAction: data, Scope: scope}
+	d := eng.Check(req)
+	ex := &explanation{Allowed: d.Allowed, Principal: oid, PrincipalType: ptype, Action: action, DataAction: data, Scope: scope, Reason: d.Explain(req), GrantingRoles: d.GrantingRoles}
+	if d.Allowed {
+		ex.Role, ex.Assignment, ex.AssignedScope = d.Role.RoleName, d.Assignment.ID, d.Assignment.Scope
+	} else if len(d.GrantingRoles) > 0 {
+		t := ptype
+		if t == "" {
+			t = "ServicePrincipal"
+		}
+		ex.Fix = fmt.Sprintf("amlid role assignment create --assignee-object-id %s --assignee-principal-type %s --role %q --scope %s", oid, t, d.GrantingRoles[0], scope)
+	}
+	return ex, nil
+}
+
+func str(v any) string { s, _ := v.(string); return s }
+
+func (a *app) explainFlags(c *cobra.Command, assignee, oid, action, scope *string, data *bool) {
+	f := c.Flags()
+	f.StringVar(assignee, "assignee", "", "Object ID, app ID or user principal name")
+	f.StringVar(oid, "assignee-object-id", "", "Object ID (skips the Graph lookup)")
+	f.StringVar(action, "action", "", "Action or data action, e.g. Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read")
+	f.StringVar(scope, "scope", "", "Scope (default: the subscription)")
+	f.BoolVar(data, "data-action", false, "Treat --action as a data action (detected from the roles otherwise)")
+	c.MarkFlagRequired("action")
+}
+
+func (a *app) explainCmd() *cobra.Command {
+	var assignee, oid, action, scope string
+	var data bool
+	c := &cobra.Command{
+		Use:   "explain",
+		Short: "Explain whether an identity can perform an action over a scope, and how to fix it if not",
+		Long: `Decide --action for --assignee over --scope with the same RBAC engine the server runs,
+and say through which assignment and role it is allowed, or which roles would grant it
+and the exact 'amlid role assignment create' line that fixes it (rule RBAC-4).`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ex, err := a.explain(c.Context(), assignee, oid, action, scope, data)
+			if err != nil {
+				return err
+			}
+			return a.print(ex)
+		},
+	}
+	a.explainFlags(c, &assignee, &oid, &action, &scope, &data)
+	return c
+}
+
+func (a *app) checkCmd() *cobra.Command {
+	var assignee, oid, action, scope string
+	var data bool
+	c := &cobra.Command{
+		Use:   "check",
+		Short: "Like explain, for scripts and CI: exit 0 if allowed, 1 if not",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ex, err := a.explain(c.Context(), assignee, oid, action, scope, data)
+			if err != nil {
+				return err
+			}
+			if err := a.print(ex); err != nil {
+				return err
+			}
+			if !ex.Allowed {
+				return &exitCode{code: 1}
+			}
+			return nil
+		},
+	}
+	a.explainFlags(c, &assignee, &oid, &action, &scope, &data)
+	return c
+}
+
+func (a *app) auditCmd() *cobra.Command {
+	audit := &cobra.Command{Use: "audit", Short: "Requests that --rbac audit let through but enforce mode would refuse"}
+	audit.AddCommand(&cobra.Command{
+		Use: "list", Short: "List audit records", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			sub, err := a.subscriptionID()
+			if err != nil {
+				return err
+			}
+			items, err := a.armList(c.Context(), "/subscriptions/"+sub+"/providers/Microsoft.Authorization/amlidAuditRecords", apiRoleAssignments, nil)
+			if err != nil {
+				return err
+			}
+			return a.print(items)
+		},
+	})
+	return audit
+}

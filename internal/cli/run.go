@@ -1,0 +1,160 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/amlid/amlid/internal/msi"
+	"github.com/amlid/amlid/internal/server"
+	"github.com/spf13/cobra"
+)
+
+func init() { extraCommands = append(extraCommands, (*app).runCmd) }
+
+func (a *app) runCmd() *cobra.Command {
+	var as, clientID string
+	cmd := &cobra.Command{
+		Use:   "run --as RESOURCE_ID [--client-id UAI_CLIENT_ID] -- COMMAND [ARGS...]",
+		Short: "Run a local command as a workload of a resource, with its managed identities wired in",
+		Long: `Run COMMAND as Azure runs code on a resource (a job on a compute, a deployment of an
+online endpoint): the command sees MSI_ENDPOINT, MSI_SECRET, IDENTITY_ENDPOINT,
+IDENTITY_HEADER, AZURE_POD_IDENTITY_AUTHORITY_HOST and, where it applies,
+DEFAULT_IDENTITY_CLIENT_ID, and gets tokens only for the identities the resource holds
+(rule ID-3). Output streams, signals pass through, the exit code is the command's, and the
+credentials die with the process.
+
+A user-assigned identity is not a place code runs: run as a resource that holds it and
+pick it with --client-id.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			if as == "" {
+				return usageErr("the following arguments are required: --as")
+			}
+			return a.runAs(c.Context(), as, clientID, args)
+		},
+	}
+	cmd.Flags().StringVar(&as, "as", "", "ARM ID of the resource the command runs on")
+	cmd.Flags().StringVar(&clientID, "client-id", "", "Client ID of the user-assigned identity to use by default")
+	return cmd
+}
+
+func (a *app) runAs(ctx context.Context, resourceID, clientID string, args []string) error {
+	t, err := a.target()
+	if err != nil {
+		return err
+	}
+	tok, err := a.accessToken(ctx, armResource)
+	if err != nil {
+		return err
+	}
+	body, _ := json.Marshal(map[string]string{"resourceId": resourceID, "clientId": clientID})
+	// The request lives as long as the workload: its context is cancelled
+	// (closing the connection) when the child has exited.
+	wctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, err := http.NewRequestWithContext(wctx, http.MethodPost, t.ARMURL+"/amlid/workloads?api-version=2024-01-01", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	cl := *t.HTTP
+	cl.Timeout = 0
+	resp, err := cl.Do(req)
+	if err != nil {
+		return &cliError{Message: fmt.Sprintf("cannot reach amlid at %s: %v", t.ARMURL, err), Exit: exitError}
+	}
+	defer resp.Body.Close()
+	rd := bufio.NewReader(resp.Body)
+	line, err := rd.ReadBytes('\n')
+	if resp.StatusCode != http.StatusOK {
+		return armError(resp.StatusCode, line)
+	}
+	if err != nil {
+		return fmt.Errorf("amlid closed the workload: %v", err)
+	}
+	var wl struct {
+		WorkloadID string            `json:"workloadId"`
+		Env        map[string]string `json:"env"`
+	}
+	if err := json.Unmarshal(line, &wl); err != nil {
+		return fmt.Errorf("bad workload answer: %v", err)
+	}
+	env := scrub(os.Environ())
+	keys := make([]string, 0, len(wl.Env))
+	for k := range wl.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+wl.Env[k])
+	}
+	// CA trust, so the workload's clients reach amlid over TLS.
+	if st, err := server.ReadState(a.dataDirOrDefault()); err == nil {
+		env = append(env, "SSL_CERT_FILE="+st.CABundle, "REQUESTS_CA_BUNDLE="+st.CABundle)
+	}
+	child := exec.Command(args[0], args[1:]...)
+	child.Env = env
+	child.Stdin, child.Stdout, child.Stderr = a.stdin, a.stdout, a.stderr
+	if err := child.Start(); err != nil {
+		return &cliError{Message: fmt.Sprintf("cannot start %s: %v", args[0], err), Exit: 127}
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
+	defer signal.Stop(sigs)
+	done := make(chan error, 1)
+	go func() { done <- child.Wait() }()
+	// If amlid ends the workload (server stopped), the child keeps running
+	// but loses its credentials; we only watch for the child here.
+	for {
+		select {
+		case s := <-sigs:
+			child.Process.Signal(s)
+		case err := <-done:
+			cancel()
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+					return &exitCode{code: 128 + int(ws.Signal())}
+				}
+				return &exitCode{code: ee.ExitCode()}
+			}
+			if err != nil {
+				return err
+			}
+			return nil
+		}
+	}
+}
+
+func (a *app) dataDirOrDefault() string {
+	if a.dataDir != "" {
+		return a.dataDir
+	}
+	return server.DefaultDataDir()
+}
+
+// scrub drops inherited variables that would divert the workload's SDKs to
+// another credential (AZURE_CLIENT_ID and friends, other MSI endpoints).
+func scrub(parent []string) []string {
+	out := make([]string, 0, len(parent))
+	for _, kv := range parent {
+		k, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(msi.ScrubbedEnv, k) {
+			out = append(out, kv)
+		}
+	}
+	return out
+}

@@ -1,0 +1,271 @@
+package graph
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/amlid/amlid/internal/directory"
+	"github.com/amlid/amlid/internal/store"
+	"github.com/google/uuid"
+)
+
+// application is an app registration. Its credentials are mirrored onto the
+// service principal with the same appId, which is what signs in.
+type application struct {
+	ID          string                       `json:"id"`
+	AppID       string                       `json:"appId"`
+	TenantID    string                       `json:"tenantId"`
+	DisplayName string                       `json:"displayName"`
+	Secrets     []directory.SecretCredential `json:"secrets,omitempty"`
+	Created     time.Time                    `json:"createdDateTime"`
+}
+
+func (a *application) json() map[string]any {
+	creds := []any{}
+	for _, s := range a.Secrets {
+		creds = append(creds, map[string]any{"keyId": s.KeyID, "displayName": s.DisplayName, "hint": s.Hint,
+			"startDateTime": s.StartTime, "endDateTime": s.EndTime, "secretText": nil})
+	}
+	return map[string]any{"@odata.type": "#microsoft.graph.application", "id": a.ID, "appId": a.AppID, "displayName": a.DisplayName,
+		"signInAudience": "AzureADMyOrg", "passwordCredentials": creds, "keyCredentials": []any{}, "createdDateTime": a.Created,
+		"identifierUris": []any{}, "publisherDomain": "amlid.onmicrosoft.com"}
+}
+
+func (h *Handler) loadApp(c *call, key string) (*application, error) {
+	st := h.cfg.Directory.Store()
+	rec, err := st.Get(c.r.Context(), KindApplication, strings.ToLower(key))
+	if err != nil {
+		// by appId
+		recs, lerr := st.List(c.r.Context(), KindApplication, store.ListOptions{Parent: strings.ToLower(c.tenant)})
+		if lerr != nil {
+			return nil, lerr
+		}
+		for _, r := range recs {
+			var a application
+			if json.Unmarshal(r.Value, &a) == nil && strings.EqualFold(a.AppID, key) {
+				return &a, nil
+			}
+		}
+		return nil, errf(http.StatusNotFound, "Request_ResourceNotFound", "Resource '%s' does not exist or one of its queried reference-property objects are not present.", key)
+	}
+	var a application
+	if err := json.Unmarshal(rec.Value, &a); err != nil {
+		return nil, err
+	}
+	if !strings.EqualFold(a.TenantID, c.tenant) {
+		return nil, errf(http.StatusNotFound, "Request_ResourceNotFound", "Resource '%s' does not exist.", key)
+	}
+	return &a, nil
+}
+
+func (h *Handler) saveApp(c *call, a *application) error {
+	b, _ := json.Marshal(a)
+	_, err := store.Put(c.r.Context(), h.cfg.Directory.Store(), store.Record{Kind: KindApplication, Key: a.ID, Parent: strings.ToLower(a.TenantID), Value: b}, "")
+	return err
+}
+
+// syncSecrets mirrors an application's secrets onto its service principal.
+func (h *Handler) syncSecrets(c *call, a *application) error {
+	sp, err := h.cfg.Directory.Lookup(c.r.Context(), c.tenant, directory.IndexAppID, a.AppID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = h.cfg.Directory.UpdatePrincipal(c.r.Context(), sp.ObjectID, func(p *directory.Principal) error {
+		p.Secrets = a.Secrets
+		return nil
+	})
+	h.cfg.Tokens.InvalidateCache(sp.ObjectID)
+	return err
+}
+
+func (h *Handler) applications(c *call, segs []string) error {
+	ctx := c.r.Context()
+	switch {
+	case len(segs) == 0 && c.r.Method == http.MethodGet:
+		recs, err := h.cfg.Directory.Store().List(ctx, KindApplication, store.ListOptions{Parent: strings.ToLower(c.tenant)})
+		if err != nil {
+			return err
+		}
+		var field, value string
+		if f := c.r.URL.Query().Get("$filter"); f != "" {
+			m := filterEq.FindStringSubmatch(f)
+			if m == nil {
+				return errf(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query: $filter=%s.", f)
+			}
+			field, value = strings.ToLower(m[1]), m[2]
+		}
+		out := []any{}
+		for _, r := range recs {
+			var a application
+			if json.Unmarshal(r.Value, &a) != nil {
+				continue
+			}
+			if (field == "appid" && !strings.EqualFold(a.AppID, value)) || (field == "displayname" && a.DisplayName != value) {
+				continue
+			}
+			out = append(out, a.json())
+		}
+		writeJSON(c.w, http.StatusOK, map[string]any{"value": out})
+		return nil
+	case len(segs) == 0 && c.r.Method == http.MethodPost:
+		if err := h.requireAdmin(c); err != nil {
+			return err
+		}
+		var in struct {
+			DisplayName string `json:"displayName"`
+		}
+		if err := readJSON(c.r, &in); err != nil {
+			return err
+		}
+		if in.DisplayName == "" {
+			return errf(http.StatusBadRequest, "Request_BadRequest", "displayName is required.")
+		}
+		a := &application{ID: uuid.NewString(), AppID: uuid.NewString(), TenantID: c.tenant, DisplayName: in.DisplayName, Created: time.Now().UTC()}
+		if err := h.saveApp(c, a); err != nil {
+			return err
+		}
+		writeJSON(c.w, http.StatusCreated, a.json())
+		return nil
+	}
+	a, err := h.loadApp(c, segs[0])
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(segs) == 1 && c.r.Method == http.MethodGet:
+		writeJSON(c.w, http.StatusOK, a.json())
+		return nil
+	case len(segs) == 1 && c.r.Method == http.MethodDelete:
+		if err := h.requireAdmin(c); err != nil {
+			return err
+		}
+		if sp, err := h.cfg.Directory.Lookup(ctx, c.tenant, directory.IndexAppID, a.AppID); err == nil {
+			if err := h.deletePrincipal(&call{w: discard{}, r: c.r, claims: c.claims, tenant: c.tenant}, sp); err != nil {
+				return err
+			}
+		}
+		if err := store.Delete(ctx, h.cfg.Directory.Store(), KindApplication, a.ID, ""); err != nil {
+			return err
+		}
+		c.w.WriteHeader(http.StatusNoContent)
+		return nil
+	case len(segs) == 2 && strings.EqualFold(segs[1], "addPassword") && c.r.Method == http.MethodPost:
+		if err := h.requireAdmin(c); err != nil {
+			return err
+		}
+		var in struct {
+			PasswordCredential struct {
+				DisplayName string     `json:"displayName"`
+				EndDateTime *time.Time `json:"endDateTime"`
+			} `json:"passwordCredential"`
+		}
+		_ = readJSON(c.r, &in)
+		now := time.Now().UTC()
+		end := now.AddDate(1, 0, 0)
+		if in.PasswordCredential.EndDateTime != nil {
+			end = *in.PasswordCredential.EndDateTime
+		}
+		secret := directory.NewSecret()
+		cred := directory.SecretCredential{KeyID: uuid.NewString(), DisplayName: in.PasswordCredential.DisplayName, Hint: directory.SecretHint(secret),
+			Hash: directory.HashSecret(secret), StartTime: now, EndTime: end}
+		a.Secrets = append(a.Secrets, cred)
+		if err := h.saveApp(c, a); err != nil {
+			return err
+		}
+		if err := h.syncSecrets(c, a); err != nil {
+			return err
+		}
+		writeJSON(c.w, http.StatusOK, map[string]any{"customKeyIdentifier": nil, "displayName": cred.DisplayName, "endDateTime": cred.EndTime,
+			"hint": cred.Hint, "keyId": cred.KeyID, "secretText": secret, "startDateTime": cred.StartTime})
+		return nil
+	case len(segs) == 2 && strings.EqualFold(segs[1], "removePassword") && c.r.Method == http.MethodPost:
+		if err := h.requireAdmin(c); err != nil {
+			return err
+		}
+		var in struct {
+			KeyID string `json:"keyId"`
+		}
+		if err := readJSON(c.r, &in); err != nil {
+			return err
+		}
+		var keep []directory.SecretCredential
+		for _, s := range a.Secrets {
+			if !strings.EqualFold(s.KeyID, in.KeyID) {
+				keep = append(keep, s)
+			}
+		}
+		a.Secrets = keep
+		if err := h.saveApp(c, a); err != nil {
+			return err
+		}
+		if err := h.syncSecrets(c, a); err != nil {
+			return err
+		}
+		c.w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	return errf(http.StatusMethodNotAllowed, "Request_BadRequest", "%s is not supported on %s.", c.r.Method, c.r.URL.Path)
+}
+
+func (h *Handler) servicePrincipals(c *call, segs []string) error {
+	ctx := c.r.Context()
+	switch {
+	case len(segs) == 0 && c.r.Method == http.MethodGet:
+		return h.list(c, directory.TypeServicePrincipal)
+	case len(segs) == 0 && c.r.Method == http.MethodPost:
+		if err := h.requireAdmin(c); err != nil {
+			return err
+		}
+		var in struct {
+			AppID string `json:"appId"`
+		}
+		if err := readJSON(c.r, &in); err != nil {
+			return err
+		}
+		a, err := h.loadApp(c, in.AppID)
+		if err != nil {
+			return errf(http.StatusBadRequest, "Request_BadRequest", "The appId '%s' of the service principal does not reference a valid application object.", in.AppID)
+		}
+		p := &directory.Principal{TenantID: c.tenant, Type: directory.TypeServicePrincipal, Subtype: directory.SubtypeApplication,
+			DisplayName: a.DisplayName, AppID: a.AppID, Secrets: a.Secrets}
+		if err := h.cfg.Directory.CreatePrincipal(ctx, p); err != nil {
+			if errors.Is(err, store.ErrAlreadyExists) {
+				return errf(http.StatusConflict, "Request_MultipleObjectsWithSameKeyValue", "The service principal for appId '%s' already exists.", a.AppID)
+			}
+			return err
+		}
+		writeJSON(c.w, http.StatusCreated, objectJSON(p))
+		return nil
+	}
+	p, err := h.lookup(c, directory.TypeServicePrincipal, segs[0])
+	if err != nil {
+		if sp, lerr := h.cfg.Directory.Lookup(ctx, c.tenant, directory.IndexAppID, segs[0]); lerr == nil {
+			p, err = sp, nil
+		} else {
+			return err
+		}
+	}
+	switch {
+	case len(segs) == 1 && c.r.Method == http.MethodGet:
+		writeJSON(c.w, http.StatusOK, objectJSON(p))
+		return nil
+	case len(segs) == 1 && c.r.Method == http.MethodDelete:
+		return h.deletePrincipal(c, p)
+	case len(segs) == 2 && strings.EqualFold(segs[1], "memberOf") && c.r.Method == http.MethodGet:
+		return h.memberOf(c, p)
+	}
+	return errf(http.StatusMethodNotAllowed, "Request_BadRequest", "%s is not supported on %s.", c.r.Method, c.r.URL.Path)
+}
+
+// discard is a ResponseWriter for internal reuse of handlers.
+type discard struct{}
+
+func (discard) Header() http.Header         { return http.Header{} }
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+func (discard) WriteHeader(int)             {}

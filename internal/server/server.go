@@ -1,0 +1,398 @@
+// Package server assembles amlid: it opens the store, the CA and the
+// directory, declares every resource type, mounts each protocol's handler on
+// its listener and runs until shut down. `amlid up` is a thin wrapper.
+package server
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/amlid/amlid/internal/arm"
+	"github.com/amlid/amlid/internal/authorization"
+	"github.com/amlid/amlid/internal/directory"
+	"github.com/amlid/amlid/internal/graph"
+	"github.com/amlid/amlid/internal/identity"
+	"github.com/amlid/amlid/internal/msi"
+	"github.com/amlid/amlid/internal/store"
+	"github.com/amlid/amlid/internal/store/memory"
+	"github.com/amlid/amlid/internal/store/sqlstore"
+	"github.com/amlid/amlid/internal/tlsca"
+	"github.com/amlid/amlid/internal/token"
+	"github.com/amlid/amlid/internal/workload"
+)
+
+// Options configure a server. The zero value plus a DataDir is `amlid up`.
+type Options struct {
+	DataDir string
+	// Store is a store URL: "" (SQLite in DataDir), "memory:", a SQLite
+	// path or sqlite:// URL, or postgres://….
+	Store string
+	Host  string // listen address, default 127.0.0.1
+	Port  int    // the HTTPS front door (ARM, Entra, Graph); default 8443, -1 = any free port
+	// MSIPort is the loopback plain-HTTP port of the managed-identity token
+	// endpoints workloads call (MSI_ENDPOINT…); default 46808, -1 = any.
+	MSIPort int
+	// RBAC is "enforce" (default) or "audit".
+	RBAC   string
+	Logger *slog.Logger
+}
+
+// Server is a running amlid.
+type Server struct {
+	Opts      Options
+	Store     store.Store
+	Directory *directory.Directory
+	CA        *tlsca.CA
+	ARM       *arm.Server
+	Identity  *identity.Provider
+	Tokens    *token.Service
+	Graph     *graph.Handler
+	Authz     *authorization.Service
+	Workloads *workload.Registry
+	State     State
+	Bootstrap Bootstrap
+
+	log      *slog.Logger
+	lock     *os.File
+	https    *http.Server
+	ln       net.Listener
+	msiSrv   *http.Server
+	msiLn    net.Listener
+	armAuthn *armAuthenticator
+	stopping chan struct{}
+	serveErr chan error
+	closeOne sync.Once
+}
+
+// Start brings amlid up and returns once every listener accepts
+// connections.
+func Start(ctx context.Context, o Options) (_ *Server, err error) {
+	if o.DataDir == "" {
+		o.DataDir = DefaultDataDir()
+	}
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
+	if o.Port == 0 {
+		o.Port = 8443
+	}
+	if o.Port < 0 {
+		o.Port = 0
+	}
+	if o.MSIPort == 0 {
+		o.MSIPort = 46808
+	}
+	if o.MSIPort < 0 {
+		o.MSIPort = 0
+	}
+	if o.RBAC == "" {
+		o.RBAC = "enforce"
+	}
+	if o.RBAC != "enforce" && o.RBAC != "audit" {
+		return nil, fmt.Errorf("--rbac must be 'enforce' or 'audit', not %q", o.RBAC)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	abs, err := filepath.Abs(o.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	o.DataDir = abs
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	s := &Server{Opts: o, log: o.Logger, serveErr: make(chan error, 2), stopping: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			s.release()
+		}
+	}()
+	if err := s.acquireLock(); err != nil {
+		return nil, err
+	}
+	if s.CA, err = tlsca.LoadOrCreate(filepath.Join(o.DataDir, TLSDir)); err != nil {
+		return nil, err
+	}
+	if s.Store, err = OpenStore(ctx, o.Store, o.DataDir); err != nil {
+		return nil, err
+	}
+	s.Directory = directory.New(s.Store)
+	if err := s.bootstrap(ctx); err != nil {
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	s.ln, err = net.Listen("tcp", net.JoinHostPort(o.Host, strconv.Itoa(o.Port)))
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s:%d: %w (another program uses the port? pick one with --port)", o.Host, o.Port, err)
+	}
+	base := "https://" + urlHost(o.Host, s.ln.Addr().(*net.TCPAddr).Port)
+	if s.Tokens, err = token.New(ctx, token.Config{
+		BaseURL: base, Store: s.Store, Directory: s.Directory, Logger: s.log, DefaultTenant: s.Bootstrap.TenantID,
+	}); err != nil {
+		return nil, fmt.Errorf("token service: %w", err)
+	}
+	if s.Authz, err = authorization.New(ctx, s.Store, s.Directory, o.RBAC, s.log); err != nil {
+		return nil, fmt.Errorf("rbac: %w", err)
+	}
+	if err := s.grantBootstrapOwner(ctx); err != nil {
+		return nil, fmt.Errorf("bootstrap: %w", err)
+	}
+	s.Graph = graph.New(graph.Config{Tokens: s.Tokens, Directory: s.Directory, Logger: s.log, Audiences: []string{base},
+		OnPrincipalDeleted: authorization.DeleteAssignmentsOf})
+	s.Identity = &identity.Provider{Cleanup: []identity.PrincipalCleanup{authorization.DeleteAssignmentsOf}}
+	reg := arm.NewRegistry()
+	s.Identity.Register(reg)
+	s.armAuthn = &armAuthenticator{tokens: s.Tokens, host: base, tenant: s.Bootstrap.TenantID}
+	s.Workloads = workload.NewRegistry(&armResolver{st: s.Store, dir: s.Directory})
+	msiH, err := msi.New(msi.Config{Registry: s.Workloads, Tokens: s.Tokens, Logger: s.log})
+	if err != nil {
+		return nil, err
+	}
+	if s.msiLn, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.MSIPort))); err != nil {
+		return nil, fmt.Errorf("listen on 127.0.0.1:%d for the managed-identity endpoints: %w (pick another with --msi-port)", o.MSIPort, err)
+	}
+	s.msiSrv = msiH.Server()
+	s.ARM = arm.New(arm.Config{
+		Store: s.Store, Directory: s.Directory, Registry: reg, Logger: s.log,
+		DefaultTenant: s.Bootstrap.TenantID, Endpoints: s.metadataEndpoints,
+		Authenticator: s.armAuthn,
+		Authorizer:    s.Authz, PrincipalCleanup: authorization.DeleteAssignmentsOf,
+	})
+	s.ARM.RegisterExtension("Microsoft.Authorization", s.Authz)
+	bundle, err := s.writeBundle()
+	if err != nil {
+		return nil, err
+	}
+	s.State = State{
+		PID: os.Getpid(), ARMURL: base, AuthorityHost: base, GraphURL: base,
+		TenantID: s.Bootstrap.TenantID, SubscriptionID: s.Bootstrap.SubscriptionID,
+		CAFile: s.CA.CAPath(), CABundle: bundle, StoreKind: storeKind(o.Store),
+		MSIURL: "http://" + urlHost("127.0.0.1", s.msiLn.Addr().(*net.TCPAddr).Port),
+	}
+	s.https = &http.Server{
+		Handler:           s.logRequests(s.front()),
+		TLSConfig:         s.CA.TLSConfig(),
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.https.RegisterOnShutdown(func() { close(s.stopping) })
+	go func() { s.serveErr <- s.https.ServeTLS(s.ln, "", "") }()
+	go func() { s.serveErr <- s.msiSrv.Serve(s.msiLn) }()
+	if err := writeJSONFile(filepath.Join(o.DataDir, StateFile), s.State, 0o644); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func urlHost(host string, port int) string {
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// OpenStore opens the store named by url ("" = SQLite file in dataDir).
+func OpenStore(ctx context.Context, url, dataDir string) (store.Store, error) {
+	switch {
+	case url == "memory:" || url == "memory":
+		return memory.New(), nil
+	case url == "":
+		url = "sqlite://" + filepath.Join(dataDir, "amlid.db")
+	}
+	st, err := sqlstore.Open(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	return st, nil
+}
+
+// front routes the HTTPS front door by the first path segment: ARM owns
+// /subscriptions, /tenants, /providers and /metadata; everything else is the
+// Entra token service (/{tenant}/…).
+func (s *Server) front() http.Handler {
+	tokens := s.Tokens.Handler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		first := strings.ToLower(strings.SplitN(strings.TrimPrefix(r.URL.Path, "/"), "/", 2)[0])
+		switch {
+		case first == "subscriptions" || first == "tenants" || first == "providers" || first == "metadata":
+			s.ARM.ServeHTTP(w, r)
+		case first == "amlid":
+			s.serveWorkloads(w, r)
+		case graph.OwnsPath(r.URL.Path):
+			s.Graph.ServeHTTP(w, r)
+		case token.OwnsPath(r.URL.Path):
+			tokens.ServeHTTP(w, r)
+		default:
+			arm.WriteError(w, arm.Errorf(http.StatusNotFound, "NotFound", "amlid serves nothing at '%s'.", r.URL.Path))
+		}
+	})
+}
+
+// Wait blocks until the server stops serving (an error) or ctx ends.
+func (s *Server) Wait(ctx context.Context) error {
+	select {
+	case err := <-s.serveErr:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// Close drains in-flight requests (up to the context's deadline), then
+// closes the store and releases the data directory.
+func (s *Server) Close(ctx context.Context) error {
+	var err error
+	s.closeOne.Do(func() {
+		if s.https != nil {
+			err = s.https.Shutdown(ctx)
+		}
+		if s.msiSrv != nil {
+			s.msiSrv.Shutdown(ctx)
+		}
+		if s.Tokens != nil {
+			s.Tokens.Close()
+		}
+		s.release()
+	})
+	return err
+}
+
+func (s *Server) release() {
+	if s.Store != nil {
+		if err := s.Store.Close(); err != nil {
+			s.log.Error("close store", "err", err)
+		}
+	}
+	if s.ln != nil && s.https == nil {
+		s.ln.Close()
+	}
+	if s.msiLn != nil && s.msiSrv == nil {
+		s.msiLn.Close()
+	}
+	if s.lock != nil {
+		os.Remove(filepath.Join(s.Opts.DataDir, StateFile))
+		syscall.Flock(int(s.lock.Fd()), syscall.LOCK_UN)
+		s.lock.Close()
+		s.lock = nil
+	}
+}
+
+// acquireLock takes an exclusive flock on the data dir: a second `amlid up`
+// on the same directory fails instead of corrupting state. The kernel drops
+// the lock when the process dies, so a kill -9 leaves no stale lock.
+func (s *Server) acquireLock() error {
+	path := filepath.Join(s.Opts.DataDir, LockFile)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		pid, _ := os.ReadFile(path)
+		f.Close()
+		return fmt.Errorf("another amlid (pid %s) is already running with data dir %s; stop it first or use another --data-dir",
+			strings.TrimSpace(string(pid)), s.Opts.DataDir)
+	}
+	f.Truncate(0)
+	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	s.lock = f
+	return nil
+}
+
+// writeBundle writes system roots + amlid's CA, for SSL_CERT_FILE and
+// REQUESTS_CA_BUNDLE (which replace, not extend, the default trust).
+func (s *Server) writeBundle() (string, error) {
+	var buf []byte
+	for _, f := range []string{"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"} {
+		if b, err := os.ReadFile(f); err == nil {
+			buf = append(b, '\n')
+			break
+		}
+	}
+	buf = append(buf, s.CA.CertPEM...)
+	path := filepath.Join(s.Opts.DataDir, TLSDir, "bundle.pem")
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		return "", err
+	}
+	return path, nil
+}
+
+// CertPool trusts amlid's CA (for in-process clients and tests).
+func (s *Server) CertPool() *x509.CertPool { return s.CA.Pool() }
+
+// CAPEM returns amlid's CA certificate.
+func (s *Server) CAPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.CA.Cert.Raw})
+}
+
+// metadataEndpoints answers GET /metadata/endpoints the way az reads a
+// cloud's endpoints (msrestazure azure_cloud.py).
+func (s *Server) metadataEndpoints(base string) any {
+	return map[string]any{
+		"galleryEndpoint": base + "/",
+		"graphEndpoint":   s.State.GraphURL + "/",
+		"portalEndpoint":  base + "/",
+		"authentication": map[string]any{
+			"loginEndpoint": s.State.AuthorityHost + "/adfs",
+			"audiences":     []string{"https://management.core.windows.net/", "https://management.azure.com/"},
+		},
+		"resourceManager": base + "/",
+		"name":            "amlid",
+		"suffixes":        map[string]any{"storage": "core.windows.net", "keyVaultDns": ".vault.azure.net", "acrLoginServer": ".azurecr.io"},
+	}
+}
+
+func (s *Server) logRequests(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rw := &statusWriter{ResponseWriter: w, status: 200}
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p))
+				if !rw.wrote {
+					arm.WriteError(rw, arm.Errorf(http.StatusInternalServerError, "InternalServerError", "amlid failed to handle the request"))
+				}
+			}
+			// The query string is never logged: it can carry SAS signatures.
+			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rw.status, "ms", time.Since(start).Milliseconds())
+		}()
+		h.ServeHTTP(rw, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}

@@ -1,0 +1,146 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/amlid/amlid/internal/arm"
+	"github.com/amlid/amlid/internal/directory"
+	"github.com/amlid/amlid/internal/identity"
+	"github.com/amlid/amlid/internal/msi"
+	"github.com/amlid/amlid/internal/store"
+	"github.com/amlid/amlid/internal/workload"
+)
+
+// armResolver tells the workload registry which managed identities a
+// resource holds, from ARM state: the system-assigned one first, then the
+// user-assigned ones in order of their resource IDs (rule CMP-2's "first
+// UAI", made deterministic).
+type armResolver struct {
+	st  store.Store
+	dir *directory.Directory
+}
+
+var _ workload.Resolver = (*armResolver)(nil)
+
+func (r *armResolver) Identities(ctx context.Context, resourceID string) ([]*directory.Principal, error) {
+	id, err := arm.ParseID(resourceID)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := r.st.Get(ctx, arm.KindResource, id.Key())
+	if err != nil {
+		return nil, err
+	}
+	res, err := arm.DecodeResource(rec.Value)
+	if err != nil {
+		return nil, err
+	}
+	var out []*directory.Principal
+	if pid := res.SystemPrincipalID(); pid != "" {
+		if p, err := r.dir.Principal(ctx, pid); err == nil {
+			out = append(out, p)
+		}
+	}
+	if res.Identity != nil {
+		keys := make([]string, 0, len(res.Identity.UserAssignedIdentities))
+		for k := range res.Identity.UserAssignedIdentities {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool { return strings.ToLower(keys[i]) < strings.ToLower(keys[j]) })
+		for _, k := range keys {
+			u := res.Identity.UserAssignedIdentities[k]
+			if u == nil {
+				continue
+			}
+			if p, err := r.dir.Principal(ctx, u.PrincipalID); err == nil {
+				out = append(out, p)
+			}
+		}
+	}
+	return out, nil
+}
+
+// workloadRequest is POST /amlid/workloads: run a local process as a
+// workload of a resource (amlid run --as).
+type workloadRequest struct {
+	ResourceID string `json:"resourceId"`
+	ClientID   string `json:"clientId,omitempty"`
+}
+
+// serveWorkloads registers a workload for the caller and keeps it alive for
+// as long as the request stays open: the CLI holds the connection while its
+// child process runs, so the credentials die with the process (a crash or a
+// kill -9 of the CLI closes the connection too).
+func (s *Server) serveWorkloads(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || strings.Trim(r.URL.Path, "/") != "amlid/workloads" {
+		arm.WriteError(w, arm.Errorf(http.StatusNotFound, "NotFound", "amlid serves nothing at '%s'.", r.URL.Path))
+		return
+	}
+	caller, err := s.armAuthn.Authenticate(r)
+	if err != nil {
+		arm.WriteError(w, arm.AsError(err))
+		return
+	}
+	body, err := arm.ReadBody(r)
+	if err != nil {
+		arm.WriteError(w, arm.AsError(err))
+		return
+	}
+	var req workloadRequest
+	if err := arm.DecodeJSON(body, &req); err != nil {
+		arm.WriteError(w, arm.AsError(err))
+		return
+	}
+	id, err := arm.ParseID(req.ResourceID)
+	if err != nil || id.Namespace == "" {
+		arm.WriteError(w, arm.Errorf(http.StatusBadRequest, "InvalidResourceId", "'%s' is not a resource ID.", req.ResourceID))
+		return
+	}
+	if strings.EqualFold(id.TypeName(), identity.UAIType) {
+		arm.WriteError(w, arm.Errorf(http.StatusBadRequest, "NotAWorkloadHost",
+			"A user-assigned identity is not a place code runs: run as a resource that holds it (a compute, an online endpoint, …) and pick it with --client-id (rule ID-3)."))
+		return
+	}
+	ctx := r.Context()
+	rec, err := s.Store.Get(ctx, arm.KindResource, id.Key())
+	if errors.Is(err, store.ErrNotFound) {
+		arm.WriteError(w, arm.Errorf(http.StatusNotFound, "ResourceNotFound", "The Resource '%s' was not found.", req.ResourceID))
+		return
+	}
+	if err != nil {
+		arm.WriteError(w, arm.AsError(err))
+		return
+	}
+	res, _ := arm.DecodeResource(rec.Value)
+	// Running code as a resource is deploying to it: it needs write on it.
+	if err := s.Authz.Authorize(ctx, caller, id.TypeName()+"/write", res.ID); err != nil {
+		arm.WriteError(w, arm.AsError(err))
+		return
+	}
+	opts := []workload.Option{workload.WithLabel("amlid run by " + caller.ObjectID)}
+	if req.ClientID != "" {
+		opts = append(opts, workload.WithDefaultClientID(req.ClientID))
+	}
+	wl, err := s.Workloads.Register(ctx, res.ID, opts...)
+	if err != nil {
+		arm.WriteError(w, arm.Errorf(http.StatusBadRequest, "InvalidWorkload", "%v", err))
+		return
+	}
+	defer s.Workloads.Unregister(wl.ID)
+	env := msi.EnvFor(wl, s.State.MSIURL)
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	_ = json.NewEncoder(w).Encode(map[string]any{"workloadId": wl.ID, "resourceId": res.ID, "env": env})
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	select {
+	case <-ctx.Done():
+	case <-s.stopping:
+	}
+}
