@@ -190,7 +190,11 @@ func TestPythonAzureIdentity(t *testing.T) {
 // exactly as the seed article prints it.
 func TestSeedCopyIsVerbatim(t *testing.T) {
 	t.Parallel()
-	seeds, _ := filepath.Glob("/work/shared/seeds/002_*.txt")
+	// shared/ sits beside the repository (internal/msi → ../../../shared).
+	seeds, _ := filepath.Glob("../../../shared/seeds/002_*.txt")
+	if len(seeds) == 0 {
+		seeds, _ = filepath.Glob("/work/shared/seeds/002_*.txt")
+	}
 	if len(seeds) == 0 {
 		t.Fatal("seed article not available in ../shared/seeds")
 	}
