@@ -150,6 +150,18 @@ func (a *app) print(v any) error {
 		color = isatty.IsTerminal(fd.Fd())
 	}
 	if err := output.Render(a.stdout, v, f, a.query, color); err != nil {
+		var oe *output.Error
+		if errors.As(err, &oe) {
+			msg := oe.Message
+			for _, r := range oe.Recommendations {
+				msg += "\n" + r
+			}
+			code := oe.ExitCode
+			if code == 0 {
+				code = exitError
+			}
+			return &cliError{Message: msg, Exit: code}
+		}
 		return usageErr("%v", err)
 	}
 	return nil

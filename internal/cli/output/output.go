@@ -144,9 +144,9 @@ func Sprint(result any, format Format, opts Options) (string, error) {
 	if v == nil {
 		return "", nil
 	}
-	if hasExpref(v) {
-		// A bare &expr result: az fails serialising it (or prints a memory
-		// address).
+	if hasExpref(v) && format != Table && format != TSV && format != None {
+		// An &expression in the result: json.dumps fails (yaml falls back
+		// to json.dumps). Table and tsv print its str().
 		return "", &Error{Message: "Object of type _Expression is not JSON serializable", ExitCode: 1}
 	}
 	switch format {

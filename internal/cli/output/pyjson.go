@@ -6,7 +6,6 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // dumpsPretty is knack's format_json:
@@ -167,5 +166,3 @@ func writeJSONString(b *strings.Builder, s string, ascii bool) {
 	}
 	b.WriteByte('"')
 }
-
-var _ = utf8.RuneError

@@ -9,23 +9,21 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-
-	"github.com/jmespath-community/go-jmespath/pkg/parsing"
 )
 
-// az runs --query with Python's jmespath 1.0.1, using
-// Options(dict_cls=collections.OrderedDict). This file reproduces it:
+// az runs --query with Python's jmespath 1.0.1:
 //
-//   - the expression is tokenized by a port of jmespath/lexer.py, so exactly
-//     the expressions Python accepts get through (no JEP extensions such as
-//     arithmetic, $root or let);
-//   - the tokens are parsed by github.com/jmespath-community/go-jmespath's
-//     parser, whose grammar for those tokens is the same Pratt parser as
-//     jmespath/parser.py;
-//   - the tree is evaluated by a port of jmespath/visitor.py and
-//     jmespath/functions.py over the value model in value.go, so ints stay
-//     ints, floats stay floats, multiselect hashes are OrderedDicts and
-//     error messages read like Python's.
+//	jmespath.compile(query).search(result, jmespath.Options(collections.OrderedDict))
+//
+// This file is a port of its lexer.py, parser.py, visitor.py and
+// functions.py over the value model in value.go, so that az's dialect is
+// reproduced exactly: ints stay ints and floats floats, multiselect hashes
+// are OrderedDicts, the JEP-12 legacy `literal` strings are accepted,
+// community extensions (arithmetic, $root, let) are syntax errors, the
+// parser's quirk that foo[0][1:] is not a projection is kept, and error
+// messages read like Python's. (github.com/jmespath-community/go-jmespath
+// implements the JMESPath Community dialect, whose grammar and results
+// differ from az's in those places.)
 
 // jmesError is a jmespath.exceptions.JMESPathError raised while searching.
 type jmesError struct{ msg string }
@@ -44,8 +42,9 @@ type expref struct{ node *qnode }
 
 type qtoken struct {
 	typ  string
-	text string // how it is spelled for the go-jmespath parser
-	lit  any    // literal tokens: the parsed value
+	text string // unquoted identifiers
+	num  int    // numbers
+	lit  any    // literals: the value; quoted identifiers: the name
 }
 
 var simpleTokens = map[rune]string{
@@ -151,11 +150,11 @@ func lexQuery(expr string) ([]qtoken, error) {
 				return nil, err
 			}
 			s = strings.ReplaceAll(s, "\\`", "`")
-			v, err := parsePyJSON(s, false)
+			v, err := parsePyJSON(s)
 			if err != nil {
 				// JEP-12 deprecation period: an invalid JSON literal is a
 				// string, loads('"%s"' % lexeme.lstrip()).
-				v, err = parsePyJSON(`"`+strings.TrimLeftFunc(s, pyIsSpace)+`"`, false)
+				v, err = parsePyJSON(`"` + strings.TrimLeftFunc(s, pyIsSpace) + `"`)
 				if err != nil {
 					return nil, lexError{}
 				}
@@ -171,21 +170,23 @@ func lexQuery(expr string) ([]qtoken, error) {
 			}
 			n, err := strconv.Atoi(text)
 			if err != nil {
-				return nil, lexError{} // beyond what either parser indexes
+				return nil, lexError{} // an index beyond int64
 			}
-			toks = append(toks, qtoken{typ: "number", text: strconv.Itoa(n)})
+			toks = append(toks, qtoken{typ: "number", num: n})
 		case c == '"':
 			s, err := consumeUntil('"')
 			if err != nil {
 				return nil, err
 			}
-			v, err := parsePyJSON(`"`+s+`"`, false)
+			v, err := parsePyJSON(`"` + s + `"`)
 			if err != nil {
 				return nil, lexError{}
 			}
-			var b strings.Builder
-			writeJSONString(&b, v.(string), true)
-			toks = append(toks, qtoken{typ: "quoted_identifier", text: b.String()})
+			name, ok := v.(string)
+			if !ok {
+				return nil, lexError{}
+			}
+			toks = append(toks, qtoken{typ: "quoted_identifier", lit: name})
 		case c == '<' || c == '>' || c == '!':
 			base := map[rune]string{'<': "lt", '>': "gt", '!': "not"}[c]
 			if next() == '=' {
@@ -240,6 +241,7 @@ type qnode struct {
 	index    int
 	slice    [3]*int
 	lit      any
+	isIndex  bool // a qChain that is an index_expression
 	children []*qnode
 }
 
@@ -249,166 +251,312 @@ type compiledQuery struct {
 	root *qnode
 }
 
-const literalMark = "\x00amlid-literal-"
+type parseError struct{}
 
-func compileQuery(expr string) (*compiledQuery, error) {
+func (parseError) Error() string { return "parse error" }
+
+func compileQuery(expr string) (q *compiledQuery, err error) {
 	toks, err := lexQuery(expr)
 	if err != nil {
 		return nil, err
 	}
-	var lits []any
-	parts := make([]string, 0, len(toks))
-	for _, t := range toks {
-		if t.typ == "literal" {
-			parts = append(parts, "'"+literalMark+strconv.Itoa(len(lits))+"'")
-			lits = append(lits, t.lit)
-			continue
+	toks = append(toks, qtoken{typ: "eof"})
+	p := &qparser{toks: toks}
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(parseError); !ok {
+				panic(r)
+			}
+			q, err = nil, parseError{}
 		}
-		parts = append(parts, t.text)
-	}
-	ast, err := parsing.NewParser().Parse(strings.Join(parts, " "))
-	if err != nil {
-		return nil, err
-	}
-	root, err := convertAST(ast, lits)
-	if err != nil {
-		return nil, err
+	}()
+	root := p.expression(0)
+	if p.current() != "eof" {
+		p.fail()
 	}
 	return &compiledQuery{expr: expr, root: root}, nil
 }
 
-type unsupportedNode struct{}
+// --- parser (jmespath/parser.py) ---------------------------------------------
 
-func (unsupportedNode) Error() string { return "unsupported expression" }
+var bindingPower = map[string]int{
+	"eof": 0, "unquoted_identifier": 0, "quoted_identifier": 0, "literal": 0,
+	"rbracket": 0, "rparen": 0, "comma": 0, "rbrace": 0, "number": 0,
+	"current": 0, "expref": 0, "colon": 0, "pipe": 1, "or": 2, "and": 3,
+	"eq": 5, "gt": 5, "lt": 5, "gte": 5, "lte": 5, "ne": 5, "flatten": 9,
+	"star": 20, "filter": 21, "dot": 40, "not": 45, "lbrace": 50,
+	"lbracket": 55, "lparen": 60,
+}
 
-func convertAST(n parsing.ASTNode, lits []any) (*qnode, error) {
-	kids := func() ([]*qnode, error) {
-		out := make([]*qnode, len(n.Children))
-		for i, c := range n.Children {
-			k, err := convertAST(c, lits)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = k
-		}
-		return out, nil
+const projectionStop = 10
+
+type qparser struct {
+	toks []qtoken
+	i    int
+}
+
+func (p *qparser) fail()                  { panic(parseError{}) }
+func (p *qparser) current() string        { return p.toks[p.i].typ }
+func (p *qparser) lookahead(n int) string { return p.toks[min(p.i+n, len(p.toks)-1)].typ }
+func (p *qparser) token(n int) qtoken     { return p.toks[min(p.i+n, len(p.toks)-1)] }
+func (p *qparser) advance()               { p.i = min(p.i+1, len(p.toks)-1) }
+
+func (p *qparser) match(typ string) {
+	if p.current() != typ {
+		p.fail()
 	}
-	q := &qnode{}
-	switch n.NodeType {
-	case parsing.ASTField:
-		s, ok := n.Value.(string)
-		if !ok {
-			return nil, unsupportedNode{}
+	p.advance()
+}
+
+func identity() *qnode { return &qnode{kind: qCurrent} }
+
+func (p *qparser) expression(bp int) *qnode {
+	left := p.nud(p.token(0))
+	for bp < bindingPower[p.current()] {
+		left = p.led(p.current(), left)
+	}
+	return left
+}
+
+func (p *qparser) nud(t qtoken) *qnode {
+	p.advance()
+	switch t.typ {
+	case "literal":
+		return &qnode{kind: qLiteral, lit: t.lit}
+	case "unquoted_identifier":
+		return &qnode{kind: qField, name: t.text}
+	case "quoted_identifier":
+		if p.current() == "lparen" {
+			p.fail()
 		}
-		q.kind, q.name = qField, s
-		return q, nil
-	case parsing.ASTSubexpression, parsing.ASTIndexExpression, parsing.ASTPipe:
-		q.kind = qChain
-	case parsing.ASTComparator:
-		q.kind = qComparator
-		switch n.Value {
-		case parsing.TOKEQ:
-			q.name = "eq"
-		case parsing.TOKNE:
-			q.name = "ne"
-		case parsing.TOKLT:
-			q.name = "lt"
-		case parsing.TOKLTE:
-			q.name = "lte"
-		case parsing.TOKGT:
-			q.name = "gt"
-		case parsing.TOKGTE:
-			q.name = "gte"
+		return &qnode{kind: qField, name: t.lit.(string)}
+	case "star":
+		var right *qnode
+		if p.current() == "rbracket" {
+			right = identity()
+		} else {
+			right = p.projectionRHS(bindingPower["star"])
+		}
+		return &qnode{kind: qValueProjection, children: []*qnode{identity(), right}}
+	case "filter":
+		return p.ledFilter(identity())
+	case "lbrace":
+		return p.multiSelectHash()
+	case "lparen":
+		e := p.expression(0)
+		p.match("rparen")
+		return e
+	case "flatten":
+		left := &qnode{kind: qFlatten, children: []*qnode{identity()}}
+		return &qnode{kind: qProjection, children: []*qnode{left, p.projectionRHS(bindingPower["flatten"])}}
+	case "not":
+		return &qnode{kind: qNot, children: []*qnode{p.expression(bindingPower["not"])}}
+	case "lbracket":
+		if c := p.current(); c == "number" || c == "colon" {
+			return p.projectIfSlice(identity(), p.indexExpression())
+		}
+		if p.current() == "star" && p.lookahead(1) == "rbracket" {
+			p.advance()
+			p.advance()
+			right := p.projectionRHS(bindingPower["star"])
+			return &qnode{kind: qProjection, children: []*qnode{identity(), right}}
+		}
+		return p.multiSelectList()
+	case "current":
+		return identity()
+	case "expref":
+		return &qnode{kind: qExpref, children: []*qnode{p.expression(bindingPower["expref"])}}
+	}
+	p.fail()
+	return nil
+}
+
+func (p *qparser) led(typ string, left *qnode) *qnode {
+	switch typ {
+	case "dot":
+		p.advance()
+		if p.current() != "star" {
+			right := p.dotRHS(bindingPower["dot"])
+			return &qnode{kind: qChain, children: []*qnode{left, right}}
+		}
+		p.advance()
+		right := p.projectionRHS(bindingPower["dot"])
+		return &qnode{kind: qValueProjection, children: []*qnode{left, right}}
+	case "pipe", "or", "and":
+		p.advance()
+		right := p.expression(bindingPower[typ])
+		kind := map[string]qkind{"pipe": qChain, "or": qOr, "and": qAnd}[typ]
+		return &qnode{kind: kind, children: []*qnode{left, right}}
+	case "lparen":
+		p.advance()
+		if left.kind != qField || left.isIndex {
+			p.fail()
+		}
+		fn := &qnode{kind: qFunction, name: left.name}
+		for p.current() != "rparen" {
+			e := p.expression(0)
+			if p.current() == "comma" {
+				p.match("comma")
+			}
+			fn.children = append(fn.children, e)
+		}
+		p.match("rparen")
+		return fn
+	case "filter":
+		p.advance()
+		return p.ledFilter(left)
+	case "eq", "ne", "gt", "gte", "lt", "lte":
+		p.advance()
+		right := p.expression(bindingPower[typ])
+		return &qnode{kind: qComparator, name: typ, children: []*qnode{left, right}}
+	case "flatten":
+		p.advance()
+		l := &qnode{kind: qFlatten, children: []*qnode{left}}
+		return &qnode{kind: qProjection, children: []*qnode{l, p.projectionRHS(bindingPower["flatten"])}}
+	case "lbracket":
+		p.advance()
+		if c := p.current(); c == "number" || c == "colon" {
+			right := p.indexExpression()
+			if left.kind == qChain && left.isIndex {
+				// jmespath 1.0.1 appends to an index expression, so a
+				// slice after foo[0] does not start a projection.
+				left.children = append(left.children, right)
+				return left
+			}
+			return p.projectIfSlice(left, right)
+		}
+		p.match("star")
+		p.match("rbracket")
+		right := p.projectionRHS(bindingPower["star"])
+		return &qnode{kind: qProjection, children: []*qnode{left, right}}
+	}
+	p.fail()
+	return nil
+}
+
+func (p *qparser) ledFilter(left *qnode) *qnode {
+	cond := p.expression(0)
+	p.match("rbracket")
+	var right *qnode
+	if p.current() == "flatten" {
+		right = identity()
+	} else {
+		right = p.projectionRHS(bindingPower["filter"])
+	}
+	return &qnode{kind: qFilter, children: []*qnode{left, right, cond}}
+}
+
+func (p *qparser) indexExpression() *qnode {
+	if p.lookahead(0) == "colon" || p.lookahead(1) == "colon" {
+		return p.sliceExpression()
+	}
+	t := p.token(0)
+	if t.typ != "number" {
+		p.fail()
+	}
+	p.advance()
+	p.match("rbracket")
+	return &qnode{kind: qIndex, index: t.num}
+}
+
+func (p *qparser) sliceExpression() *qnode {
+	n := &qnode{kind: qSlice}
+	index := 0
+	for p.current() != "rbracket" && index < 3 {
+		switch p.current() {
+		case "colon":
+			index++
+			if index == 3 {
+				p.fail()
+			}
+			p.advance()
+		case "number":
+			v := p.token(0).num
+			n.slice[index] = &v
+			p.advance()
 		default:
-			return nil, unsupportedNode{}
+			p.fail()
 		}
-	case parsing.ASTCurrentNode, parsing.ASTIdentity:
-		q.kind = qCurrent
-		return q, nil
-	case parsing.ASTExpRef:
-		q.kind = qExpref
-	case parsing.ASTFunctionExpression:
-		s, ok := n.Value.(string)
-		if !ok {
-			return nil, unsupportedNode{}
-		}
-		q.kind, q.name = qFunction, s
-	case parsing.ASTFilterProjection:
-		q.kind = qFilter
-	case parsing.ASTFlatten:
-		q.kind = qFlatten
-	case parsing.ASTIndex:
-		i, ok := n.Value.(int)
-		if !ok {
-			return nil, unsupportedNode{}
-		}
-		q.kind, q.index = qIndex, i
-		return q, nil
-	case parsing.ASTSlice:
-		parts, ok := n.Value.([]*int)
-		if !ok || len(parts) != 3 {
-			return nil, unsupportedNode{}
-		}
-		q.kind = qSlice
-		copy(q.slice[:], parts)
-		return q, nil
-	case parsing.ASTLiteral:
-		s, ok := n.Value.(string)
-		if !ok || !strings.HasPrefix(s, literalMark) {
-			return nil, unsupportedNode{}
-		}
-		i, err := strconv.Atoi(strings.TrimPrefix(s, literalMark))
-		if err != nil || i < 0 || i >= len(lits) {
-			return nil, unsupportedNode{}
-		}
-		q.kind, q.lit = qLiteral, lits[i]
-		return q, nil
-	case parsing.ASTMultiSelectHash:
-		q.kind = qMultiHash
-		for _, c := range n.Children {
-			if c.NodeType != parsing.ASTKeyValPair || len(c.Children) != 1 {
-				return nil, unsupportedNode{}
-			}
-			k, ok := c.Value.(string)
-			if !ok {
-				return nil, unsupportedNode{}
-			}
-			v, err := convertAST(c.Children[0], lits)
-			if err != nil {
-				return nil, err
-			}
-			q.keys = append(q.keys, k)
-			q.children = append(q.children, v)
-		}
-		return q, nil
-	case parsing.ASTMultiSelectList:
-		q.kind = qMultiList
-	case parsing.ASTOrExpression:
-		q.kind = qOr
-	case parsing.ASTAndExpression:
-		q.kind = qAnd
-	case parsing.ASTNotExpression:
-		q.kind = qNot
-	case parsing.ASTProjection:
-		q.kind = qProjection
-	case parsing.ASTValueProjection:
-		q.kind = qValueProjection
-	default:
-		// Arithmetic, $root, let/variables: JEP extensions Python's
-		// jmespath 1.0.1 cannot parse (its lexer rejects them first).
-		return nil, unsupportedNode{}
 	}
-	k, err := kids()
-	if err != nil {
-		return nil, err
+	p.match("rbracket")
+	return n
+}
+
+func (p *qparser) projectIfSlice(left, right *qnode) *qnode {
+	ie := &qnode{kind: qChain, isIndex: true, children: []*qnode{left, right}}
+	if right.kind == qSlice {
+		return &qnode{kind: qProjection, children: []*qnode{ie, p.projectionRHS(bindingPower["star"])}}
 	}
-	q.children = k
-	want := map[qkind]int{qChain: 2, qComparator: 2, qExpref: 1, qFilter: 3, qFlatten: 1,
-		qOr: 2, qAnd: 2, qNot: 1, qProjection: 2, qValueProjection: 2}
-	if w, ok := want[q.kind]; ok && len(q.children) != w {
-		return nil, unsupportedNode{}
+	return ie
+}
+
+func (p *qparser) multiSelectList() *qnode {
+	n := &qnode{kind: qMultiList}
+	for {
+		n.children = append(n.children, p.expression(0))
+		if p.current() == "rbracket" {
+			break
+		}
+		p.match("comma")
 	}
-	return q, nil
+	p.match("rbracket")
+	return n
+}
+
+func (p *qparser) multiSelectHash() *qnode {
+	n := &qnode{kind: qMultiHash}
+	for {
+		t := p.token(0)
+		var key string
+		switch t.typ {
+		case "quoted_identifier":
+			key = t.lit.(string)
+		case "unquoted_identifier":
+			key = t.text
+		default:
+			p.fail()
+		}
+		p.advance()
+		p.match("colon")
+		n.keys = append(n.keys, key)
+		n.children = append(n.children, p.expression(0))
+		if p.current() == "comma" {
+			p.match("comma")
+		} else if p.current() == "rbrace" {
+			p.match("rbrace")
+			break
+		}
+	}
+	return n
+}
+
+func (p *qparser) projectionRHS(bp int) *qnode {
+	switch c := p.current(); {
+	case bindingPower[c] < projectionStop:
+		return identity()
+	case c == "lbracket", c == "filter":
+		return p.expression(bp)
+	case c == "dot":
+		p.match("dot")
+		return p.dotRHS(bp)
+	}
+	p.fail()
+	return nil
+}
+
+func (p *qparser) dotRHS(bp int) *qnode {
+	switch p.current() {
+	case "quoted_identifier", "unquoted_identifier", "star":
+		return p.expression(bp)
+	case "lbracket":
+		p.match("lbracket")
+		return p.multiSelectList()
+	case "lbrace":
+		p.match("lbrace")
+		return p.multiSelectHash()
+	}
+	p.fail()
+	return nil
 }
 
 // --- interpreter (jmespath/visitor.py) -----------------------------------
@@ -1217,6 +1365,8 @@ var (
 
 func fnToNumber(args []any) (any, error) {
 	switch t := args[0].(type) {
+	case *expref:
+		return nil, &pyRuntimeError{"int() argument must be a string, a bytes-like object or a real number, not '_Expression'"}
 	case int64, *big.Int, float64:
 		return t, nil
 	case string:
@@ -1290,7 +1440,7 @@ func fnReverse(args []any) (any, error) {
 	return out, nil
 }
 
-func floatToInt(f float64, fname string) (any, error) {
+func floatToInt(f float64) (any, error) {
 	if math.IsInf(f, 0) {
 		return nil, &pyRuntimeError{"cannot convert float infinity to integer"}
 	}
@@ -1306,14 +1456,14 @@ func floatToInt(f float64, fname string) (any, error) {
 
 func fnCeil(args []any) (any, error) {
 	if f, ok := args[0].(float64); ok {
-		return floatToInt(math.Ceil(f), "ceil")
+		return floatToInt(math.Ceil(f))
 	}
 	return args[0], nil
 }
 
 func fnFloor(args []any) (any, error) {
 	if f, ok := args[0].(float64); ok {
-		return floatToInt(math.Floor(f), "floor")
+		return floatToInt(math.Floor(f))
 	}
 	return args[0], nil
 }
@@ -1371,15 +1521,60 @@ func fnMin(args []any) (any, error) {
 func fnMerge(args []any) (any, error) {
 	out := newObject(false)
 	for _, a := range args {
-		o, ok := a.(*object)
-		if !ok {
-			return nil, &pyRuntimeError{fmt.Sprintf("'%s' object is not a mapping", pyTypeName(a))}
-		}
-		for _, k := range o.keys {
-			out.set(k, o.vals[k])
+		if err := dictUpdate(out, a); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// dictUpdate is dict.update(arg): only merge()'s first argument is type
+// checked, the others may be any iterable of pairs.
+func dictUpdate(d *object, arg any) error {
+	var items []any
+	switch t := arg.(type) {
+	case *object:
+		for _, k := range t.keys {
+			d.set(k, t.vals[k])
+		}
+		return nil
+	case *array:
+		items = t.items
+	case string:
+		for _, r := range t {
+			items = append(items, string(r))
+		}
+	default:
+		return &pyRuntimeError{fmt.Sprintf("'%s' object is not iterable", pyTypeName(arg))}
+	}
+	for i, el := range items {
+		var pair []any
+		switch t := el.(type) {
+		case *array:
+			pair = t.items
+		case string:
+			for _, r := range t {
+				pair = append(pair, string(r))
+			}
+		case *object:
+			for _, k := range t.keys {
+				pair = append(pair, k)
+			}
+		default:
+			return &pyRuntimeError{fmt.Sprintf("cannot convert dictionary update sequence element #%d to a sequence", i)}
+		}
+		if len(pair) != 2 {
+			return &pyRuntimeError{fmt.Sprintf("dictionary update sequence element #%d has length %d; 2 is required", i, len(pair))}
+		}
+		k, ok := pair[0].(string)
+		if !ok {
+			// A non-string key is legal in Python but cannot be
+			// rendered the way json.dumps(sort_keys=True) would.
+			return &pyRuntimeError{fmt.Sprintf("unsupported dictionary key of type '%s'", pyTypeName(pair[0]))}
+		}
+		d.set(k, pair[1])
+	}
+	return nil
 }
 
 func fnSort(args []any) (any, error) {

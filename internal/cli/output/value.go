@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -115,7 +114,14 @@ func normalize(v any) (any, error) {
 	case float64:
 		return normalizeFloat(t)
 	case float32:
-		return normalizeFloat(float64(t))
+		if math.IsNaN(float64(t)) || math.IsInf(float64(t), 0) {
+			return float64(t), nil
+		}
+		b, err := json.Marshal(t) // shortest float32 digits, as encoding/json
+		if err != nil {
+			return nil, err
+		}
+		return parseJSONNumberText(string(b))
 	case int:
 		return int64(t), nil
 	case int8:
@@ -166,7 +172,7 @@ func normalize(v any) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			o.set(k, x)
+			o.set(strings.ToValidUTF8(k, "\uFFFD"), x)
 		}
 		return o, nil
 	case []any:
@@ -189,7 +195,7 @@ func normalize(v any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parsePyJSON(string(b), false)
+	return parsePyJSON(string(b))
 }
 
 func normalizeUint(u uint64) any {
@@ -232,7 +238,7 @@ type jsonSyntaxError struct{ msg string }
 
 func (e *jsonSyntaxError) Error() string { return e.msg }
 
-func parsePyJSON(s string, ordered bool) (any, error) {
+func parsePyJSON(s string) (any, error) {
 	p := &pyJSONParser{s: s}
 	p.ws()
 	v, err := p.value()
@@ -589,7 +595,8 @@ func pyStr(v any) string {
 	case string:
 		return t
 	case *expref:
-		return "<jmespath.visitor._Expression object>"
+		// Python shows a memory address here; this one has the usual width.
+		return "<jmespath.visitor._Expression object at 0x7f0000000000>"
 	}
 	return pyRepr(v)
 }
@@ -794,13 +801,4 @@ func export(v any) any {
 		return json.Number(pyFloatRepr(t))
 	}
 	return v
-}
-
-// ptrOf gives a container's identity.
-func ptrOf(v any) uintptr {
-	switch t := v.(type) {
-	case *object, *array:
-		return reflect.ValueOf(t).Pointer()
-	}
-	return 0
 }

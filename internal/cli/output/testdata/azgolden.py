@@ -26,6 +26,7 @@ Usage:
   azgolden.py parity SEED N > /tmp/p.json           (a bigger corpus; run it with
                                      AMLID_PARITY_FILE=/tmp/p.json go test -run TestParity)
   azgolden.py qparity SEED N > /tmp/q.json          (random JMESPath expressions, same use)
+  azgolden.py dparity SEED N > /tmp/d.json          (deeply nested documents, same use)
 """
 import json
 import random
@@ -65,9 +66,7 @@ def az_render(input_json, fmt, query='', color=False, table_transformer=None):
         try:
             result = expr.search(result, Options(OrderedDict))
         except jmespath.exceptions.JMESPathError as ex:
-            # str() of an expression reference holds a memory address;
-            # the Go port prints it without one.
-            msg = re.sub(r' at 0x[0-9a-f]+>', '>', str(ex))
+            msg = normalize_address(str(ex))
             return {'error': 'jmespath',
                     'msg': 'Invalid jmespath query supplied for `--query`: %s' % msg}
         except Exception as ex:  # pylint: disable=broad-except
@@ -82,10 +81,13 @@ def az_render(input_json, fmt, query='', color=False, table_transformer=None):
         return {'error': 'cli', 'msg': str(ex)}
     except Exception as ex:  # pylint: disable=broad-except
         return {'error': 'python', 'msg': str(ex)}
-    if '_Expression object at 0x' in out:
-        # str() of a JMESPath expression reference: a memory address.
-        return {'error': 'python', 'msg': out}
-    return {'out': out}
+    return {'out': normalize_address(out)}
+
+
+def normalize_address(s):
+    """str() of a JMESPath &expression holds a memory address; the Go port
+    prints a fixed one of the same width."""
+    return re.sub(r'_Expression object at 0x[0-9a-f]{12}>', '_Expression object at 0x7f0000000000>', s)
 
 
 # ---------------------------------------------------------------------------
@@ -146,9 +148,9 @@ LIST_OF_LISTS = [[1, "a", None], [2, "b", {"x": 1}], ["c", [1, 2], True]]
 def curated():
     c = []
 
-    def add(name, data, fmt, query='', color=False):
+    def add(name, data, fmt, query='', color=False, transformer=None):
         c.append({'name': name, 'input': json.dumps(data), 'fmt': fmt,
-                  'query': query, 'color': color})
+                  'query': query, 'color': color, 'transformer': transformer})
 
     for fmt in ('json', 'jsonc', 'yaml', 'yamlc', 'table', 'tsv', 'none'):
         add('identity ' + fmt, IDENTITY, fmt)
@@ -174,7 +176,9 @@ def curated():
     add('query id json', IDENTITY, 'json', 'id')
     add('query names tsv', GROUPS, 'tsv', '[].name')
     add('query names json', GROUPS, 'json', '[].name')
-    add('query hash table', GROUPS, 'table', '{n:name, l:location}')
+    add('query hash table', IDENTITY, 'table', '{n:name, l:location}')
+    add('query hash table on list', GROUPS, 'table', '{n:name, l:location}')
+    add('query hash tsv', IDENTITY, 'tsv', '{n:name, l:location, c:clientId}')
     add('query list hash table', GROUPS, 'table', '[].{n:name, l:location}')
     add('query list hash tsv', GROUPS, 'tsv', '[].{n:name, l:location, s:properties.provisioningState}')
     add('query list hash yaml', GROUPS, 'yaml', '[].{n:name, l:location}')
@@ -217,6 +221,13 @@ def curated():
     add('query subtype', RESOURCE, 'json', 'max([name, count])')
     add('query sort_by type', GROUPS, 'json', 'sort_by(@, &tags)')
     add('table unavailable', {"a": {"b": 1}}, 'table')
+    # a command's table_transformer (az group list uses an equivalent one)
+    rg = '[].{Name:name, Location:location, Status:properties.provisioningState}'
+    add('transformer table', GROUPS, 'table', transformer=rg)
+    add('transformer json', GROUPS, 'json', transformer=rg)
+    add('transformer with query', GROUPS, 'table', '[].{n:name}', transformer=rg)
+    add('transformer raw query', GROUPS, 'table', '[]', transformer=rg)
+    add('transformer single', IDENTITY, 'table', transformer='{Name:name, ClientId:clientId, Zone:zone}')
     return c
 
 
@@ -371,10 +382,32 @@ def qcorpus(seed, n):
     return cases
 
 
+def deep_value(r, depth):
+    k = r.random()
+    if depth >= 6 or k < 0.3:
+        return rand_scalar(r)
+    if k < 0.6:
+        return [deep_value(r, depth + 1) for _ in range(r.randint(0, 5))]
+    return {r.choice(KEYS): deep_value(r, depth + 1) for _ in range(r.randint(0, 6))}
+
+
+def dcorpus(seed, n):
+    r = random.Random(seed)
+    cases = []
+    for i in range(n):
+        doc = deep_value(r, 0)
+        fmt = r.choice(['yaml', 'yamlc', 'jsonc', 'table', 'tsv'])
+        query = r.choice(['', '', '', '[@, @]', '{a: @, b: @}', '[*]', '*', '[]', 'values(@)'])
+        cases.append({'name': 'deep %d' % i, 'input': json.dumps(doc), 'fmt': fmt,
+                      'query': query, 'color': r.random() < 0.7})
+    return cases
+
+
 def evaluate(cases):
     out = []
     for c in cases:
-        res = az_render(c['input'], c['fmt'], c.get('query', ''), c.get('color', False))
+        res = az_render(c['input'], c['fmt'], c.get('query', ''), c.get('color', False),
+                        c.get('transformer'))
         out.append(dict(c, **res))
     return out
 
@@ -427,6 +460,8 @@ def gotest():
             lines.append('\t\tquery: %s,' % go_string(c['query']))
         if c['color']:
             lines.append('\t\tcolor: true,')
+        if c.get('transformer'):
+            lines.append('\t\ttransformer: %s,' % go_string(c['transformer']))
         if 'error' in c:
             lines.append('\t\terrKind: %s,' % go_string(c['error']))
             lines.append('\t\twant: %s,' % go_string(c['msg']))
@@ -443,10 +478,14 @@ def main():
         json.dump(evaluate(json.load(sys.stdin)), sys.stdout, ensure_ascii=True)
     elif mode == 'gotest':
         gotest()
+    elif mode == 'parity' and len(sys.argv) == 2:
+        # the committed corpus: a mix of the three generators
+        cases = corpus(2045, 400) + qcorpus(2045, 500) + dcorpus(2045, 40)
+        json.dump(evaluate(cases), sys.stdout, ensure_ascii=True, separators=(",", ":"))
     elif mode == 'parity':
-        seed = int(sys.argv[2]) if len(sys.argv) > 2 else 2045
-        n = int(sys.argv[3]) if len(sys.argv) > 3 else 1500
-        json.dump(evaluate(corpus(seed, n)), sys.stdout, ensure_ascii=True, indent=0)
+        json.dump(evaluate(corpus(int(sys.argv[2]), int(sys.argv[3]))), sys.stdout, ensure_ascii=True, indent=0)
+    elif mode == 'dparity':
+        json.dump(evaluate(dcorpus(int(sys.argv[2]), int(sys.argv[3]))), sys.stdout, ensure_ascii=True, indent=0)
     elif mode == 'qparity':
         json.dump(evaluate(qcorpus(int(sys.argv[2]), int(sys.argv[3]))), sys.stdout, ensure_ascii=True, indent=0)
     else:
