@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -211,21 +210,8 @@ func (s *Server) deleteResourceGroup(w http.ResponseWriter, c *Call, id ID) erro
 		if err := checkConditions(c.R, true, rec.ETag); err != nil {
 			return err
 		}
-		recs, err := tx.List(c.Ctx(), KindResource, store.ListOptions{KeyPrefix: id.Key() + "/"})
-		if err != nil {
+		if deleted, err = s.deleteBelow(c, tx, id.Key()); err != nil {
 			return err
-		}
-		// Deepest first, so children go before their parents.
-		sort.Slice(recs, func(i, j int) bool { return strings.Count(recs[i].Key, "/") > strings.Count(recs[j].Key, "/") })
-		for _, rr := range recs {
-			res, err := DecodeResource(rr.Value)
-			if err != nil {
-				return err
-			}
-			if err := s.deleteInTx(c, tx, res); err != nil {
-				return err
-			}
-			deleted = append(deleted, res)
 		}
 		return tx.Delete(c.Ctx(), KindResource, id.Key(), "")
 	})

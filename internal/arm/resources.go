@@ -292,22 +292,17 @@ func (s *Server) delete(w http.ResponseWriter, c *Call, id ID) error {
 		if err := checkConditions(c.R, true, rec.ETag); err != nil {
 			return err
 		}
-		recs, err := tx.List(c.Ctx(), KindResource, store.ListOptions{KeyPrefix: id.Key() + "/"})
+		if deleted, err = s.deleteBelow(c, tx, id.Key()); err != nil {
+			return err
+		}
+		res, err := DecodeResource(rec.Value)
 		if err != nil {
 			return err
 		}
-		sort.Slice(recs, func(i, j int) bool { return strings.Count(recs[i].Key, "/") > strings.Count(recs[j].Key, "/") })
-		recs = append(recs, rec)
-		for _, rr := range recs {
-			res, err := DecodeResource(rr.Value)
-			if err != nil {
-				return err
-			}
-			if err := s.deleteInTx(c, tx, res); err != nil {
-				return err
-			}
-			deleted = append(deleted, res)
+		if err := s.deleteInTx(c, tx, res); err != nil {
+			return err
 		}
+		deleted = append(deleted, res)
 		return nil
 	})
 	if err != nil {
@@ -322,6 +317,28 @@ func (s *Server) delete(w http.ResponseWriter, c *Call, id ID) error {
 	}
 	w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+// deleteBelow deletes every resource under key (children before their
+// parents) inside tx and returns them, for the after-commit hooks.
+func (s *Server) deleteBelow(c *Call, tx store.Tx, key string) ([]*Resource, error) {
+	recs, err := tx.List(c.Ctx(), KindResource, store.ListOptions{KeyPrefix: key + "/"})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(recs, func(i, j int) bool { return strings.Count(recs[i].Key, "/") > strings.Count(recs[j].Key, "/") })
+	var deleted []*Resource
+	for _, rr := range recs {
+		res, err := DecodeResource(rr.Value)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.deleteInTx(c, tx, res); err != nil {
+			return nil, err
+		}
+		deleted = append(deleted, res)
+	}
+	return deleted, nil
 }
 
 // deleteInTx removes one resource record, running its type's BeforeDelete.
