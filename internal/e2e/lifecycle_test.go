@@ -74,7 +74,7 @@ func TestStateSurvivesRestartAndKill9(t *testing.T) {
 func TestSecondUpRefused(t *testing.T) {
 	t.Parallel()
 	in := start(t, "")
-	out, err := exec.Command(amlidBin, "up", "--data-dir", in.DataDir, "--port", "-1", "--msi-port", "-1").CombinedOutput()
+	out, err := exec.Command(amlidBin, "up", "--data-dir", in.DataDir, "--port", "-1", "--msi-port", "-1", "--blob-port", "-1").CombinedOutput()
 	if err == nil {
 		t.Fatal("second amlid up must fail")
 	}

@@ -22,10 +22,12 @@ import (
 
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/authorization"
+	"github.com/amlid/amlid/internal/blob"
 	"github.com/amlid/amlid/internal/directory"
 	"github.com/amlid/amlid/internal/graph"
 	"github.com/amlid/amlid/internal/identity"
 	"github.com/amlid/amlid/internal/msi"
+	"github.com/amlid/amlid/internal/storage"
 	"github.com/amlid/amlid/internal/store"
 	"github.com/amlid/amlid/internal/store/memory"
 	"github.com/amlid/amlid/internal/store/sqlstore"
@@ -45,6 +47,9 @@ type Options struct {
 	// MSIPort is the loopback plain-HTTP port of the managed-identity token
 	// endpoints workloads call (MSI_ENDPOINT…); default 46808, -1 = any.
 	MSIPort int
+	// BlobPort is the HTTPS port of the Blob data plane (path-style
+	// https://127.0.0.1:PORT/<account>/…); default 8444, -1 = any.
+	BlobPort int
 	// RBAC is "enforce" (default) or "audit".
 	RBAC   string
 	Logger *slog.Logger
@@ -62,6 +67,7 @@ type Server struct {
 	Graph     *graph.Handler
 	Authz     *authorization.Service
 	Workloads *workload.Registry
+	Storage   *storage.Provider
 	State     State
 	Bootstrap Bootstrap
 
@@ -71,6 +77,8 @@ type Server struct {
 	ln       net.Listener
 	msiSrv   *http.Server
 	msiLn    net.Listener
+	blobSrv  *http.Server
+	blobLn   net.Listener
 	armAuthn *armAuthenticator
 	stopping chan struct{}
 	serveErr chan error
@@ -97,6 +105,12 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	}
 	if o.MSIPort < 0 {
 		o.MSIPort = 0
+	}
+	if o.BlobPort == 0 {
+		o.BlobPort = 8444
+	}
+	if o.BlobPort < 0 {
+		o.BlobPort = 0
 	}
 	if o.RBAC == "" {
 		o.RBAC = "enforce"
@@ -165,6 +179,19 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		return nil, fmt.Errorf("listen on 127.0.0.1:%d for the managed-identity endpoints: %w (pick another with --msi-port)", o.MSIPort, err)
 	}
 	s.msiSrv = msiH.Server()
+	if s.blobLn, err = net.Listen("tcp", net.JoinHostPort(o.Host, strconv.Itoa(o.BlobPort))); err != nil {
+		return nil, fmt.Errorf("listen on %s:%d for Blob storage: %w (pick another with --blob-port)", o.Host, o.BlobPort, err)
+	}
+	blobURL := "https://" + urlHost(o.Host, s.blobLn.Addr().(*net.TCPAddr).Port)
+	s.Storage = &storage.Provider{Store: s.Store, BlobBaseURL: blobURL}
+	s.Storage.Register(reg)
+	blobH, err := blob.New(blob.Config{Storage: s.Storage, Store: s.Store, Tokens: s.Tokens, Authz: s.Authz,
+		DataDir: filepath.Join(o.DataDir, "blobs"), Logger: s.log, AuthorityHost: base})
+	if err != nil {
+		return nil, err
+	}
+	s.blobSrv = &http.Server{Handler: s.logRequests(blobH), TLSConfig: s.CA.TLSConfig(), ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	s.ARM = arm.New(arm.Config{
 		Store: s.Store, Directory: s.Directory, Registry: reg, Logger: s.log,
 		DefaultTenant: s.Bootstrap.TenantID, Endpoints: s.metadataEndpoints,
@@ -180,7 +207,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		PID: os.Getpid(), ARMURL: base, AuthorityHost: base, GraphURL: base,
 		TenantID: s.Bootstrap.TenantID, SubscriptionID: s.Bootstrap.SubscriptionID,
 		CAFile: s.CA.CAPath(), CABundle: bundle, StoreKind: storeKind(o.Store),
-		MSIURL: "http://" + urlHost("127.0.0.1", s.msiLn.Addr().(*net.TCPAddr).Port),
+		MSIURL: "http://" + urlHost("127.0.0.1", s.msiLn.Addr().(*net.TCPAddr).Port), BlobURL: blobURL,
 	}
 	s.https = &http.Server{
 		Handler:           s.logRequests(s.front()),
@@ -192,6 +219,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	s.https.RegisterOnShutdown(func() { close(s.stopping) })
 	go func() { s.serveErr <- s.https.ServeTLS(s.ln, "", "") }()
 	go func() { s.serveErr <- s.msiSrv.Serve(s.msiLn) }()
+	go func() { s.serveErr <- s.blobSrv.ServeTLS(s.blobLn, "", "") }()
 	if err := writeJSONFile(filepath.Join(o.DataDir, StateFile), s.State, 0o644); err != nil {
 		return nil, err
 	}
@@ -263,6 +291,9 @@ func (s *Server) Close(ctx context.Context) error {
 		if s.msiSrv != nil {
 			s.msiSrv.Shutdown(ctx)
 		}
+		if s.blobSrv != nil {
+			s.blobSrv.Shutdown(ctx)
+		}
 		if s.Tokens != nil {
 			s.Tokens.Close()
 		}
@@ -282,6 +313,9 @@ func (s *Server) release() {
 	}
 	if s.msiLn != nil && s.msiSrv == nil {
 		s.msiLn.Close()
+	}
+	if s.blobLn != nil && s.blobSrv == nil {
+		s.blobLn.Close()
 	}
 	if s.lock != nil {
 		os.Remove(filepath.Join(s.Opts.DataDir, StateFile))

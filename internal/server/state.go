@@ -21,6 +21,7 @@ type State struct {
 	CABundle       string `json:"caBundle"`  // system roots + amlid's CA
 	StoreKind      string `json:"storeKind"` // sqlite | postgres | memory
 	MSIURL         string `json:"msiUrl"`    // http://127.0.0.1:46808, the managed-identity endpoints
+	BlobURL        string `json:"blobUrl"`   // https://127.0.0.1:8444, path-style Blob storage
 }
 
 // Bootstrap is the bootstrap admin service principal's credentials
