@@ -12,8 +12,11 @@
 # tokens checked by the shared verifier and RBAC. Each figure is the best of
 # BENCH_ROUNDS (default 3) rounds. Both servers use HTTPS with the same
 # certificate and keep their data on the same disk. amlid runs once with its
-# metadata in memory (`amlid up --store memory`) and once in SQLite (the
-# default), unless BENCH_STORES says otherwise.
+# metadata in memory (`amlid up --store memory`), once in SQLite (the
+# default), and once in "memidx", an in-memory store indexed by kind (a
+# proposed fix for store/memory, whose List scans every record: RBAC's
+# group expansion pays for that on every data-plane decision), unless
+# BENCH_STORES says otherwise.
 #
 #   ./scripts/bench-blob.sh
 #   BENCH_LARGE_MIB=256 BENCH_STORES=memory ./scripts/bench-blob.sh
@@ -24,7 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 AZURITE_VERSION="${AZURITE_VERSION:-3.35.0}"
-BENCH_STORES="${BENCH_STORES:-memory sqlite}"
+BENCH_STORES="${BENCH_STORES:-memory sqlite memidx}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 

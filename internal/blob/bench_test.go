@@ -79,8 +79,13 @@ func BenchmarkBlobVsAzurite(b *testing.B) {
 		run("amlid bearer + RBAC", tokenClient(b, e, w, "bench"))
 	}
 	store := os.Getenv("AMLID_TEST_STORE")
-	if store == "" {
-		store = "memory"
+	switch store {
+	case "", "memory":
+		store = "memory (store/memory, `amlid up --store memory`)"
+	case "sqlite":
+		store = "SQLite (the `amlid up` default)"
+	case "memidx":
+		store = "memidx (blobtest.KindStore: store/memory indexed by kind, a proposed fix, not shipped)"
 	}
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\nBlob benchmark: %d MiB blob (8 MiB blocks, 4 parallel), %d x 4 KiB put+get (16 parallel), best of %d rounds; amlid store: %s\n", largeMiB, smallOps, rounds, store)

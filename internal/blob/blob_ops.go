@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -922,7 +923,14 @@ func (h *Handler) copyBlob(q *req) error {
 		inline = append([]byte(nil), s.inline...)
 	} else if sb.Size > 0 {
 		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(h.copyRange(pw, sc, s, 0, sb.Size-1)) }()
+		go func() {
+			defer func() {
+				if r := recover(); r != nil {
+					pw.CloseWithError(fmt.Errorf("blob: copy failed: %v", r))
+				}
+			}()
+			pw.CloseWithError(h.copyRange(pw, sc, s, 0, sb.Size-1))
+		}()
 		id, _, _, err := h.data.write(dc.UID, pr, sb.Size, false)
 		pr.Close()
 		if err != nil {

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/amlid/amlid/internal/storage"
 	"github.com/amlid/amlid/internal/store"
 )
 
@@ -326,5 +325,3 @@ func (h *Handler) getBlockList(q *req) error {
 	}
 	return writeXML(q, http.StatusOK, doc)
 }
-
-var _ = storage.AccessNone

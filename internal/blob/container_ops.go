@@ -343,13 +343,13 @@ type xmlContainer struct {
 }
 
 type xmlContainerList struct {
-	XMLName         xml.Name       `xml:"EnumerationResults"`
-	ServiceEndpoint string         `xml:"ServiceEndpoint,attr"`
-	Prefix          string         `xml:"Prefix,omitempty"`
-	Marker          string         `xml:"Marker,omitempty"`
-	MaxResults      int            `xml:"MaxResults,omitempty"`
-	Containers      xmlContainers  `xml:"Containers"`
-	NextMarker      string         `xml:"NextMarker"`
+	XMLName         xml.Name      `xml:"EnumerationResults"`
+	ServiceEndpoint string        `xml:"ServiceEndpoint,attr"`
+	Prefix          string        `xml:"Prefix,omitempty"`
+	Marker          string        `xml:"Marker,omitempty"`
+	MaxResults      int           `xml:"MaxResults,omitempty"`
+	Containers      xmlContainers `xml:"Containers"`
+	NextMarker      string        `xml:"NextMarker"`
 }
 
 func (q *req) serviceEndpoint() string {

@@ -220,4 +220,3 @@ func (d *dataStore) removeContainer(uid string) {
 
 // open opens a data file.
 func (d *dataStore) open(uid, id string) (*os.File, error) { return os.Open(d.path(uid, id)) }
-

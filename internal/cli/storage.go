@@ -117,9 +117,9 @@ func (b *boolFlag) Type() string { return "bool" }
 // accountFlags are the settable properties of create and update.
 type accountFlags struct {
 	sku, kind, location, accessTier, minTLS, publicNetwork, defaultAction, bypass string
-	tags                                                                        []string
-	sharedKey, publicAccess, hns, httpsOnly                                     boolFlag
-	assignIdentity                                                              bool
+	tags                                                                          []string
+	sharedKey, publicAccess, hns, httpsOnly                                       boolFlag
+	assignIdentity                                                                bool
 }
 
 func (f *accountFlags) register(c *cobra.Command, create bool) {

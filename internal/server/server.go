@@ -129,7 +129,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	s := &Server{Opts: o, log: o.Logger, serveErr: make(chan error, 2), stopping: make(chan struct{})}
+	s := &Server{Opts: o, log: o.Logger, serveErr: make(chan error, 3), stopping: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			s.release()
@@ -190,6 +190,22 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// Files of crashed uploads and blocks never committed are swept at
+	// start and hourly.
+	go func() {
+		t := time.NewTicker(time.Hour)
+		defer t.Stop()
+		for {
+			if _, err := blobH.Sweep(context.Background(), time.Hour); err != nil {
+				s.log.Warn("blob sweep", "err", err)
+			}
+			select {
+			case <-s.stopping:
+				return
+			case <-t.C:
+			}
+		}
+	}()
 	s.blobSrv = &http.Server{Handler: s.logRequests(blobH), TLSConfig: s.CA.TLSConfig(), ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	s.ARM = arm.New(arm.Config{
@@ -395,6 +411,9 @@ func (s *Server) logRequests(h http.Handler) http.Handler {
 		rw := &statusWriter{ResponseWriter: w, status: 200}
 		defer func() {
 			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler { // a deliberate cut (failed stream): let net/http abort
+					panic(p)
+				}
 				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p))
 				if !rw.wrote {
 					arm.WriteError(rw, arm.Errorf(http.StatusInternalServerError, "InternalServerError", "amlid failed to handle the request"))

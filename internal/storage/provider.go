@@ -450,12 +450,9 @@ func keysOf(r *arm.Resource) []KeyJSON {
 	return out
 }
 
+// listKeys answers POST …/listKeys. As in Azure, keys are listed even when
+// allowSharedKeyAccess is false; only their use is refused.
 func (p *Provider) listKeys(ctx context.Context, c *arm.Call, r *arm.Resource, body []byte) (int, any, error) {
-	if allow, ok := r.Prop("allowSharedKeyAccess").(bool); ok && !allow {
-		// Azure still lists keys when shared key access is off; only their
-		// use is refused. Keep that behaviour.
-		_ = allow
-	}
 	return http.StatusOK, map[string]any{"keys": keysOf(r)}, nil
 }
 
@@ -527,7 +524,7 @@ func (p *Provider) validateBlobService(ctx context.Context, w *arm.Write) error 
 // storedLayout mirrors the ARM store's record layout (arm.DecodeResource
 // reads it): the resource plus its internal state.
 type storedLayout struct {
-	Resource *arm.Resource `json:"resource"`
+	Resource *arm.Resource  `json:"resource"`
 	Internal map[string]any `json:"internal,omitempty"`
 }
 
