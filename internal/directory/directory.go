@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/amlid/amlid/internal/store"
@@ -121,10 +122,32 @@ func (p *Principal) IsManagedIdentity() bool { return p.Subtype == SubtypeManage
 // Directory is the typed view over the store.
 type Directory struct {
 	s store.Store
+
+	mu     sync.Mutex
+	groups map[string]groupCache // tenant → its groups at a groups version
+}
+
+// groupCache holds a tenant's groups as of a groups-version ETag.
+type groupCache struct {
+	version string
+	groups  []*Principal
 }
 
 // New returns a directory over s.
-func New(s store.Store) *Directory { return &Directory{s: s} }
+func New(s store.Store) *Directory { return &Directory{s: s, groups: map[string]groupCache{}} }
+
+// kindMeta holds per-tenant version records: "groups|<tenant>" changes
+// (new ETag) in the same transaction as any change to a group, so group
+// expansion (every RBAC decision) reads one record instead of listing the
+// tenant's principals, and replicas sharing the store see changes at once.
+const kindMeta = "directory.meta"
+
+func groupsVersionKey(tenant string) string { return "groups|" + strings.ToLower(tenant) }
+
+func bumpGroups(ctx context.Context, tx store.Tx, tenant string) error {
+	_, err := tx.Put(ctx, store.Record{Kind: kindMeta, Key: groupsVersionKey(tenant), Value: []byte(`{}`)}, "")
+	return err
+}
 
 // Store exposes the underlying store (for transactions spanning packages).
 func (d *Directory) Store() store.Store { return d.s }
@@ -223,8 +246,13 @@ func CreatePrincipal(ctx context.Context, tx store.Tx, p *Principal) error {
 	if err != nil {
 		return err
 	}
-	_, err = tx.Create(ctx, store.Record{Kind: KindPrincipal, Key: p.ObjectID, Parent: strings.ToLower(p.TenantID), Value: b})
-	return err
+	if _, err = tx.Create(ctx, store.Record{Kind: KindPrincipal, Key: p.ObjectID, Parent: strings.ToLower(p.TenantID), Value: b}); err != nil {
+		return err
+	}
+	if p.Type == TypeGroup {
+		return bumpGroups(ctx, tx, p.TenantID)
+	}
+	return nil
 }
 
 // DeletePrincipal removes a principal and its index entries inside tx.
@@ -241,6 +269,11 @@ func DeletePrincipal(ctx context.Context, tx store.Tx, objectID string) error {
 	}
 	for field, v := range principalIndexes(&p) {
 		if err := tx.Delete(ctx, KindIndex, indexKey(p.TenantID, field, v), ""); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	if p.Type == TypeGroup {
+		if err := bumpGroups(ctx, tx, p.TenantID); err != nil {
 			return err
 		}
 	}
@@ -276,23 +309,37 @@ func (d *Directory) Principal(ctx context.Context, objectID string) (*Principal,
 // the indexed fields (appId, UPN, resourceId) or the object ID.
 func (d *Directory) UpdatePrincipal(ctx context.Context, objectID string, fn func(p *Principal) error) (*Principal, error) {
 	var out Principal
-	_, err := store.Update(ctx, d.s, KindPrincipal, strings.ToLower(objectID), func(old store.Record) (store.Record, error) {
+	err := d.s.Tx(ctx, func(tx store.Tx) error {
+		old, err := tx.Get(ctx, KindPrincipal, strings.ToLower(objectID))
+		if err != nil {
+			return err
+		}
+		out = Principal{}
 		if err := json.Unmarshal(old.Value, &out); err != nil {
-			return old, err
+			return err
 		}
 		before := principalIndexes(&out)
 		if err := fn(&out); err != nil {
-			return old, err
+			return err
 		}
 		after := principalIndexes(&out)
 		for k, v := range before {
 			if !strings.EqualFold(after[k], v) {
-				return old, fmt.Errorf("directory: %s of a principal cannot change", k)
+				return fmt.Errorf("directory: %s of a principal cannot change", k)
 			}
 		}
 		b, err := json.Marshal(&out)
+		if err != nil {
+			return err
+		}
 		old.Value = b
-		return old, err
+		if _, err := tx.Put(ctx, old, old.ETag); err != nil {
+			return err
+		}
+		if out.Type == TypeGroup {
+			return bumpGroups(ctx, tx, out.TenantID)
+		}
+		return nil
 	})
 	return &out, err
 }
@@ -336,7 +383,7 @@ func (d *Directory) Principals(ctx context.Context, tenant, typ string) ([]*Prin
 // GroupsOf returns the object IDs of the groups p is a direct or transitive
 // member of (for the token's groups claim and RBAC group expansion).
 func (d *Directory) GroupsOf(ctx context.Context, tenant, objectID string) ([]string, error) {
-	groups, err := d.Principals(ctx, tenant, TypeGroup)
+	groups, err := d.tenantGroups(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}
@@ -359,6 +406,34 @@ func (d *Directory) GroupsOf(ctx context.Context, tenant, objectID string) ([]st
 		}
 	}
 	return out, nil
+}
+
+// tenantGroups returns a tenant's groups, listing them only when the
+// tenant's groups version changed since the last call.
+func (d *Directory) tenantGroups(ctx context.Context, tenant string) ([]*Principal, error) {
+	v := ""
+	rec, err := d.s.Get(ctx, kindMeta, groupsVersionKey(tenant))
+	switch {
+	case err == nil:
+		v = rec.ETag
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
+	key := strings.ToLower(tenant)
+	d.mu.Lock()
+	c, ok := d.groups[key]
+	d.mu.Unlock()
+	if ok && c.version == v {
+		return c.groups, nil
+	}
+	groups, err := d.Principals(ctx, tenant, TypeGroup)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	d.groups[key] = groupCache{version: v, groups: groups}
+	d.mu.Unlock()
+	return groups, nil
 }
 
 func listJSON[T any](ctx context.Context, rd store.Reader, kind string, o store.ListOptions) ([]T, error) {
