@@ -100,39 +100,29 @@ func (a *app) storageContainerCmd() *cobra.Command {
 			return a.print(containerShape(name, h.Get("ETag"), h.Get("Last-Modified"), h.Get("x-ms-blob-public-access"), metaFromHeaders(h)))
 		},
 	}
+	// containerFlag runs one request on the container and prints az's
+	// {"exists"|"deleted": bool} shape (false when the container is missing).
+	containerFlag := func(c *cobra.Command, method, key string) error {
+		bc, err := a.newBlobClient(c.Context(), &f)
+		if err != nil {
+			return err
+		}
+		_, err = bc.doClose(c.Context(), method, name, q(), nil, nil, 0)
+		if codeOf(err) == "ContainerNotFound" {
+			return a.print(map[string]any{key: false})
+		}
+		if err != nil {
+			return err
+		}
+		return a.print(map[string]any{key: true})
+	}
 	exists := &cobra.Command{
 		Use: "exists", Short: "Check whether a container exists", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			bc, err := a.newBlobClient(c.Context(), &f)
-			if err != nil {
-				return err
-			}
-			_, err = bc.doClose(c.Context(), http.MethodHead, name, q(), nil, nil, 0)
-			if codeOf(err) == "ContainerNotFound" {
-				return a.print(map[string]any{"exists": false})
-			}
-			if err != nil {
-				return err
-			}
-			return a.print(map[string]any{"exists": true})
-		},
+		RunE: func(c *cobra.Command, _ []string) error { return containerFlag(c, http.MethodHead, "exists") },
 	}
 	del := &cobra.Command{
 		Use: "delete", Short: "Delete a container and its blobs", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			bc, err := a.newBlobClient(c.Context(), &f)
-			if err != nil {
-				return err
-			}
-			_, err = bc.doClose(c.Context(), http.MethodDelete, name, q(), nil, nil, 0)
-			if codeOf(err) == "ContainerNotFound" {
-				return a.print(map[string]any{"deleted": false})
-			}
-			if err != nil {
-				return err
-			}
-			return a.print(map[string]any{"deleted": true})
-		},
+		RunE: func(c *cobra.Command, _ []string) error { return containerFlag(c, http.MethodDelete, "deleted") },
 	}
 	list := &cobra.Command{
 		Use: "list", Short: "List containers", Args: cobra.NoArgs,
