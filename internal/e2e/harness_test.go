@@ -63,7 +63,7 @@ func start(t *testing.T, dataDir string, extra ...string) *instance {
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	args := append([]string{"up", "--data-dir", dataDir, "--port", "-1", "--msi-port", "-1", "--blob-port", "-1"}, extra...)
+	args := append([]string{"up", "--data-dir", dataDir, "--port", "-1", "--msi-port", "-1", "--blob-port", "-1", "--resource-port-base", "-1"}, extra...)
 	cmd := exec.Command(amlidBin, args...)
 	cmd.Env = cleanEnv()
 	logBuf := &lockedBuffer{}

@@ -25,6 +25,7 @@ import (
 	"github.com/amlid/amlid/internal/blob"
 	"github.com/amlid/amlid/internal/directory"
 	"github.com/amlid/amlid/internal/graph"
+	"github.com/amlid/amlid/internal/hostport"
 	"github.com/amlid/amlid/internal/identity"
 	"github.com/amlid/amlid/internal/msi"
 	"github.com/amlid/amlid/internal/storage"
@@ -50,6 +51,10 @@ type Options struct {
 	// BlobPort is the HTTPS port of the Blob data plane (path-style
 	// https://127.0.0.1:PORT/<account>/…); default 8444, -1 = any.
 	BlobPort int
+	// ResourcePortBase is where per-resource HTTPS ports (one per key vault,
+	// one per container registry: see package hostport) are allocated from;
+	// default 8500, -1 = any free port.
+	ResourcePortBase int
 	// RBAC is "enforce" (default) or "audit".
 	RBAC   string
 	Logger *slog.Logger
@@ -68,6 +73,9 @@ type Server struct {
 	Authz     *authorization.Service
 	Workloads *workload.Registry
 	Storage   *storage.Provider
+	// Hosts serves the resources Azure addresses by host name (vaults,
+	// registries), one loopback port each.
+	Hosts     *hostport.Pool
 	State     State
 	Bootstrap Bootstrap
 
@@ -80,6 +88,9 @@ type Server struct {
 	blobSrv  *http.Server
 	blobLn   net.Listener
 	armAuthn *armAuthenticator
+	acr      registryParts // registry.go
+	kv       vaultParts    // keyvault.go
+	ml       mlParts       // ml.go
 	stopping chan struct{}
 	serveErr chan error
 	closeOne sync.Once
@@ -111,6 +122,12 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	}
 	if o.BlobPort < 0 {
 		o.BlobPort = 0
+	}
+	if o.ResourcePortBase == 0 {
+		o.ResourcePortBase = 8500
+	}
+	if o.ResourcePortBase < 0 {
+		o.ResourcePortBase = 0
 	}
 	if o.RBAC == "" {
 		o.RBAC = "enforce"
@@ -208,6 +225,17 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	}()
 	s.blobSrv = &http.Server{Handler: s.logRequests(blobH), TLSConfig: s.CA.TLSConfig(), ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+	s.Hosts = hostport.New(hostport.Config{Host: o.Host, BasePort: o.ResourcePortBase, TLS: s.CA.TLSConfig(),
+		Wrap: s.logRequests, Logger: s.log})
+	if err := s.registerRegistries(ctx, reg, base); err != nil {
+		return nil, err
+	}
+	if err := s.registerVaults(ctx, reg, base); err != nil {
+		return nil, err
+	}
+	if err := s.registerML(ctx, reg, base); err != nil {
+		return nil, err
+	}
 	s.ARM = arm.New(arm.Config{
 		Store: s.Store, Directory: s.Directory, Registry: reg, Logger: s.log,
 		DefaultTenant: s.Bootstrap.TenantID, Endpoints: s.metadataEndpoints,
@@ -236,6 +264,11 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	go func() { s.serveErr <- s.https.ServeTLS(s.ln, "", "") }()
 	go func() { s.serveErr <- s.msiSrv.Serve(s.msiLn) }()
 	go func() { s.serveErr <- s.blobSrv.ServeTLS(s.blobLn, "", "") }()
+	// Resources served on their own ports (vaults, registries) reopen them
+	// once the store and every handler are in place.
+	if err := s.openResourceHosts(ctx); err != nil {
+		return nil, err
+	}
 	if err := writeJSONFile(filepath.Join(o.DataDir, StateFile), s.State, 0o644); err != nil {
 		return nil, err
 	}
@@ -309,6 +342,10 @@ func (s *Server) Close(ctx context.Context) error {
 		}
 		if s.blobSrv != nil {
 			s.blobSrv.Shutdown(ctx)
+		}
+		s.stopML(ctx)
+		if s.Hosts != nil {
+			s.Hosts.Shutdown(ctx)
 		}
 		if s.Tokens != nil {
 			s.Tokens.Close()
