@@ -205,3 +205,8 @@ func EqualFoldAny(s string, vs ...string) bool {
 	}
 	return false
 }
+
+// EncodeResource is the stored record value of r (its internal state
+// included), for providers that update a resource record in their own
+// transaction.
+func EncodeResource(r *Resource) ([]byte, error) { return encodeResource(r) }

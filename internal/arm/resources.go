@@ -157,6 +157,18 @@ func (s *Server) write(w http.ResponseWriter, c *Call, t *ResourceType, id ID) e
 	if err := DecodeJSON(body, &raw); err != nil {
 		return err
 	}
+	if t.Prepare != nil {
+		old, err := s.load(c, id)
+		if err != nil && AsError(err).Status != http.StatusNotFound {
+			return err
+		}
+		if err := t.Prepare(c.Ctx(), c, id, old, raw); err != nil {
+			return err
+		}
+		if body, err = json.Marshal(raw); err != nil {
+			return err
+		}
+	}
 	var typed Resource
 	if err := DecodeJSON(body, &typed); err != nil {
 		return err
@@ -234,7 +246,7 @@ func (s *Server) write(w http.ResponseWriter, c *Call, t *ResourceType, id ID) e
 		if nu.Properties == nil {
 			nu.Properties = map[string]any{}
 		}
-		wr := &Write{Call: c, ID: id, Old: old, New: nu, IsPatch: patch, TenantID: c.TenantID()}
+		wr := &Write{Call: c, ID: id, Old: old, New: nu, IsPatch: patch, TenantID: c.TenantID(), Body: raw}
 		if t.Validate != nil {
 			if err := t.Validate(ctx, wr); err != nil {
 				return err

@@ -31,6 +31,9 @@ type Caller struct {
 	Name     string   // UPN or display name, for systemData
 	Type     string   // User | ServicePrincipal | ManagedIdentity (systemData createdByType: User | Application | ManagedIdentity)
 	Groups   []string // group object IDs (RBAC group expansion)
+	// System marks amlid itself acting as a resource provider (creating a
+	// workspace's registry on first need, rule WS-7): no RBAC check.
+	System bool
 }
 
 // Authenticator turns a request into a Caller or a 401 *Error.
@@ -113,7 +116,7 @@ func (c *Call) Ctx() context.Context { return c.R.Context() }
 
 // Authorize checks action at scope for the caller.
 func (c *Call) Authorize(action, scope string) error {
-	if c.srv.cfg.Authorizer == nil || c.Caller == nil {
+	if c.srv.cfg.Authorizer == nil || c.Caller == nil || c.Caller.System {
 		return nil
 	}
 	return c.srv.cfg.Authorizer.Authorize(c.Ctx(), c.Caller, action, scope)
@@ -170,7 +173,9 @@ func (s *Server) serve(w http.ResponseWriter, c *Call) error {
 	if !apiVersionRE.MatchString(c.APIVersion) {
 		return Errorf(http.StatusBadRequest, "InvalidApiVersionParameter", "The api-version '%s' is invalid. The supported versions are dates of the form 'yyyy-mm-dd' with an optional '-preview' suffix.", c.APIVersion)
 	}
-	if s.cfg.Authenticator != nil {
+	if preset, ok := r.Context().Value(doCallerKey{}).(*Caller); ok {
+		c.Caller = preset
+	} else if s.cfg.Authenticator != nil {
 		caller, err := s.cfg.Authenticator.Authenticate(r)
 		if err != nil {
 			return err

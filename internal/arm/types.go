@@ -36,6 +36,12 @@ type ResourceType struct {
 	// identity.go.
 	Identity IdentitySupport
 	// Hooks.
+	// Prepare runs before the write transaction, outside it, with the
+	// decoded request body (PUT or PATCH), which it may change. It is where
+	// a type creates other resources through Server.Do (a workspace's
+	// storage account and key vault), which needs transactions of its own.
+	// old is nil when the resource does not exist yet.
+	Prepare func(ctx context.Context, c *Call, id ID, old *Resource, body map[string]any) error
 	// Validate checks and normalises a write (PUT, or PATCH after merge).
 	// old is nil on create. It may set read-only properties.
 	Validate func(ctx context.Context, w *Write) error
@@ -72,6 +78,8 @@ type Write struct {
 	New      *Resource
 	IsPatch  bool
 	TenantID string
+	// Body is the decoded request body (for PATCH, before the merge).
+	Body map[string]any
 }
 
 // NameRule constrains resource names.

@@ -203,7 +203,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	s.Storage = &storage.Provider{Store: s.Store, BlobBaseURL: blobURL}
 	s.Storage.Register(reg)
 	blobH, err := blob.New(blob.Config{Storage: s.Storage, Store: s.Store, Tokens: s.Tokens, Authz: s.Authz,
-		DataDir: filepath.Join(o.DataDir, "blobs"), Logger: s.log, AuthorityHost: base})
+		DataDir: filepath.Join(o.DataDir, "blobs"), Logger: s.log, AuthorityHost: base, TrustedService: s.trustedService})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,79 @@
+// Package ml is amlid's Microsoft.MachineLearningServices resource provider:
+// workspaces with their identities and associated resources (rules
+// WS-1..WS-7), and the minimal Microsoft.Insights/components a workspace
+// needs. Online endpoints and deployments live in package endpoint-related
+// files of this package (rules EP-1..EP-5).
+//
+// The provider creates the resources a workspace depends on (storage
+// account, key vault, application insights, and on first need the container
+// registry) through arm.Server.Do: the same validation, hooks and RBAC as a
+// request from the network, so a workspace's storage account is an ordinary
+// storage account.
+package ml
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/amlid/amlid/internal/arm"
+	"github.com/amlid/amlid/internal/authorization"
+	"github.com/amlid/amlid/internal/directory"
+	"github.com/amlid/amlid/internal/store"
+)
+
+// Type names.
+const (
+	Namespace     = "Microsoft.MachineLearningServices"
+	WorkspaceType = "Microsoft.MachineLearningServices/workspaces"
+	InsightsType  = "Microsoft.Insights/components"
+)
+
+// API versions of the types this package declares and of the ones it calls.
+const (
+	apiStorage  = "2022-09-01"
+	apiVault    = "2022-07-01"
+	apiRegistry = "2022-02-01-preview"
+	apiInsights = "2020-02-02"
+	apiGroup    = "2021-04-01"
+)
+
+// MLAPIVersions span azure-ai-ml 1.4 (2022-10-01, 2023-04-01-preview),
+// armmachinelearning v4 (2024-04-01) and newer SDKs.
+var MLAPIVersions = []string{"2020-06-01", "2021-07-01", "2022-05-01", "2022-10-01", "2022-12-01-preview",
+	"2023-04-01", "2023-04-01-preview", "2023-10-01", "2024-04-01", "2024-10-01", "2025-01-01-preview", "2025-09-01", "2025-12-01"}
+
+// Provider declares the ML types.
+type Provider struct {
+	Store     store.Store
+	Directory *directory.Directory
+	Authz     *authorization.Service
+	// ARM returns the front door (built after the types are declared).
+	ARM    func() *arm.Server
+	Logger *slog.Logger
+}
+
+func (p *Provider) log() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return slog.Default()
+}
+
+// Register declares the types on reg.
+func (p *Provider) Register(reg *arm.Registry) {
+	p.registerWorkspace(reg)
+	p.registerInsights(reg)
+}
+
+// loadResource reads a resource by ID inside or outside a transaction.
+func loadResource(ctx context.Context, r store.Reader, id string) (*arm.Resource, error) {
+	pid, err := arm.ParseID(id)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := r.Get(ctx, arm.KindResource, pid.Key())
+	if err != nil {
+		return nil, err
+	}
+	return arm.DecodeResource(rec.Value)
+}
