@@ -76,6 +76,19 @@ func (s *Server) serveResource(w http.ResponseWriter, c *Call, sub directory.Sub
 	if _, err := s.GetResourceGroup(c, sub.ID, rg); err != nil {
 		return err
 	}
+	if t.Serve != nil {
+		verb := "read"
+		switch c.R.Method {
+		case http.MethodPut, http.MethodPatch, http.MethodPost:
+			verb = "write"
+		case http.MethodDelete:
+			verb = "delete"
+		}
+		if err := c.Authorize(t.RBACAction(verb), id.String()); err != nil {
+			return err
+		}
+		return t.Serve(w, c, id)
+	}
 	switch c.R.Method {
 	case http.MethodGet, http.MethodHead:
 		if err := c.Authorize(t.RBACAction("read"), id.String()); err != nil {
@@ -246,6 +259,10 @@ func (s *Server) write(w http.ResponseWriter, c *Call, t *ResourceType, id ID) e
 		if nu.Properties == nil {
 			nu.Properties = map[string]any{}
 		}
+		// provisioningState is the provider's to set (read-only for
+		// clients): hooks may set it (a deployment answers "Creating"),
+		// else the write completed: "Succeeded".
+		delete(nu.Properties, "provisioningState")
 		wr := &Write{Call: c, ID: id, Old: old, New: nu, IsPatch: patch, TenantID: c.TenantID(), Body: raw}
 		if t.Validate != nil {
 			if err := t.Validate(ctx, wr); err != nil {
@@ -260,7 +277,7 @@ func (s *Server) write(w http.ResponseWriter, c *Call, t *ResourceType, id ID) e
 				return err
 			}
 		}
-		if _, ok := nu.Properties["provisioningState"]; !ok || old == nil {
+		if _, ok := nu.Properties["provisioningState"]; !ok {
 			nu.Properties["provisioningState"] = "Succeeded"
 		}
 		stampModified(nu, c, now)

@@ -345,6 +345,11 @@ func (s *Server) serveProviders(w http.ResponseWriter, c *Call, sub string, segs
 	if !ok {
 		return Errorf(http.StatusNotFound, "InvalidResourceNamespace", "The resource namespace '%s' is invalid.", segs[0])
 	}
+	if sub != "" && len(segs) >= 2 {
+		if h, ok := s.cfg.Registry.providerRoute(ns, segs[1]); ok {
+			return h(w, c, sub, segs[1:])
+		}
+	}
 	switch {
 	case len(segs) == 1 && c.R.Method == http.MethodGet:
 		WriteJSON(w, http.StatusOK, s.providerJSON(sub, ns))

@@ -58,6 +58,12 @@ type ResourceType struct {
 	Present func(ctx context.Context, r *Resource)
 	// Actions are POST operations on a resource: .../{name}/{action}.
 	Actions map[string]Action
+	// Serve, when set, makes the type an operation endpoint rather than a
+	// stored resource (Key Vault's vaults/{v}/accessPolicies/{add|replace|
+	// remove}): after the api-version, resource-group and RBAC checks
+	// ({type}/read|write|delete by method) the front door hands the request
+	// to Serve and stores nothing itself.
+	Serve func(w http.ResponseWriter, c *Call, id ID) error
 
 	apiMin, apiMax string
 	segments       []string // Path split
@@ -115,6 +121,32 @@ type Registry struct {
 	mu         sync.RWMutex
 	byType     map[string]*ResourceType // lower(ns/path)
 	namespaces map[string]string        // lower → canonical
+	routes     map[string]ProviderRoute // lower(ns/first segment)
+}
+
+// ProviderRoute serves subscription-level provider paths that are no
+// declared resource type: /subscriptions/{s}/providers/{ns}/{first}/… (Key
+// Vault's deletedVaults, locations/{l}/deletedVaults/{n}[/purge],
+// checkNameAvailability). rest starts at {first}; the subscription exists
+// and belongs to the caller's tenant. The route authorizes itself.
+type ProviderRoute func(w http.ResponseWriter, c *Call, subscription string, rest []string) error
+
+// RegisterProviderRoute mounts h for /subscriptions/{s}/providers/{ns}/{first}/….
+// The namespace must also declare at least one type.
+func (r *Registry) RegisterProviderRoute(namespace, first string, h ProviderRoute) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.routes == nil {
+		r.routes = map[string]ProviderRoute{}
+	}
+	r.routes[strings.ToLower(namespace+"/"+first)] = h
+}
+
+func (r *Registry) providerRoute(ns, first string) (ProviderRoute, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	h, ok := r.routes[strings.ToLower(ns+"/"+first)]
+	return h, ok
 }
 
 // NewRegistry returns an empty registry.

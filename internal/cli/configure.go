@@ -14,8 +14,13 @@ func (a *app) configureCmd() *cobra.Command {
 		Short: "Manage CLI defaults (group, workspace, location)",
 		Long: `Set defaults as az does: amlid configure --defaults group=rg workspace=ws location=eastus.
 An empty value (group=) removes a default. They are kept in $AMLID_CONFIG_DIR/config.json.`,
-		Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
+		Args: cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error {
+			// az takes --defaults a=1 b=2 (nargs='+').
+			defaults, err := setArgs(defaults, args)
+			if err != nil {
+				return err
+			}
 			if a.settings.Defaults == nil {
 				a.settings.Defaults = map[string]string{}
 			}

@@ -1,8 +1,9 @@
 // Package ml is amlid's Microsoft.MachineLearningServices resource provider:
 // workspaces with their identities and associated resources (rules
-// WS-1..WS-7), and the minimal Microsoft.Insights/components a workspace
-// needs. Online endpoints and deployments live in package endpoint-related
-// files of this package (rules EP-1..EP-5).
+// WS-1..WS-7, workspace.go), the minimal Microsoft.Insights/components a
+// workspace needs (insights.go), the assets deployments use (assets.go),
+// and online endpoints and deployments (endpoint.go, deployment.go,
+// scoring.go; rules EP-1..EP-5) run by package runtime.
 //
 // The provider creates the resources a workspace depends on (storage
 // account, key vault, application insights, and on first need the container
@@ -13,12 +14,18 @@ package ml
 
 import (
 	"context"
+	"crypto/x509"
 	"log/slog"
+	"sync"
 
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/authorization"
 	"github.com/amlid/amlid/internal/directory"
+	"github.com/amlid/amlid/internal/hostport"
+	"github.com/amlid/amlid/internal/runtime"
 	"github.com/amlid/amlid/internal/store"
+	"github.com/amlid/amlid/internal/token"
+	"github.com/amlid/amlid/internal/workload"
 )
 
 // Type names.
@@ -50,6 +57,19 @@ type Provider struct {
 	// ARM returns the front door (built after the types are declared).
 	ARM    func() *arm.Server
 	Logger *slog.Logger
+
+	// Online endpoints (issue 10).
+	Hosts     *hostport.Pool      // one scoring port per endpoint
+	Runtime   *runtime.Supervisor // the deployments' processes
+	Workloads *workload.Registry  // MSI_ENDPOINT/MSI_SECRET per deployment
+	MSIURL    func() string       // base URL of the managed-identity endpoints
+	Tokens    *token.Service      // aad_token endpoints
+	RootCAs   *x509.CertPool      // to read the workspace's blobs over amlid's TLS
+	CABundle  func() string       // system roots + amlid's CA, trusted by scoring code
+	WorkDir   string              // <data-dir>/ml: downloaded code and models
+
+	mu        sync.Mutex
+	workloads map[string]string // lower(deployment ID) → workload ID
 }
 
 func (p *Provider) log() *slog.Logger {
@@ -61,8 +81,15 @@ func (p *Provider) log() *slog.Logger {
 
 // Register declares the types on reg.
 func (p *Provider) Register(reg *arm.Registry) {
+	p.workloads = map[string]string{}
 	p.registerWorkspace(reg)
 	p.registerInsights(reg)
+	p.registerAssets(reg)
+	p.registerEndpoint(reg)
+	p.registerDeployment(reg)
+	if p.Hosts != nil {
+		p.Hosts.Handle(EndpointKind, p.ScoringHandler())
+	}
 }
 
 // loadResource reads a resource by ID inside or outside a transaction.

@@ -8,5 +8,8 @@ func (s *Server) openResourceHosts(ctx context.Context) error {
 	if err := s.openRegistryHosts(ctx); err != nil {
 		return err
 	}
-	return s.openVaultHosts(ctx)
+	if err := s.openVaultHosts(ctx); err != nil {
+		return err
+	}
+	return s.openMLHosts(ctx)
 }

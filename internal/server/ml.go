@@ -2,23 +2,37 @@ package server
 
 import (
 	"context"
+	"path/filepath"
 
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/ml"
+	"github.com/amlid/amlid/internal/runtime"
 	"github.com/amlid/amlid/internal/token"
 )
 
 // mlParts holds the Azure ML pieces (issues 9 and 10).
 type mlParts struct {
 	provider *ml.Provider
+	runtime  *runtime.Supervisor
 }
 
-// registerML declares Microsoft.MachineLearningServices and its children.
+// registerML declares Microsoft.MachineLearningServices and its children,
+// and mounts the endpoints' scoring handler on s.Hosts.
 func (s *Server) registerML(ctx context.Context, reg *arm.Registry, base string) error {
+	s.ml.runtime = runtime.New(runtime.Config{LogDir: filepath.Join(s.Opts.DataDir, "ml", "logs"), Python: s.Opts.Python, Logger: s.log})
 	s.ml.provider = &ml.Provider{Store: s.Store, Directory: s.Directory, Authz: s.Authz,
-		ARM: func() *arm.Server { return s.ARM }, Logger: s.log}
+		ARM: func() *arm.Server { return s.ARM }, Logger: s.log,
+		Hosts: s.Hosts, Runtime: s.ml.runtime, Workloads: s.Workloads, MSIURL: func() string { return s.State.MSIURL },
+		Tokens: s.Tokens, RootCAs: s.CA.Pool(), CABundle: func() string { return s.State.CABundle }, WorkDir: filepath.Join(s.Opts.DataDir, "ml"),
+	}
 	s.ml.provider.Register(reg)
 	return nil
+}
+
+// openMLHosts reopens the endpoints' scoring ports and restarts the
+// deployments' processes.
+func (s *Server) openMLHosts(ctx context.Context) error {
+	return s.ml.provider.ResumeDeployments(ctx)
 }
 
 // trustedService is the blob data plane's DS-8 hook: an ML workspace's
@@ -32,4 +46,8 @@ func (s *Server) trustedService(ctx context.Context, c *token.Claims) bool {
 }
 
 // stopML stops the deployments' processes.
-func (s *Server) stopML(ctx context.Context) {}
+func (s *Server) stopML(ctx context.Context) {
+	if s.ml.runtime != nil {
+		s.ml.runtime.StopAll(ctx)
+	}
+}

@@ -55,6 +55,9 @@ type Options struct {
 	// one per container registry: see package hostport) are allocated from;
 	// default 8500, -1 = any free port.
 	ResourcePortBase int
+	// Python runs the online deployments' scoring code (default
+	// /usr/bin/python3).
+	Python string
 	// RBAC is "enforce" (default) or "audit".
 	RBAC   string
 	Logger *slog.Logger

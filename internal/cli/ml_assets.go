@@ -1,0 +1,438 @@
+package cli
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// wsCtx is a resolved workspace: its path and record.
+type wsCtx struct {
+	path, name string
+	res        map[string]any
+}
+
+func (w *wsCtx) prop(k string) string {
+	p, _ := w.res["properties"].(map[string]any)
+	s, _ := p[k].(string)
+	return s
+}
+
+func (w *wsCtx) location() string { s, _ := w.res["location"].(string); return s }
+
+// workspace resolves -w/--workspace-name, -g and the configured defaults.
+func (a *app) workspace(ctx context.Context, r *wsRef) (*wsCtx, error) {
+	p, name, err := a.wsPath(&wsRef{v1name: firstNonEmpty(r.v1name, r.name), group: r.group}, "")
+	if err != nil {
+		return nil, err
+	}
+	v, err := a.armRequest(ctx, http.MethodGet, p, apiML, nil)
+	if err != nil {
+		return nil, err
+	}
+	m, _ := v.(map[string]any)
+	return &wsCtx{path: p, name: name, res: m}, nil
+}
+
+// uploadFolder uploads a local folder (or one file) to the workspace's
+// storage account, as azure-ai-ml does through the default datastore
+// (container azureml-blobstore-<workspace id>, LocalUpload/<content
+// hash>/<folder name>), and returns the folder's blob URL. Unchanged
+// content is not uploaded twice.
+func (a *app) uploadFolder(ctx context.Context, ws *wsCtx, local string) (string, error) {
+	st, err := os.Stat(local)
+	if err != nil {
+		return "", usageErr("cannot read %s: %v", local, err)
+	}
+	var files []string
+	root := local
+	if st.IsDir() {
+		err = filepath.WalkDir(local, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.Type().IsRegular() {
+				files = append(files, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return "", &cliError{Message: err.Error(), Exit: exitError}
+		}
+	} else {
+		root = filepath.Dir(local)
+		files = []string{local}
+	}
+	sort.Strings(files)
+	h := sha256.New()
+	for _, f := range files {
+		rel, _ := filepath.Rel(root, f)
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", &cliError{Message: err.Error(), Exit: exitError}
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", filepath.ToSlash(rel), len(b))
+		h.Write(b)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))[:32]
+	acctID := ws.prop("storageAccount")
+	if acctID == "" {
+		return "", &cliError{Message: "the workspace has no storage account", Exit: exitError}
+	}
+	acct, err := a.armRequest(ctx, http.MethodGet, acctID, apiStorage, nil)
+	if err != nil {
+		return "", err
+	}
+	acctName, _ := acct.(map[string]any)["name"].(string)
+	keys, err := a.armRequest(ctx, http.MethodPost, acctID+"/listKeys", apiStorage, nil)
+	if err != nil {
+		return "", err
+	}
+	kl, _ := keysOf(keys).([]any)
+	if len(kl) == 0 {
+		return "", &cliError{Message: "the workspace's storage account has no keys", Exit: exitError}
+	}
+	key, _ := kl[0].(map[string]any)["value"].(string)
+	props, _ := acct.(map[string]any)["properties"].(map[string]any)
+	pe, _ := props["primaryEndpoints"].(map[string]any)
+	ep := strings.TrimRight(fmt.Sprint(pe["blob"]), "/")
+	bc, err := a.newBlobClient(ctx, &blobAuthFlags{account: acctName, key: key, authMode: "key", endpoint: ep})
+	if err != nil {
+		return "", err
+	}
+	cont := "azureml-blobstore-" + strings.ToLower(ws.prop("workspaceId"))
+	resp, err := bc.doClose(ctx, http.MethodPut, "/"+cont, url.Values{"restype": {"container"}}, nil, nil, 0)
+	if err != nil && codeOf(err) != "ContainerAlreadyExists" {
+		return "", err
+	}
+	_ = resp
+	folder := filepath.Base(filepath.Clean(local))
+	prefix := "LocalUpload/" + sum + "/" + folder
+	for _, f := range files {
+		rel, _ := filepath.Rel(local, f)
+		if !st.IsDir() {
+			rel = filepath.Base(f)
+		}
+		if _, err := a.uploadFile(ctx, bc, cont, prefix+"/"+filepath.ToSlash(rel), f, "", nil, true, false); err != nil {
+			return "", err
+		}
+	}
+	return ep + "/" + cont + "/" + prefix, nil
+}
+
+// assetRef turns "azureml:name:version" / "azureml:name@latest" into the
+// asset's version ID in the workspace.
+func (a *app) assetRef(ctx context.Context, ws *wsCtx, kind, ref string) (string, error) {
+	s := strings.TrimPrefix(ref, "azureml:")
+	if strings.HasPrefix(strings.ToLower(s), "/subscriptions/") {
+		return s, nil
+	}
+	name, version, ok := strings.Cut(s, ":")
+	if !ok {
+		n, label, _ := strings.Cut(s, "@")
+		name = n
+		if label != "" && label != "latest" {
+			return "", usageErr("%s reference %q: only the label 'latest' is known", kind, ref)
+		}
+		items, err := a.armList(ctx, ws.path+"/"+kind+"/"+url.PathEscape(name)+"/versions", apiML, nil)
+		if err != nil {
+			return "", err
+		}
+		if len(items) == 0 {
+			return "", &cliError{Message: fmt.Sprintf("%s %s has no versions in workspace %s", kind, name, ws.name), Exit: exitNotFound}
+		}
+		best := ""
+		for _, it := range items {
+			v, _ := it.(map[string]any)["name"].(string)
+			if versionLess(best, v) {
+				best = v
+			}
+		}
+		version = best
+	}
+	return ws.path + "/" + kind + "/" + url.PathEscape(name) + "/versions/" + url.PathEscape(version), nil
+}
+
+func versionLess(a, b string) bool {
+	var x, y int
+	if _, err := fmt.Sscanf(a, "%d", &x); err == nil {
+		if _, err := fmt.Sscanf(b, "%d", &y); err == nil {
+			return x < y
+		}
+	}
+	return a < b
+}
+
+// registerModel registers a model from a YAML value: a reference string,
+// or {path, name?, version?} (an anonymous model when unnamed).
+func (a *app) registerModel(ctx context.Context, ws *wsCtx, spec *mlSpec, v any) (string, error) {
+	switch m := v.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return a.assetRef(ctx, ws, "models", m)
+	case map[string]any:
+		path, _ := m["path"].(string)
+		if path == "" {
+			return "", usageErr("model needs path (a local folder or file)")
+		}
+		uri, err := a.uploadFolder(ctx, ws, spec.path(path))
+		if err != nil {
+			return "", err
+		}
+		name, _ := m["name"].(string)
+		version := fmt.Sprint(firstNonNil(m["version"], "1"))
+		if name == "" {
+			name = anonName(uri)
+		}
+		id := ws.path + "/models/" + url.PathEscape(name) + "/versions/" + url.PathEscape(version)
+		desc, _ := m["description"].(string)
+		if _, err := a.armRequest(ctx, http.MethodPut, id, apiML, map[string]any{"properties": map[string]any{
+			"modelUri": uri, "modelType": firstNonNil(m["type"], "custom_model"), "description": desc, "isAnonymous": m["name"] == nil}}); err != nil {
+			return "", err
+		}
+		return id, nil
+	}
+	return "", usageErr("model must be a reference (azureml:name:version) or {path: …}")
+}
+
+func anonName(uri string) string {
+	sum := sha256.Sum256([]byte(uri))
+	return hex.EncodeToString(sum[:16])
+}
+
+func firstNonNil(vs ...any) any {
+	for _, v := range vs {
+		if v != nil {
+			return v
+		}
+	}
+	return nil
+}
+
+// registerCode uploads a code folder and registers it as a code asset.
+func (a *app) registerCode(ctx context.Context, ws *wsCtx, spec *mlSpec, code string) (string, error) {
+	if strings.HasPrefix(code, "azureml:") {
+		return a.assetRef(ctx, ws, "codes", code)
+	}
+	uri, err := a.uploadFolder(ctx, ws, spec.path(code))
+	if err != nil {
+		return "", err
+	}
+	id := ws.path + "/codes/" + anonName(uri) + "/versions/1"
+	if _, err := a.armRequest(ctx, http.MethodPut, id, apiML, map[string]any{"properties": map[string]any{"codeUri": uri, "isAnonymous": true}}); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// environmentBody maps an environment YAML ({image, conda_file,
+// description, build}) to REST; the conda file's content is recorded.
+func environmentBody(spec *mlSpec, m map[string]any) (map[string]any, error) {
+	props := map[string]any{}
+	if img, _ := m["image"].(string); img != "" {
+		props["image"] = img
+	}
+	if cf, _ := m["conda_file"].(string); cf != "" {
+		b, err := os.ReadFile(spec.path(cf))
+		if err != nil {
+			return nil, usageErr("cannot read conda_file: %v", err)
+		}
+		props["condaFile"] = string(b)
+	}
+	if d, _ := m["description"].(string); d != "" {
+		props["description"] = d
+	}
+	if b, ok := m["build"].(map[string]any); ok {
+		props["build"] = map[string]any{"contextUri": b["path"], "dockerfilePath": firstNonNil(b["dockerfile_path"], "Dockerfile")}
+	}
+	if props["image"] == nil && props["build"] == nil {
+		return nil, usageErr("an environment needs image (or build)")
+	}
+	return map[string]any{"properties": props}, nil
+}
+
+// registerEnvironment registers an environment from a YAML value: a
+// reference string or an inline definition (an anonymous version).
+func (a *app) registerEnvironment(ctx context.Context, ws *wsCtx, spec *mlSpec, v any) (string, error) {
+	switch m := v.(type) {
+	case string:
+		return a.assetRef(ctx, ws, "environments", m)
+	case map[string]any:
+		body, err := environmentBody(spec, m)
+		if err != nil {
+			return "", err
+		}
+		name, _ := m["name"].(string)
+		version := fmt.Sprint(firstNonNil(m["version"], ""))
+		if name == "" {
+			name = "CliV2AnonymousEnvironment"
+			p := body["properties"].(map[string]any)
+			version = anonName(fmt.Sprint(p["image"], "\x00", p["condaFile"]))
+		}
+		if version == "" {
+			version = "1"
+		}
+		id := ws.path + "/environments/" + url.PathEscape(name) + "/versions/" + url.PathEscape(version)
+		if _, err := a.armRequest(ctx, http.MethodPut, id, apiML, body); err != nil {
+			return "", err
+		}
+		return id, nil
+	}
+	return "", usageErr("environment must be a reference (azureml:name:version) or {image, conda_file}")
+}
+
+func environmentShape(v any) any {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return v
+	}
+	p, _ := m["properties"].(map[string]any)
+	id, _ := m["id"].(string)
+	parts := strings.Split(id, "/")
+	name := ""
+	if len(parts) >= 3 {
+		name = parts[len(parts)-3]
+	}
+	out := map[string]any{"id": id, "name": name, "version": m["name"], "image": p["image"], "description": p["description"],
+		"os_type": strings.ToLower(fmt.Sprint(p["osType"])), "tags": orEmpty(m["tags"])}
+	if cf, ok := p["condaFile"].(string); ok {
+		out["conda_file"] = cf
+	}
+	if len(parts) > 4 {
+		out["resourceGroup"] = parts[4]
+	}
+	return out
+}
+
+func init() { mlSubcommands = append(mlSubcommands, (*app).mlEnvironmentCmd) }
+
+func (a *app) mlEnvironmentCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "environment", Short: "Manage environments (image + conda file; amlid records the conda file and runs the machine's python3)"}
+	var ref wsRef
+	var file, name, version, image, conda string
+	var sets []string
+	create := &cobra.Command{
+		Use: "create", Short: "Create an environment version", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			spec, err := loadMLSpec(file, sets)
+			if err != nil {
+				return err
+			}
+			if err := spec.checkKeys("environment", "name", "version", "image", "conda_file", "description", "tags", "build", "os_type", "inference_config"); err != nil {
+				return err
+			}
+			if image != "" {
+				spec.m["image"] = image
+			}
+			if conda != "" {
+				spec.m["conda_file"] = conda
+			}
+			n := firstNonEmpty(name, spec.str("name"))
+			if n == "" {
+				return usageErr("the following arguments are required: --name/-n (or name in the YAML)")
+			}
+			ws, err := a.workspace(c.Context(), &ref)
+			if err != nil {
+				return err
+			}
+			body, err := environmentBody(spec, spec.m)
+			if err != nil {
+				return err
+			}
+			if t, ok := spec.m["tags"].(map[string]any); ok {
+				body["tags"] = t
+			}
+			v := firstNonEmpty(version, spec.str("version"), "1")
+			res, err := a.armRequest(c.Context(), http.MethodPut, ws.path+"/environments/"+url.PathEscape(n)+"/versions/"+url.PathEscape(v), apiML, body)
+			if err != nil {
+				return err
+			}
+			return a.print(environmentShape(res))
+		},
+	}
+	create.Flags().StringVarP(&file, "file", "f", "", "Local path to the YAML file of the environment")
+	create.Flags().StringVar(&image, "image", "", "Base image")
+	create.Flags().StringVar(&conda, "conda-file", "", "Local path to a conda file (recorded, not installed)")
+	create.Flags().StringSliceVar(&sets, "set", nil, "Update a field of the YAML: --set path=value")
+	create.Flags().StringVarP(&version, "version", "v", "", "Version (default 1)")
+	show := &cobra.Command{
+		Use: "show", Short: "Show an environment version", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ws, err := a.workspace(c.Context(), &ref)
+			if err != nil {
+				return err
+			}
+			r := "azureml:" + name + "@latest"
+			if version != "" {
+				r = "azureml:" + name + ":" + version
+			}
+			id, err := a.assetRef(c.Context(), ws, "environments", r)
+			if err != nil {
+				return err
+			}
+			res, err := a.armRequest(c.Context(), http.MethodGet, id, apiML, nil)
+			if err != nil {
+				return err
+			}
+			return a.print(environmentShape(res))
+		},
+	}
+	show.Flags().StringVarP(&version, "version", "v", "", "Version (default: the latest)")
+	list := &cobra.Command{
+		Use: "list", Short: "List environment versions", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ws, err := a.workspace(c.Context(), &ref)
+			if err != nil {
+				return err
+			}
+			var out []any
+			names := []string{name}
+			if name == "" {
+				containers, err := a.armList(c.Context(), ws.path+"/environments", apiML, nil)
+				if err != nil {
+					return err
+				}
+				names = nil
+				for _, it := range containers {
+					n, _ := it.(map[string]any)["name"].(string)
+					names = append(names, n)
+				}
+			}
+			for _, n := range names {
+				items, err := a.armList(c.Context(), ws.path+"/environments/"+url.PathEscape(n)+"/versions", apiML, nil)
+				if err != nil {
+					return err
+				}
+				for _, it := range items {
+					out = append(out, environmentShape(it))
+				}
+			}
+			if out == nil {
+				out = []any{}
+			}
+			return a.print(out)
+		},
+	}
+	for _, sc := range []*cobra.Command{create, show, list} {
+		sc.Flags().StringVarP(&ref.v1name, "workspace-name", "w", "", "Name of the workspace (default: `amlid configure --defaults workspace=…`)")
+		sc.Flags().StringVarP(&ref.group, "resource-group", "g", "", "Name of the resource group")
+		if sc != create {
+			sc.Flags().StringVarP(&name, "name", "n", "", "Name of the environment")
+		} else {
+			sc.Flags().StringVarP(&name, "name", "n", "", "Name of the environment (overrides the YAML)")
+		}
+		cmd.AddCommand(sc)
+	}
+	return cmd
+}

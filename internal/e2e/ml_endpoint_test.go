@@ -1,0 +1,195 @@
+package e2e
+
+import (
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// walkthroughTree copies testdata/ml/endpoints (the azureml-examples layout
+// the seed uses) to a temp dir, points the scoring script's account URL at
+// amlid, and trains the tiny regression model the script loads, with
+// Debian's scikit-learn and joblib.
+func walkthroughTree(t *testing.T, in *instance) string {
+	t.Helper()
+	root := t.TempDir()
+	src := filepath.Join("testdata", "ml", "endpoints")
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		dst := filepath.Join(root, "endpoints", rel)
+		if d.IsDir() {
+			return os.MkdirAll(dst, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		b = []byte(strings.ReplaceAll(string(b), "<AMLID_BLOB_URL>", in.State.BlobURL))
+		return os.WriteFile(dst, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	modelDir := filepath.Join(root, "endpoints", "online", "model-1", "model")
+	os.MkdirAll(modelDir, 0o755)
+	train := exec.Command("/usr/bin/python3", "-c", `
+import sys, numpy, joblib
+from sklearn.linear_model import LinearRegression
+X = numpy.arange(100).reshape(10, 10)
+y = X.sum(axis=1)
+joblib.dump(LinearRegression().fit(X, y), sys.argv[1])
+`, filepath.Join(modelDir, "sklearn_regression_model.pkl"))
+	if out, err := train.CombinedOutput(); err != nil {
+		t.Fatalf("train the model: %v\n%s", err, out)
+	}
+	return filepath.Join(root, "endpoints")
+}
+
+// The seed walkthrough (../shared/seeds/002_*.txt) end to end, with its own
+// commands and files: a system-assigned endpoint whose scoring code reads a
+// blob through MSI_ENDPOINT (REST) and through azure-identity +
+// azure-storage-blob (SDK); then the refusals of rules EP-2, EP-3 and EP-5.
+func TestOnlineEndpointWalkthroughSAI(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	tree := walkthroughTree(t, in)
+	mi := filepath.Join(tree, "online", "managed", "managed-identities")
+	in.mustCLI(cfg, "group", "create", "-n", "ep-rg", "-l", "eastus")
+	in.mustCLI(cfg, "configure", "--defaults", "group=ep-rg", "workspace=ep-ws")
+	in.mustCLI(cfg, "ml", "workspace", "create", "-n", "ep-ws")
+
+	// Storage account, container and the file the scoring code reads.
+	const acct, cont, file = "epwalkthrough", "hello", "hello.txt"
+	storageID := mustJSON(t, in.mustCLI(cfg, "storage", "account", "create", "--name", acct, "--location", "eastus"))["id"].(string)
+	in.mustCLI(cfg, "storage", "container", "create", "--account-name", acct, "--name", cont)
+	in.mustCLI(cfg, "storage", "blob", "upload", "--account-name", acct, "--container-name", cont, "--name", file, "--file", filepath.Join(mi, "hello.txt"))
+
+	ep := mustJSON(t, in.mustCLI(cfg, "ml", "online-endpoint", "create", "--name", "my-sai-endpoint", "-f", filepath.Join(mi, "1-sai-create-endpoint.yml")))
+	if ep["identity"].(map[string]any)["type"] != "system_assigned" { // rule EP-1
+		t.Fatalf("endpoint identity: %v", ep["identity"])
+	}
+	pid := strings.TrimSpace(in.mustCLI(cfg, "ml", "online-endpoint", "show", "--name", "my-sai-endpoint", "--query", "identity.principal_id", "-o", "tsv"))
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", pid, "--assignee-principal-type", "ServicePrincipal",
+		"--role", "Storage Blob Data Reader", "--scope", storageID)
+
+	dep := mustJSON(t, in.mustCLI(cfg, "ml", "online-deployment", "create", "--endpoint-name", "my-sai-endpoint", "--all-traffic", "--name", "blue",
+		"--file", filepath.Join(mi, "2-sai-deployment.yml"), "--set", "environment_variables.STORAGE_ACCOUNT_NAME="+acct,
+		"environment_variables.STORAGE_CONTAINER_NAME="+cont, "environment_variables.FILE_NAME="+file))
+	if dep["provisioning_state"] != "Succeeded" {
+		t.Fatalf("deployment: %v", dep)
+	}
+	// Rule WS-7: the first deployment created the workspace registry.
+	reg := strings.TrimSpace(in.mustCLI(cfg, "ml", "workspace", "show", "-n", "ep-ws", "--query", "container_registry", "-o", "tsv"))
+	if !strings.Contains(reg, "/providers/Microsoft.ContainerRegistry/registries/") {
+		t.Fatalf("container_registry after the first deployment: %q", reg)
+	}
+	// init() read the blob twice: REST through MSI_ENDPOINT, then the SDK.
+	logs := in.mustCLI(cfg, "ml", "online-deployment", "get-logs", "--endpoint-name", "my-sai-endpoint", "--name", "blue")
+	if n := strings.Count(logs, "Blob contains: Hello from blob storage"); n != 2 {
+		t.Fatalf("get-logs shows the blob %d times, want 2 (REST and SDK):\n%s", n, logs)
+	}
+	out := in.mustCLI(cfg, "ml", "online-endpoint", "invoke", "--name", "my-sai-endpoint", "--request-file",
+		filepath.Join(tree, "online", "model-1", "sample-request.json"))
+	if !strings.Contains(out, "[") || !strings.Contains(out, "55") {
+		t.Fatalf("invoke: %q", out)
+	}
+
+	t.Run("EP-5 a wrong key gets 401", func(t *testing.T) {
+		uri := strings.TrimSpace(in.mustCLI(cfg, "ml", "online-endpoint", "show", "--name", "my-sai-endpoint", "--query", "scoring_uri", "-o", "tsv"))
+		req, _ := http.NewRequest(http.MethodPost, uri, strings.NewReader(`{"data": [[1,2,3,4,5,6,7,8,9,10]]}`))
+		req.Header.Set("Authorization", "Bearer not-the-key")
+		resp, err := in.httpClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("wrong key: %d", resp.StatusCode)
+		}
+	})
+	t.Run("EP-2 the identity cannot change", func(t *testing.T) {
+		y := filepath.Join(t.TempDir(), "uai.yml")
+		uai := mustJSON(t, in.mustCLI(cfg, "identity", "create", "-n", "ep-uai"))
+		os.WriteFile(y, []byte("name: my-sai-endpoint\nidentity:\n  type: user_assigned\n  user_assigned_identities:\n    - resource_id: "+uai["id"].(string)+"\n"), 0o644)
+		in.cliFails(t, cfg, []string{"EP-2"}, "ml", "online-endpoint", "update", "-f", y)
+	})
+	t.Run("without the storage role get-logs shows the 403", func(t *testing.T) {
+		in.mustCLI(cfg, "ml", "online-endpoint", "create", "--name", "no-blob-role", "-f", filepath.Join(mi, "1-sai-create-endpoint.yml"))
+		_, se, code := in.cli(cfg, "ml", "online-deployment", "create", "--endpoint-name", "no-blob-role", "--name", "blue",
+			"--file", filepath.Join(mi, "2-sai-deployment.yml"), "--set", "environment_variables.STORAGE_ACCOUNT_NAME="+acct,
+			"environment_variables.STORAGE_CONTAINER_NAME="+cont, "environment_variables.FILE_NAME="+file)
+		if code == 0 || !strings.Contains(se, "Deployment failed") {
+			t.Fatalf("a deployment whose init() cannot read the blob must fail: exit %d\n%s", code, se)
+		}
+		logs := in.mustCLI(cfg, "ml", "online-deployment", "get-logs", "--endpoint-name", "no-blob-role", "--name", "blue")
+		if !strings.Contains(logs, "403") || !strings.Contains(logs, "AuthorizationPermissionMismatch") {
+			t.Fatalf("get-logs must show the blob service's 403 AuthorizationPermissionMismatch:\n%s", logs)
+		}
+	})
+	t.Run("EP-5 deleting the endpoint deletes its deployments", func(t *testing.T) {
+		uri := strings.TrimSpace(in.mustCLI(cfg, "ml", "online-endpoint", "show", "--name", "my-sai-endpoint", "--query", "scoring_uri", "-o", "tsv"))
+		in.mustCLI(cfg, "ml", "online-endpoint", "delete", "--name", "my-sai-endpoint", "--yes")
+		in.cliFails(t, cfg, []string{"NotFound"}, "ml", "online-deployment", "show", "--endpoint-name", "my-sai-endpoint", "--name", "blue")
+		if resp, err := in.httpClient().Post(uri, "application/json", strings.NewReader("{}")); err == nil {
+			resp.Body.Close()
+			t.Fatalf("the deleted endpoint still answers at %s: %d", uri, resp.StatusCode)
+		}
+	})
+}
+
+// The same walkthrough with a user-assigned identity (UAI_CLIENT_ID in
+// environment_variables); without AcrPull the deployment fails naming
+// rule EP-3.
+func TestOnlineEndpointWalkthroughUAI(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	tree := walkthroughTree(t, in)
+	mi := filepath.Join(tree, "online", "managed", "managed-identities")
+	in.mustCLI(cfg, "group", "create", "-n", "uai-rg", "-l", "eastus")
+	in.mustCLI(cfg, "configure", "--defaults", "group=uai-rg", "workspace=uai-ws")
+	ws := mustJSON(t, in.mustCLI(cfg, "ml", "workspace", "create", "-n", "uai-ws"))
+	const acct, cont, file = "epuaiwalk", "hello", "hello.txt"
+	storageID := mustJSON(t, in.mustCLI(cfg, "storage", "account", "create", "--name", acct, "--location", "eastus"))["id"].(string)
+	in.mustCLI(cfg, "storage", "container", "create", "--account-name", acct, "--name", cont)
+	in.mustCLI(cfg, "storage", "blob", "upload", "--account-name", acct, "--container-name", cont, "--name", file, "--file", filepath.Join(mi, "hello.txt"))
+	uai := mustJSON(t, in.mustCLI(cfg, "identity", "create", "-n", "scoring-uai"))
+	uaiPID := uai["principalId"].(string)
+
+	epYAML := fillTemplate(t, "endpoints/online/managed/managed-identities/1-uai-create-endpoint.yml", map[string]string{"user_identity_ARM_id_place_holder": uai["id"].(string)})
+	in.mustCLI(cfg, "ml", "online-endpoint", "create", "-f", epYAML)
+	for _, g := range [][2]string{{"Storage Blob Data Reader", storageID}, {"Storage Blob Data Reader", ws["storage_account"].(string)}} {
+		in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", uaiPID, "--assignee-principal-type", "ServicePrincipal", "--role", g[0], "--scope", g[1])
+	}
+	depYAML := filepath.Join(mi, "2-uai-deployment.yml")
+	args := []string{"ml", "online-deployment", "create", "--endpoint-name", "my-uai-endpoint", "--all-traffic", "--name", "blue", "--file", depYAML,
+		"--set", "environment_variables.STORAGE_ACCOUNT_NAME=" + acct, "environment_variables.STORAGE_CONTAINER_NAME=" + cont,
+		"environment_variables.FILE_NAME=" + file, "environment_variables.UAI_CLIENT_ID=" + uai["clientId"].(string)}
+	// Rule EP-3: a user-assigned endpoint identity needs AcrPull on the
+	// workspace registry (created by this first deployment, WS-7).
+	in.cliFails(t, cfg, []string{"EP-3", "AcrPull", "amlid role assignment create --assignee-object-id " + uaiPID}, args...)
+	reg := strings.TrimSpace(in.mustCLI(cfg, "ml", "workspace", "show", "-n", "uai-ws", "--query", "container_registry", "-o", "tsv"))
+	in.mustCLI(cfg, "ml", "online-deployment", "delete", "--endpoint-name", "my-uai-endpoint", "--name", "blue", "--yes")
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", uaiPID, "--assignee-principal-type", "ServicePrincipal", "--role", "AcrPull", "--scope", reg)
+	dep := mustJSON(t, in.mustCLI(cfg, args...))
+	if dep["provisioning_state"] != "Succeeded" {
+		t.Fatalf("deployment: %v", dep)
+	}
+	logs := in.mustCLI(cfg, "ml", "online-deployment", "get-logs", "--endpoint-name", "my-uai-endpoint", "--name", "blue")
+	if n := strings.Count(logs, "Blob contains: Hello from blob storage"); n != 2 {
+		t.Fatalf("get-logs shows the blob %d times, want 2:\n%s", n, logs)
+	}
+	out := in.mustCLI(cfg, "ml", "online-endpoint", "invoke", "--name", "my-uai-endpoint", "--request-file",
+		filepath.Join(tree, "online", "model-1", "sample-request.json"))
+	if !strings.Contains(out, "55") {
+		t.Fatalf("invoke: %q", out)
+	}
+}

@@ -1,0 +1,100 @@
+package ml
+
+import (
+	"context"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/amlid/amlid/internal/arm"
+	"github.com/amlid/amlid/internal/store"
+)
+
+// Assets a deployment refers to: models (modelUri), code (codeUri) and
+// environments (image, condaFile), each a container {name} with versions
+// {name}/versions/{v}, as the REST API has them. The CLI uploads model and
+// code folders to the workspace's storage account (as azure-ai-ml does
+// through the default datastore) and registers their blob URLs here.
+
+var assetName = arm.NameRule{Min: 1, Max: 255, Pattern: regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`),
+	Hint: "letters, digits, '.', '-' and '_', starting with a letter or digit"}
+
+var assetKinds = []struct {
+	path, uriProp string
+}{
+	{"models", "modelUri"},
+	{"codes", "codeUri"},
+	{"environments", ""},
+}
+
+func (p *Provider) registerAssets(reg *arm.Registry) {
+	for _, k := range assetKinds {
+		k := k
+		reg.Register(&arm.ResourceType{
+			Namespace: Namespace, Path: "workspaces/" + k.path, APIVersions: MLAPIVersions,
+			CreateStatus: http.StatusOK, Name: assetName,
+		})
+		reg.Register(&arm.ResourceType{
+			Namespace: Namespace, Path: "workspaces/" + k.path + "/versions", APIVersions: MLAPIVersions,
+			CreateStatus: http.StatusOK, Name: assetName,
+			Prepare: p.prepareAssetVersion,
+			Validate: func(ctx context.Context, w *arm.Write) error {
+				return p.validateAssetVersion(ctx, w, k.path, k.uriProp)
+			},
+		})
+	}
+}
+
+// prepareAssetVersion creates the asset's container on its first version
+// (the REST API creates it implicitly).
+func (p *Provider) prepareAssetVersion(ctx context.Context, c *arm.Call, id arm.ID, old *arm.Resource, body map[string]any) error {
+	parent := id.Parent()
+	if _, err := p.Store.Get(ctx, arm.KindResource, parent.Key()); err == nil {
+		return nil
+	}
+	_, _, err := p.ARM().Do(ctx, c.CallerOrSystem(), http.MethodPut, parent.String()+"?api-version="+c.APIVersion,
+		map[string]any{"properties": map[string]any{}})
+	return err
+}
+
+func (p *Provider) validateAssetVersion(ctx context.Context, w *arm.Write, kind, uriProp string) error {
+	props := w.New.Properties
+	if w.Old != nil && (kind == "models" || kind == "codes") {
+		// Asset versions are immutable but for description and tags.
+		for _, k := range []string{uriProp, "modelType"} {
+			if w.Old.Prop(k) != nil {
+				props[k] = w.Old.Prop(k)
+			}
+		}
+	}
+	switch kind {
+	case "models", "codes":
+		u, _ := props[uriProp].(string)
+		if u == "" {
+			return arm.Errorf(http.StatusBadRequest, "UserError", "properties.%s is required: the blob URL of the uploaded folder.", uriProp)
+		}
+		if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "azureml://") {
+			return arm.Errorf(http.StatusBadRequest, "UserError", "properties.%s must be an https:// blob URL or an azureml:// URI, not '%s'.", uriProp, u)
+		}
+		if kind == "models" && props["modelType"] == nil {
+			props["modelType"] = "custom_model"
+		}
+	case "environments":
+		img, _ := props["image"].(string)
+		build, _ := props["build"].(map[string]any)
+		if img == "" && build == nil {
+			return arm.Errorf(http.StatusBadRequest, "UserError", "An environment needs properties.image (a base image) or properties.build.")
+		}
+		if props["osType"] == nil {
+			props["osType"] = "Linux"
+		}
+		// The conda file is recorded, not installed: amlid runs scoring code
+		// with the machine's python3 (see README).
+	}
+	return nil
+}
+
+// loadAsset reads an asset version by ID within the workspace.
+func loadAsset(ctx context.Context, r store.Reader, id string) (*arm.Resource, error) {
+	return loadResource(ctx, r, id)
+}
