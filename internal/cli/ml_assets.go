@@ -111,11 +111,10 @@ func (a *app) uploadFolder(ctx context.Context, ws *wsCtx, local string) (string
 		return "", err
 	}
 	cont := "azureml-blobstore-" + strings.ToLower(ws.prop("workspaceId"))
-	resp, err := bc.doClose(ctx, http.MethodPut, "/"+cont, url.Values{"restype": {"container"}}, nil, nil, 0)
+	_, err = bc.doClose(ctx, http.MethodPut, cont, url.Values{"restype": {"container"}}, nil, nil, 0)
 	if err != nil && codeOf(err) != "ContainerAlreadyExists" {
 		return "", err
 	}
-	_ = resp
 	folder := filepath.Base(filepath.Clean(local))
 	prefix := "LocalUpload/" + sum + "/" + folder
 	for _, f := range files {

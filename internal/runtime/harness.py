@@ -52,6 +52,26 @@ def last_line(exc):
     return lines[-1].strip() if lines else type(exc).__name__
 
 
+def http_details(exc):
+    """What an HTTP error's response said (requests' HTTPError, azure-core's
+    HttpResponseError): the status line only names the status, while the
+    service's error code is in the x-ms-error-code header and the body. None
+    for other exceptions."""
+    resp = getattr(exc, "response", None)
+    if resp is None:
+        return None
+    status = getattr(resp, "status_code", None)
+    headers = getattr(resp, "headers", None) or {}
+    code = headers.get("x-ms-error-code") if hasattr(headers, "get") else None
+    text = ""
+    try:
+        text = resp.text() if callable(getattr(resp, "text", None)) else (resp.text or "")
+    except Exception:
+        pass
+    text = " ".join(str(text).split())[:500]
+    return f"HTTP {status} x-ms-error-code: {code or '-'}; response body: {text}"
+
+
 def exit_now(code):
     """Exit without waiting for threads the scoring script may have started."""
     try:
@@ -256,7 +276,10 @@ def main():
     except BaseException as e:  # SystemExit and KeyboardInterrupt in init() fail it too
         user_log.error("User's init function failed")
         user_log.error("Encountered Exception %s", traceback.format_exc().rstrip())
-        report("failed", error=last_line(e))
+        details = http_details(e)
+        if details:
+            user_log.error("The failed request's response: %s", details)
+        report("failed", error=last_line(e) + (" (" + details.split(";")[0] + ")" if details else ""))
         exit_now(1)
 
     sock = socket.socket(fileno=listen_fd)
