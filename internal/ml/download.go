@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -51,7 +52,13 @@ func (p *Provider) downloadFolder(ctx context.Context, ws *arm.Resource, folderU
 		Transport: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.RootCAs}}},
 		Retry:     policy.RetryOptions{MaxRetries: 2},
 	}}
-	cc, err := container.NewClientWithSharedKeyCredential(u.Scheme+"://"+u.Host+"/"+account+"/"+cont, cred, opts)
+	base := u.Scheme + "://" + u.Host + "/" + account
+	if p.BlobEndpoint != nil && isLoopback(u.Hostname()) {
+		// A URL recorded by an earlier amlid run (another --blob-port):
+		// the account is served at this run's blob endpoint.
+		base = strings.TrimRight(p.BlobEndpoint(account), "/")
+	}
+	cc, err := container.NewClientWithSharedKeyCredential(base+"/"+cont, cred, opts)
 	if err != nil {
 		return err
 	}
@@ -127,4 +134,9 @@ func (p *Provider) accountKey(ctx context.Context, ws *arm.Resource, account str
 		return "", fmt.Errorf("storage account %s has no keys", account)
 	}
 	return k.Keys[0].Value, nil
+}
+
+func isLoopback(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "localhost" || (ip != nil && ip.IsLoopback())
 }

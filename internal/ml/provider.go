@@ -59,14 +59,15 @@ type Provider struct {
 	Logger *slog.Logger
 
 	// Online endpoints (issue 10).
-	Hosts     *hostport.Pool      // one scoring port per endpoint
-	Runtime   *runtime.Supervisor // the deployments' processes
-	Workloads *workload.Registry  // MSI_ENDPOINT/MSI_SECRET per deployment
-	MSIURL    func() string       // base URL of the managed-identity endpoints
-	Tokens    *token.Service      // aad_token endpoints
-	RootCAs   *x509.CertPool      // to read the workspace's blobs over amlid's TLS
-	CABundle  func() string       // system roots + amlid's CA, trusted by scoring code
-	WorkDir   string              // <data-dir>/ml: downloaded code and models
+	Hosts        *hostport.Pool              // one scoring port per endpoint
+	Runtime      *runtime.Supervisor         // the deployments' processes
+	Workloads    *workload.Registry          // MSI_ENDPOINT/MSI_SECRET per deployment
+	MSIURL       func() string               // base URL of the managed-identity endpoints
+	Tokens       *token.Service              // aad_token endpoints
+	RootCAs      *x509.CertPool              // to read the workspace's blobs over amlid's TLS
+	BlobEndpoint func(account string) string // an account's blob endpoint on this run
+	CABundle     func() string               // system roots + amlid's CA, trusted by scoring code
+	WorkDir      string                      // <data-dir>/ml: downloaded code and models
 
 	mu        sync.Mutex
 	workloads map[string]string // lower(deployment ID) → workload ID

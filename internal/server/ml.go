@@ -23,7 +23,8 @@ func (s *Server) registerML(ctx context.Context, reg *arm.Registry, base string)
 	s.ml.provider = &ml.Provider{Store: s.Store, Directory: s.Directory, Authz: s.Authz,
 		ARM: func() *arm.Server { return s.ARM }, Logger: s.log,
 		Hosts: s.Hosts, Runtime: s.ml.runtime, Workloads: s.Workloads, MSIURL: func() string { return s.State.MSIURL },
-		Tokens: s.Tokens, RootCAs: s.CA.Pool(), CABundle: func() string { return s.State.CABundle }, WorkDir: filepath.Join(s.Opts.DataDir, "ml"),
+		Tokens: s.Tokens, RootCAs: s.CA.Pool(), CABundle: func() string { return s.State.CABundle },
+		BlobEndpoint: func(account string) string { return s.Storage.BlobEndpoint(account) }, WorkDir: filepath.Join(s.Opts.DataDir, "ml"),
 	}
 	s.ml.provider.Register(reg)
 	return nil
