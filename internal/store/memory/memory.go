@@ -18,10 +18,14 @@ var _ store.Store = (*Memory)(nil)
 
 type key struct{ kind, key string }
 
-// Memory is a map guarded by one lock; a transaction holds the write lock and
-// keeps an undo log so a failed transaction leaves nothing behind.
+// Memory is a map guarded by a read-write lock. Transactions are serialised
+// by a writer lock and stage their writes, which become visible in one step
+// at commit: readers outside a transaction (an RBAC check made while a write
+// is in flight, as with SQLite's WAL) never wait for it, and a failed
+// transaction leaves nothing behind.
 type Memory struct {
-	mu   sync.RWMutex
+	wmu  sync.Mutex   // one transaction at a time
+	mu   sync.RWMutex // guards recs and rev
 	recs map[key]store.Record
 	rev  int64
 }
@@ -32,13 +36,17 @@ func New() *Memory { return &Memory{recs: map[key]store.Record{}} }
 func (m *Memory) Get(ctx context.Context, kind, k string) (store.Record, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return get(m.recs, kind, k)
+	r, ok := m.recs[key{kind, k}]
+	if !ok {
+		return store.Record{}, store.ErrNotFound
+	}
+	return clone(r), nil
 }
 
 func (m *Memory) List(ctx context.Context, kind string, o store.ListOptions) ([]store.Record, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return list(m.recs, kind, o), nil
+	return list(m.recs, nil, kind, o), nil
 }
 
 func (m *Memory) Revision(ctx context.Context) (int64, error) {
@@ -53,49 +61,53 @@ func (m *Memory) Tx(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
+	tx := &tx{m: m, staged: map[key]*store.Record{}}
+	if err := fn(tx); err != nil {
+		return err // staged writes are dropped (a panic drops them too)
+	}
+	if len(tx.staged) == 0 {
+		return nil
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	tx := &tx{m: m, undo: map[key]*store.Record{}}
-	committed := false
-	defer func() {
-		if !committed { // an error or a panic in fn: undo every write
-			for k, old := range tx.undo {
-				if old == nil {
-					delete(m.recs, k)
-				} else {
-					m.recs[k] = *old
-				}
-			}
+	for k, r := range tx.staged {
+		if r == nil {
+			delete(m.recs, k)
+		} else {
+			m.recs[k] = *r
 		}
-	}()
-	if err := fn(tx); err != nil {
-		return err
 	}
-	committed = true
-	if len(tx.undo) > 0 {
-		m.rev++
-	}
+	m.rev++
 	return nil
 }
 
-func get(recs map[key]store.Record, kind, k string) (store.Record, error) {
-	r, ok := recs[key{kind, k}]
-	if !ok {
-		return store.Record{}, store.ErrNotFound
-	}
+func clone(r store.Record) store.Record {
 	r.Value = append([]byte(nil), r.Value...)
-	return r, nil
+	return r
 }
 
-func list(recs map[key]store.Record, kind string, o store.ListOptions) []store.Record {
+// list filters recs overlaid with staged (nil = deleted in the
+// transaction).
+func list(recs map[key]store.Record, staged map[key]*store.Record, kind string, o store.ListOptions) []store.Record {
 	var out []store.Record
-	for k, r := range recs {
+	keep := func(k key, r store.Record) {
 		if k.kind != kind || (o.Parent != "" && r.Parent != o.Parent) ||
 			!strings.HasPrefix(k.key, o.KeyPrefix) || (o.After != "" && k.key <= o.After) {
-			continue
+			return
 		}
-		r.Value = append([]byte(nil), r.Value...)
-		out = append(out, r)
+		out = append(out, clone(r))
+	}
+	for k, r := range recs {
+		if _, touched := staged[k]; !touched {
+			keep(k, r)
+		}
+	}
+	for k, r := range staged {
+		if r != nil {
+			keep(k, *r)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	if o.Limit > 0 && len(out) > o.Limit {
@@ -104,47 +116,52 @@ func list(recs map[key]store.Record, kind string, o store.ListOptions) []store.R
 	return out
 }
 
+// tx reads the committed records through its own staged writes. Only the
+// transaction holding wmu changes recs (at commit), so it reads them
+// without the read lock.
 type tx struct {
-	m    *Memory
-	undo map[key]*store.Record // first value seen for each key touched (nil = absent)
+	m      *Memory
+	staged map[key]*store.Record
 }
 
-func (t *tx) remember(k key) {
-	if _, seen := t.undo[k]; seen {
-		return
+func (t *tx) lookup(k key) (store.Record, bool) {
+	if r, ok := t.staged[k]; ok {
+		if r == nil {
+			return store.Record{}, false
+		}
+		return *r, true
 	}
-	if old, ok := t.m.recs[k]; ok {
-		t.undo[k] = &old
-	} else {
-		t.undo[k] = nil
-	}
+	r, ok := t.m.recs[k]
+	return r, ok
 }
 
 func (t *tx) Get(ctx context.Context, kind, k string) (store.Record, error) {
-	return get(t.m.recs, kind, k)
+	r, ok := t.lookup(key{kind, k})
+	if !ok {
+		return store.Record{}, store.ErrNotFound
+	}
+	return clone(r), nil
 }
 
 func (t *tx) List(ctx context.Context, kind string, o store.ListOptions) ([]store.Record, error) {
-	return list(t.m.recs, kind, o), nil
+	return list(t.m.recs, t.staged, kind, o), nil
 }
 
 func (t *tx) Create(ctx context.Context, r store.Record) (store.Record, error) {
 	k := key{r.Kind, r.Key}
-	if _, ok := t.m.recs[k]; ok {
+	if _, ok := t.lookup(k); ok {
 		return store.Record{}, store.ErrAlreadyExists
 	}
 	now := time.Now().UTC()
 	r.Created, r.Updated, r.ETag = now, now, uuid.NewString()
-	r.Value = append([]byte(nil), r.Value...)
-	t.remember(k)
-	t.m.recs[k] = r
-	r.Value = append([]byte(nil), r.Value...) // the caller's copy is its own
-	return r, nil
+	r = clone(r)
+	t.staged[k] = &r
+	return clone(r), nil // the caller's copy is its own
 }
 
 func (t *tx) Put(ctx context.Context, r store.Record, ifMatch string) (store.Record, error) {
 	k := key{r.Kind, r.Key}
-	old, exists := t.m.recs[k]
+	old, exists := t.lookup(k)
 	if err := store.CheckIfMatch(exists, old.ETag, ifMatch); err != nil {
 		return store.Record{}, err
 	}
@@ -154,23 +171,20 @@ func (t *tx) Put(ctx context.Context, r store.Record, ifMatch string) (store.Rec
 		r.Created = old.Created
 	}
 	r.Updated, r.ETag = now, uuid.NewString()
-	r.Value = append([]byte(nil), r.Value...)
-	t.remember(k)
-	t.m.recs[k] = r
-	r.Value = append([]byte(nil), r.Value...) // the caller's copy is its own
-	return r, nil
+	r = clone(r)
+	t.staged[k] = &r
+	return clone(r), nil
 }
 
 func (t *tx) Delete(ctx context.Context, kind, k, ifMatch string) error {
 	kk := key{kind, k}
-	old, exists := t.m.recs[kk]
+	old, exists := t.lookup(kk)
 	if !exists {
 		return store.ErrNotFound
 	}
 	if err := store.CheckIfMatch(exists, old.ETag, ifMatch); err != nil {
 		return err
 	}
-	t.remember(kk)
-	delete(t.m.recs, kk)
+	t.staged[kk] = nil
 	return nil
 }
