@@ -48,6 +48,7 @@ type Pool struct {
 	byID     map[string]*entry       // lower(resource ID) → entry
 	byPort   map[int]*entry
 	closed   bool
+	aliases  nameState // proxy.go: host-name aliases, SNI certificates, the CONNECT proxy
 }
 
 type entry struct {
@@ -176,7 +177,7 @@ func (p *Pool) Open(kind, id string, port int) (int, error) {
 	if p.cfg.Wrap != nil {
 		handler = p.cfg.Wrap(handler)
 	}
-	e.srv = &http.Server{Handler: handler, TLSConfig: p.cfg.TLS, ReadHeaderTimeout: 10 * time.Second,
+	e.srv = &http.Server{Handler: handler, TLSConfig: p.tlsConfig(), ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(p.cfg.Logger.Handler(), slog.LevelDebug)}
 	p.byID[key] = e
 	p.byPort[e.port] = e
@@ -210,6 +211,7 @@ func (p *Pool) Close(id string) {
 
 // Shutdown drains and closes every listener.
 func (p *Pool) Shutdown(ctx context.Context) {
+	p.CloseProxy()
 	p.mu.Lock()
 	p.closed = true
 	var all []*entry

@@ -29,3 +29,57 @@ def _patch():
 
 
 _patch()
+
+
+# Key Vault data plane (amlid issue 8): Debian's az 2.45 `az keyvault secret …`
+# imports the track-1 azure-keyvault 1.x client (azure.keyvault.KeyVaultClient,
+# azure.keyvault.v7_0) that Debian does not package, and dies with
+#   ModuleNotFoundError: No module named 'azure.keyvault.v7_0'
+# before sending a request. amlid_kv_track1.py (next to this file) provides
+# that interface on top of Debian's azure-keyvault-secrets.
+_KV_ALIASES = ("azure.keyvault.v7_0", "azure.keyvault.v7_0.models", "azure.keyvault.v7_0.key_vault_client",
+               "azure.keyvault.key_vault_client", "azure.keyvault.key_vault_id")
+
+
+def _patch_keyvault():
+    import importlib.abc
+    import importlib.util
+    import sys
+
+    try:
+        import azure.keyvault as kv
+        import amlid_kv_track1 as t1
+    except Exception:
+        return
+    if hasattr(kv, "KeyVaultClient"):
+        return
+
+    class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+        def find_spec(self, name, path=None, target=None):
+            return importlib.util.spec_from_loader(name, self) if name in _KV_ALIASES else None
+
+        def create_module(self, spec):
+            if spec.name == "azure.keyvault.key_vault_id":
+                # az's own vendored copy of the track-1 ID parser (standalone file)
+                import azure.cli.command_modules.keyvault as kvmod
+                import os
+                path = os.path.join(os.path.dirname(kvmod.__file__), "vendored_sdks", "azure_keyvault_t1", "key_vault_id.py")
+                ids = importlib.util.spec_from_file_location(spec.name, path)
+                mod = importlib.util.module_from_spec(ids)
+                ids.loader.exec_module(mod)
+                return mod
+            return t1
+
+        def exec_module(self, module):
+            pass
+
+    sys.meta_path.insert(0, _Alias())
+    t1.__path__ = []  # a package, so v7_0.models resolves through the alias
+    t1.models = t1
+    t1.key_vault_client = t1
+    kv.KeyVaultClient = t1.KeyVaultClient
+    kv.KeyVaultAuthentication = t1.KeyVaultAuthentication
+
+
+if any("keyvault" in a for a in getattr(__import__("sys"), "argv", [])):
+    _patch_keyvault()

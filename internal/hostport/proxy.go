@@ -1,0 +1,236 @@
+package hostport
+
+// A forward proxy for clients that insist on a DNS name: Debian's az 2.45
+// builds a key vault's URL as https://{vault}{cloud keyVaultDns suffix}
+// (https://v1.vault.azure.net), which resolves nowhere offline. With
+// HTTPS_PROXY pointing at the pool's proxy (and NO_PROXY=127.0.0.1,localhost
+// so everything else stays direct), the client sends
+// "CONNECT v1.vault.azure.net:443"; the proxy tunnels it to the resource's
+// own loopback port, whose listener answers the TLS handshake for that name
+// (SNI) with a leaf from amlid's CA. The client then sees the very name it
+// asked for, so even challenge-resource verification passes.
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// IssueFunc signs a server certificate for names (tlsca.CA.IssueLeaf).
+type IssueFunc func(names ...string) (tls.Certificate, error)
+
+type nameState struct {
+	mu     sync.Mutex
+	names  map[string]string // lower(host name) → lower(resource ID)
+	certs  map[string]*tls.Certificate
+	issue  IssueFunc
+	proxy  *http.Server
+	proxyP int
+}
+
+func (p *Pool) names() *nameState {
+	ns := &p.aliases
+	ns.mu.Lock()
+	if ns.names == nil {
+		ns.names, ns.certs = map[string]string{}, map[string]*tls.Certificate{}
+	}
+	ns.mu.Unlock()
+	return ns
+}
+
+// SetIssuer lets resource listeners answer TLS handshakes for names given
+// to SetName with certificates from issue. Without it they present the
+// pool's shared certificate only.
+func (p *Pool) SetIssuer(issue IssueFunc) {
+	ns := p.names()
+	ns.mu.Lock()
+	ns.issue = issue
+	ns.mu.Unlock()
+}
+
+// SetName makes host (e.g. "v1.vault.azure.net") an alias of resource id:
+// the proxy tunnels CONNECT host:port to the resource's port, and its
+// listener presents a certificate for host. An empty host removes id's
+// aliases.
+func (p *Pool) SetName(id, host string) {
+	ns := p.names()
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	key := strings.ToLower(id)
+	for h, rid := range ns.names {
+		if rid == key {
+			delete(ns.names, h)
+		}
+	}
+	if host != "" {
+		ns.names[strings.ToLower(host)] = key
+	}
+}
+
+// Lookup returns the port of the resource aliased as host.
+func (p *Pool) Lookup(host string) (int, bool) {
+	ns := p.names()
+	ns.mu.Lock()
+	id, ok := ns.names[strings.ToLower(host)]
+	ns.mu.Unlock()
+	if !ok {
+		return 0, false
+	}
+	return p.Port(id)
+}
+
+// certificate answers SNI for alias names (nil: use the shared leaf).
+func (p *Pool) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	name := strings.ToLower(hello.ServerName)
+	if name == "" {
+		return nil, nil
+	}
+	ns := p.names()
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	if _, ok := ns.names[name]; !ok || ns.issue == nil {
+		return nil, nil
+	}
+	if c := ns.certs[name]; c != nil && time.Until(c.Leaf.NotAfter) > 24*time.Hour {
+		return c, nil
+	}
+	c, err := ns.issue(name)
+	if err != nil {
+		return nil, err
+	}
+	ns.certs[name] = &c
+	return &c, nil
+}
+
+// tlsConfig is the pool's TLS configuration plus SNI certificates for
+// alias names.
+func (p *Pool) tlsConfig() *tls.Config {
+	if p.cfg.TLS == nil {
+		return nil
+	}
+	c := p.cfg.TLS.Clone()
+	shared := c.GetCertificate
+	c.GetCertificate = func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		if cert, err := p.certificate(h); cert != nil || err != nil {
+			return cert, err
+		}
+		if shared != nil {
+			return shared(h)
+		}
+		return nil, nil
+	}
+	return c
+}
+
+// ListenProxy starts the CONNECT proxy on port (0: the first free port at
+// or above the pool's BasePort, or any port) and returns its port. A second
+// call returns the running proxy's port. ErrPortInUse when port is taken.
+func (p *Pool) ListenProxy(port int) (int, error) {
+	ns := p.names()
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	if ns.proxy != nil {
+		return ns.proxyP, nil
+	}
+	var ln net.Listener
+	var err error
+	switch {
+	case port != 0:
+		if ln, err = net.Listen("tcp", p.Host(port)); err != nil {
+			return 0, fmt.Errorf("%w: %s: %v", ErrPortInUse, p.Host(port), err)
+		}
+	case p.cfg.BasePort > 0:
+		for cand := p.cfg.BasePort; cand < p.cfg.BasePort+2000 && cand < 65536; cand++ {
+			p.mu.Lock()
+			_, taken := p.byPort[cand]
+			p.mu.Unlock()
+			if taken {
+				continue
+			}
+			if ln, err = net.Listen("tcp", p.Host(cand)); err == nil {
+				break
+			}
+		}
+		if ln == nil {
+			return 0, fmt.Errorf("hostport: no free port for the proxy in %d..%d", p.cfg.BasePort, p.cfg.BasePort+1999)
+		}
+	default:
+		if ln, err = net.Listen("tcp", p.Host(0)); err != nil {
+			return 0, err
+		}
+	}
+	ns.proxyP = ln.Addr().(*net.TCPAddr).Port
+	srv := &http.Server{Handler: http.HandlerFunc(p.serveConnect), ReadHeaderTimeout: 10 * time.Second}
+	ns.proxy = srv
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			p.cfg.Logger.Error("resource proxy stopped", "err", err)
+		}
+	}()
+	return ns.proxyP, nil
+}
+
+// CloseProxy stops the proxy (Shutdown does not know about it).
+func (p *Pool) CloseProxy() {
+	ns := p.names()
+	ns.mu.Lock()
+	srv := ns.proxy
+	ns.proxy = nil
+	ns.mu.Unlock()
+	if srv != nil {
+		srv.Close()
+	}
+}
+
+func (p *Pool) serveConnect(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodConnect {
+		http.Error(w, "amlid's resource proxy only tunnels CONNECT to amlid resources (key vaults as {vault}.vault.azure.net); "+
+			"send other requests directly: add the host to NO_PROXY.", http.StatusMethodNotAllowed)
+		return
+	}
+	host, portStr, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host, portStr = r.Host, "443"
+	}
+	if _, err := strconv.Atoi(portStr); err != nil {
+		http.Error(w, "bad CONNECT target "+r.Host, http.StatusBadRequest)
+		return
+	}
+	port, ok := p.Lookup(host)
+	if !ok {
+		http.Error(w, fmt.Sprintf("amlid serves no resource named %s (is the vault created, and is the name spelled as {vault}.vault.azure.net?). "+
+			"Hosts that are not amlid's must bypass this proxy: NO_PROXY.", host), http.StatusBadGateway)
+		return
+	}
+	upstream, err := net.DialTimeout("tcp", p.Host(port), 10*time.Second)
+	if err != nil {
+		http.Error(w, "cannot reach "+host+": "+err.Error(), http.StatusBadGateway)
+		return
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		upstream.Close()
+		http.Error(w, "proxy connection cannot be hijacked", http.StatusInternalServerError)
+		return
+	}
+	conn, buf, err := hj.Hijack()
+	if err != nil {
+		upstream.Close()
+		return
+	}
+	_, _ = conn.Write([]byte("HTTP/1.1 200 Connection Established\r\n\r\n"))
+	if n := buf.Reader.Buffered(); n > 0 {
+		b, _ := buf.Reader.Peek(n)
+		_, _ = upstream.Write(b)
+	}
+	go func() { _, _ = io.Copy(upstream, conn); upstream.Close() }()
+	_, _ = io.Copy(conn, upstream)
+	conn.Close()
+}
