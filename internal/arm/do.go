@@ -62,4 +62,3 @@ func (c *Call) CallerOrSystem() *Caller {
 	}
 	return SystemCaller(c.TenantID())
 }
-

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"io"
 	"io/fs"
 	"net/http"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // walkthroughTree copies testdata/ml/endpoints (the azureml-examples layout
@@ -102,6 +104,34 @@ func TestOnlineEndpointWalkthroughSAI(t *testing.T) {
 		t.Fatalf("invoke: %q", out)
 	}
 
+	t.Run("WS-7 ACR-1 the auto-created registry has the admin user on, until turned off", func(t *testing.T) {
+		regName := reg[strings.LastIndex(reg, "/")+1:]
+		acr := mustJSON(t, in.mustCLI(cfg, "acr", "show", "--name", regName))
+		if acr["adminUserEnabled"] != true {
+			t.Fatalf("the workspace-created registry must have the admin user on: %v", acr)
+		}
+		creds := mustJSON(t, in.mustCLI(cfg, "acr", "credential", "show", "--name", regName))
+		user := creds["username"].(string)
+		pass := creds["passwords"].([]any)[0].(map[string]any)["value"].(string)
+		basic := func() int {
+			req, _ := http.NewRequest(http.MethodGet, "https://"+acr["loginServer"].(string)+"/v2/_catalog", nil)
+			req.SetBasicAuth(user, pass)
+			resp, err := in.httpClient().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		if code := basic(); code != http.StatusOK {
+			t.Fatalf("admin Basic auth while enabled: %d", code)
+		}
+		in.mustCLI(cfg, "acr", "update", "--name", regName, "--admin-enabled", "false")
+		if code := basic(); code != http.StatusUnauthorized {
+			t.Fatalf("admin Basic auth after --admin-enabled false: %d, want 401", code)
+		}
+		in.cliFails(t, cfg, []string{"UnAuthorizedForCredentialOperations"}, "acr", "credential", "show", "--name", regName)
+	})
 	t.Run("EP-5 a wrong key gets 401", func(t *testing.T) {
 		uri := strings.TrimSpace(in.mustCLI(cfg, "ml", "online-endpoint", "show", "--name", "my-sai-endpoint", "--query", "scoring_uri", "-o", "tsv"))
 		req, _ := http.NewRequest(http.MethodPost, uri, strings.NewReader(`{"data": [[1,2,3,4,5,6,7,8,9,10]]}`))
@@ -191,5 +221,101 @@ func TestOnlineEndpointWalkthroughUAI(t *testing.T) {
 		filepath.Join(tree, "online", "model-1", "sample-request.json"))
 	if !strings.Contains(out, "55") {
 		t.Fatalf("invoke: %q", out)
+	}
+}
+
+// Traffic split between two deployments, aml_token auth, an environment
+// from the docs' YAML, and deployments that come back after a restart.
+func TestOnlineEndpointTrafficTokensRestart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	in := start(t, dir)
+	cfg := t.TempDir()
+	echo := filepath.Join("testdata", "ml", "echo")
+	in.mustCLI(cfg, "group", "create", "-n", "echo-rg", "-l", "eastus")
+	in.mustCLI(cfg, "configure", "--defaults", "group=echo-rg", "workspace=echo-ws")
+	in.mustCLI(cfg, "ml", "workspace", "create", "-n", "echo-ws")
+	env := mustJSON(t, in.mustCLI(cfg, "ml", "environment", "create", "-f", filepath.Join(echo, "environment.yml")))
+	if env["name"] != "echo-env" || !strings.Contains(env["conda_file"].(string), "python=3.10") {
+		t.Fatalf("environment: %v", env)
+	}
+	in.mustCLI(cfg, "ml", "online-endpoint", "create", "-f", filepath.Join(echo, "endpoint.yml"))
+	for _, color := range []string{"blue", "green"} {
+		args := []string{"ml", "online-deployment", "create", "-f", filepath.Join(echo, "deployment.yml"), "--name", color,
+			"--set", "environment_variables.DEPLOYMENT_COLOR=" + color}
+		if color == "blue" {
+			args = append(args, "--all-traffic")
+		}
+		if d := mustJSON(t, in.mustCLI(cfg, args...)); d["provisioning_state"] != "Succeeded" || d["instance_count"] != float64(2) {
+			t.Fatalf("deployment %s: %v", color, d)
+		}
+	}
+	ep := mustJSON(t, in.mustCLI(cfg, "ml", "online-endpoint", "update", "-n", "echo-endpoint", "--traffic", "blue=50 green=50"))
+	if tr := ep["traffic"].(map[string]any); tr["blue"] != float64(50) || tr["green"] != float64(50) {
+		t.Fatalf("traffic: %v", ep["traffic"])
+	}
+	in.cliFails(t, cfg, []string{"add up to 0 or 100"}, "ml", "online-endpoint", "update", "-n", "echo-endpoint", "--traffic", "blue=50 green=20")
+	uri := ep["scoring_uri"].(string)
+	score := func(token, deployment string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, uri, strings.NewReader(`{"x": 1}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		if deployment != "" {
+			req.Header.Set("azureml-model-deployment", deployment)
+		}
+		resp, err := in.httpClient().Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		_, _ = io.Copy(&b, resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	tok := mustJSON(t, in.mustCLI(cfg, "ml", "online-endpoint", "get-credentials", "-n", "echo-endpoint"))["accessToken"].(string)
+	seen := map[string]bool{}
+	for i := 0; i < 40 && len(seen) < 2; i++ {
+		code, body := score(tok, "")
+		if code != http.StatusOK {
+			t.Fatalf("score: %d %s", code, body)
+		}
+		seen[map[bool]string{true: "blue", false: "green"}[strings.Contains(body, `"blue"`)]] = true
+	}
+	if !seen["blue"] || !seen["green"] {
+		t.Fatalf("a 50/50 split reached only %v in 40 calls", seen)
+	}
+	if code, body := score(tok, "green"); code != http.StatusOK || !strings.Contains(body, `"green"`) {
+		t.Fatalf("azureml-model-deployment: green → %d %s", code, body)
+	}
+	if code, _ := score(tok[:len(tok)-4]+"AAAA", ""); code != http.StatusUnauthorized {
+		t.Fatalf("a forged aml_token: %d, want 401", code)
+	}
+	out := in.mustCLI(cfg, "ml", "online-endpoint", "invoke", "-n", "echo-endpoint", "--deployment-name", "blue",
+		"--request-file", filepath.Join("testdata", "ml", "endpoints", "online", "model-1", "sample-request.json"))
+	if !strings.Contains(out, `\"color\": \"blue\"`) {
+		t.Fatalf("invoke prints the answer as a JSON string, as az does: %s", out)
+	}
+
+	// A restart brings the deployments back on the same scoring URI.
+	if err := in.stop(); err != nil {
+		t.Fatal(err)
+	}
+	in2 := start(t, dir)
+	cfg = t.TempDir() // the restart picked new front-door ports (--port -1): no cached tokens
+	in2.mustCLI(cfg, "configure", "--defaults", "group=echo-rg", "workspace=echo-ws")
+	tok = mustJSON(t, in2.mustCLI(cfg, "ml", "online-endpoint", "get-credentials", "-n", "echo-endpoint"))["accessToken"].(string)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, body := score(tok, "blue")
+		if code == http.StatusOK && strings.Contains(body, `"blue"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a restart the deployment does not score: %d %s", code, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	logs := in2.mustCLI(cfg, "ml", "online-deployment", "get-logs", "-e", "echo-endpoint", "-n", "green")
+	if !strings.Contains(logs, "init: deployment green") {
+		t.Fatalf("get-logs after restart:\n%s", logs)
 	}
 }

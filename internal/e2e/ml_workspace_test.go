@@ -184,6 +184,26 @@ func TestMLWorkspaceIdentityRules(t *testing.T) {
 		}
 	})
 
+	t.Run("WS-7 bring your own registry at creation or by update", func(t *testing.T) {
+		r1 := mustJSON(t, in.mustCLI(cfg, "acr", "create", "-n", "byoregone", "--sku", "Basic"))["id"].(string)
+		r2 := mustJSON(t, in.mustCLI(cfg, "acr", "create", "-n", "byoregtwo", "--sku", "Basic"))["id"].(string)
+		ws := mustJSON(t, in.mustCLI(cfg, "ml", "workspace", "create", "-w", "ws-byo", "-l", "eastus", "--container-registry", r1))
+		if ws["containerRegistry"] != r1 {
+			t.Fatalf("v1 create --container-registry: %v", ws)
+		}
+		in.cliFails(t, cfg, []string{"--update-dependent-resources"}, "ml", "workspace", "update", "-n", "ws-byo", "--container-registry", r2)
+		got := mustJSON(t, in.mustCLI(cfg, "ml", "workspace", "update", "-n", "ws-byo", "--update-dependent-resources", "--container-registry", r2))
+		if got["container_registry"] != r2 {
+			t.Fatalf("update --update-dependent-resources: %v", got["container_registry"])
+		}
+		pid := got["identity"].(map[string]any)["principal_id"].(string)
+		if !roleNamesOf(t, in, cfg, pid, r2)["Contributor"] {
+			t.Fatalf("the workspace SAI needs Contributor on its registry")
+		}
+		in.mustCLI(cfg, "ml", "workspace", "delete", "-n", "ws-byo", "--yes", "--all-resources")
+		in.cliFails(t, cfg, []string{"not found"}, "storage", "account", "show", "-n", strings.TrimPrefix(ws["storageAccount"].(string)[strings.LastIndex(ws["storageAccount"].(string), "/"):], "/"))
+	})
+
 	t.Run("deleting a workspace removes its SAI and that identity's role assignments", func(t *testing.T) {
 		ws := mustJSON(t, in.mustCLI(cfg, "ml", "workspace", "show", "-n", "ws-sai"))
 		pid := ws["identity"].(map[string]any)["principal_id"].(string)
