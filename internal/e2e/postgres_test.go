@@ -2,11 +2,14 @@ package e2e
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resources/armresources"
+	"github.com/amlid/amlid/internal/server"
 	"github.com/amlid/amlid/internal/store/pgtest"
 )
 
@@ -18,7 +21,18 @@ func TestReplicasSharePostgres(t *testing.T) {
 	t.Parallel()
 	url := pgtest.Start(t)
 	a := start(t, "", "--store", url)
-	b := start(t, "", "--store", url)
+	// Replicas share the key that seals Key Vault secrets, as they share
+	// the database: it lives outside the store (issue 8).
+	bDir := t.TempDir()
+	key, err := os.ReadFile(server.VaultKeyFile(a.DataDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Dir(server.VaultKeyFile(bDir)), 0o700)
+	if err := os.WriteFile(server.VaultKeyFile(bDir), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := start(t, bDir, "--store", url)
 	if a.State.TenantID != b.State.TenantID || a.State.SubscriptionID != b.State.SubscriptionID {
 		t.Fatal("replicas must share the tenant and subscription")
 	}
