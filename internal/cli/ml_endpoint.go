@@ -146,22 +146,28 @@ func (a *app) mlOnlineEndpointCmd() *cobra.Command {
 		}
 		return body, nil
 	}
+	// prepare reads the YAML with its --set overrides and resolves the
+	// endpoint (create and update share it).
+	prepare := func(c *cobra.Command, args []string, create bool) (*wsCtx, string, map[string]any, *mlSpec, error) {
+		sets, err := setArgs(sets, args)
+		if err != nil {
+			return nil, "", nil, nil, err
+		}
+		spec, err := loadMLSpec(file, sets)
+		if err != nil {
+			return nil, "", nil, nil, err
+		}
+		ws, p, err := a.endpointPath(c.Context(), &ref, firstNonEmpty(name, spec.str("name")))
+		if err != nil {
+			return nil, "", nil, nil, err
+		}
+		body, err := endpointBody(spec, create)
+		return ws, p, body, spec, err
+	}
 	create := &cobra.Command{
 		Use: "create", Short: "Create an online endpoint (system-assigned identity unless the YAML names user-assigned ones: rule EP-1)", Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			sets, err := setArgs(sets, args)
-			if err != nil {
-				return err
-			}
-			spec, err := loadMLSpec(file, sets)
-			if err != nil {
-				return err
-			}
-			ws, p, err := a.endpointPath(c.Context(), &ref, firstNonEmpty(name, spec.str("name")))
-			if err != nil {
-				return err
-			}
-			body, err := endpointBody(spec, true)
+			ws, p, body, spec, err := prepare(c, args, true)
 			if err != nil {
 				return err
 			}
@@ -182,19 +188,7 @@ func (a *app) mlOnlineEndpointCmd() *cobra.Command {
 	update := &cobra.Command{
 		Use: "update", Short: "Update an online endpoint: traffic, description, auth mode (not its identity: rule EP-2)", Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			sets, err := setArgs(sets, args)
-			if err != nil {
-				return err
-			}
-			spec, err := loadMLSpec(file, sets)
-			if err != nil {
-				return err
-			}
-			_, p, err := a.endpointPath(c.Context(), &ref, firstNonEmpty(name, spec.str("name")))
-			if err != nil {
-				return err
-			}
-			body, err := endpointBody(spec, false)
+			_, p, body, _, err := prepare(c, args, false)
 			if err != nil {
 				return err
 			}
