@@ -126,53 +126,86 @@ func (a *app) explainFlags(c *cobra.Command, assignee, oid, action, scope *strin
 	f.StringVar(action, "action", "", "Action or data action, e.g. Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read")
 	f.StringVar(scope, "scope", "", "Scope (default: the subscription)")
 	f.BoolVar(data, "data-action", false, "Treat --action as a data action (detected from the roles otherwise)")
-	c.MarkFlagRequired("action")
+}
+
+// ruleFlags are explain/check's --rule mode: the roles a rule asks of the
+// identity of a workspace or an endpoint.
+type ruleFlags struct {
+	rule, endpoint string
+	ws             wsRef
+}
+
+func (r *ruleFlags) register(c *cobra.Command) {
+	f := c.Flags()
+	f.StringVar(&r.rule, "rule", "", "Check a rule instead of one action: EP-3 (an endpoint's identity: AcrPull, Storage Blob Data Reader) or WS-5 (a user-assigned workspace's primary identity)")
+	f.StringVar(&r.endpoint, "endpoint-name", "", "The online endpoint (--rule EP-3)")
+	f.StringVarP(&r.ws.v1name, "workspace-name", "w", "", "The workspace (--rule; default: `amlid configure --defaults workspace=…`)")
+	f.StringVarP(&r.ws.group, "resource-group", "g", "", "The workspace's resource group (--rule)")
+}
+
+// run decides --rule or --action; allowed says whether to exit 0 in check.
+func (a *app) runExplain(c *cobra.Command, r *ruleFlags, assignee, oid, action, scope string, data bool) (bool, error) {
+	if r.rule != "" {
+		rep, err := a.explainRule(c.Context(), r.rule, &r.ws, r.endpoint)
+		if err != nil {
+			return false, err
+		}
+		return rep.Allowed, a.print(rep)
+	}
+	if action == "" {
+		return false, usageErr("the following arguments are required: --action (or --rule)")
+	}
+	ex, err := a.explain(c.Context(), assignee, oid, action, scope, data)
+	if err != nil {
+		return false, err
+	}
+	return ex.Allowed, a.print(ex)
 }
 
 func (a *app) explainCmd() *cobra.Command {
 	var assignee, oid, action, scope string
 	var data bool
+	var rf ruleFlags
 	c := &cobra.Command{
 		Use:   "explain",
 		Short: "Explain whether an identity can perform an action over a scope, and how to fix it if not",
 		Long: `Decide --action for --assignee over --scope with the same RBAC engine the server runs,
 and say through which assignment and role it is allowed, or which roles would grant it
-and the exact 'amlid role assignment create' line that fixes it (rule RBAC-4).`,
+and the exact 'amlid role assignment create' line that fixes it (rule RBAC-4).
+With --rule EP-3 or WS-5 it checks every role that rule asks of an endpoint's or a
+workspace's identity.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			ex, err := a.explain(c.Context(), assignee, oid, action, scope, data)
-			if err != nil {
-				return err
-			}
-			return a.print(ex)
+			_, err := a.runExplain(c, &rf, assignee, oid, action, scope, data)
+			return err
 		},
 	}
 	a.explainFlags(c, &assignee, &oid, &action, &scope, &data)
+	rf.register(c)
 	return c
 }
 
 func (a *app) checkCmd() *cobra.Command {
 	var assignee, oid, action, scope string
 	var data bool
+	var rf ruleFlags
 	c := &cobra.Command{
 		Use:   "check",
 		Short: "Like explain, for scripts and CI: exit 0 if allowed, 1 if not",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			ex, err := a.explain(c.Context(), assignee, oid, action, scope, data)
+			ok, err := a.runExplain(c, &rf, assignee, oid, action, scope, data)
 			if err != nil {
 				return err
 			}
-			if err := a.print(ex); err != nil {
-				return err
-			}
-			if !ex.Allowed {
+			if !ok {
 				return &exitCode{code: 1}
 			}
 			return nil
 		},
 	}
 	a.explainFlags(c, &assignee, &oid, &action, &scope, &data)
+	rf.register(c)
 	return c
 }
 

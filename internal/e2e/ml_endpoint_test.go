@@ -207,8 +207,16 @@ func TestOnlineEndpointWalkthroughUAI(t *testing.T) {
 	// workspace registry (created by this first deployment, WS-7).
 	in.cliFails(t, cfg, []string{"EP-3", "AcrPull", "amlid role assignment create --assignee-object-id " + uaiPID}, args...)
 	reg := strings.TrimSpace(in.mustCLI(cfg, "ml", "workspace", "show", "-n", "uai-ws", "--query", "container_registry", "-o", "tsv"))
+	// explain/check report rule EP-3 offline, with the fix.
+	so, _, code := in.cli(cfg, "check", "--rule", "EP-3", "--endpoint-name", "my-uai-endpoint")
+	if code != 1 || !strings.Contains(so, "lacks AcrPull") || !strings.Contains(so, `--role \"AcrPull\" --scope `+reg) {
+		t.Fatalf("check --rule EP-3 before the grant: exit %d\n%s", code, so)
+	}
 	in.mustCLI(cfg, "ml", "online-deployment", "delete", "--endpoint-name", "my-uai-endpoint", "--name", "blue", "--yes")
 	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", uaiPID, "--assignee-principal-type", "ServicePrincipal", "--role", "AcrPull", "--scope", reg)
+	if so, _, code := in.cli(cfg, "check", "--rule", "EP-3", "--endpoint-name", "my-uai-endpoint"); code != 0 || !strings.Contains(so, "Rule EP-3 holds") {
+		t.Fatalf("check --rule EP-3 after the grant: exit %d\n%s", code, so)
+	}
 	dep := mustJSON(t, in.mustCLI(cfg, args...))
 	if dep["provisioning_state"] != "Succeeded" {
 		t.Fatalf("deployment: %v", dep)

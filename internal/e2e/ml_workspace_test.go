@@ -142,6 +142,9 @@ func TestMLWorkspaceIdentityRules(t *testing.T) {
 		if created["primary_user_assigned_identity"] != id1 || created["identity"].(map[string]any)["type"] != "user_assigned" {
 			t.Fatalf("created: %v", created)
 		}
+		if so, _, code := in.cli(cfg, "check", "--rule", "WS-5", "-w", "ws-uai"); code != 0 || !strings.Contains(so, "Rule WS-5 holds") {
+			t.Fatalf("check --rule WS-5: exit %d\n%s", code, so)
+		}
 		// WS-2: a user-assigned workspace must name its primary, from the set.
 		noPrimary := filepath.Join(t.TempDir(), "np.yml")
 		os.WriteFile(noPrimary, []byte("location: eastus\nidentity:\n  type: user_assigned\n  user_assigned_identities:\n    '"+id1+"': {}\nstorage_account: "+
