@@ -303,6 +303,20 @@ func TestOnlineEndpointTrafficTokensRestart(t *testing.T) {
 		t.Fatalf("invoke prints the answer as a JSON string, as az does: %s", out)
 	}
 
+	if v := mustJSON(t, in.mustCLI(cfg, "ml", "environment", "show", "-n", "echo-env", "-v", "1")); v["image"] != "mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu20.04:latest" {
+		t.Fatalf("environment show: %v", v)
+	}
+	if l := in.mustCLI(cfg, "ml", "environment", "list", "--query", "[].name", "-o", "tsv"); !strings.Contains(l, "echo-env") {
+		t.Fatalf("environment list: %q", l)
+	}
+	// update restarts the deployment with the new settings.
+	if d := mustJSON(t, in.mustCLI(cfg, "ml", "online-deployment", "update", "-e", "echo-endpoint", "-n", "green", "--set", "instance_count=1")); d["instance_count"] != float64(1) || d["provisioning_state"] != "Succeeded" {
+		t.Fatalf("deployment update: %v", d)
+	}
+	if code, body := score(tok, "green"); code != http.StatusOK || !strings.Contains(body, `"green"`) {
+		t.Fatalf("after update: %d %s", code, body)
+	}
+
 	// A restart brings the deployments back on the same scoring URI.
 	if err := in.stop(); err != nil {
 		t.Fatal(err)
