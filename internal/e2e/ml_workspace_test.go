@@ -102,6 +102,10 @@ func TestMLWorkspaceIdentityRules(t *testing.T) {
 		if !roles["Key Vault Administrator"] {
 			t.Fatalf("the workspace SAI's roles on its key vault: %v", roles)
 		}
+		// Refused: a workspace without an identity.
+		none := filepath.Join(t.TempDir(), "none.yml")
+		os.WriteFile(none, []byte("location: eastus\nidentity:\n  type: none\n"), 0o644)
+		in.cliFails(t, cfg, []string{"WS-1"}, "ml", "workspace", "create", "-n", "ws-none", "--file", none)
 		keys := mustJSON(t, in.mustCLI(cfg, "ml", "workspace", "list-keys", "-n", "ws-sai"))
 		if s, _ := keys["user_storage_key"].(string); s == "" {
 			t.Fatalf("list-keys: %v", keys)
