@@ -308,6 +308,12 @@ func verifyAMLToken(r *arm.Resource, tok string, now time.Time) error {
 
 // updateResource applies fn to a stored resource in a transaction.
 func (p *Provider) updateResource(ctx context.Context, id string, fn func(cur *arm.Resource) error) error {
+	return p.updateResourceTx(ctx, id, func(_ store.Tx, cur *arm.Resource) error { return fn(cur) })
+}
+
+// updateResourceTx is updateResource for changes that write other records
+// in the same transaction (role assignments).
+func (p *Provider) updateResourceTx(ctx context.Context, id string, fn func(tx store.Tx, cur *arm.Resource) error) error {
 	pid, err := arm.ParseID(id)
 	if err != nil {
 		return err
@@ -324,7 +330,7 @@ func (p *Provider) updateResource(ctx context.Context, id string, fn func(cur *a
 		if cur.Internal == nil {
 			cur.Internal = map[string]any{}
 		}
-		if err := fn(cur); err != nil {
+		if err := fn(tx, cur); err != nil {
 			return err
 		}
 		b, err := arm.EncodeResource(cur)

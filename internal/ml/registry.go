@@ -36,27 +36,12 @@ func (p *Provider) EnsureRegistry(ctx context.Context, workspaceID string) (stri
 	}); err != nil {
 		return "", dependentError("container registry", rid, err)
 	}
-	err = p.Store.Tx(ctx, func(tx store.Tx) error {
-		rec, err := tx.Get(ctx, arm.KindResource, id.Key())
-		if err != nil {
-			return err
-		}
-		cur, err := arm.DecodeResource(rec.Value)
-		if err != nil {
-			return err
-		}
+	err = p.updateResourceTx(ctx, ws.ID, func(tx store.Tx, cur *arm.Resource) error {
 		if cur.StringProp("containerRegistry") != "" { // a concurrent first need won
 			rid = cur.StringProp("containerRegistry")
 			return nil
 		}
 		cur.SetProp("containerRegistry", rid)
-		b, err := arm.EncodeResource(cur)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Put(ctx, store.Record{Kind: arm.KindResource, Key: rec.Key, Parent: rec.Parent, Value: b}, rec.ETag); err != nil {
-			return err
-		}
 		if pid := cur.SystemPrincipalID(); pid != "" {
 			return p.Authz.Grant(ctx, tx, pid, "ServicePrincipal", roleContributor, rid)
 		}

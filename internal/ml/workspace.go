@@ -511,15 +511,15 @@ func missingAccessPolicy(vault *arm.Resource, objectID string) []string {
 	return lack
 }
 
+// presentWorkspace adds the computed URLs (Azure's regional endpoints: amlid
+// serves no discovery API, azure-ai-ml is not a client here).
 func (p *Provider) presentWorkspace(ctx context.Context, r *arm.Resource) {
-	wid := r.StringProp("workspaceId")
 	loc := r.Location
 	r.Properties["discoveryUrl"] = "https://" + loc + ".api.azureml.ms/discovery"
 	r.Properties["mlFlowTrackingUri"] = "azureml://" + loc + ".api.azureml.ms/mlflow/v1.0" + r.ID
 	if r.Properties["storageHnsEnabled"] == nil {
 		r.Properties["storageHnsEnabled"] = false
 	}
-	_ = wid
 }
 
 func randomKey() string {
@@ -536,13 +536,8 @@ func (p *Provider) listKeys(ctx context.Context, c *arm.Call, r *arm.Resource, _
 	caller := c.CallerOrSystem()
 	if s := r.StringProp("storageAccount"); s != "" {
 		out["userStorageResourceId"] = s
-		if _, body, err := p.ARM().Do(ctx, caller, http.MethodPost, s+"/listKeys?api-version="+apiStorage, nil); err == nil {
-			var k struct {
-				Keys []struct{ Value string } `json:"keys"`
-			}
-			if json.Unmarshal(body, &k) == nil && len(k.Keys) > 0 {
-				out["userStorageKey"] = k.Keys[0].Value
-			}
+		if key, err := p.storageKey(ctx, caller, s); err == nil {
+			out["userStorageKey"] = key
 		}
 	}
 	if a := r.StringProp("applicationInsights"); a != "" {
@@ -555,10 +550,7 @@ func (p *Provider) listKeys(ctx context.Context, c *arm.Call, r *arm.Resource, _
 		if _, body, err := p.ARM().Do(ctx, caller, http.MethodPost, reg+"/listCredentials?api-version="+apiRegistry, nil); err == nil {
 			var cr map[string]any
 			if json.Unmarshal(body, &cr) == nil {
-				if rid, err := arm.ParseID(reg); err == nil {
-					cr["location"] = r.Location
-					_ = rid
-				}
+				cr["location"] = r.Location
 				out["containerRegistryCredentials"] = cr
 			}
 		}
