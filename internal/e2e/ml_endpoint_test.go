@@ -144,6 +144,29 @@ func TestOnlineEndpointWalkthroughSAI(t *testing.T) {
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("wrong key: %d", resp.StatusCode)
 		}
+		// regenerate-keys: the old primary key stops working, the new one works.
+		call := func(key string) int {
+			req, _ := http.NewRequest(http.MethodPost, uri, strings.NewReader(`{"data": [[1,2,3,4,5,6,7,8,9,10]]}`))
+			req.Header.Set("Authorization", "Bearer "+key)
+			resp, err := in.httpClient().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		old := mustJSON(t, in.mustCLI(cfg, "ml", "online-endpoint", "get-credentials", "--name", "my-sai-endpoint"))
+		in.mustCLI(cfg, "ml", "online-endpoint", "regenerate-keys", "--name", "my-sai-endpoint", "--key-type", "primary")
+		nu := mustJSON(t, in.mustCLI(cfg, "ml", "online-endpoint", "get-credentials", "--name", "my-sai-endpoint"))
+		if nu["primaryKey"] == old["primaryKey"] || nu["secondaryKey"] != old["secondaryKey"] {
+			t.Fatalf("regenerate-keys primary changed the wrong key: %v → %v", old, nu)
+		}
+		if code := call(old["primaryKey"].(string)); code != http.StatusUnauthorized {
+			t.Fatalf("the old primary key still scores: %d", code)
+		}
+		if code := call(nu["primaryKey"].(string)); code != http.StatusOK {
+			t.Fatalf("the new primary key: %d", code)
+		}
 	})
 	t.Run("EP-2 the identity cannot change", func(t *testing.T) {
 		y := filepath.Join(t.TempDir(), "uai.yml")
