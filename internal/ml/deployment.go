@@ -69,7 +69,9 @@ func (p *Provider) validateDeployment(ctx context.Context, w *arm.Write) error {
 		nu.SKU = map[string]any{"name": "Default", "capacity": float64(1)}
 	}
 	capacity, ok := nu.SKU["capacity"].(float64)
-	if !ok {
+	if !ok && nu.SKU["capacity"] != nil {
+		return arm.Errorf(http.StatusBadRequest, "UserError", "instance_count (sku.capacity) must be a number, not %v.", nu.SKU["capacity"])
+	} else if !ok {
 		capacity = 1
 	}
 	if capacity < 1 || capacity > runtime.MaxInstances || capacity != float64(int(capacity)) {
@@ -80,16 +82,17 @@ func (p *Provider) validateDeployment(ctx context.Context, w *arm.Write) error {
 		nu.SKU["name"] = "Default"
 	}
 	ws := w.ID.Parent().Parent().String()
+	singular := map[string]string{"models": "model", "environments": "environment", "codes": "code"}
 	ref := func(prop, kind string, required bool) error {
 		v, _ := props[prop].(string)
 		if v == "" {
 			if required {
-				return arm.Errorf(http.StatusBadRequest, "UserError", "properties.%s is required: the ID of a %s version of workspace %s.", prop, kind, w.ID.Parent().Parent().Name())
+				return arm.Errorf(http.StatusBadRequest, "UserError", "properties.%s is required: the ID of an %s version of workspace %s.", prop, singular[kind], w.ID.Parent().Parent().Name())
 			}
 			return nil
 		}
 		if !strings.HasPrefix(strings.ToLower(v), strings.ToLower(ws)+"/"+kind+"/") {
-			return arm.Errorf(http.StatusBadRequest, "UserError", "properties.%s '%s' must be a %s version of the same workspace (%s/%s/…/versions/…).", prop, v, kind, ws, kind)
+			return arm.Errorf(http.StatusBadRequest, "UserError", "properties.%s '%s' must be an %s version of the same workspace (%s/%s/…/versions/…).", prop, v, singular[kind], ws, kind)
 		}
 		if _, err := loadAsset(ctx, p.Store, v); err != nil {
 			return arm.Errorf(http.StatusBadRequest, "UserError", "properties.%s '%s' was not found: register it first.", prop, v)
