@@ -82,17 +82,17 @@ func (p *Provider) validateDeployment(ctx context.Context, w *arm.Write) error {
 		nu.SKU["name"] = "Default"
 	}
 	ws := w.ID.Parent().Parent().String()
-	singular := map[string]string{"models": "model", "environments": "environment", "codes": "code"}
+	singular := map[string]string{"models": "a model", "environments": "an environment", "codes": "a code"}
 	ref := func(prop, kind string, required bool) error {
 		v, _ := props[prop].(string)
 		if v == "" {
 			if required {
-				return arm.Errorf(http.StatusBadRequest, "UserError", "properties.%s is required: the ID of an %s version of workspace %s.", prop, singular[kind], w.ID.Parent().Parent().Name())
+				return arm.Errorf(http.StatusBadRequest, "UserError", "properties.%s is required: the ID of %s version of workspace %s.", prop, singular[kind], w.ID.Parent().Parent().Name())
 			}
 			return nil
 		}
 		if !strings.HasPrefix(strings.ToLower(v), strings.ToLower(ws)+"/"+kind+"/") {
-			return arm.Errorf(http.StatusBadRequest, "UserError", "properties.%s '%s' must be an %s version of the same workspace (%s/%s/…/versions/…).", prop, v, singular[kind], ws, kind)
+			return arm.Errorf(http.StatusBadRequest, "UserError", "properties.%s '%s' must be %s version of the same workspace (%s/%s/…/versions/…).", prop, v, singular[kind], ws, kind)
 		}
 		if _, err := loadAsset(ctx, p.Store, v); err != nil {
 			return arm.Errorf(http.StatusBadRequest, "UserError", "properties.%s '%s' was not found: register it first.", prop, v)
