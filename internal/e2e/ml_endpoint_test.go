@@ -332,6 +332,12 @@ func TestOnlineEndpointTrafficTokensRestart(t *testing.T) {
 	if l := in.mustCLI(cfg, "ml", "environment", "list", "--query", "[].name", "-o", "tsv"); !strings.Contains(l, "echo-env") {
 		t.Fatalf("environment list: %q", l)
 	}
+	// --no-wait returns as soon as the deployment is accepted.
+	if d := mustJSON(t, in.mustCLI(cfg, "ml", "online-deployment", "create", "-f", filepath.Join(echo, "deployment.yml"), "--name", "red",
+		"--no-wait", "--set", "environment_variables.DEPLOYMENT_COLOR=red")); d["provisioning_state"] != "Creating" {
+		t.Fatalf("--no-wait: %v", d["provisioning_state"])
+	}
+	in.mustCLI(cfg, "ml", "online-deployment", "delete", "-e", "echo-endpoint", "-n", "red", "--yes")
 	// update restarts the deployment with the new settings.
 	if d := mustJSON(t, in.mustCLI(cfg, "ml", "online-deployment", "update", "-e", "echo-endpoint", "-n", "green", "--set", "instance_count=1")); d["instance_count"] != float64(1) || d["provisioning_state"] != "Succeeded" {
 		t.Fatalf("deployment update: %v", d)

@@ -202,7 +202,12 @@ func (p *Provider) deploy(ctx context.Context, id string, gen float64) {
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, errSuperseded) && !errors.Is(err, store.ErrNotFound) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Deleted while it started (its delete stopped nothing yet): stop
+		// what this start launched.
+		p.stopDeployment(id)
+	case err != nil && !errors.Is(err, errSuperseded):
 		p.log().Error("record deployment state", "id", id, "err", err)
 	}
 }
