@@ -250,11 +250,7 @@ func (a *app) mlOnlineEndpointCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := a.confirm(yes); err != nil {
-				return err
-			}
-			_, err = a.armRequest(c.Context(), http.MethodDelete, p, apiML, nil)
-			return err
+			return a.confirmDelete(c.Context(), p, yes)
 		},
 	}
 	del.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt for confirmation")
@@ -562,11 +558,7 @@ func (a *app) mlOnlineDeploymentCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := a.confirm(yes); err != nil {
-				return err
-			}
-			_, err = a.armRequest(c.Context(), http.MethodDelete, p, apiML, nil)
-			return err
+			return a.confirmDelete(c.Context(), p, yes)
 		},
 	}
 	del.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt for confirmation")
@@ -656,4 +648,13 @@ func (a *app) progressDone(s string) {
 	if !a.onlyErrors {
 		fmt.Fprintln(a.stderr, " "+s)
 	}
+}
+
+// confirmDelete asks (unless --yes) and deletes an ML resource.
+func (a *app) confirmDelete(ctx context.Context, p string, yes bool) error {
+	if err := a.confirm(yes); err != nil {
+		return err
+	}
+	_, err := a.armRequest(ctx, http.MethodDelete, p, apiML, nil)
+	return err
 }
