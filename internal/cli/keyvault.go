@@ -476,11 +476,14 @@ func (a *app) resolveObjectID(ctx context.Context, f *policyFlags) (string, erro
 	return id, nil
 }
 
-func (a *app) kvSetPolicyCmd() *cobra.Command {
+// policyCmd builds set-policy and delete-policy: both resolve the principal
+// and the vault, send one entry to accessPolicies/{kind}, and print the vault.
+// entry returns that entry's permissions from the vault's properties.
+func (a *app) policyCmd(use, short, kind string, withPerms bool, entry func(f *policyFlags, props map[string]any, oid string) (map[string]any, error)) *cobra.Command {
 	var name, group string
 	var f policyFlags
 	c := &cobra.Command{
-		Use: "set-policy", Short: "Set a principal's permissions in a vault's access policies (the categories given replace its old ones)", Args: cobra.NoArgs,
+		Use: use, Short: short, Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx := c.Context()
 			oid, err := a.resolveObjectID(ctx, &f)
@@ -493,6 +496,32 @@ func (a *app) kvSetPolicyCmd() *cobra.Command {
 			}
 			props, _ := v["properties"].(map[string]any)
 			tid, _ := props["tenantId"].(string)
+			perms, err := entry(&f, props, oid)
+			if err != nil {
+				return err
+			}
+			id, _ := v["id"].(string)
+			body := map[string]any{"properties": map[string]any{"accessPolicies": []any{
+				map[string]any{"tenantId": tid, "objectId": oid, "permissions": perms}}}}
+			if _, err := a.armRequest(ctx, http.MethodPut, id+"/accessPolicies/"+kind, apiKeyVault, body); err != nil {
+				return err
+			}
+			nv, err := a.armRequest(ctx, http.MethodGet, id, apiKeyVault, nil)
+			if err != nil {
+				return err
+			}
+			return a.print(vaultShape(nv))
+		},
+	}
+	c.Flags().StringVarP(&name, "name", "n", "", "Name of the key vault")
+	c.Flags().StringVarP(&group, "resource-group", "g", "", "Name of the resource group (optional)")
+	f.register(c, withPerms)
+	return c
+}
+
+func (a *app) kvSetPolicyCmd() *cobra.Command {
+	return a.policyCmd("set-policy", "Set a principal's permissions in a vault's access policies (the categories given replace its old ones)", "replace", true,
+		func(f *policyFlags, props map[string]any, oid string) (map[string]any, error) {
 			perms := map[string]any{}
 			pols, _ := props["accessPolicies"].([]any)
 			for _, p := range pols {
@@ -509,61 +538,15 @@ func (a *app) kvSetPolicyCmd() *cobra.Command {
 				}
 			}
 			if f.secrets == nil && f.keys == nil && f.certs == nil && f.storage == nil {
-				return usageErr("give at least one of --secret-permissions, --key-permissions, --certificate-permissions, --storage-permissions")
+				return nil, usageErr("give at least one of --secret-permissions, --key-permissions, --certificate-permissions, --storage-permissions")
 			}
-			id, _ := v["id"].(string)
-			body := map[string]any{"properties": map[string]any{"accessPolicies": []any{
-				map[string]any{"tenantId": tid, "objectId": oid, "permissions": perms}}}}
-			if _, err := a.armRequest(ctx, http.MethodPut, id+"/accessPolicies/replace", apiKeyVault, body); err != nil {
-				return err
-			}
-			nv, err := a.armRequest(ctx, http.MethodGet, id, apiKeyVault, nil)
-			if err != nil {
-				return err
-			}
-			return a.print(vaultShape(nv))
-		},
-	}
-	c.Flags().StringVarP(&name, "name", "n", "", "Name of the key vault")
-	c.Flags().StringVarP(&group, "resource-group", "g", "", "Name of the resource group (optional)")
-	f.register(c, true)
-	return c
+			return perms, nil
+		})
 }
 
 func (a *app) kvDeletePolicyCmd() *cobra.Command {
-	var name, group string
-	var f policyFlags
-	c := &cobra.Command{
-		Use: "delete-policy", Short: "Remove a principal's access policy from a vault", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			ctx := c.Context()
-			oid, err := a.resolveObjectID(ctx, &f)
-			if err != nil {
-				return err
-			}
-			v, err := a.getVault(ctx, name, group)
-			if err != nil {
-				return err
-			}
-			props, _ := v["properties"].(map[string]any)
-			tid, _ := props["tenantId"].(string)
-			id, _ := v["id"].(string)
-			body := map[string]any{"properties": map[string]any{"accessPolicies": []any{
-				map[string]any{"tenantId": tid, "objectId": oid, "permissions": map[string]any{}}}}}
-			if _, err := a.armRequest(ctx, http.MethodPut, id+"/accessPolicies/remove", apiKeyVault, body); err != nil {
-				return err
-			}
-			nv, err := a.armRequest(ctx, http.MethodGet, id, apiKeyVault, nil)
-			if err != nil {
-				return err
-			}
-			return a.print(vaultShape(nv))
-		},
-	}
-	c.Flags().StringVarP(&name, "name", "n", "", "Name of the key vault")
-	c.Flags().StringVarP(&group, "resource-group", "g", "", "Name of the resource group (optional)")
-	f.register(c, false)
-	return c
+	return a.policyCmd("delete-policy", "Remove a principal's access policy from a vault", "remove", false,
+		func(*policyFlags, map[string]any, string) (map[string]any, error) { return map[string]any{}, nil })
 }
 
 func (a *app) kvNetworkRuleCmd() *cobra.Command {

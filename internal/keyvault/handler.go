@@ -297,10 +297,16 @@ func (v *Vaults) get(c *call, name, version string) error {
 }
 
 func (v *Vaults) list(c *call) error {
-	if err := v.authorize(c.r.Context(), c.vault, c.claims, opList, ""); err != nil {
+	return v.listPage(c, opList, false, func(it secretItem) any { return v.item(c, it.vr, false) })
+}
+
+// listPage answers one page of the vault's secrets (or deleted secrets),
+// each rendered by render, after the list permission check.
+func (v *Vaults) listPage(c *call, op secretOp, deleted bool, render func(secretItem) any) error {
+	if err := v.authorize(c.r.Context(), c.vault, c.claims, op, ""); err != nil {
 		return err
 	}
-	all, err := v.listSecrets(c.r.Context(), c.vault, false)
+	all, err := v.listSecrets(c.r.Context(), c.vault, deleted)
 	if err != nil {
 		return err
 	}
@@ -310,7 +316,7 @@ func (v *Vaults) list(c *call) error {
 	}
 	out := []any{}
 	for _, it := range items {
-		out = append(out, v.item(c, it.vr, false))
+		out = append(out, render(it))
 	}
 	writePage(c, out, next)
 	return nil
@@ -378,23 +384,9 @@ func (v *Vaults) del(c *call, name string) error {
 }
 
 func (v *Vaults) listDeletedSecrets(c *call) error {
-	if err := v.authorize(c.r.Context(), c.vault, c.claims, opListDeleted, ""); err != nil {
-		return err
-	}
-	all, err := v.listSecrets(c.r.Context(), c.vault, true)
-	if err != nil {
-		return err
-	}
-	items, next, err := page(c, all)
-	if err != nil {
-		return err
-	}
-	out := []any{}
-	for _, it := range items {
-		out = append(out, v.deletedJSON(c, it.s, it.vr, v.item(c, it.vr, false)))
-	}
-	writePage(c, out, next)
-	return nil
+	return v.listPage(c, opListDeleted, true, func(it secretItem) any {
+		return v.deletedJSON(c, it.s, it.vr, v.item(c, it.vr, false))
+	})
 }
 
 func (v *Vaults) showDeleted(c *call, name string) error {
