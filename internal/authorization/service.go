@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/amlid/amlid/internal/access"
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/directory"
 	"github.com/amlid/amlid/internal/rbac"
@@ -193,8 +194,8 @@ func (s *Service) Authorize(ctx context.Context, c *arm.Caller, action, scope st
 	}
 	msg := rbac.AuthorizationFailedMessage(c.ObjectID, action, scope)
 	if len(d.GrantingRoles) > 0 {
-		msg += fmt.Sprintf(" (rule RBAC-4) Roles that grant it: %s. Fix: amlid role assignment create --assignee-object-id %s --role %q --scope %s",
-			strings.Join(d.GrantingRoles, ", "), c.ObjectID, d.GrantingRoles[0], scope)
+		msg += fmt.Sprintf(" (rule RBAC-4) Roles that grant it: %s. Fix: %s",
+			strings.Join(d.GrantingRoles, ", "), access.RoleFix(c.ObjectID, c.Type, d.GrantingRoles[0], scope))
 	}
 	return arm.Errorf(http.StatusForbidden, "AuthorizationFailed", "%s", msg)
 }
@@ -317,3 +318,22 @@ func subscriptionOf(scope string) string {
 	}
 	return ""
 }
+
+// GroupsOf lists the principal's groups (access.Decider).
+func (s *Service) GroupsOf(ctx context.Context, tenant, principalID string) ([]string, error) {
+	return s.dir.GroupsOf(ctx, tenant, principalID)
+}
+
+// AssignmentsAt lists the assignments of the principal and its groups whose
+// scope covers scope (access.Decider).
+func (s *Service) AssignmentsAt(ctx context.Context, tenant, principalID, scope string) ([]rbac.Assignment, error) {
+	if err := s.fresh(ctx); err != nil {
+		return nil, err
+	}
+	return s.engine.AssignmentsFor(principalID, s.groupsOf(ctx, tenant, principalID), scope), nil
+}
+
+// Role finds a role definition by GUID or ID (access.Decider).
+func (s *Service) Role(id string) (rbac.RoleDefinition, bool) { return s.engine.Role(id) }
+
+var _ access.Decider = (*Service)(nil)

@@ -3,6 +3,8 @@ package blob
 import (
 	"net/http"
 	"strings"
+
+	"github.com/amlid/amlid/internal/access/catalog"
 )
 
 // level is what a request addresses.
@@ -16,18 +18,17 @@ const (
 
 // RBAC action names of the Blob service.
 const (
-	actionPrefix       = "Microsoft.Storage/storageAccounts/blobServices/"
-	ActionBlobRead     = actionPrefix + "containers/blobs/read"
-	ActionBlobWrite    = actionPrefix + "containers/blobs/write"
-	ActionBlobDelete   = actionPrefix + "containers/blobs/delete"
-	ActionBlobAdd      = actionPrefix + "containers/blobs/add/action"
-	ActionContainerRd  = actionPrefix + "containers/read"
-	ActionContainerWr  = actionPrefix + "containers/write"
-	ActionContainerDel = actionPrefix + "containers/delete"
-	ActionGetACL       = actionPrefix + "containers/getAcl/action"
-	ActionSetACL       = actionPrefix + "containers/setAcl/action"
-	ActionServiceRead  = actionPrefix + "read"
-	ActionServiceWrite = actionPrefix + "write"
+	ActionBlobRead     = catalog.BlobRead
+	ActionBlobWrite    = catalog.BlobWrite
+	ActionBlobDelete   = catalog.BlobDelete
+	ActionBlobAdd      = catalog.BlobAdd
+	ActionContainerRd  = catalog.ContainerRead
+	ActionContainerWr  = catalog.ContainerWrite
+	ActionContainerDel = catalog.ContainerDel
+	ActionGetACL       = catalog.ContainerGetACL
+	ActionSetACL       = catalog.ContainerSetACL
+	ActionServiceRead  = catalog.BlobServiceRead
+	ActionServiceWrite = catalog.BlobServiceWrite
 )
 
 // Anonymous access needed by an operation.

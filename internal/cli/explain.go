@@ -2,11 +2,8 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"net/url"
-	"strings"
 
+	"github.com/amlid/amlid/internal/access"
 	"github.com/amlid/amlid/internal/rbac"
 	"github.com/spf13/cobra"
 )
@@ -49,70 +46,25 @@ func (a *app) explain(ctx context.Context, assignee, assigneeOID, action, scope 
 		}
 		scope = "/subscriptions/" + sub
 	}
-	listScope := "/"
-	if parts := strings.Split(strings.Trim(scope, "/"), "/"); len(parts) >= 2 && strings.EqualFold(parts[0], "subscriptions") {
-		listScope = "/subscriptions/" + parts[1]
-	}
-	items, err := a.armList(ctx, strings.TrimSuffix(listScope, "/")+"/providers/Microsoft.Authorization/roleAssignments", apiRoleAssignments,
-		url.Values{"$filter": {"assignedTo('" + oid + "')"}})
+	d, err := a.decider(ctx, scope)
 	if err != nil {
 		return nil, err
 	}
-	var assignments []rbac.Assignment
-	groups := map[string]bool{}
-	for _, it := range items {
-		m := it.(map[string]any)
-		p, _ := m["properties"].(map[string]any)
-		as := rbac.Assignment{ID: str(m["id"]), Name: str(m["name"]), Scope: str(p["scope"]), RoleDefinitionID: str(p["roleDefinitionId"]),
-			PrincipalID: str(p["principalId"]), PrincipalType: str(p["principalType"])}
-		if !strings.EqualFold(as.PrincipalID, oid) {
-			groups[as.PrincipalID] = true
-		} else if ptype == "" {
-			ptype = as.PrincipalType
-		}
-		assignments = append(assignments, as)
-	}
-	defs, err := a.armList(ctx, strings.TrimSuffix(listScope, "/")+"/providers/Microsoft.Authorization/roleDefinitions", apiRoleDefinitions, nil)
+	v, err := d.view(ctx, oid)
 	if err != nil {
 		return nil, err
 	}
-	var roles []rbac.RoleDefinition
-	for _, d := range defs {
-		b, _ := json.Marshal(flattenRoleDefinition(d))
-		var rd struct {
-			Name             string            `json:"name"`
-			RoleName         string            `json:"roleName"`
-			RoleType         string            `json:"roleType"`
-			Description      string            `json:"description"`
-			AssignableScopes []string          `json:"assignableScopes"`
-			Permissions      []rbac.Permission `json:"permissions"`
-		}
-		if err := json.Unmarshal(b, &rd); err != nil {
-			return nil, err
-		}
-		roles = append(roles, rbac.RoleDefinition{ID: rd.Name, RoleName: rd.RoleName, RoleType: rd.RoleType, Description: rd.Description,
-			AssignableScopes: rd.AssignableScopes, Permissions: rd.Permissions})
+	if ptype == "" {
+		ptype = v.ptype
 	}
-	eng := rbac.NewEngine()
-	if err := eng.Load(roles, assignments); err != nil {
-		return nil, err
-	}
-	data := forceData || len(eng.GrantingRoles(action, true)) > 0
-	var gids []string
-	for g := range groups {
-		gids = append(gids, g)
-	}
-	req := rbac.Request{PrincipalID: oid, GroupIDs: gids, Action: action, DataAction: data, Scope: scope}
-	d := eng.Check(req)
-	ex := &explanation{Allowed: d.Allowed, Principal: oid, PrincipalType: ptype, Action: action, DataAction: data, Scope: scope, Reason: d.Explain(req), GrantingRoles: d.GrantingRoles}
-	if d.Allowed {
-		ex.Role, ex.Assignment, ex.AssignedScope = d.Role.RoleName, d.Assignment.ID, d.Assignment.Scope
-	} else if len(d.GrantingRoles) > 0 {
-		t := ptype
-		if t == "" {
-			t = "ServicePrincipal"
-		}
-		ex.Fix = fmt.Sprintf("amlid role assignment create --assignee-object-id %s --assignee-principal-type %s --role %q --scope %s", oid, t, d.GrantingRoles[0], scope)
+	data := forceData || len(d.byID.GrantingRoles(action, true)) > 0
+	req := rbac.Request{PrincipalID: oid, GroupIDs: v.groups, Action: action, DataAction: data, Scope: scope}
+	dec := v.engine.Check(req)
+	ex := &explanation{Allowed: dec.Allowed, Principal: oid, PrincipalType: ptype, Action: action, DataAction: data, Scope: scope, Reason: dec.Explain(req), GrantingRoles: dec.GrantingRoles}
+	if dec.Allowed {
+		ex.Role, ex.Assignment, ex.AssignedScope = dec.Role.RoleName, dec.Assignment.ID, dec.Assignment.Scope
+	} else if len(dec.GrantingRoles) > 0 {
+		ex.Fix = access.RoleFix(oid, ptype, dec.GrantingRoles[0], scope)
 	}
 	return ex, nil
 }

@@ -3,15 +3,18 @@ package cli
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"net/url"
-	"sort"
 	"strings"
+
+	"github.com/amlid/amlid/internal/access"
+	"github.com/amlid/amlid/internal/access/catalog"
+	"github.com/amlid/amlid/internal/arm"
 )
 
 // ruleReport is what `explain --rule` and `check --rule` print: the
-// identity a rule is about, each role the rule asks of it, and whether RBAC
-// grants it (with the fix when not).
+// identity a rule is about, each requirement the rule asks of it (from the
+// access wing, the same list the server checks), and whether it is met
+// (with the fix when not).
 type ruleReport struct {
 	Rule      string      `json:"rule"`
 	Allowed   bool        `json:"allowed"`
@@ -24,97 +27,61 @@ type ruleReport struct {
 
 type ruleCheck struct {
 	Need string `json:"need"` // "AcrPull on <registry>"
-	*explanation
+	access.Finding
 }
 
-// requirement is one role a rule asks of an identity, checked through the
-// permission that role carries (so roles inherited from a group count).
-type requirement struct {
-	role, scope, action string
-	data                bool
-}
-
-// explainRule evaluates rule EP-3 (an endpoint's identity) or WS-5 (a
-// user-assigned workspace's primary identity) with the same engine as
-// explain, from ARM reads only.
+// explainRule evaluates one rule of the access wing (EP-3 for an endpoint,
+// WS-5 or DS-8 for a workspace) from ARM reads only.
 func (a *app) explainRule(ctx context.Context, rule string, ref *wsRef, endpoint string) (*ruleReport, error) {
+	r, ok := access.RuleByID(rule)
+	if !ok {
+		return nil, usageErr("--rule must be one of %s (the rules that ask roles of an identity); for one action use --action", access.RuleIDs())
+	}
 	ws, err := a.workspace(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	rep := &ruleReport{Rule: strings.ToUpper(rule), Allowed: true}
-	var reqs []requirement
-	switch rep.Rule {
-	case "EP-3":
+	src := armSource{a}
+	target := ws.path
+	if strings.EqualFold(r.Type, catalog.TypeOnlineEndpoint) {
 		if endpoint == "" {
-			return nil, usageErr("--rule EP-3 needs --endpoint-name")
+			return nil, usageErr("--rule %s needs --endpoint-name", r.ID)
 		}
-		ep, err := a.armRequest(ctx, http.MethodGet, ws.path+"/onlineEndpoints/"+url.PathEscape(endpoint), apiML, nil)
-		if err != nil {
-			return nil, err
-		}
-		idm, _ := ep.(map[string]any)["identity"].(map[string]any)
-		rep.Principal, rep.Identity = endpointIdentity(idm)
-		if reg := ws.prop("containerRegistry"); reg != "" {
-			reqs = append(reqs, requirement{"AcrPull", reg, "Microsoft.ContainerRegistry/registries/pull/read", false})
-		} else {
-			rep.Notes = append(rep.Notes, "The workspace has no container registry yet: the first deployment creates it (rule WS-7); a system-assigned endpoint identity is granted AcrPull on it then, a user-assigned one must be granted it.")
-		}
-		if s := ws.prop("storageAccount"); s != "" {
-			reqs = append(reqs, requirement{"Storage Blob Data Reader", s, "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read", true})
-		}
-	case "WS-5":
-		primary := ws.prop("primaryUserAssignedIdentity")
-		if primary == "" {
+		target = ws.path + "/onlineEndpoints/" + url.PathEscape(endpoint)
+	}
+	res, err := src.Get(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	out, err := r.Eval(ctx, src, res)
+	if err != nil {
+		return nil, &cliError{Message: err.Error(), Exit: exitError}
+	}
+	rep := &ruleReport{Rule: r.ID, Allowed: true, Notes: out.Notes, Checks: []ruleCheck{}}
+	if len(out.Requirements) == 0 {
+		if r.ID == "WS-5" {
 			return nil, &cliError{Message: fmt.Sprintf("Workspace %s has no primary user-assigned identity: rule WS-5 applies to user-assigned workspaces.", ws.name), Exit: exitError}
 		}
-		uai, err := a.armRequest(ctx, http.MethodGet, primary, apiMSI, nil)
-		if err != nil {
-			return nil, err
-		}
-		p, _ := uai.(map[string]any)["properties"].(map[string]any)
-		rep.Principal, rep.Identity = str(p["principalId"]), "primary user-assigned identity "+primary
-		reqs = append(reqs, requirement{"Contributor", ws.path, "Microsoft.MachineLearningServices/workspaces/write", false})
-		for _, l := range []struct{ prop, typ string }{{"storageAccount", "Microsoft.Storage/storageAccounts"},
-			{"containerRegistry", "Microsoft.ContainerRegistry/registries"}, {"applicationInsights", "Microsoft.Insights/components"}} {
-			if id := ws.prop(l.prop); id != "" {
-				reqs = append(reqs, requirement{"Contributor", id, l.typ + "/write", false})
-			}
-		}
-		if kv := ws.prop("keyVault"); kv != "" {
-			reqs = append(reqs, requirement{"Contributor", kv, "Microsoft.KeyVault/vaults/write", false})
-			vault, err := a.armRequest(ctx, http.MethodGet, kv, "2022-07-01", nil)
-			if err != nil {
-				return nil, err
-			}
-			vp, _ := vault.(map[string]any)["properties"].(map[string]any)
-			if vp["enableRbacAuthorization"] == true {
-				reqs = append(reqs, requirement{"Key Vault Administrator", kv, "Microsoft.KeyVault/vaults/keys/create/action", true})
-			} else {
-				rep.Notes = append(rep.Notes, "The key vault uses access policies: the identity needs every secret permission but purge there (amlid keyvault set-policy).")
-			}
-		}
-	default:
-		return nil, usageErr("--rule must be EP-3 or WS-5 (the rules that ask roles of an identity); for one action use --action")
+		rep.Summary = fmt.Sprintf("Rule %s asks nothing of %s.", r.ID, res.ID)
+		return rep, nil
 	}
-	if rep.Principal == "" {
-		return nil, &cliError{Message: "the resource has no identity for rule " + rep.Rule, Exit: exitError}
+	d, err := a.decider(ctx, res.ID)
+	if err != nil {
+		return nil, err
 	}
+	fs, err := access.EvaluateAll(ctx, d, src, out.Requirements)
+	if err != nil {
+		return nil, err
+	}
+	id := out.Requirements[0].Identity
+	rep.Principal, rep.Identity = id.PrincipalID, identityLabel(id, res)
 	var missing []string
-	for _, r := range reqs {
-		ex, err := a.explain(ctx, "", rep.Principal, r.action, r.scope, r.data)
-		if err != nil {
-			return nil, err
-		}
-		if ex.PrincipalType == "" {
-			ex.PrincipalType = "ServicePrincipal"
-		}
-		if !ex.Allowed {
+	for _, f := range fs {
+		if !f.Met && !f.Optional {
 			rep.Allowed = false
-			missing = append(missing, r.role)
-			ex.Fix = fmt.Sprintf("amlid role assignment create --assignee-object-id %s --assignee-principal-type ServicePrincipal --role %q --scope %s", rep.Principal, r.role, r.scope)
+			missing = append(missing, f.Role+strings.TrimPrefix(f.Need(), f.Role+" on "+f.Scope))
 		}
-		rep.Checks = append(rep.Checks, ruleCheck{Need: r.role + " on " + r.scope, explanation: ex})
+		rep.Checks = append(rep.Checks, ruleCheck{Need: f.Need(), Finding: f})
 	}
 	if rep.Allowed {
 		rep.Summary = fmt.Sprintf("Rule %s holds: the %s has every role it needs.", rep.Rule, rep.Identity)
@@ -124,21 +91,20 @@ func (a *app) explainRule(ctx context.Context, rule string, ref *wsRef, endpoint
 	return rep, nil
 }
 
-// endpointIdentity is the identity rule EP-3 is about: the
-// system-assigned one, else the first user-assigned one by resource ID.
-func endpointIdentity(idm map[string]any) (string, string) {
-	if pid := str(idm["principalId"]); pid != "" {
-		return pid, "endpoint's system-assigned identity"
+// identityLabel names an identity for the CLI's summaries.
+func identityLabel(id access.Identity, res *arm.Resource) string {
+	kind := "resource"
+	switch {
+	case strings.EqualFold(res.Type, catalog.TypeOnlineEndpoint):
+		kind = "endpoint"
+	case strings.EqualFold(res.Type, catalog.TypeWorkspace):
+		kind = "workspace"
 	}
-	uais, _ := idm["userAssignedIdentities"].(map[string]any)
-	keys := make([]string, 0, len(uais))
-	for k := range uais {
-		keys = append(keys, k)
+	if id.Kind == access.SystemAssigned {
+		return kind + "'s system-assigned identity"
 	}
-	sort.Strings(keys)
-	if len(keys) == 0 {
-		return "", ""
+	if strings.EqualFold(res.Type, catalog.TypeWorkspace) && strings.EqualFold(res.StringProp("primaryUserAssignedIdentity"), id.ResourceID) {
+		return "primary user-assigned identity " + id.ResourceID
 	}
-	u, _ := uais[keys[0]].(map[string]any)
-	return str(u["principalId"]), "endpoint's user-assigned identity " + keys[0]
+	return kind + "'s user-assigned identity " + id.ResourceID
 }

@@ -13,13 +13,15 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/amlid/amlid/internal/access"
+	"github.com/amlid/amlid/internal/access/catalog"
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/store"
 	"github.com/google/uuid"
 )
 
 // SecretPermissions are the secret permissions of an access policy.
-var SecretPermissions = []string{"get", "list", "set", "delete", "backup", "restore", "recover", "purge"}
+var SecretPermissions = catalog.SecretPermissions
 
 var otherPermissions = map[string][]string{
 	"keys": {"encrypt", "decrypt", "wrapkey", "unwrapkey", "sign", "verify", "get", "list", "create", "update", "import",
@@ -30,26 +32,12 @@ var otherPermissions = map[string][]string{
 		"recover", "backup", "restore", "purge"},
 }
 
-// AccessPolicy is one entry of properties.accessPolicies.
-type AccessPolicy struct {
-	TenantID      string              `json:"tenantId"`
-	ObjectID      string              `json:"objectId"`
-	ApplicationID string              `json:"applicationId,omitempty"`
-	Permissions   map[string][]string `json:"permissions"`
-}
+// AccessPolicy is one entry of properties.accessPolicies; the access wing
+// owns the model (access.SecretPermissionsOf reads it for the data plane and
+// for rule WS-5 alike).
+type AccessPolicy = access.AccessPolicy
 
-// Grants reports whether the entry grants the secret permission perm
-// ("all" expands).
-func (p AccessPolicy) Grants(perm string) bool {
-	for _, g := range p.Permissions["secrets"] {
-		if g == "all" || g == perm {
-			return true
-		}
-	}
-	return false
-}
-
-func (p AccessPolicy) same(o AccessPolicy) bool {
+func samePolicy(p, o AccessPolicy) bool {
 	return strings.EqualFold(p.TenantID, o.TenantID) && strings.EqualFold(p.ObjectID, o.ObjectID) &&
 		strings.EqualFold(p.ApplicationID, o.ApplicationID)
 }
@@ -194,7 +182,7 @@ func (v *Vaults) serveAccessPolicies(w http.ResponseWriter, c *arm.Call, id arm.
 
 func applyPolicyOp(op string, cur, in []AccessPolicy) []AccessPolicy {
 	for _, p := range in {
-		i := slices.IndexFunc(cur, p.same)
+		i := slices.IndexFunc(cur, func(o AccessPolicy) bool { return samePolicy(p, o) })
 		switch {
 		case op == "remove":
 			if i >= 0 {
@@ -232,25 +220,7 @@ func vaultNotFound(id arm.ID) error {
 // policies grant the caller (object ID or one of its groups; entries with
 // an applicationId only through that application).
 func policyFor(vault *Vault, oid, appID string, groups []string) map[string]bool {
-	got := map[string]bool{}
-	for _, p := range vault.Policies {
-		if !strings.EqualFold(p.TenantID, vault.TenantID) {
-			continue
-		}
-		match := strings.EqualFold(p.ObjectID, oid)
-		for _, g := range groups {
-			match = match || strings.EqualFold(p.ObjectID, g)
-		}
-		if !match || (p.ApplicationID != "" && !strings.EqualFold(p.ApplicationID, appID)) {
-			continue
-		}
-		for _, perm := range SecretPermissions {
-			if p.Grants(perm) {
-				got[perm] = true
-			}
-		}
-	}
-	return got
+	return access.SecretPermissionsOf(vault.Policies, vault.TenantID, oid, appID, groups)
 }
 
 var _ = context.Background

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/amlid/amlid/internal/access"
+	"github.com/amlid/amlid/internal/access/catalog"
 	"github.com/amlid/amlid/internal/token"
 )
 
@@ -99,20 +101,18 @@ type secretOp struct {
 	Action string // RBAC data action
 }
 
-const secretsNS = "Microsoft.KeyVault/vaults/secrets/"
-
 var (
-	opGet         = secretOp{"get", "get", secretsNS + "getSecret/action"}
-	opList        = secretOp{"list", "list", secretsNS + "readMetadata/action"}
-	opSet         = secretOp{"set", "set", secretsNS + "setSecret/action"}
-	opUpdate      = secretOp{"update", "set", secretsNS + "update/action"}
-	opDelete      = secretOp{"delete", "delete", secretsNS + "delete"}
-	opListDeleted = secretOp{"list deleted", "list", secretsNS + "readMetadata/action"}
-	opGetDeleted  = secretOp{"get deleted", "get", secretsNS + "readMetadata/action"}
-	opRecover     = secretOp{"recover", "recover", secretsNS + "recover/action"}
-	opPurge       = secretOp{"purge", "purge", secretsNS + "purge/action"}
-	opBackup      = secretOp{"backup", "backup", secretsNS + "backup/action"}
-	opRestore     = secretOp{"restore", "restore", secretsNS + "restore/action"}
+	opGet         = secretOp{"get", "get", catalog.SecretGet}
+	opList        = secretOp{"list", "list", catalog.SecretMetadata}
+	opSet         = secretOp{"set", "set", catalog.SecretSet}
+	opUpdate      = secretOp{"update", "set", catalog.SecretUpdate}
+	opDelete      = secretOp{"delete", "delete", catalog.SecretDelete}
+	opListDeleted = secretOp{"list deleted", "list", catalog.SecretMetadata}
+	opGetDeleted  = secretOp{"get deleted", "get", catalog.SecretMetadata}
+	opRecover     = secretOp{"recover", "recover", catalog.SecretRecover}
+	opPurge       = secretOp{"purge", "purge", catalog.SecretPurge}
+	opBackup      = secretOp{"backup", "backup", catalog.SecretBackup}
+	opRestore     = secretOp{"restore", "restore", catalog.SecretRestore}
 )
 
 // authorize decides op under the vault's permission model:
@@ -138,15 +138,15 @@ func (v *Vaults) authorize(ctx context.Context, vault *Vault, c *token.Claims, o
 		if d.Allowed {
 			return nil
 		}
-		role := "Key Vault Secrets Officer"
+		role := catalog.KeyVaultSecretsOfficer.Name
 		if len(d.GrantingRoles) > 0 {
 			role = d.GrantingRoles[0]
 		}
 		return kvErrInner(http.StatusForbidden, "Forbidden", "ForbiddenByRbac",
 			"Caller is not authorized to perform action on resource.\nCaller: %s\nAction: '%s'\nResource: '%s'\nAssignment: (not found)\nDecisionReason: 'DeniedWithNoValidRBAC'\nVault: %s;location=%s\n"+
 				"Vault '%s' uses the Azure RBAC permission model (enableRbacAuthorization true), so access policies do not apply: the %s operation needs data action '%s' (rules RBAC-2, RBAC-4). %s\n"+
-				"Fix: amlid role assignment create --assignee-object-id %s --role %q --scope %s",
-			caller, op.Action, strings.ToLower(scope), vault.Name, vault.Location, vault.Name, op.Name, op.Action, d.Reason, c.ObjectID, role, vault.ID)
+				"Fix: %s",
+			caller, op.Action, strings.ToLower(scope), vault.Name, vault.Location, vault.Name, op.Name, op.Action, d.Reason, access.RoleFix(c.ObjectID, access.PrincipalTypeOf(c.IDType), role, vault.ID))
 	}
 	var groups []string
 	if v.cfg.Directory != nil {
@@ -174,6 +174,6 @@ func (v *Vaults) authorize(ctx context.Context, vault *Vault, c *token.Claims, o
 	return kvErrInner(http.StatusForbidden, "Forbidden", "ForbiddenByPolicy",
 		"The user, group or application '%s' does not have secrets %s permission on key vault '%s;location=%s'. "+
 			"Vault '%s' uses the access-policy permission model (enableRbacAuthorization false): Azure RBAC roles grant nothing on its secrets; its access policies give principal %s these secret permissions: %s. "+
-			"The %s operation needs the '%s' permission (rule RBAC-4).\nFix: amlid keyvault set-policy --name %s --object-id %s --secret-permissions %s",
-		caller, op.Perm, vault.Name, vault.Location, vault.Name, c.ObjectID, holds, op.Name, op.Perm, vault.Name, c.ObjectID, strings.Join(want, " "))
+			"The %s operation needs the '%s' permission (rule RBAC-4).\nFix: %s",
+		caller, op.Perm, vault.Name, vault.Location, vault.Name, c.ObjectID, holds, op.Name, op.Perm, access.PolicyFix(vault.Name, c.ObjectID, want))
 }

@@ -10,10 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
+	"github.com/amlid/amlid/internal/access"
+	"github.com/amlid/amlid/internal/access/catalog"
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/msi"
 	"github.com/amlid/amlid/internal/runtime"
@@ -242,7 +243,7 @@ func (p *Provider) runDeployment(ctx context.Context, id string, gen float64) er
 		if granted, _ := ep.Internal["acrPullGranted"].(string); !strings.EqualFold(granted, reg) {
 			// A registry created after the endpoint: Azure grants the
 			// endpoint's system-assigned identity AcrPull on it.
-			err := p.Store.Tx(ctx, func(tx store.Tx) error { return p.Authz.Grant(ctx, tx, pid, "ServicePrincipal", roleAcrPull, reg) })
+			err := p.Store.Tx(ctx, func(tx store.Tx) error { return p.Authz.Grant(ctx, tx, pid, "ServicePrincipal", catalog.AcrPull.ID, reg) })
 			if err != nil {
 				return err
 			}
@@ -318,55 +319,23 @@ func (p *Provider) runDeployment(ctx context.Context, id string, gen float64) er
 	return nil
 }
 
-// checkEP3 verifies rule EP-3: the endpoint identity holds AcrPull on the
-// workspace registry and Storage Blob Data Reader on the workspace storage.
-// The identity checked is the system-assigned one, else the first
-// user-assigned one (by resource ID).
+// checkEP3 verifies rule EP-3 with the access wing's requirements: the
+// endpoint's acting identity (access.Acting) holds AcrPull on the workspace
+// registry reg and Storage Blob Data Reader on the workspace storage.
 func (p *Provider) checkEP3(ctx context.Context, ep, ws *arm.Resource, reg string) error {
-	pid := ep.SystemPrincipalID()
-	who := "system-assigned identity"
-	if pid == "" && ep.Identity != nil {
-		keys := make([]string, 0, len(ep.Identity.UserAssignedIdentities))
-		for k := range ep.Identity.UserAssignedIdentities {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		if len(keys) > 0 {
-			pid = ep.Identity.UserAssignedIdentities[keys[0]].PrincipalID
-			who = "user-assigned identity " + keys[0]
-		}
+	w := ws.Clone()
+	w.SetProp("containerRegistry", reg) // the registry may have just been created (WS-7)
+	src := access.NewMemorySource(access.StoreSource(p.Store), w)
+	res, err := access.EP3(ctx, src, ep)
+	if err != nil {
+		return err
 	}
-	if pid == "" {
-		return fmt.Errorf("rule EP-3: endpoint %s has no identity to pull the image and read the model with", ep.Name)
+	fs, err := access.EvaluateAll(ctx, p.Authz, src, res.Requirements)
+	if err != nil {
+		return err
 	}
-	tenant := ""
-	if ep.Identity != nil {
-		tenant = ep.Identity.TenantID
-	}
-	if tenant == "" {
-		tenant = ws.StringProp("tenantId")
-	}
-	type need struct {
-		role, scope, action string
-		data                bool
-	}
-	needs := []need{{"AcrPull", reg, "Microsoft.ContainerRegistry/registries/pull/read", false}}
-	if s := ws.StringProp("storageAccount"); s != "" {
-		needs = append(needs, need{"Storage Blob Data Reader", s, "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read", true})
-	}
-	var missing []string
-	for _, n := range needs {
-		d, err := p.Authz.Check(ctx, tenant, pid, n.action, n.data, n.scope)
-		if err != nil {
-			return err
-		}
-		if !d.Allowed {
-			missing = append(missing, fmt.Sprintf("%s on %s (grant it: amlid role assignment create --assignee-object-id %s --assignee-principal-type ServicePrincipal --role %q --scope %s)",
-				n.role, n.scope, pid, n.role, n.scope))
-		}
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("rule EP-3: the endpoint's %s (principal %s) lacks %s", who, pid, strings.Join(missing, "; and "))
+	if unmet := access.Unmet(fs); len(unmet) > 0 {
+		return errors.New(access.Refusal("EP-3", unmet[0].Identity, unmet))
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/amlid/amlid/internal/access/catalog"
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/store"
 )
@@ -180,12 +181,12 @@ func (p *Provider) beforeCommitEndpoint(ctx context.Context, tx store.Tx, w *arm
 	}
 	pid := nu.SystemPrincipalID()
 	if s := ws.StringProp("storageAccount"); s != "" {
-		if err := p.Authz.Grant(ctx, tx, pid, "ServicePrincipal", roleStorageBlobDataReader, s); err != nil {
+		if err := p.Authz.Grant(ctx, tx, pid, "ServicePrincipal", catalog.StorageBlobDataReader.ID, s); err != nil {
 			return err
 		}
 	}
 	if r := ws.StringProp("containerRegistry"); r != "" {
-		if err := p.Authz.Grant(ctx, tx, pid, "ServicePrincipal", roleAcrPull, r); err != nil {
+		if err := p.Authz.Grant(ctx, tx, pid, "ServicePrincipal", catalog.AcrPull.ID, r); err != nil {
 			return err
 		}
 		nu.Internal["acrPullGranted"] = r

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/amlid/amlid/internal/access/catalog"
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/store"
 )
@@ -43,7 +44,7 @@ func (p *Provider) EnsureRegistry(ctx context.Context, workspaceID string) (stri
 		}
 		cur.SetProp("containerRegistry", rid)
 		if pid := cur.SystemPrincipalID(); pid != "" {
-			return p.Authz.Grant(ctx, tx, pid, "ServicePrincipal", roleContributor, rid)
+			return p.Authz.Grant(ctx, tx, pid, "ServicePrincipal", catalog.Contributor.ID, rid)
 		}
 		return nil
 	})

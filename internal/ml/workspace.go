@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/amlid/amlid/internal/access"
+	"github.com/amlid/amlid/internal/access/catalog"
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/store"
 	"github.com/google/uuid"
@@ -393,122 +395,42 @@ func (p *Provider) beforeCommitWorkspace(ctx context.Context, tx store.Tx, w *ar
 func saiRoles(ctx context.Context, r store.Reader, prop, rid string) []string {
 	switch prop {
 	case "storageAccount":
-		return []string{roleContributor, roleStorageBlobDataContributor}
+		return []string{catalog.Contributor.ID, catalog.StorageBlobDataContributor.ID}
 	case "keyVault":
 		if v, err := loadResource(ctx, r, rid); err == nil && v.Prop("enableRbacAuthorization") == true {
-			return []string{roleContributor, roleKeyVaultAdministrator}
+			return []string{catalog.Contributor.ID, catalog.KeyVaultAdministrator.ID}
 		}
-		return []string{roleContributor}
+		return []string{catalog.Contributor.ID}
 	default:
-		return []string{roleContributor}
+		return []string{catalog.Contributor.ID}
 	}
 }
 
-// Built-in role GUIDs (Azure's).
-const (
-	roleContributor                = "b24988ac-6180-42a0-ab88-20f7382dd24c"
-	roleStorageBlobDataContributor = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
-	roleStorageBlobDataReader      = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
-	roleKeyVaultAdministrator      = "00482a5a-887f-4fb3-b363-3b7fe8e74483"
-	roleAcrPull                    = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
-)
 
-// checkWS5 verifies the roles rule WS-5 requires of the primary
-// user-assigned identity and lists every missing one with the command that
-// grants it.
+// checkWS5 verifies the requirements of rule WS-5 (access.WS5) for the
+// primary user-assigned identity and lists every missing one with the
+// command that grants it.
 func (p *Provider) checkWS5(ctx context.Context, tx store.Tx, w *arm.Write) error {
-	nu := w.New
-	primary := nu.StringProp("primaryUserAssignedIdentity")
-	uai, err := loadResource(ctx, tx, primary)
+	src := access.NewMemorySource(access.StoreSource(tx), w.New)
+	res, err := access.WS5(ctx, src, w.New)
 	if err != nil {
-		return arm.Errorf(http.StatusBadRequest, "FailedIdentityOperation", "The primary user-assigned identity '%s' was not found.", primary)
+		return arm.Errorf(http.StatusBadRequest, "FailedIdentityOperation", "%v", err)
 	}
-	pid := uai.StringProp("principalId")
-	type need struct{ role, scope, action string }
-	var needs []need
-	needs = append(needs, need{"Contributor", nu.ID, WorkspaceType + "/write"})
-	if s := nu.StringProp("storageAccount"); s != "" {
-		needs = append(needs, need{"Contributor", s, "Microsoft.Storage/storageAccounts/write"})
+	fs, err := access.EvaluateAll(ctx, p.Authz, src, res.Requirements)
+	if err != nil {
+		return err
 	}
-	var missing []string
-	var notes []string
-	if v := nu.StringProp("keyVault"); v != "" {
-		needs = append(needs, need{"Contributor", v, "Microsoft.KeyVault/vaults/write"})
-		vault, err := loadResource(ctx, tx, v)
-		if err == nil && vault.Prop("enableRbacAuthorization") == true {
-			needs = append(needs, need{"Key Vault Administrator", v, "data:Microsoft.KeyVault/vaults/keys/create/action"})
-		} else if err == nil {
-			if lack := missingAccessPolicy(vault, pid); len(lack) > 0 {
-				missing = append(missing, fmt.Sprintf("- access policy on key vault %s: secret permissions %s (every permission except purge; access-policy model)\n    amlid keyvault set-policy --name %s --object-id %s --secret-permissions get list set delete backup restore recover",
-					v, strings.Join(lack, ", "), vault.Name, pid))
-			}
-		}
-	}
-	if r := nu.StringProp("containerRegistry"); r != "" {
-		needs = append(needs, need{"Contributor", r, "Microsoft.ContainerRegistry/registries/write"})
-	}
-	if a := nu.StringProp("applicationInsights"); a != "" {
-		needs = append(needs, need{"Contributor", a, InsightsType + "/write"})
-	}
-	for _, n := range needs {
-		action, data := n.action, false
-		if strings.HasPrefix(action, "data:") {
-			action, data = strings.TrimPrefix(action, "data:"), true
-		}
-		d, err := p.Authz.Check(ctx, w.TenantID, pid, action, data, n.scope)
-		if err != nil {
-			return err
-		}
-		if !d.Allowed {
-			missing = append(missing, fmt.Sprintf("- %s on %s\n    amlid role assignment create --assignee-object-id %s --assignee-principal-type ServicePrincipal --role %q --scope %s",
-				n.role, n.scope, pid, n.role, n.scope))
-		}
-	}
-	if s := nu.StringProp("storageAccount"); s != "" {
-		if d, err := p.Authz.Check(ctx, w.TenantID, pid, "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read", true, s); err == nil && !d.Allowed {
-			notes = append(notes, "Storage Blob Data Contributor on the storage account is optional (data preview in the studio).")
-		}
-	}
-	if len(missing) == 0 {
+	unmet := access.Unmet(fs)
+	if len(unmet) == 0 {
 		return nil
 	}
-	msg := fmt.Sprintf("Rule WS-5: the workspace's primary user-assigned identity %s (principal %s) lacks roles the workspace needs on its associated resources:\n%s",
-		primary, pid, strings.Join(missing, "\n"))
-	if len(notes) > 0 {
-		msg += "\n" + strings.Join(notes, "\n")
+	msg := access.Refusal("WS-5", unmet[0].Identity, unmet)
+	for _, f := range fs {
+		if f.Optional && !f.Met {
+			msg += fmt.Sprintf("\nOptional: %s (%s).", f.Need(), f.Why)
+		}
 	}
 	return arm.Errorf(http.StatusBadRequest, "UserAssignedIdentityMissingPermissions", "%s", msg)
-}
-
-// missingAccessPolicy lists the secret permissions (all but purge) that
-// objectID lacks in a vault's access policies.
-func missingAccessPolicy(vault *arm.Resource, objectID string) []string {
-	want := []string{"get", "list", "set", "delete", "backup", "restore", "recover"}
-	have := map[string]bool{}
-	pols, _ := vault.Prop("accessPolicies").([]any)
-	for _, pv := range pols {
-		pm, _ := pv.(map[string]any)
-		if oid, _ := pm["objectId"].(string); !strings.EqualFold(oid, objectID) {
-			continue
-		}
-		perms, _ := pm["permissions"].(map[string]any)
-		secrets, _ := perms["secrets"].([]any)
-		for _, s := range secrets {
-			if str, ok := s.(string); ok {
-				have[strings.ToLower(str)] = true
-			}
-		}
-	}
-	if have["all"] {
-		return nil
-	}
-	var lack []string
-	for _, w := range want {
-		if !have[w] {
-			lack = append(lack, w)
-		}
-	}
-	return lack
 }
 
 // presentWorkspace adds the computed URLs (Azure's regional endpoints: amlid

@@ -148,8 +148,8 @@ var (
 func rbac2Note(req Request, held []heldRole) string {
 	var owner, contrib bool
 	for _, h := range held {
-		owner = owner || h.guid == OwnerRoleID
-		contrib = contrib || h.guid == ContributorRoleID
+		owner = owner || h.name == "Owner"
+		contrib = contrib || h.name == "Contributor"
 	}
 	switch {
 	case req.DataAction && (owner || contrib):

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/amlid/amlid/internal/access"
+	"github.com/amlid/amlid/internal/access/catalog"
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/hostport"
 	"github.com/amlid/amlid/internal/registry/oci"
@@ -294,10 +296,10 @@ func (p *Provider) deniedError(reg *registryView, c *caller, repo string, missin
 	}
 	granting := roles[act]
 	if len(granting) == 0 {
-		granting = map[string][]string{"pull": {"AcrPull", "AcrPush", "Reader", "Contributor", "Owner"}, "push": {"AcrPush", "Contributor", "Owner"},
-			"delete": {"Contributor", "Owner"}}[act]
+		granting = map[string][]string{"pull": {catalog.AcrPull.Name, catalog.AcrPush.Name, catalog.Reader.Name, catalog.Contributor.Name, catalog.Owner.Name},
+			"push": {catalog.AcrPush.Name, catalog.Contributor.Name, catalog.Owner.Name}, "delete": {catalog.Contributor.Name, catalog.Owner.Name}}[act]
 	}
-	role := "AcrPull"
+	role := catalog.AcrPull.Name
 	if len(granting) > 0 {
 		role = granting[0]
 	}
@@ -306,8 +308,8 @@ func (p *Provider) deniedError(reg *registryView, c *caller, repo string, missin
 		what = "the catalog"
 	}
 	return oci.Errorf(http.StatusForbidden, oci.CodeDenied,
-		"rule ACR-1: %s may not %s %s of registry '%s': it needs '%s' over scope '%s'. Roles that grant it: %s. Fix: amlid role assignment create --assignee-object-id %s --role %s --scope %s",
-		c.who(), act, what, reg.Name, armAction(act), reg.ID, strings.Join(granting, ", "), c.oid, role, reg.ID)
+		"rule ACR-1: %s may not %s %s of registry '%s': it needs '%s' over scope '%s'. Roles that grant it: %s. Fix: %s",
+		c.who(), act, what, reg.Name, armAction(act), reg.ID, strings.Join(granting, ", "), access.RoleFix(c.oid, "", role, reg.ID))
 }
 
 // ServeHTTP serves a registry's port: the token endpoints, ACR's repository

@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/amlid/amlid/internal/access/catalog"
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/authorization"
 	"github.com/amlid/amlid/internal/directory"
@@ -50,10 +51,10 @@ const (
 // RBAC actions a registry's data plane checks (as the built-in AcrPull and
 // AcrPush roles write them: actions, not data actions).
 const (
-	ActionPull    = "Microsoft.ContainerRegistry/registries/pull/read"
-	ActionPush    = "Microsoft.ContainerRegistry/registries/push/write"
-	ActionDelete  = "Microsoft.ContainerRegistry/registries/artifacts/delete"
-	ActionListCrd = "Microsoft.ContainerRegistry/registries/listCredentials/action"
+	ActionPull    = catalog.RegistryPull
+	ActionPush    = catalog.RegistryPush
+	ActionDelete  = catalog.RegistryArtifactDelete
+	ActionListCrd = catalog.RegistryListCredentials
 )
 
 // APIVersions of Microsoft.ContainerRegistry (az 2.45 sends

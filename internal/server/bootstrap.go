@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/amlid/amlid/internal/access/catalog"
 	"github.com/amlid/amlid/internal/directory"
 	"github.com/amlid/amlid/internal/store"
 	"github.com/google/uuid"
@@ -98,14 +99,12 @@ func (s *Server) saveBootstrap(meta bootstrapMeta, secret string) error {
 	return writeJSONFile(filepath.Join(s.Opts.DataDir, BootstrapFile), s.Bootstrap, 0o600)
 }
 
-// ownerRoleGUID is the built-in Owner role.
-const ownerRoleGUID = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
 
 // grantBootstrapOwner makes the bootstrap admin Owner of the default
 // subscription (idempotent).
 func (s *Server) grantBootstrapOwner(ctx context.Context) error {
 	err := s.Store.Tx(ctx, func(tx store.Tx) error {
-		return s.Authz.Grant(ctx, tx, s.Bootstrap.ObjectID, directory.TypeServicePrincipal, ownerRoleGUID, "/subscriptions/"+s.Bootstrap.SubscriptionID)
+		return s.Authz.Grant(ctx, tx, s.Bootstrap.ObjectID, directory.TypeServicePrincipal, catalog.Owner.ID, "/subscriptions/"+s.Bootstrap.SubscriptionID)
 	})
 	if err != nil {
 		return err

@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"sort"
 	"strings"
 
+	"github.com/amlid/amlid/internal/access"
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/directory"
 	"github.com/amlid/amlid/internal/identity"
@@ -17,9 +17,9 @@ import (
 )
 
 // armResolver tells the workload registry which managed identities a
-// resource holds, from ARM state: the system-assigned one first, then the
-// user-assigned ones in order of their resource IDs (rule CMP-2's "first
-// UAI", made deterministic).
+// resource holds, from ARM state, in the access wing's canonical order
+// (access.Identities): the first is the acting identity, MSI_ENDPOINT's
+// default token and DEFAULT_IDENTITY_CLIENT_ID (rules CMP-2, CMP-3, EP-3).
 type armResolver struct {
 	st  store.Store
 	dir *directory.Directory
@@ -28,38 +28,17 @@ type armResolver struct {
 var _ workload.Resolver = (*armResolver)(nil)
 
 func (r *armResolver) Identities(ctx context.Context, resourceID string) ([]*directory.Principal, error) {
-	id, err := arm.ParseID(resourceID)
-	if err != nil {
-		return nil, err
+	res, err := access.StoreSource(r.st).Get(ctx, resourceID)
+	if errors.Is(err, access.ErrNotFound) {
+		return nil, store.ErrNotFound
 	}
-	rec, err := r.st.Get(ctx, arm.KindResource, id.Key())
-	if err != nil {
-		return nil, err
-	}
-	res, err := arm.DecodeResource(rec.Value)
 	if err != nil {
 		return nil, err
 	}
 	var out []*directory.Principal
-	if pid := res.SystemPrincipalID(); pid != "" {
-		if p, err := r.dir.Principal(ctx, pid); err == nil {
+	for _, id := range access.Identities(res) {
+		if p, err := r.dir.Principal(ctx, id.PrincipalID); err == nil {
 			out = append(out, p)
-		}
-	}
-	if res.Identity != nil {
-		keys := make([]string, 0, len(res.Identity.UserAssignedIdentities))
-		for k := range res.Identity.UserAssignedIdentities {
-			keys = append(keys, k)
-		}
-		sort.Slice(keys, func(i, j int) bool { return strings.ToLower(keys[i]) < strings.ToLower(keys[j]) })
-		for _, k := range keys {
-			u := res.Identity.UserAssignedIdentities[k]
-			if u == nil {
-				continue
-			}
-			if p, err := r.dir.Principal(ctx, u.PrincipalID); err == nil {
-				out = append(out, p)
-			}
 		}
 	}
 	return out, nil

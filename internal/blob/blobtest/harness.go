@@ -29,6 +29,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/amlid/amlid/internal/access/catalog"
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/authorization"
 	"github.com/amlid/amlid/internal/blob"
@@ -42,13 +43,16 @@ import (
 	"github.com/google/uuid"
 )
 
-// Built-in role GUIDs used by tests.
+// Built-in role GUIDs used by tests (from the access catalog).
+var (
+	RoleOwner                  = catalog.Owner.ID
+	RoleContributor            = catalog.Contributor.ID
+	RoleStorageBlobDataReader  = catalog.StorageBlobDataReader.ID
+	RoleStorageBlobDataContrib = catalog.StorageBlobDataContributor.ID
+	RoleStorageBlobDataOwner   = catalog.StorageBlobDataOwner.ID
+)
+
 const (
-	RoleOwner                     = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
-	RoleContributor               = "b24988ac-6180-42a0-ab88-20f7382dd24c"
-	RoleStorageBlobDataReader     = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
-	RoleStorageBlobDataContrib    = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
-	RoleStorageBlobDataOwner      = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
 	ARMAudience                   = "https://management.azure.com/"
 	ARMAudienceAz                 = "https://management.core.windows.net/"
 	StorageAPIVersion             = "2022-09-01"
