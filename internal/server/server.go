@@ -308,7 +308,7 @@ func (s *Server) front() http.Handler {
 		case first == "subscriptions" || first == "tenants" || first == "providers" || first == "metadata":
 			s.ARM.ServeHTTP(w, r)
 		case first == "amlid":
-			s.serveWorkloads(w, r)
+			s.serveAmlid(w, r)
 		case graph.OwnsPath(r.URL.Path):
 			s.Graph.ServeHTTP(w, r)
 		case token.OwnsPath(r.URL.Path):
