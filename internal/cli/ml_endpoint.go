@@ -106,46 +106,49 @@ func (a *app) endpointPath(ctx context.Context, ref *wsRef, name string) (*wsCtx
 
 var endpointYAMLKeys = []string{"name", "auth_mode", "description", "tags", "identity", "traffic", "mirror_traffic", "public_network_access", "kind", "location", "properties"}
 
+// endpointBody is the ARM body of an online endpoint YAML (create: with
+// azure-ai-ml's defaults).
+func endpointBody(spec *mlSpec, authMode string, create bool) (map[string]any, error) {
+	if err := spec.checkKeys("online endpoint", endpointYAMLKeys...); err != nil {
+		return nil, err
+	}
+	props := map[string]any{}
+	body := map[string]any{"properties": props}
+	if m := firstNonEmpty(authMode, spec.str("auth_mode")); m != "" {
+		props["authMode"] = m
+	} else if create {
+		props["authMode"] = "key"
+	}
+	if d := spec.str("description"); d != "" {
+		props["description"] = d
+	}
+	if t, ok := spec.m["tags"].(map[string]any); ok {
+		body["tags"] = t
+	}
+	if t, ok := spec.m["traffic"].(map[string]any); ok {
+		props["traffic"] = t
+	}
+	if spec.has("identity") {
+		idm, err := restIdentity(spec.m["identity"])
+		if err != nil {
+			return nil, err
+		}
+		body["identity"] = idm
+	} else if create {
+		body["identity"] = map[string]any{"type": "SystemAssigned"} // azure-ai-ml's default (rule EP-1)
+	}
+	if l := spec.str("location"); l != "" {
+		body["location"] = l
+	}
+	return body, nil
+}
+
 func (a *app) mlOnlineEndpointCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "online-endpoint", Short: "Manage online endpoints (their identity is fixed at creation: rule EP-2)"}
 	var ref wsRef
 	var name, file, authMode, traffic, requestFile, deploymentName, keyType string
 	var sets []string
 	var yes, noWait bool
-	endpointBody := func(spec *mlSpec, create bool) (map[string]any, error) {
-		if err := spec.checkKeys("online endpoint", endpointYAMLKeys...); err != nil {
-			return nil, err
-		}
-		props := map[string]any{}
-		body := map[string]any{"properties": props}
-		if m := firstNonEmpty(authMode, spec.str("auth_mode")); m != "" {
-			props["authMode"] = m
-		} else if create {
-			props["authMode"] = "key"
-		}
-		if d := spec.str("description"); d != "" {
-			props["description"] = d
-		}
-		if t, ok := spec.m["tags"].(map[string]any); ok {
-			body["tags"] = t
-		}
-		if t, ok := spec.m["traffic"].(map[string]any); ok {
-			props["traffic"] = t
-		}
-		if spec.has("identity") {
-			idm, err := restIdentity(spec.m["identity"])
-			if err != nil {
-				return nil, err
-			}
-			body["identity"] = idm
-		} else if create {
-			body["identity"] = map[string]any{"type": "SystemAssigned"} // azure-ai-ml's default (rule EP-1)
-		}
-		if l := spec.str("location"); l != "" {
-			body["location"] = l
-		}
-		return body, nil
-	}
 	// prepare reads the YAML with its --set overrides and resolves the
 	// endpoint (create and update share it).
 	prepare := func(c *cobra.Command, args []string, create bool) (*wsCtx, string, map[string]any, *mlSpec, error) {
@@ -161,7 +164,7 @@ func (a *app) mlOnlineEndpointCmd() *cobra.Command {
 		if err != nil {
 			return nil, "", nil, nil, err
 		}
-		body, err := endpointBody(spec, create)
+		body, err := endpointBody(spec, authMode, create)
 		return ws, p, body, spec, err
 	}
 	create := &cobra.Command{
