@@ -48,6 +48,9 @@ for Debian's az 2.45 instead.`,
 				{"AZURE_TENANT_ID", "adfs"},
 				{"AZURE_SUBSCRIPTION_ID", st.SubscriptionID},
 				{"AZURE_AUTHORITY_HOST", st.AuthorityHost + "/"},
+				// azure-ai-ml's MLClient sends its workspace, endpoint and
+				// asset calls to this base URL instead of management.azure.com.
+				{"AZUREML_DEV_URL_MFE", st.ARMURL},
 			}
 			if b, err := server.ReadBootstrap(dir); err == nil {
 				lines = append(lines, [2]string{"AZURE_CLIENT_ID", b.ClientID}, [2]string{"AZURE_CLIENT_SECRET", b.ClientSecret})

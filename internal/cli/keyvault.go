@@ -565,7 +565,10 @@ func (a *app) kvNetworkRuleCmd() *cobra.Command {
 				acls = map[string]any{}
 			}
 			rules, _ := acls["ipRules"].([]any)
-			acls["ipRules"] = append(rules, map[string]any{"value": ip})
+			for _, one := range strings.Fields(ip) { // az: --ip-address ip1 [ip2 …]
+				rules = append(rules, map[string]any{"value": one})
+			}
+			acls["ipRules"] = rules
 			id, _ := v["id"].(string)
 			nv, err := a.armRequest(c.Context(), http.MethodPatch, id, apiKeyVault, map[string]any{"properties": map[string]any{"networkAcls": acls}})
 			if err != nil {
@@ -574,7 +577,7 @@ func (a *app) kvNetworkRuleCmd() *cobra.Command {
 			return a.print(vaultShape(nv))
 		},
 	}
-	add.Flags().StringVar(&ip, "ip-address", "", "IPv4 address or CIDR range")
+	add.Flags().StringVar(&ip, "ip-address", "", "Space-separated IPv4 addresses or CIDR ranges")
 	for _, c := range []*cobra.Command{add} {
 		c.Flags().StringVarP(&name, "name", "n", "", "Name of the key vault")
 		c.Flags().StringVarP(&group, "resource-group", "g", "", "Name of the resource group (optional)")

@@ -40,7 +40,11 @@ type app struct {
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := a.rootCmd()
-	root.SetArgs(args)
+	if err := unknownSubcommand(root, args); err != nil {
+		fmt.Fprintf(stderr, "ERROR: %s\n", err)
+		return exitUsage
+	}
+	root.SetArgs(expandNargs(root, args))
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
