@@ -112,7 +112,7 @@ func TestAccessAnalyzerEndToEnd(t *testing.T) {
 	in.mustCLI(cfg, "ml", "online-endpoint", "create", "-f", epYAML)
 	echo := filepath.Join("testdata", "ml", "echo")
 	in.mustCLI(cfg, "ml", "environment", "create", "-f", filepath.Join(echo, "environment.yml"))
-	depArgs := []string{"ml", "online-deployment", "create", "-f", filepath.Join(echo, "deployment.yml"), "--endpoint-name", "ep-uai", "--name", "blue", "--all-traffic", "--set", "instance_count=1"}
+	depArgs := []string{"ml", "online-deployment", "create", "-f", filepath.Join(echo, "deployment.yml"), "--endpoint-name", "ep-uai", "--name", "blue", "--all-traffic", "--set", "instance_count=1", "environment_variables.DEPLOYMENT_COLOR=blue"}
 
 	// What-if on the deployment YAML predicts the refusal before it is submitted.
 	so, se, code := in.cli(cfg, "analyze", "-f", filepath.Join(echo, "deployment.yml"), "--endpoint-name", "ep-uai")
