@@ -43,6 +43,7 @@ type Privilege struct {
 // need and the grants wider than that.
 func LeastPrivilege(ctx context.Context, d Decider, reqs []Requirement) ([]Privilege, error) {
 	byID := map[string]*Privilege{}
+	reqsOf := map[string][]Requirement{}
 	var order []string
 	for _, q := range reqs {
 		k := strings.ToLower(q.Identity.PrincipalID)
@@ -52,6 +53,7 @@ func LeastPrivilege(ctx context.Context, d Decider, reqs []Requirement) ([]Privi
 			byID[k] = p
 			order = append(order, k)
 		}
+		reqsOf[k] = append(reqsOf[k], q)
 		switch q.Kind {
 		case KindRBAC:
 			addRole(p, q)
@@ -62,7 +64,7 @@ func LeastPrivilege(ctx context.Context, d Decider, reqs []Requirement) ([]Privi
 	var out []Privilege
 	for _, k := range order {
 		p := byID[k]
-		ex, err := excessOf(ctx, d, p.Identity, reqs)
+		ex, err := excessOf(ctx, d, p.Identity, reqsOf[k])
 		if err != nil {
 			return nil, err
 		}
@@ -108,7 +110,7 @@ func broad(r rbac.RoleDefinition) bool {
 
 // excessOf finds the identity's own assignments (not its groups') that
 // cover a requirement's scope with a broad role no requirement under that
-// assignment's scope asks for.
+// assignment's scope asks for. reqs are the identity's requirements.
 func excessOf(ctx context.Context, d Decider, id Identity, reqs []Requirement) ([]Excess, error) {
 	var mine []Requirement
 	for _, q := range reqs {
