@@ -62,7 +62,9 @@ type engineDecider struct {
 func (d engineDecider) Check(_ context.Context, _, p, action string, data bool, scope string) (rbac.Decision, error) {
 	return d.e.Check(rbac.Request{PrincipalID: p, GroupIDs: d.groups[p], Action: action, DataAction: data, Scope: scope}), nil
 }
-func (d engineDecider) GroupsOf(_ context.Context, _, p string) ([]string, error) { return d.groups[p], nil }
+func (d engineDecider) GroupsOf(_ context.Context, _, p string) ([]string, error) {
+	return d.groups[p], nil
+}
 func (d engineDecider) AssignmentsAt(_ context.Context, _, p, scope string) ([]rbac.Assignment, error) {
 	return d.e.AssignmentsFor(p, d.groups[p], scope), nil
 }
@@ -83,7 +85,7 @@ func workspaceGraph() (*MemorySource, string, string, string) {
 	reg := rg + "/providers/Microsoft.ContainerRegistry/registries/cr"
 	uaiID, _ := uai("wsid", "pid-ws")
 	ws := &arm.Resource{ID: rg + "/providers/Microsoft.MachineLearningServices/workspaces/w", Type: catalog.TypeWorkspace, Name: "w",
-		Identity: &arm.Identity{Type: "UserAssigned", TenantID: tenant, UserAssignedIdentities: map[string]*arm.UserAssignedIdentity{uaiID: {PrincipalID: "pid-ws", ClientID: "c-ws"}}},
+		Identity:   &arm.Identity{Type: "UserAssigned", TenantID: tenant, UserAssignedIdentities: map[string]*arm.UserAssignedIdentity{uaiID: {PrincipalID: "pid-ws", ClientID: "c-ws"}}},
 		Properties: map[string]any{"storageAccount": storage, "keyVault": vault, "containerRegistry": reg, "primaryUserAssignedIdentity": uaiID, "tenantId": tenant}}
 	src := NewMemorySource(nil,
 		ws,

@@ -76,7 +76,9 @@ func TestAccessAnalyzerEndToEnd(t *testing.T) {
 	grant := func(pid, role, scope string) {
 		in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", pid, "--assignee-principal-type", "ServicePrincipal", "--role", role, "--scope", scope)
 	}
-	uai := func(name string) map[string]any { return mustJSON(t, in.mustCLI(cfg, "identity", "create", "-n", name)) }
+	uai := func(name string) map[string]any {
+		return mustJSON(t, in.mustCLI(cfg, "identity", "create", "-n", name))
+	}
 
 	// A user-assigned workspace under the RBAC vault model, then its Key
 	// Vault Administrator role removed.

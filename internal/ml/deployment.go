@@ -243,7 +243,9 @@ func (p *Provider) runDeployment(ctx context.Context, id string, gen float64) er
 		if granted, _ := ep.Internal["acrPullGranted"].(string); !strings.EqualFold(granted, reg) {
 			// A registry created after the endpoint: Azure grants the
 			// endpoint's system-assigned identity AcrPull on it.
-			err := p.Store.Tx(ctx, func(tx store.Tx) error { return p.Authz.Grant(ctx, tx, pid, "ServicePrincipal", catalog.AcrPull.ID, reg) })
+			err := p.Store.Tx(ctx, func(tx store.Tx) error {
+				return p.Authz.Grant(ctx, tx, pid, "ServicePrincipal", catalog.AcrPull.ID, reg)
+			})
 			if err != nil {
 				return err
 			}

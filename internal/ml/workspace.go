@@ -406,7 +406,6 @@ func saiRoles(ctx context.Context, r store.Reader, prop, rid string) []string {
 	}
 }
 
-
 // checkWS5 verifies the requirements of rule WS-5 (access.WS5) for the
 // primary user-assigned identity and lists every missing one with the
 // command that grants it.

@@ -22,7 +22,6 @@ const (
 	CustomRole  = "CustomRole"
 )
 
-
 const roleDefinitionsPath = "/providers/Microsoft.Authorization/roleDefinitions/"
 
 // Permission is one permission block of a role definition (rule RBAC-1).

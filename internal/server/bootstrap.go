@@ -99,7 +99,6 @@ func (s *Server) saveBootstrap(meta bootstrapMeta, secret string) error {
 	return writeJSONFile(filepath.Join(s.Opts.DataDir, BootstrapFile), s.Bootstrap, 0o600)
 }
 
-
 // grantBootstrapOwner makes the bootstrap admin Owner of the default
 // subscription (idempotent).
 func (s *Server) grantBootstrapOwner(ctx context.Context) error {
