@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net/http/httptest"
+	"net/http"
 	"strings"
 )
 
@@ -34,11 +34,15 @@ func (s *Server) Do(ctx context.Context, caller *Caller, method, path string, bo
 		rd = bytes.NewReader(nil)
 	}
 	ctx = context.WithValue(ctx, doCallerKey{}, caller)
-	r := httptest.NewRequest(method, "https://amlid.internal"+path, rd).WithContext(ctx)
+	r, err := http.NewRequestWithContext(ctx, method, "https://amlid.internal"+path, rd)
+	if err != nil {
+		return 0, nil, Errorf(http.StatusBadRequest, "InvalidRequestUri", "%v", err)
+	}
+	r.RequestURI, r.RemoteAddr = path, "127.0.0.1:0"
 	if body != nil {
 		r.Header.Set("Content-Type", "application/json")
 	}
-	rec := httptest.NewRecorder()
+	rec := &response{header: http.Header{}, Code: http.StatusOK}
 	s.ServeHTTP(rec, r)
 	out := rec.Body.Bytes()
 	if rec.Code >= 400 {
@@ -61,4 +65,25 @@ func (c *Call) CallerOrSystem() *Caller {
 		return c.Caller
 	}
 	return SystemCaller(c.TenantID())
+}
+
+// response collects what an in-process request writes (Do).
+type response struct {
+	header http.Header
+	Code   int
+	Body   bytes.Buffer
+	wrote  bool
+}
+
+func (r *response) Header() http.Header { return r.header }
+
+func (r *response) WriteHeader(code int) {
+	if !r.wrote {
+		r.Code, r.wrote = code, true
+	}
+}
+
+func (r *response) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.Body.Write(b)
 }
