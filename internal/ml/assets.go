@@ -52,7 +52,7 @@ func (p *Provider) prepareAssetVersion(ctx context.Context, c *arm.Call, id arm.
 	if _, err := p.Store.Get(ctx, arm.KindResource, parent.Key()); err == nil {
 		return nil
 	}
-	_, _, err := p.ARM().Do(ctx, c.CallerOrSystem(), http.MethodPut, parent.String()+"?api-version="+c.APIVersion,
+	_, _, err := p.ARM.Do(ctx, c.CallerOrSystem(), http.MethodPut, parent.String()+"?api-version="+c.APIVersion,
 		map[string]any{"properties": map[string]any{}})
 	return err
 }

@@ -301,15 +301,15 @@ func (p *Provider) runDeployment(ctx context.Context, id string, gen float64) er
 			env[k] = fmt.Sprint(v)
 		}
 	}
-	for k, v := range msi.EnvFor(wl, p.MSIURL()) {
+	for k, v := range msi.EnvFor(wl, p.MSIURL) {
 		env[k] = v
 	}
 	// Scoring code trusts amlid's CA as Azure's containers trust the
 	// public roots: requests, azure-core and urllib read these.
-	if p.CABundle != nil && p.CABundle() != "" {
+	if p.CABundle != "" {
 		for _, k := range []string{"REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"} {
 			if _, set := env[k]; !set {
-				env[k] = p.CABundle()
+				env[k] = p.CABundle
 			}
 		}
 	}

@@ -129,7 +129,7 @@ func (p *Provider) accountKey(ctx context.Context, ws *arm.Resource, account str
 // storageKey reads key1 of a storage account through ARM as caller (a
 // caller who may not list the keys gets the refusal).
 func (p *Provider) storageKey(ctx context.Context, caller *arm.Caller, accountID string) (string, error) {
-	_, body, err := p.ARM().Do(ctx, caller, http.MethodPost, accountID+"/listKeys?api-version="+apiStorage, nil)
+	_, body, err := p.ARM.Do(ctx, caller, http.MethodPost, accountID+"/listKeys?api-version="+apiStorage, nil)
 	if err != nil {
 		return "", err
 	}

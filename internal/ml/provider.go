@@ -54,19 +54,20 @@ type Provider struct {
 	Store     store.Store
 	Directory *directory.Directory
 	Authz     *authorization.Service
-	// ARM returns the front door (built after the types are declared).
-	ARM    func() *arm.Server
+	// ARM is the front door (it exists before any provider declares its
+	// types, so providers hold it directly).
+	ARM    *arm.Server
 	Logger *slog.Logger
 
 	// Online endpoints (issue 10).
 	Hosts        *hostport.Pool              // one scoring port per endpoint
 	Runtime      *runtime.Supervisor         // the deployments' processes
 	Workloads    *workload.Registry          // MSI_ENDPOINT/MSI_SECRET per deployment
-	MSIURL       func() string               // base URL of the managed-identity endpoints
+	MSIURL       string                      // base URL of the managed-identity endpoints
 	Tokens       *token.Service              // aad_token endpoints
 	RootCAs      *x509.CertPool              // to read the workspace's blobs over amlid's TLS
 	BlobEndpoint func(account string) string // an account's blob endpoint on this run
-	CABundle     func() string               // system roots + amlid's CA, trusted by scoring code
+	CABundle     string                      // system roots + amlid's CA, trusted by scoring code
 	WorkDir      string                      // <data-dir>/ml: downloaded code and models
 
 	mu        sync.Mutex

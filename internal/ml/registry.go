@@ -30,7 +30,7 @@ func (p *Provider) EnsureRegistry(ctx context.Context, workspaceID string) (stri
 	}
 	tenant := ws.StringProp("tenantId")
 	rid := id.ResourceGroupID() + "/providers/Microsoft.ContainerRegistry/registries/" + dependentName(id)
-	if _, _, err := p.ARM().Do(ctx, arm.SystemCaller(tenant), http.MethodPut, rid+"?api-version="+apiRegistry, map[string]any{
+	if _, _, err := p.ARM.Do(ctx, arm.SystemCaller(tenant), http.MethodPut, rid+"?api-version="+apiRegistry, map[string]any{
 		"location": ws.Location, "sku": map[string]any{"name": "Basic"},
 		"properties": map[string]any{"adminUserEnabled": true}, // rule WS-7
 		"tags":       map[string]any{"createdBy": "amlid workspace " + ws.Name},

@@ -109,7 +109,7 @@ func (p *Provider) prepareWorkspace(ctx context.Context, c *arm.Call, id arm.ID,
 	tenant := c.TenantID()
 	if s, _ := props["storageAccount"].(string); s == "" {
 		sid := rg + "/providers/Microsoft.Storage/storageAccounts/" + base
-		if _, _, err := p.ARM().Do(ctx, caller, http.MethodPut, sid+"?api-version="+apiStorage, map[string]any{
+		if _, _, err := p.ARM.Do(ctx, caller, http.MethodPut, sid+"?api-version="+apiStorage, map[string]any{
 			"location": location, "kind": "StorageV2", "sku": map[string]any{"name": "Standard_LRS"},
 			"properties": map[string]any{"allowBlobPublicAccess": false, "minimumTlsVersion": "TLS1_2"},
 			"tags":       map[string]any{"createdBy": "amlid workspace " + id.Name()},
@@ -120,7 +120,7 @@ func (p *Provider) prepareWorkspace(ctx context.Context, c *arm.Call, id arm.ID,
 	}
 	if s, _ := props["keyVault"].(string); s == "" {
 		vid := rg + "/providers/Microsoft.KeyVault/vaults/" + vaultName(base)
-		if _, _, err := p.ARM().Do(ctx, caller, http.MethodPut, vid+"?api-version="+apiVault, map[string]any{
+		if _, _, err := p.ARM.Do(ctx, caller, http.MethodPut, vid+"?api-version="+apiVault, map[string]any{
 			"location": location,
 			"properties": map[string]any{"tenantId": tenant, "sku": map[string]any{"family": "A", "name": "standard"},
 				"enableRbacAuthorization": true, "accessPolicies": []any{}, "enableSoftDelete": true, "softDeleteRetentionInDays": 90},
@@ -132,7 +132,7 @@ func (p *Provider) prepareWorkspace(ctx context.Context, c *arm.Call, id arm.ID,
 	}
 	if s, _ := props["applicationInsights"].(string); s == "" {
 		aid := rg + "/providers/" + InsightsType + "/" + base
-		if _, _, err := p.ARM().Do(ctx, caller, http.MethodPut, aid+"?api-version="+apiInsights, map[string]any{
+		if _, _, err := p.ARM.Do(ctx, caller, http.MethodPut, aid+"?api-version="+apiInsights, map[string]any{
 			"location": location, "kind": "web", "properties": map[string]any{"Application_Type": "web"},
 		}); err != nil {
 			return dependentError("application insights", aid, err)
@@ -468,7 +468,7 @@ func (p *Provider) listKeys(ctx context.Context, c *arm.Call, r *arm.Resource, _
 	}
 	if reg := r.StringProp("containerRegistry"); reg != "" {
 		// Admin credentials exist only while the admin user is on (ACR-1).
-		if _, body, err := p.ARM().Do(ctx, caller, http.MethodPost, reg+"/listCredentials?api-version="+apiRegistry, nil); err == nil {
+		if _, body, err := p.ARM.Do(ctx, caller, http.MethodPost, reg+"/listCredentials?api-version="+apiRegistry, nil); err == nil {
 			var cr map[string]any
 			if json.Unmarshal(body, &cr) == nil {
 				cr["location"] = r.Location

@@ -21,9 +21,9 @@ type mlParts struct {
 func (s *Server) registerML(ctx context.Context, reg *arm.Registry, base string) error {
 	s.ml.runtime = runtime.New(runtime.Config{LogDir: filepath.Join(s.Opts.DataDir, "ml", "logs"), Python: s.Opts.Python, Logger: s.log})
 	s.ml.provider = &ml.Provider{Store: s.Store, Directory: s.Directory, Authz: s.Authz,
-		ARM: func() *arm.Server { return s.ARM }, Logger: s.log,
-		Hosts: s.Hosts, Runtime: s.ml.runtime, Workloads: s.Workloads, MSIURL: func() string { return s.State.MSIURL },
-		Tokens: s.Tokens, RootCAs: s.CA.Pool(), CABundle: func() string { return s.State.CABundle },
+		ARM: s.ARM, Logger: s.log,
+		Hosts: s.Hosts, Runtime: s.ml.runtime, Workloads: s.Workloads, MSIURL: s.State.MSIURL,
+		Tokens: s.Tokens, RootCAs: s.CA.Pool(), CABundle: s.State.CABundle,
 		BlobEndpoint: func(account string) string { return s.Storage.BlobEndpoint(account) }, WorkDir: filepath.Join(s.Opts.DataDir, "ml"),
 	}
 	s.ml.provider.Register(reg)

@@ -22,7 +22,6 @@ import (
 
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/authorization"
-	"github.com/amlid/amlid/internal/blob"
 	"github.com/amlid/amlid/internal/directory"
 	"github.com/amlid/amlid/internal/graph"
 	"github.com/amlid/amlid/internal/hostport"
@@ -91,6 +90,7 @@ type Server struct {
 	blobSrv  *http.Server
 	blobLn   net.Listener
 	armAuthn *armAuthenticator
+	modules  []Module      // modules.go, in start order
 	acr      registryParts // registry.go
 	kv       vaultParts    // keyvault.go
 	ml       mlParts       // ml.go
@@ -186,10 +186,16 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	}
 	s.Graph = graph.New(graph.Config{Tokens: s.Tokens, Directory: s.Directory, Logger: s.log, Audiences: []string{base},
 		OnPrincipalDeleted: authorization.DeleteAssignmentsOf})
-	s.Identity = &identity.Provider{Cleanup: []identity.PrincipalCleanup{authorization.DeleteAssignmentsOf}}
-	reg := arm.NewRegistry()
-	s.Identity.Register(reg)
 	s.armAuthn = &armAuthenticator{tokens: s.Tokens, host: base, tenant: s.Bootstrap.TenantID}
+	// The front door exists before any module: modules declare their types
+	// on its registry and call it in-process, with no late binding.
+	s.ARM = arm.New(arm.Config{
+		Store: s.Store, Directory: s.Directory, Registry: arm.NewRegistry(), Logger: s.log,
+		DefaultTenant: s.Bootstrap.TenantID, Endpoints: s.metadataEndpoints,
+		Authenticator: s.armAuthn,
+		Authorizer:    s.Authz, PrincipalCleanup: authorization.DeleteAssignmentsOf,
+	})
+	s.ARM.RegisterExtension("Microsoft.Authorization", s.Authz)
 	s.Workloads = workload.NewRegistry(&armResolver{st: s.Store, dir: s.Directory})
 	msiH, err := msi.New(msi.Config{Registry: s.Workloads, Tokens: s.Tokens, Logger: s.log})
 	if err != nil {
@@ -202,50 +208,6 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if s.blobLn, err = net.Listen("tcp", net.JoinHostPort(o.Host, strconv.Itoa(o.BlobPort))); err != nil {
 		return nil, fmt.Errorf("listen on %s:%d for Blob storage: %w (pick another with --blob-port)", o.Host, o.BlobPort, err)
 	}
-	blobURL := "https://" + urlHost(o.Host, s.blobLn.Addr().(*net.TCPAddr).Port)
-	s.Storage = &storage.Provider{Store: s.Store, BlobBaseURL: blobURL}
-	s.Storage.Register(reg)
-	blobH, err := blob.New(blob.Config{Storage: s.Storage, Store: s.Store, Tokens: s.Tokens, Authz: s.Authz,
-		DataDir: filepath.Join(o.DataDir, "blobs"), Logger: s.log, AuthorityHost: base, TrustedService: s.trustedService})
-	if err != nil {
-		return nil, err
-	}
-	// Files of crashed uploads and blocks never committed are swept at
-	// start and hourly.
-	go func() {
-		t := time.NewTicker(time.Hour)
-		defer t.Stop()
-		for {
-			if _, err := blobH.Sweep(context.Background(), time.Hour); err != nil {
-				s.log.Warn("blob sweep", "err", err)
-			}
-			select {
-			case <-s.stopping:
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	s.blobSrv = &http.Server{Handler: s.logRequests(blobH), TLSConfig: s.CA.TLSConfig(), ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
-	s.Hosts = hostport.New(hostport.Config{Host: o.Host, BasePort: o.ResourcePortBase, TLS: s.CA.TLSConfig(),
-		Wrap: s.logRequests, Logger: s.log})
-	if err := s.registerRegistries(ctx, reg, base); err != nil {
-		return nil, err
-	}
-	if err := s.registerVaults(ctx, reg, base); err != nil {
-		return nil, err
-	}
-	if err := s.registerML(ctx, reg, base); err != nil {
-		return nil, err
-	}
-	s.ARM = arm.New(arm.Config{
-		Store: s.Store, Directory: s.Directory, Registry: reg, Logger: s.log,
-		DefaultTenant: s.Bootstrap.TenantID, Endpoints: s.metadataEndpoints,
-		Authenticator: s.armAuthn,
-		Authorizer:    s.Authz, PrincipalCleanup: authorization.DeleteAssignmentsOf,
-	})
-	s.ARM.RegisterExtension("Microsoft.Authorization", s.Authz)
 	bundle, err := s.writeBundle()
 	if err != nil {
 		return nil, err
@@ -254,7 +216,20 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		PID: os.Getpid(), ARMURL: base, AuthorityHost: base, GraphURL: base,
 		TenantID: s.Bootstrap.TenantID, SubscriptionID: s.Bootstrap.SubscriptionID,
 		CAFile: s.CA.CAPath(), CABundle: bundle, StoreKind: storeKind(o.Store),
-		MSIURL: "http://" + urlHost("127.0.0.1", s.msiLn.Addr().(*net.TCPAddr).Port), BlobURL: blobURL,
+		MSIURL:  "http://" + urlHost("127.0.0.1", s.msiLn.Addr().(*net.TCPAddr).Port),
+		BlobURL: "https://" + urlHost(o.Host, s.blobLn.Addr().(*net.TCPAddr).Port),
+	}
+	s.Hosts = hostport.New(hostport.Config{Host: o.Host, BasePort: o.ResourcePortBase, TLS: s.CA.TLSConfig(),
+		Wrap: s.logRequests, Logger: s.log})
+	// The modules, in dependency order: each declares its ARM types and
+	// mounts its data plane now, and reopens what it serves (ports,
+	// processes) in Resume, once every module is in place and serving.
+	for _, build := range s.moduleList() {
+		m, err := build(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.modules = append(s.modules, m)
 	}
 	s.https = &http.Server{
 		Handler:           s.logRequests(s.front()),
@@ -267,10 +242,10 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	go func() { s.serveErr <- s.https.ServeTLS(s.ln, "", "") }()
 	go func() { s.serveErr <- s.msiSrv.Serve(s.msiLn) }()
 	go func() { s.serveErr <- s.blobSrv.ServeTLS(s.blobLn, "", "") }()
-	// Resources served on their own ports (vaults, registries) reopen them
-	// once the store and every handler are in place.
-	if err := s.openResourceHosts(ctx); err != nil {
-		return nil, err
+	for _, m := range s.modules {
+		if err := m.Resume(ctx); err != nil {
+			return nil, fmt.Errorf("%s: %w", m.Name(), err)
+		}
 	}
 	if err := writeJSONFile(filepath.Join(o.DataDir, StateFile), s.State, 0o644); err != nil {
 		return nil, err
@@ -346,7 +321,9 @@ func (s *Server) Close(ctx context.Context) error {
 		if s.blobSrv != nil {
 			s.blobSrv.Shutdown(ctx)
 		}
-		s.stopML(ctx)
+		for i := len(s.modules) - 1; i >= 0; i-- {
+			s.modules[i].Stop(ctx)
+		}
 		if s.Hosts != nil {
 			s.Hosts.Shutdown(ctx)
 		}
