@@ -17,7 +17,7 @@ import (
 // next to the workspace, records it in properties.containerRegistry and
 // gives the workspace's system-assigned identity Contributor on it.
 func (p *Provider) EnsureRegistry(ctx context.Context, workspaceID string) (string, error) {
-	ws, err := loadResource(ctx, p.Store, workspaceID)
+	ws, err := LoadResource(ctx, p.Store, workspaceID)
 	if err != nil {
 		return "", fmt.Errorf("workspace %s: %w", workspaceID, err)
 	}
@@ -37,7 +37,7 @@ func (p *Provider) EnsureRegistry(ctx context.Context, workspaceID string) (stri
 	}); err != nil {
 		return "", dependentError("container registry", rid, err)
 	}
-	err = p.updateResourceTx(ctx, ws.ID, func(tx store.Tx, cur *arm.Resource) error {
+	err = p.UpdateResourceTx(ctx, ws.ID, func(tx store.Tx, cur *arm.Resource) error {
 		if cur.StringProp("containerRegistry") != "" { // a concurrent first need won
 			rid = cur.StringProp("containerRegistry")
 			return nil
@@ -54,7 +54,7 @@ func (p *Provider) EnsureRegistry(ctx context.Context, workspaceID string) (stri
 	if err != nil {
 		return "", err
 	}
-	p.log().Info("created the workspace's container registry on first need (rule WS-7)", "workspace", ws.ID, "registry", rid)
+	p.Log().Info("created the workspace's container registry on first need (rule WS-7)", "workspace", ws.ID, "registry", rid)
 	return rid, nil
 }
 
@@ -67,6 +67,6 @@ func (p *Provider) TrustedService(ctx context.Context, miResourceID string) bool
 	if err != nil || !arm.EqualFoldAny(id.TypeName(), WorkspaceType) || len(id.Names) != 1 {
 		return false
 	}
-	_, err = loadResource(ctx, p.Store, id.String())
+	_, err = LoadResource(ctx, p.Store, id.String())
 	return err == nil
 }

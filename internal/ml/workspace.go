@@ -192,7 +192,7 @@ func (p *Provider) validateWorkspace(ctx context.Context, w *arm.Write) error {
 			nu.Identity = &arm.Identity{Type: arm.IdentityTypeSystem} // rule WS-1
 		}
 		if props["notebookKeys"] == nil {
-			nu.Internal = map[string]any{"notebookKeys": []string{randomKey(), randomKey()}}
+			nu.Internal = map[string]any{"notebookKeys": []string{RandomKey(), RandomKey()}}
 		}
 	}
 	if s, _ := props["friendlyName"].(string); s == "" {
@@ -234,7 +234,7 @@ func (p *Provider) validateWorkspace(ctx context.Context, w *arm.Write) error {
 			props[l.prop] = old.StringProp(l.prop)
 			continue
 		}
-		if _, err := loadResource(ctx, p.Store, v); err != nil {
+		if _, err := LoadResource(ctx, p.Store, v); err != nil {
 			return arm.Errorf(http.StatusBadRequest, "AssociatedResourceNotFound", "The %s '%s' (properties.%s) does not exist.", l.what, v, l.prop)
 		}
 		props[l.prop] = rid.String()
@@ -397,7 +397,7 @@ func saiRoles(ctx context.Context, r store.Reader, prop, rid string) []string {
 	case "storageAccount":
 		return []string{catalog.Contributor.ID, catalog.StorageBlobDataContributor.ID}
 	case "keyVault":
-		if v, err := loadResource(ctx, r, rid); err == nil && v.Prop("enableRbacAuthorization") == true {
+		if v, err := LoadResource(ctx, r, rid); err == nil && v.Prop("enableRbacAuthorization") == true {
 			return []string{catalog.Contributor.ID, catalog.KeyVaultAdministrator.ID}
 		}
 		return []string{catalog.Contributor.ID}
@@ -443,7 +443,7 @@ func (p *Provider) presentWorkspace(ctx context.Context, r *arm.Resource) {
 	}
 }
 
-func randomKey() string {
+func RandomKey() string {
 	b := make([]byte, 32)
 	rand.Read(b)
 	return base64.StdEncoding.EncodeToString(b)
@@ -457,12 +457,12 @@ func (p *Provider) listKeys(ctx context.Context, c *arm.Call, r *arm.Resource, _
 	caller := c.CallerOrSystem()
 	if s := r.StringProp("storageAccount"); s != "" {
 		out["userStorageResourceId"] = s
-		if key, err := p.storageKey(ctx, caller, s); err == nil {
+		if key, err := p.StorageKey(ctx, caller, s); err == nil {
 			out["userStorageKey"] = key
 		}
 	}
 	if a := r.StringProp("applicationInsights"); a != "" {
-		if res, err := loadResource(ctx, p.Store, a); err == nil {
+		if res, err := LoadResource(ctx, p.Store, a); err == nil {
 			out["appInsightsInstrumentationKey"] = res.StringProp("InstrumentationKey")
 		}
 	}

@@ -6,34 +6,42 @@ import (
 
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/ml"
+	"github.com/amlid/amlid/internal/ml/assets"
+	"github.com/amlid/amlid/internal/ml/endpoint"
 	"github.com/amlid/amlid/internal/runtime"
 	"github.com/amlid/amlid/internal/token"
 )
 
-// mlParts holds the Azure ML pieces (issues 9 and 10).
+// mlParts holds the Azure ML wing (issues 9 and 10): the core
+// (workspaces), assets and online endpoints.
 type mlParts struct {
-	provider *ml.Provider
-	runtime  *runtime.Supervisor
+	provider  *ml.Provider
+	assets    *assets.Provider
+	endpoints *endpoint.Provider
+	runtime   *runtime.Supervisor
 }
 
 // registerML declares Microsoft.MachineLearningServices and its children,
 // and mounts the endpoints' scoring handler on s.Hosts.
 func (s *Server) registerML(ctx context.Context, reg *arm.Registry, base string) error {
 	s.ml.runtime = runtime.New(runtime.Config{LogDir: filepath.Join(s.Opts.DataDir, "ml", "logs"), Python: s.Opts.Python, Logger: s.log})
-	s.ml.provider = &ml.Provider{Store: s.Store, Directory: s.Directory, Authz: s.Authz,
-		ARM: s.ARM, Logger: s.log,
+	s.ml.provider = &ml.Provider{Store: s.Store, Directory: s.Directory, Authz: s.Authz, ARM: s.ARM, Logger: s.log}
+	s.ml.assets = &assets.Provider{Provider: s.ml.provider}
+	s.ml.endpoints = &endpoint.Provider{Provider: s.ml.provider,
 		Hosts: s.Hosts, Runtime: s.ml.runtime, Workloads: s.Workloads, MSIURL: s.State.MSIURL,
 		Tokens: s.Tokens, RootCAs: s.CA.Pool(), CABundle: s.State.CABundle,
-		BlobEndpoint: func(account string) string { return s.Storage.BlobEndpoint(account) }, WorkDir: filepath.Join(s.Opts.DataDir, "ml"),
+		BlobEndpoint: s.Storage.BlobEndpoint, WorkDir: filepath.Join(s.Opts.DataDir, "ml"),
 	}
 	s.ml.provider.Register(reg)
+	s.ml.assets.Register(reg)
+	s.ml.endpoints.Register(reg)
 	return nil
 }
 
 // openMLHosts reopens the endpoints' scoring ports and restarts the
 // deployments' processes.
 func (s *Server) openMLHosts(ctx context.Context) error {
-	return s.ml.provider.ResumeDeployments(ctx)
+	return s.ml.endpoints.ResumeDeployments(ctx)
 }
 
 // trustedService is the blob data plane's DS-8 hook: an ML workspace's

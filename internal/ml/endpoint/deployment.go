@@ -1,4 +1,4 @@
-package ml
+package endpoint
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"github.com/amlid/amlid/internal/access"
 	"github.com/amlid/amlid/internal/access/catalog"
 	"github.com/amlid/amlid/internal/arm"
+	"github.com/amlid/amlid/internal/ml"
+	"github.com/amlid/amlid/internal/ml/assets"
 	"github.com/amlid/amlid/internal/msi"
 	"github.com/amlid/amlid/internal/runtime"
 	"github.com/amlid/amlid/internal/store"
@@ -27,9 +29,9 @@ const DeploymentType = EndpointType + "/deployments"
 
 func (p *Provider) registerDeployment(reg *arm.Registry) {
 	reg.Register(&arm.ResourceType{
-		Namespace:    Namespace,
+		Namespace: ml.Namespace,
 		Path:         "workspaces/onlineEndpoints/deployments",
-		APIVersions:  MLAPIVersions,
+		APIVersions:  ml.MLAPIVersions,
 		Tracked:      true,
 		CreateStatus: http.StatusOK,
 		Name: arm.NameRule{Min: 3, Max: 32, Pattern: regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]$`),
@@ -56,7 +58,7 @@ func (p *Provider) prepareDeployment(ctx context.Context, c *arm.Call, id arm.ID
 	if l, _ := body["location"].(string); l == "" {
 		if old != nil {
 			body["location"] = old.Location
-		} else if ep, err := loadResource(ctx, p.Store, id.Parent().String()); err == nil {
+		} else if ep, err := ml.LoadResource(ctx, p.Store, id.Parent().String()); err == nil {
 			body["location"] = ep.Location
 		}
 	}
@@ -95,7 +97,7 @@ func (p *Provider) validateDeployment(ctx context.Context, w *arm.Write) error {
 		if !strings.HasPrefix(strings.ToLower(v), strings.ToLower(ws)+"/"+kind+"/") {
 			return arm.Errorf(http.StatusBadRequest, "UserError", "properties.%s '%s' must be %s version of the same workspace (%s/%s/…/versions/…).", prop, v, singular[kind], ws, kind)
 		}
-		if _, err := loadAsset(ctx, p.Store, v); err != nil {
+		if _, err := assets.Load(ctx, p.Store, v); err != nil {
 			return arm.Errorf(http.StatusBadRequest, "UserError", "properties.%s '%s' was not found: register it first.", prop, v)
 		}
 		return nil
@@ -166,7 +168,7 @@ func (p *Provider) stopDeployment(id string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	if err := p.Runtime.Stop(ctx, id); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-		p.log().Warn("stop deployment", "id", id, "err", err)
+		p.Log().Warn("stop deployment", "id", id, "err", err)
 	}
 	p.mu.Lock()
 	wl := p.workloads[strings.ToLower(id)]
@@ -189,9 +191,9 @@ func (p *Provider) deploy(ctx context.Context, id string, gen float64) {
 			return
 		}
 		state, msg = "Failed", err.Error()
-		p.log().Warn("deployment failed", "id", id, "err", msg)
+		p.Log().Warn("deployment failed", "id", id, "err", msg)
 	}
-	err := p.updateResource(ctx, id, func(cur *arm.Resource) error {
+	err := p.UpdateResource(ctx, id, func(cur *arm.Resource) error {
 		if g, _ := cur.Internal["generation"].(float64); g != gen {
 			return errSuperseded
 		}
@@ -209,14 +211,14 @@ func (p *Provider) deploy(ctx context.Context, id string, gen float64) {
 		// what this start launched.
 		p.stopDeployment(id)
 	case err != nil && !errors.Is(err, errSuperseded):
-		p.log().Error("record deployment state", "id", id, "err", err)
+		p.Log().Error("record deployment state", "id", id, "err", err)
 	}
 }
 
 var errSuperseded = errors.New("deployment superseded by a newer write")
 
 func (p *Provider) runDeployment(ctx context.Context, id string, gen float64) error {
-	dep, err := loadResource(ctx, p.Store, id)
+	dep, err := ml.LoadResource(ctx, p.Store, id)
 	if err != nil {
 		return errSuperseded
 	}
@@ -225,7 +227,7 @@ func (p *Provider) runDeployment(ctx context.Context, id string, gen float64) er
 	}
 	did, _ := arm.ParseID(dep.ID)
 	epID := did.Parent()
-	ep, err := loadResource(ctx, p.Store, epID.String())
+	ep, err := ml.LoadResource(ctx, p.Store, epID.String())
 	if err != nil {
 		return errSuperseded
 	}
@@ -235,7 +237,7 @@ func (p *Provider) runDeployment(ctx context.Context, id string, gen float64) er
 	if err != nil {
 		return fmt.Errorf("the workspace's container registry: %v", err)
 	}
-	ws, err := loadResource(ctx, p.Store, wsID)
+	ws, err := ml.LoadResource(ctx, p.Store, wsID)
 	if err != nil {
 		return errSuperseded
 	}
@@ -249,7 +251,7 @@ func (p *Provider) runDeployment(ctx context.Context, id string, gen float64) er
 			if err != nil {
 				return err
 			}
-			_ = p.updateResource(ctx, ep.ID, func(cur *arm.Resource) error { cur.Internal["acrPullGranted"] = reg; return nil })
+			_ = p.UpdateResource(ctx, ep.ID, func(cur *arm.Resource) error { cur.Internal["acrPullGranted"] = reg; return nil })
 		}
 	}
 	if err := p.checkEP3(ctx, ep, ws, reg); err != nil {
@@ -263,7 +265,7 @@ func (p *Provider) runDeployment(ctx context.Context, id string, gen float64) er
 	cc, _ := dep.Prop("codeConfiguration").(map[string]any)
 	codeID, _ := cc["codeId"].(string)
 	script, _ := cc["scoringScript"].(string)
-	code, err := loadAsset(ctx, p.Store, codeID)
+	code, err := assets.Load(ctx, p.Store, codeID)
 	if err != nil {
 		return fmt.Errorf("code %s: %v", codeID, err)
 	}
@@ -273,7 +275,7 @@ func (p *Provider) runDeployment(ctx context.Context, id string, gen float64) er
 	}
 	modelDir := ""
 	if mid := dep.StringProp("model"); mid != "" {
-		model, err := loadAsset(ctx, p.Store, mid)
+		model, err := assets.Load(ctx, p.Store, mid)
 		if err != nil {
 			return fmt.Errorf("model %s: %v", mid, err)
 		}
@@ -386,7 +388,7 @@ func (p *Provider) ResumeDeployments(ctx context.Context) error {
 		case strings.EqualFold(r.Type, EndpointType):
 			port := portOf(r.StringProp("scoringUri"))
 			if _, err := p.Hosts.Open(EndpointKind, r.ID, port); err != nil {
-				p.log().Warn("reopen the endpoint's scoring port", "endpoint", r.ID, "port", port, "err", err)
+				p.Log().Warn("reopen the endpoint's scoring port", "endpoint", r.ID, "port", port, "err", err)
 			}
 		case strings.EqualFold(r.Type, DeploymentType):
 			gen, _ := r.Internal["generation"].(float64)

@@ -1,4 +1,4 @@
-package ml
+package endpoint
 
 import (
 	"context"
@@ -123,23 +123,7 @@ func (p *Provider) accountKey(ctx context.Context, ws *arm.Resource, account str
 	if err := json.Unmarshal(rec.Value, &idx); err != nil {
 		return "", err
 	}
-	return p.storageKey(ctx, arm.SystemCaller(ws.StringProp("tenantId")), idx.ID)
-}
-
-// storageKey reads key1 of a storage account through ARM as caller (a
-// caller who may not list the keys gets the refusal).
-func (p *Provider) storageKey(ctx context.Context, caller *arm.Caller, accountID string) (string, error) {
-	_, body, err := p.ARM.Do(ctx, caller, http.MethodPost, accountID+"/listKeys?api-version="+apiStorage, nil)
-	if err != nil {
-		return "", err
-	}
-	var k struct {
-		Keys []struct{ Value string } `json:"keys"`
-	}
-	if err := json.Unmarshal(body, &k); err != nil || len(k.Keys) == 0 {
-		return "", fmt.Errorf("storage account %s has no keys", accountID)
-	}
-	return k.Keys[0].Value, nil
+	return p.StorageKey(ctx, arm.SystemCaller(ws.StringProp("tenantId")), idx.ID)
 }
 
 func isLoopback(host string) bool {

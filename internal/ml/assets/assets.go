@@ -1,4 +1,4 @@
-package ml
+package assets
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/amlid/amlid/internal/arm"
+	"github.com/amlid/amlid/internal/ml"
 	"github.com/amlid/amlid/internal/store"
 )
 
@@ -31,11 +32,11 @@ func (p *Provider) registerAssets(reg *arm.Registry) {
 	for _, k := range assetKinds {
 		k := k
 		reg.Register(&arm.ResourceType{
-			Namespace: Namespace, Path: "workspaces/" + k.path, APIVersions: MLAPIVersions,
+			Namespace: ml.Namespace, Path: "workspaces/" + k.path, APIVersions: ml.MLAPIVersions,
 			CreateStatus: http.StatusOK, Name: assetName,
 		})
 		reg.Register(&arm.ResourceType{
-			Namespace: Namespace, Path: "workspaces/" + k.path + "/versions", APIVersions: MLAPIVersions,
+			Namespace: ml.Namespace, Path: "workspaces/" + k.path + "/versions", APIVersions: ml.MLAPIVersions,
 			CreateStatus: http.StatusOK, Name: assetName,
 			Prepare: p.prepareAssetVersion,
 			Validate: func(ctx context.Context, w *arm.Write) error {
@@ -95,6 +96,14 @@ func (p *Provider) validateAssetVersion(ctx context.Context, w *arm.Write, kind,
 }
 
 // loadAsset reads an asset version by ID within the workspace.
-func loadAsset(ctx context.Context, r store.Reader, id string) (*arm.Resource, error) {
-	return loadResource(ctx, r, id)
+func Load(ctx context.Context, r store.Reader, id string) (*arm.Resource, error) {
+	return ml.LoadResource(ctx, r, id)
 }
+
+// Provider declares models, code and environments over the ML core.
+type Provider struct {
+	*ml.Provider
+}
+
+// Register declares the asset types on reg.
+func (p *Provider) Register(reg *arm.Registry) { p.registerAssets(reg) }

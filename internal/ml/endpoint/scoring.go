@@ -1,4 +1,4 @@
-package ml
+package endpoint
 
 import (
 	"crypto/subtle"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/hostport"
+	"github.com/amlid/amlid/internal/ml"
 	"github.com/amlid/amlid/internal/runtime"
 )
 
@@ -31,7 +32,7 @@ func (p *Provider) ScoringHandler() http.Handler {
 			http.Error(w, "no endpoint", http.StatusNotFound)
 			return
 		}
-		ep, err := loadResource(r.Context(), p.Store, tg.ID)
+		ep, err := ml.LoadResource(r.Context(), p.Store, tg.ID)
 		if err != nil {
 			scoringError(w, http.StatusNotFound, "The endpoint no longer exists.")
 			return

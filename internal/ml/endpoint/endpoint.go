@@ -1,4 +1,4 @@
-package ml
+package endpoint
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/amlid/amlid/internal/access/catalog"
 	"github.com/amlid/amlid/internal/arm"
+	"github.com/amlid/amlid/internal/ml"
 	"github.com/amlid/amlid/internal/store"
 )
 
@@ -24,13 +25,13 @@ import (
 const EndpointKind = "endpoint"
 
 // EndpointType is the online endpoint type name.
-const EndpointType = WorkspaceType + "/onlineEndpoints"
+const EndpointType = ml.WorkspaceType + "/onlineEndpoints"
 
 func (p *Provider) registerEndpoint(reg *arm.Registry) {
 	reg.Register(&arm.ResourceType{
-		Namespace:    Namespace,
+		Namespace: ml.Namespace,
 		Path:         "workspaces/onlineEndpoints",
-		APIVersions:  MLAPIVersions,
+		APIVersions:  ml.MLAPIVersions,
 		Tracked:      true,
 		CreateStatus: http.StatusOK,
 		Name: arm.NameRule{Min: 3, Max: 32, Pattern: regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]$`),
@@ -59,7 +60,7 @@ func (p *Provider) prepareEndpoint(ctx context.Context, c *arm.Call, id arm.ID, 
 		body["identity"] = map[string]any{"type": arm.IdentityTypeSystem} // rule EP-1
 	}
 	if l, _ := body["location"].(string); l == "" {
-		if ws, err := loadResource(ctx, p.Store, id.Parent().String()); err == nil {
+		if ws, err := ml.LoadResource(ctx, p.Store, id.Parent().String()); err == nil {
 			body["location"] = ws.Location
 		}
 	}
@@ -116,7 +117,7 @@ func (p *Provider) validateEndpoint(ctx context.Context, w *arm.Write) error {
 	} else {
 		delete(props, "scoringUri")
 		delete(props, "swaggerUri")
-		keys := map[string]any{"primaryKey": randomKey(), "secondaryKey": randomKey(), "tokenKey": randomKey()}
+		keys := map[string]any{"primaryKey": ml.RandomKey(), "secondaryKey": ml.RandomKey(), "tokenKey": ml.RandomKey()}
 		nu.Internal = map[string]any{"keys": keys}
 	}
 	// Traffic: deployment name → percent, summing to 0 or 100, naming
@@ -175,7 +176,7 @@ func (p *Provider) beforeCommitEndpoint(ctx context.Context, tx store.Tx, w *arm
 	if w.Old != nil || nu.SystemPrincipalID() == "" {
 		return nil
 	}
-	ws, err := loadResource(ctx, tx, w.ID.Parent().String())
+	ws, err := ml.LoadResource(ctx, tx, w.ID.Parent().String())
 	if err != nil {
 		return err
 	}
@@ -237,9 +238,9 @@ func (p *Provider) endpointRegenerateKeys(ctx context.Context, c *arm.Call, r *a
 	}
 	val := req.KeyValue
 	if val == "" {
-		val = randomKey()
+		val = ml.RandomKey()
 	}
-	err := p.updateResource(ctx, r.ID, func(cur *arm.Resource) error {
+	err := p.UpdateResource(ctx, r.ID, func(cur *arm.Resource) error {
 		k := endpointKeys(cur)
 		k[field] = val
 		cur.Internal["keys"] = k
@@ -305,40 +306,4 @@ func verifyAMLToken(r *arm.Resource, tok string, now time.Time) error {
 		return fmt.Errorf("the token expired")
 	}
 	return nil
-}
-
-// updateResource applies fn to a stored resource in a transaction.
-func (p *Provider) updateResource(ctx context.Context, id string, fn func(cur *arm.Resource) error) error {
-	return p.updateResourceTx(ctx, id, func(_ store.Tx, cur *arm.Resource) error { return fn(cur) })
-}
-
-// updateResourceTx is updateResource for changes that write other records
-// in the same transaction (role assignments).
-func (p *Provider) updateResourceTx(ctx context.Context, id string, fn func(tx store.Tx, cur *arm.Resource) error) error {
-	pid, err := arm.ParseID(id)
-	if err != nil {
-		return err
-	}
-	return p.Store.Tx(ctx, func(tx store.Tx) error {
-		rec, err := tx.Get(ctx, arm.KindResource, pid.Key())
-		if err != nil {
-			return err
-		}
-		cur, err := arm.DecodeResource(rec.Value)
-		if err != nil {
-			return err
-		}
-		if cur.Internal == nil {
-			cur.Internal = map[string]any{}
-		}
-		if err := fn(tx, cur); err != nil {
-			return err
-		}
-		b, err := arm.EncodeResource(cur)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Put(ctx, store.Record{Kind: arm.KindResource, Key: rec.Key, Parent: rec.Parent, Value: b}, rec.ETag)
-		return err
-	})
 }
