@@ -546,4 +546,3 @@ func jsonClone(v any) any {
 	_ = json.Unmarshal(b, &out)
 	return out
 }
-
