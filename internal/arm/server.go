@@ -520,6 +520,13 @@ func (s *Server) writePage(w http.ResponseWriter, c *Call, kind string, o store.
 	return nil
 }
 
+// WritePage serves one page of a listing of kind, as ARM lists do: $top,
+// nextLink with an HMAC-bound $skipToken (see Server.writePage). render
+// turns a record into an item (nil drops it).
+func (c *Call) WritePage(w http.ResponseWriter, kind string, o store.PageOptions, render func(store.Record) (any, error)) error {
+	return c.srv.writePage(w, c, kind, o, render)
+}
+
 // keyType returns the type name (lower case, ns/type[/child…]) of a
 // resource store key, without decoding the record; "" for a subscription
 // or resource group.
