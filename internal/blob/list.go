@@ -3,9 +3,9 @@ package blob
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
