@@ -232,7 +232,7 @@ type index struct {
 	count atomic.Int64
 	// Writer-only, guarded by Engine.mu.
 	byKey *nameIndex     // name (any case) → entry
-	refs  map[string]int    // role GUID → number of assignments
+	refs  map[string]int // role GUID → number of assignments
 }
 
 func newIndex(n int) *index {
