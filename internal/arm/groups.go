@@ -51,19 +51,9 @@ func (s *Server) serveResourceGroups(w http.ResponseWriter, c *Call, sub directo
 		if err := c.Authorize("Microsoft.Resources/subscriptions/resourceGroups/read", subID); err != nil {
 			return err
 		}
-		recs, err := s.cfg.Store.List(c.Ctx(), KindResource, store.ListOptions{Parent: Normalize(subID)})
-		if err != nil {
-			return err
-		}
-		items := []any{}
-		for _, rec := range recs {
-			r, err := DecodeResource(rec.Value)
-			if err != nil {
-				return err
-			}
-			items = append(items, r)
-		}
-		return s.writeList(w, c, items)
+		return s.writePage(w, c, KindResource, store.PageOptions{Parent: Normalize(subID)}, func(rec store.Record) (any, error) {
+			return DecodeResource(rec.Value)
+		})
 	}
 	name := segs[0]
 	if len(segs) > 1 {

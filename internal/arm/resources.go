@@ -402,44 +402,40 @@ func (s *Server) afterDelete(c *Call, res *Resource) {
 }
 
 // listChildren lists resources of type t directly below parent (a resource
-// group or a parent resource).
+// group or a parent resource): one key range of the parent index.
 func (s *Server) listChildren(w http.ResponseWriter, c *Call, parent ID, t *ResourceType) error {
 	if err := c.Authorize(t.RBACAction("read"), parent.String()); err != nil {
 		return err
 	}
-	recs, err := s.cfg.Store.List(c.Ctx(), KindResource, store.ListOptions{Parent: parent.Key()})
-	if err != nil {
-		return err
+	segs := t.canonical()
+	prefix := parent.Key() + "/" + strings.ToLower(segs[len(segs)-1]) + "/"
+	if len(segs) == 1 {
+		prefix = parent.Key() + "/providers/" + strings.ToLower(t.Namespace+"/"+segs[0]) + "/"
 	}
-	return s.writeResources(w, c, recs, t)
+	return s.writePage(w, c, KindResource, store.PageOptions{Parent: parent.Key(), KeyPrefix: prefix}, s.renderResource(c))
 }
 
-// listOfType lists resources of top-level type t anywhere below scope.
+// listOfType lists resources of top-level type t anywhere below scope: a
+// key range of the scope filtered by the type in the key (pages may be
+// short, see store.PageOptions.Keep).
 func (s *Server) listOfType(w http.ResponseWriter, c *Call, scope string, t *ResourceType) error {
 	if err := c.Authorize(t.RBACAction("read"), scope); err != nil {
 		return err
 	}
-	recs, err := s.cfg.Store.List(c.Ctx(), KindResource, store.ListOptions{KeyPrefix: Normalize(scope) + "/"})
-	if err != nil {
-		return err
-	}
-	return s.writeResources(w, c, recs, t)
+	typ := strings.ToLower(t.TypeName())
+	keep := func(rec store.Record) bool { return keyType(rec.Key) == typ }
+	return s.writePage(w, c, KindResource, store.PageOptions{KeyPrefix: Normalize(scope) + "/", Keep: keep}, s.renderResource(c))
 }
 
-func (s *Server) writeResources(w http.ResponseWriter, c *Call, recs []store.Record, t *ResourceType) error {
-	items := []any{}
-	for _, rec := range recs {
+func (s *Server) renderResource(c *Call) func(store.Record) (any, error) {
+	return func(rec store.Record) (any, error) {
 		r, err := DecodeResource(rec.Value)
 		if err != nil {
-			return err
-		}
-		if !strings.EqualFold(r.Type, t.TypeName()) {
-			continue
+			return nil, err
 		}
 		s.present(c, r)
-		items = append(items, r)
+		return r, nil
 	}
-	return s.writeList(w, c, items)
 }
 
 func (s *Server) action(w http.ResponseWriter, c *Call, t *ResourceType, id ID, name string) error {

@@ -11,11 +11,11 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/amlid/amlid/internal/directory"
+	"github.com/amlid/amlid/internal/paging"
 	"github.com/amlid/amlid/internal/store"
 )
 
@@ -75,6 +75,7 @@ type Config struct {
 type Server struct {
 	cfg        Config
 	extensions map[string]Extension
+	pages      *paging.Codec
 }
 
 // New builds the front door.
@@ -88,7 +89,7 @@ func New(cfg Config) *Server {
 	if cfg.Registry == nil {
 		cfg.Registry = NewRegistry()
 	}
-	return &Server{cfg: cfg, extensions: map[string]Extension{}}
+	return &Server{cfg: cfg, extensions: map[string]Extension{}, pages: paging.New(cfg.Store)}
 }
 
 // Registry returns the type registry.
@@ -411,27 +412,19 @@ func (s *Server) listResources(w http.ResponseWriter, c *Call, scope string) err
 		}
 		typeFilter = v
 	}
-	recs, err := s.cfg.Store.List(c.Ctx(), KindResource, store.ListOptions{KeyPrefix: Normalize(scope) + "/"})
-	if err != nil {
-		return err
+	typeFilter = strings.ToLower(typeFilter)
+	keep := func(rec store.Record) bool {
+		t := keyType(rec.Key)
+		return t != "" && (typeFilter == "" || t == typeFilter)
 	}
-	out := []any{}
-	for _, rec := range recs {
+	return s.writePage(w, c, KindResource, store.PageOptions{KeyPrefix: Normalize(scope) + "/", Keep: keep}, func(rec store.Record) (any, error) {
 		res, err := DecodeResource(rec.Value)
 		if err != nil {
-			return err
-		}
-		if strings.EqualFold(res.Type, "Microsoft.Resources/resourceGroups") {
-			continue
-		}
-		if typeFilter != "" && !strings.EqualFold(res.Type, typeFilter) {
-			continue
+			return nil, err
 		}
 		s.present(c, res)
-		out = append(out, genericResourceJSON(res))
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"value": out})
-	return nil
+		return genericResourceJSON(res), nil
+	})
 }
 
 // genericResourceJSON is the GenericResource shape of the resources list.
@@ -466,48 +459,91 @@ func parseEqFilter(f, field string) (string, bool) {
 	return f[len(prefix) : len(f)-1], true
 }
 
-// pageOf cuts recs for $top/$skipToken paging and returns the nextLink.
-func (s *Server) pageOf(c *Call, keys []string) (start, end int, next string, err error) {
+// writePage serves one page of a listing of kind selected by o: $top is
+// the page size (default Config.PageSize), $skipToken the continuation token
+// of a nextLink, which binds it to this path and $filter (tampered or
+// transplanted: 400 InvalidSkipToken). render turns a record into the JSON
+// item. It reads O(page) records, whatever the size of the listing.
+func (s *Server) writePage(w http.ResponseWriter, c *Call, kind string, o store.PageOptions, render func(store.Record) (any, error)) error {
 	q := c.R.URL.Query()
-	size := s.cfg.PageSize
+	o.Limit = s.cfg.PageSize
 	if t := q.Get("$top"); t != "" {
 		n, e := strconv.Atoi(t)
 		if e != nil || n <= 0 {
-			return 0, 0, "", Errorf(http.StatusBadRequest, "InvalidTopInQueryString", "The $top value '%s' must be a positive integer.", t)
+			return Errorf(http.StatusBadRequest, "InvalidTopInQueryString", "The $top value '%s' must be a positive integer.", t)
 		}
-		size = n
+		o.Limit = min(n, 1000)
 	}
-	if tok := q.Get("$skipToken"); tok != "" {
-		n, e := strconv.Atoi(tok)
-		if e != nil || n < 0 {
-			return 0, 0, "", Errorf(http.StatusBadRequest, "InvalidSkipToken", "The $skipToken '%s' is invalid.", tok)
+	list := strings.ToLower(c.R.URL.Path) + "?" + q.Get("$filter")
+	tokParam := "$skipToken"
+	if q.Has("$skiptoken") && !q.Has(tokParam) {
+		tokParam = "$skiptoken"
+	}
+	if tok := q.Get(tokParam); tok != "" {
+		after, err := s.pages.Cursor(c.Ctx(), list, tok)
+		if errors.Is(err, paging.ErrInvalid) {
+			return Errorf(http.StatusBadRequest, "InvalidSkipToken", "The $skipToken '%s' is not a continuation token of this listing: follow the nextLink of the previous page unchanged.", tok)
 		}
-		start = min(n, len(keys))
+		if err != nil {
+			return err
+		}
+		o.After = after
 	}
-	end = min(start+size, len(keys))
-	if end < len(keys) {
-		u := *c.R.URL
-		u.Scheme, u.Host = "https", c.R.Host
-		q.Set("$skipToken", strconv.Itoa(end))
-		u.RawQuery = q.Encode()
-		next = u.String()
-	}
-	return start, end, next, nil
-}
-
-// writeList writes {"value":[…],"nextLink":…} for already-presented items.
-func (s *Server) writeList(w http.ResponseWriter, c *Call, items []any) error {
-	keys := make([]string, len(items))
-	start, end, next, err := s.pageOf(c, keys)
+	p, err := store.ListPage(c.Ctx(), s.cfg.Store, kind, o)
 	if err != nil {
 		return err
 	}
-	body := map[string]any{"value": items[start:end]}
-	if next != "" {
-		body["nextLink"] = next
+	items := make([]any, 0, len(p.Records))
+	for _, rec := range p.Records {
+		item, err := render(rec)
+		if err != nil {
+			return err
+		}
+		if item != nil {
+			items = append(items, item)
+		}
+	}
+	body := map[string]any{"value": items}
+	if p.Next != "" {
+		tok, err := s.pages.Token(c.Ctx(), list, p.Next)
+		if err != nil {
+			return err
+		}
+		u := *c.R.URL
+		u.Scheme, u.Host = "https", c.R.Host
+		q.Del("$skiptoken")
+		q.Set("$skipToken", tok)
+		u.RawQuery = q.Encode()
+		body["nextLink"] = u.String()
 	}
 	WriteJSON(w, http.StatusOK, body)
 	return nil
+}
+
+// WritePage serves one page of a listing of kind, as ARM lists do: $top,
+// nextLink with an HMAC-bound $skipToken (see Server.writePage). render
+// turns a record into an item (nil drops it).
+func (c *Call) WritePage(w http.ResponseWriter, kind string, o store.PageOptions, render func(store.Record) (any, error)) error {
+	return c.srv.writePage(w, c, kind, o, render)
+}
+
+// keyType returns the type name (lower case, ns/type[/child…]) of a
+// resource store key, without decoding the record; "" for a subscription
+// or resource group.
+func keyType(key string) string {
+	_, rest, ok := strings.Cut(key, "/providers/")
+	if !ok {
+		return ""
+	}
+	segs := strings.Split(rest, "/")
+	if len(segs) < 3 || len(segs)%2 == 0 {
+		return ""
+	}
+	t := segs[0]
+	for i := 1; i < len(segs); i += 2 {
+		t += "/" + segs[i]
+	}
+	return t
 }
 
 // jsonClone round-trips v (used to hand out copies of maps).
@@ -517,5 +553,3 @@ func jsonClone(v any) any {
 	_ = json.Unmarshal(b, &out)
 	return out
 }
-
-var _ = url.Values{}

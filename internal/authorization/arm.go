@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -343,35 +342,29 @@ func (s *Service) listAssignments(w http.ResponseWriter, c *arm.Call, scope stri
 			principals[strings.ToLower(g)] = true
 		}
 	}
-	recs, err := s.st.List(c.Ctx(), KindAssignment, store.ListOptions{})
-	if err != nil {
-		return err
-	}
+	// Pages in assignment-name order from the store; the scope test reads
+	// the record's parent (its normalised scope), the principal test its
+	// value only when a principal filter is given.
 	target := rbac.NormalizeScope(scope)
-	items := []any{}
-	var all []*storedAssignment
-	for _, r := range recs {
+	keep := func(r store.Record) bool {
+		above := rbac.IsAncestorOrSelf(r.Parent, target)
+		below := rbac.IsAncestorOrSelf(target, r.Parent)
+		if !above && (atScope || !below) {
+			return false
+		}
+		if len(principals) == 0 {
+			return true
+		}
+		var sa storedAssignment
+		return json.Unmarshal(r.Value, &sa) == nil && principals[strings.ToLower(sa.PrincipalID)]
+	}
+	return c.WritePage(w, KindAssignment, store.PageOptions{Keep: keep}, func(r store.Record) (any, error) {
 		var sa storedAssignment
 		if err := json.Unmarshal(r.Value, &sa); err != nil {
-			return err
+			return nil, err
 		}
-		all = append(all, &sa)
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].CreatedOn.Before(all[j].CreatedOn) })
-	for _, sa := range all {
-		as := rbac.NormalizeScope(sa.Scope)
-		above := rbac.IsAncestorOrSelf(as, target)
-		below := rbac.IsAncestorOrSelf(target, as)
-		if !above && (atScope || !below) {
-			continue
-		}
-		if len(principals) > 0 && !principals[strings.ToLower(sa.PrincipalID)] {
-			continue
-		}
-		items = append(items, assignmentJSON(sa))
-	}
-	arm.WriteJSON(w, http.StatusOK, map[string]any{"value": items})
-	return nil
+		return assignmentJSON(&sa), nil
+	})
 }
 
 // definitionJSON renders a role definition with the ID scoped as asked.

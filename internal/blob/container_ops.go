@@ -392,9 +392,9 @@ func (h *Handler) listContainers(q *req) error {
 	prefix, marker := q.query("prefix"), q.query("marker")
 	after := ""
 	if marker != "" {
-		m, ok := decodeMarker(marker)
-		if !ok {
-			return errInvalidQuery("marker", marker, "not a marker this service returned")
+		m, err := h.decodeMarker(q.r.Context(), "containers|"+strings.ToLower(q.account.Name), marker)
+		if err != nil {
+			return err
 		}
 		after = m.name
 	}
@@ -408,7 +408,9 @@ func (h *Handler) listContainers(q *req) error {
 	}
 	if len(cs) > max {
 		cs = cs[:max]
-		doc.NextMarker = encodeMarker(listMarker{name: cs[len(cs)-1].Name})
+		if doc.NextMarker, err = h.encodeMarker(q.r.Context(), "containers|"+strings.ToLower(q.account.Name), listMarker{name: cs[len(cs)-1].Name}); err != nil {
+			return err
+		}
 	}
 	withMeta := q.includes("metadata")
 	for _, c := range cs {

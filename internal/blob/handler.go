@@ -26,6 +26,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/amlid/amlid/internal/paging"
 	"github.com/amlid/amlid/internal/rbac"
 	"github.com/amlid/amlid/internal/storage"
 	"github.com/amlid/amlid/internal/store"
@@ -88,6 +89,7 @@ type Handler struct {
 
 	verified verifiedTokens
 	commit   *committer
+	pages    *paging.Codec
 }
 
 // DefaultVersion is the x-ms-version sent when the client sent none.
@@ -128,7 +130,7 @@ func New(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{cfg: cfg, st: cfg.Store, prov: cfg.Storage, data: ds, log: cfg.Logger.With("component", "blob"),
+	h := &Handler{cfg: cfg, st: cfg.Store, pages: paging.New(cfg.Store), prov: cfg.Storage, data: ds, log: cfg.Logger.With("component", "blob"),
 		commit: &committer{st: cfg.Store}}
 	cfg.Storage.SetContainerHooks(storage.ContainerHooks{Deleting: h.deletingContainer, Deleted: h.deletedContainer})
 	return h, nil

@@ -1,14 +1,17 @@
 package blob
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/amlid/amlid/internal/paging"
 	"github.com/amlid/amlid/internal/store"
 )
 
@@ -19,25 +22,27 @@ type listMarker struct {
 	prefix bool
 }
 
-// Markers are opaque to clients: "1!" + base64url of the item.
-func encodeMarker(m listMarker) string {
+// Markers are opaque to clients and tamper-evident: a paging token (see
+// package paging) over "n" or "p" + the item, bound to the listing (the
+// container, or the account for containers). A changed or transplanted
+// marker is 400 OutOfRangeQueryParameterValue.
+func (h *Handler) encodeMarker(ctx context.Context, scope string, m listMarker) (string, error) {
 	k := "n"
 	if m.prefix {
 		k = "p"
 	}
-	return "1!" + base64.RawURLEncoding.EncodeToString([]byte(k+m.name))
+	return h.pages.Token(ctx, scope, k+m.name)
 }
 
-func decodeMarker(s string) (listMarker, bool) {
-	rest, ok := strings.CutPrefix(s, "1!")
-	if !ok {
-		return listMarker{}, false
+func (h *Handler) decodeMarker(ctx context.Context, scope, s string) (listMarker, error) {
+	c, err := h.pages.Cursor(ctx, scope, s)
+	if errors.Is(err, paging.ErrInvalid) || (err == nil && (c == "" || (c[0] != 'n' && c[0] != 'p'))) {
+		return listMarker{}, errInvalidQuery("marker", s, "not a marker this service returned for this listing")
 	}
-	b, err := base64.RawURLEncoding.DecodeString(rest)
-	if err != nil || len(b) < 1 || (b[0] != 'n' && b[0] != 'p') {
-		return listMarker{}, false
+	if err != nil {
+		return listMarker{}, err
 	}
-	return listMarker{name: string(b[1:]), prefix: b[0] == 'p'}, true
+	return listMarker{name: c[1:], prefix: c[0] == 'p'}, nil
 }
 
 // XML of List Blobs.
@@ -172,9 +177,9 @@ func (h *Handler) listBlobs(q *req) error {
 	after := ""
 	var lastPrefix string
 	if marker != "" {
-		m, ok := decodeMarker(marker)
-		if !ok {
-			return errInvalidQuery("marker", marker, "not a marker this service returned")
+		m, err := h.decodeMarker(q.r.Context(), "blobs|"+c.UID, marker)
+		if err != nil {
+			return err
 		}
 		if m.prefix {
 			after, lastPrefix = m.name+maxPrefixSkip, m.name
@@ -193,6 +198,9 @@ func (h *Handler) listBlobs(q *req) error {
 scan:
 	for {
 		opts := store.ListOptions{KeyPrefix: base + prefix, Limit: listPage}
+		if delim == "" {
+			opts.Limit = min(listPage, max+1) // one record per item
+		}
 		if after != "" {
 			opts.After = base + after
 		}
@@ -227,7 +235,9 @@ scan:
 				item, m = x, listMarker{name: name}
 			}
 			if count == max {
-				doc.NextMarker = encodeMarker(last)
+				if doc.NextMarker, err = h.encodeMarker(ctx, "blobs|"+c.UID, last); err != nil {
+					return err
+				}
 				break scan
 			}
 			doc.Blobs.Items = append(doc.Blobs.Items, item)

@@ -424,15 +424,22 @@ func (a *app) acrRepositoryCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var out struct {
-				Repositories []string `json:"repositories"`
-			}
-			if err := s.get(c.Context(), "registry:catalog:*", http.MethodGet, "/v2/_catalog", &out); err != nil {
-				return err
-			}
 			items := []any{}
-			for _, r := range out.Repositories {
-				items = append(items, r)
+			// The registry answers a page at a time: resume after the last name.
+			for last := ""; ; {
+				var out struct {
+					Repositories []string `json:"repositories"`
+				}
+				if err := s.get(c.Context(), "registry:catalog:*", http.MethodGet, "/v2/_catalog?n=1000&last="+url.QueryEscape(last), &out); err != nil {
+					return err
+				}
+				for _, r := range out.Repositories {
+					items = append(items, r)
+				}
+				if len(out.Repositories) < 1000 {
+					break
+				}
+				last = out.Repositories[len(out.Repositories)-1]
 			}
 			return a.print(items)
 		},
@@ -450,15 +457,23 @@ func (a *app) acrRepositoryCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var out struct {
-				Tags []string `json:"tags"`
+			var all []string
+			for last := ""; ; {
+				var out struct {
+					Tags []string `json:"tags"`
+				}
+				if err := s.get(c.Context(), "repository:"+tRepo+":pull", http.MethodGet, "/v2/"+tRepo+"/tags/list?n=1000&last="+url.QueryEscape(last), &out); err != nil {
+					return err
+				}
+				all = append(all, out.Tags...)
+				if len(out.Tags) < 1000 {
+					break
+				}
+				last = out.Tags[len(out.Tags)-1]
 			}
-			if err := s.get(c.Context(), "repository:"+tRepo+":pull", http.MethodGet, "/v2/"+tRepo+"/tags/list", &out); err != nil {
-				return err
-			}
-			sort.Strings(out.Tags)
+			sort.Strings(all)
 			items := []any{}
-			for _, t := range out.Tags {
+			for _, t := range all {
 				items = append(items, t)
 			}
 			return a.print(items)

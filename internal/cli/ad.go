@@ -253,13 +253,25 @@ func (a *app) graphList(ctx context.Context, path, value, field string) error {
 	if value != "" {
 		path += "?$filter=" + url.QueryEscape(field+" eq '"+value+"'")
 	}
-	v, err := a.graphRequest(ctx, http.MethodGet, path, nil)
+	t, err := a.target()
 	if err != nil {
 		return err
 	}
-	items, _ := v.(map[string]any)["value"].([]any)
-	if items == nil {
-		items = []any{}
+	tok, err := a.accessToken(ctx, graphResource)
+	if err != nil {
+		return err
+	}
+	items := []any{}
+	// Follow @odata.nextLink: Graph answers one page at a time.
+	for next := t.ARMURL + path; next != ""; {
+		_, v, err := a.httpJSON(ctx, http.MethodGet, next, tok, nil)
+		if err != nil {
+			return err
+		}
+		m, _ := v.(map[string]any)
+		page, _ := m["value"].([]any)
+		items = append(items, page...)
+		next, _ = m["@odata.nextLink"].(string)
 	}
 	return a.print(items)
 }

@@ -88,10 +88,6 @@ func (h *Handler) applications(c *call, segs []string) error {
 	ctx := c.r.Context()
 	switch {
 	case len(segs) == 0 && c.r.Method == http.MethodGet:
-		recs, err := h.cfg.Directory.Store().List(ctx, KindApplication, store.ListOptions{Parent: strings.ToLower(c.tenant)})
-		if err != nil {
-			return err
-		}
 		var field, value string
 		if f := c.r.URL.Query().Get("$filter"); f != "" {
 			m := filterEq.FindStringSubmatch(f)
@@ -100,19 +96,20 @@ func (h *Handler) applications(c *call, segs []string) error {
 			}
 			field, value = strings.ToLower(m[1]), m[2]
 		}
-		out := []any{}
-		for _, r := range recs {
+		keep := func(r store.Record) bool {
 			var a application
 			if json.Unmarshal(r.Value, &a) != nil {
-				continue
+				return false
 			}
-			if (field == "appid" && !strings.EqualFold(a.AppID, value)) || (field == "displayname" && a.DisplayName != value) {
-				continue
-			}
-			out = append(out, a.json())
+			return !((field == "appid" && !strings.EqualFold(a.AppID, value)) || (field == "displayname" && a.DisplayName != value))
 		}
-		writeJSON(c.w, http.StatusOK, map[string]any{"value": out})
-		return nil
+		return h.writePage(c, KindApplication, keep, func(r store.Record) (any, error) {
+			var a application
+			if err := json.Unmarshal(r.Value, &a); err != nil {
+				return nil, err
+			}
+			return a.json(), nil
+		})
 	case len(segs) == 0 && c.r.Method == http.MethodPost:
 		if err := h.requireAdmin(c); err != nil {
 			return err

@@ -15,10 +15,12 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/amlid/amlid/internal/directory"
+	"github.com/amlid/amlid/internal/paging"
 	"github.com/amlid/amlid/internal/store"
 	"github.com/amlid/amlid/internal/token"
 	"github.com/google/uuid"
@@ -45,14 +47,67 @@ type Config struct {
 }
 
 // Handler serves /v1.0/… and /beta/….
-type Handler struct{ cfg Config }
+type Handler struct {
+	cfg   Config
+	pages *paging.Codec
+}
 
 // New returns the Graph handler.
 func New(cfg Config) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Handler{cfg: cfg}
+	return &Handler{cfg: cfg, pages: paging.New(cfg.Directory.Store())}
+}
+
+// writePage answers a collection one page at a time, as Graph does:
+// $top is the page size (default 100, at most 999) and @odata.nextLink
+// carries a $skiptoken bound to this path and query (tampered or
+// transplanted: 400). keep filters records; render makes the item.
+func (h *Handler) writePage(c *call, kind string, keep func(store.Record) bool, render func(store.Record) (any, error)) error {
+	q := c.r.URL.Query()
+	o := store.PageOptions{Parent: strings.ToLower(c.tenant), Limit: 100, Keep: keep}
+	if t := q.Get("$top"); t != "" {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 1 || n > 999 {
+			return errf(http.StatusBadRequest, "Request_BadRequest", "Invalid page size specified: '%s'. Must be between 1 and 999 inclusive.", t)
+		}
+		o.Limit = n
+	}
+	list := kind + "|" + strings.ToLower(c.tenant) + "|" + q.Get("$filter")
+	if tok := q.Get("$skiptoken"); tok != "" {
+		after, err := h.pages.Cursor(c.r.Context(), list, tok)
+		if errors.Is(err, paging.ErrInvalid) {
+			return errf(http.StatusBadRequest, "Request_BadRequest", "The $skiptoken '%s' is not a page token of this query: follow @odata.nextLink unchanged.", tok)
+		}
+		if err != nil {
+			return err
+		}
+		o.After = after
+	}
+	p, err := store.ListPage(c.r.Context(), h.cfg.Directory.Store(), kind, o)
+	if err != nil {
+		return err
+	}
+	out := make([]any, 0, len(p.Records))
+	for _, r := range p.Records {
+		item, err := render(r)
+		if err != nil {
+			return err
+		}
+		out = append(out, item)
+	}
+	body := map[string]any{"value": out}
+	if p.Next != "" {
+		tok, err := h.pages.Token(c.r.Context(), list, p.Next)
+		if err != nil {
+			return err
+		}
+		q.Set("$skiptoken", tok)
+		body["@odata.nextLink"] = c.base + c.r.URL.Path + "?" + q.Encode()
+	}
+	writeJSON(c.w, http.StatusOK, body)
+	return nil
 }
 
 // OwnsPath reports whether path is Graph's.
@@ -213,12 +268,9 @@ func (h *Handler) lookup(c *call, typ, key string) (*directory.Principal, error)
 var filterEq = regexp.MustCompile(`(?i)^\s*(\w+)\s+eq\s+'([^']*)'\s*$`)
 var filterSPN = regexp.MustCompile(`(?i)^\s*servicePrincipalNames/any\(\s*(\w+)\s*:\s*\w+\s+eq\s+'([^']*)'\s*\)\s*$`)
 
-// list answers a collection, honouring simple $filter forms.
+// list answers a collection, honouring simple $filter forms, one page at a
+// time.
 func (h *Handler) list(c *call, typ string) error {
-	all, err := h.cfg.Directory.Principals(c.r.Context(), c.tenant, typ)
-	if err != nil {
-		return err
-	}
 	f := c.r.URL.Query().Get("$filter")
 	var field, value string
 	if f != "" {
@@ -230,31 +282,35 @@ func (h *Handler) list(c *call, typ string) error {
 			return errf(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query: $filter=%s. amlid supports \"<property> eq '<value>'\" and servicePrincipalNames/any(c:c eq '<value>').", f)
 		}
 	}
-	out := []any{}
-	for _, p := range all {
-		if typ == directory.TypeServicePrincipal && p.Type != typ {
-			continue
-		}
-		ok := true
-		switch field {
-		case "":
-		case "serviceprincipalnames", "appid":
-			ok = strings.EqualFold(p.AppID, value)
-		case "displayname":
-			ok = p.DisplayName == value
-		case "userprincipalname", "mail":
-			ok = strings.EqualFold(p.UPN, value)
-		case "id":
-			ok = strings.EqualFold(p.ObjectID, value)
-		default:
-			return errf(http.StatusBadRequest, "Request_UnsupportedQuery", "Filtering on '%s' is not supported.", field)
-		}
-		if ok {
-			out = append(out, objectJSON(p))
-		}
+	switch field {
+	case "", "serviceprincipalnames", "appid", "displayname", "userprincipalname", "mail", "id":
+	default:
+		return errf(http.StatusBadRequest, "Request_UnsupportedQuery", "Filtering on '%s' is not supported.", field)
 	}
-	writeJSON(c.w, http.StatusOK, map[string]any{"value": out})
-	return nil
+	keep := func(r store.Record) bool {
+		var p directory.Principal
+		if json.Unmarshal(r.Value, &p) != nil || (typ != "" && p.Type != typ) {
+			return false
+		}
+		switch field {
+		case "serviceprincipalnames", "appid":
+			return strings.EqualFold(p.AppID, value)
+		case "displayname":
+			return p.DisplayName == value
+		case "userprincipalname", "mail":
+			return strings.EqualFold(p.UPN, value)
+		case "id":
+			return strings.EqualFold(p.ObjectID, value)
+		}
+		return true
+	}
+	return h.writePage(c, directory.KindPrincipal, keep, func(r store.Record) (any, error) {
+		var p directory.Principal
+		if err := json.Unmarshal(r.Value, &p); err != nil {
+			return nil, err
+		}
+		return objectJSON(&p), nil
+	})
 }
 
 func (h *Handler) users(c *call, segs []string) error {

@@ -26,6 +26,7 @@ import (
 	"strings"
 
 	"github.com/amlid/amlid/internal/hostport"
+	"github.com/amlid/amlid/internal/paging"
 	"github.com/amlid/amlid/internal/store"
 	"github.com/amlid/amlid/internal/token"
 )
@@ -201,35 +202,63 @@ func (v *Vaults) deletedJSON(c *call, s *secretRecord, vr *versionRecord, m map[
 	return m
 }
 
-// page cuts items by maxresults/$skiptoken and returns the nextLink.
-func page[T any](c *call, items []T) ([]T, string, error) {
+// pageParams reads maxresults (page size, 1..25, default 25) and
+// $skiptoken, whose cursor is bound to this path by an HMAC (tampered or
+// from another listing: 400 BadParameter).
+func (v *Vaults) pageParams(c *call) (size int, cursor string, err error) {
 	q := c.r.URL.Query()
-	size := 25
+	size = 25
 	if s := q.Get("maxresults"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 25 {
-			return nil, "", kvErr(http.StatusBadRequest, "BadParameter", "maxresults must be an integer from 1 to 25, not '%s'.", s)
+			return 0, "", kvErr(http.StatusBadRequest, "BadParameter", "maxresults must be an integer from 1 to 25, not '%s'.", s)
 		}
 		size = n
 	}
-	start := 0
 	if s := q.Get("$skiptoken"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 0 {
-			return nil, "", kvErr(http.StatusBadRequest, "BadParameter", "The $skiptoken '%s' is invalid.", s)
+		cursor, err = v.pages.Cursor(c.r.Context(), strings.ToLower(c.vault.ID+c.r.URL.Path), s)
+		if errors.Is(err, paging.ErrInvalid) {
+			return 0, "", kvErr(http.StatusBadRequest, "BadParameter", "The $skiptoken '%s' is not a continuation token of this list: follow nextLink unchanged.", s)
 		}
-		start = min(n, len(items))
+		if err != nil {
+			return 0, "", err
+		}
 	}
-	end := min(start+size, len(items))
-	next := ""
-	if end < len(items) {
-		nq := url.Values{}
-		nq.Set("api-version", q.Get("api-version"))
-		nq.Set("$skiptoken", strconv.Itoa(end))
-		nq.Set("maxresults", strconv.Itoa(size))
-		next = c.base + c.r.URL.Path + "?" + nq.Encode()
+	return size, cursor, nil
+}
+
+// nextLink is the link to the page after cursor ("" when cursor is "").
+func (v *Vaults) nextLink(c *call, size int, cursor string) (string, error) {
+	if cursor == "" {
+		return "", nil
 	}
-	return items[start:end], next, nil
+	tok, err := v.pages.Token(c.r.Context(), strings.ToLower(c.vault.ID+c.r.URL.Path), cursor)
+	if err != nil {
+		return "", err
+	}
+	nq := url.Values{}
+	nq.Set("api-version", c.r.URL.Query().Get("api-version"))
+	nq.Set("$skiptoken", tok)
+	nq.Set("maxresults", strconv.Itoa(size))
+	return c.base + c.r.URL.Path + "?" + nq.Encode(), nil
+}
+
+// page cuts items (a short list held in memory: a secret's versions) by
+// maxresults/$skiptoken, the cursor being an offset, and returns the nextLink.
+func (v *Vaults) page(c *call, n int) (start, end int, next string, err error) {
+	size, cursor, err := v.pageParams(c)
+	if err != nil {
+		return 0, 0, "", err
+	}
+	if cursor != "" {
+		start, _ = strconv.Atoi(cursor)
+		start = min(max(start, 0), n)
+	}
+	end = min(start+size, n)
+	if end < n {
+		next, err = v.nextLink(c, size, strconv.Itoa(end))
+	}
+	return start, end, next, err
 }
 
 func writePage(c *call, items []any, next string) {
@@ -306,11 +335,15 @@ func (v *Vaults) listPage(c *call, op secretOp, deleted bool, render func(secret
 	if err := v.authorize(c.r.Context(), c.vault, c.claims, op, ""); err != nil {
 		return err
 	}
-	all, err := v.listSecrets(c.r.Context(), c.vault, deleted)
+	size, cursor, err := v.pageParams(c)
 	if err != nil {
 		return err
 	}
-	items, next, err := page(c, all)
+	items, cursor, err := v.listSecrets(c.r.Context(), c.vault, deleted, cursor, size)
+	if err != nil {
+		return err
+	}
+	next, err := v.nextLink(c, size, cursor)
 	if err != nil {
 		return err
 	}
@@ -333,12 +366,12 @@ func (v *Vaults) versions(c *call, name string) error {
 	if err != nil {
 		return err
 	}
-	items, next, err := page(c, all)
+	start, end, next, err := v.page(c, len(all))
 	if err != nil {
 		return err
 	}
 	out := []any{}
-	for _, vr := range items {
+	for _, vr := range all[start:end] {
 		out = append(out, v.item(c, vr, true))
 	}
 	writePage(c, out, next)

@@ -204,17 +204,22 @@ type secretItem struct {
 	vr *versionRecord
 }
 
-// listSecrets lists live secrets (deleted = false) or deleted ones, with
-// their current version, sorted by name.
-func (v *Vaults) listSecrets(ctx context.Context, vault *Vault, deleted bool) ([]secretItem, error) {
-	recs, err := v.cfg.Store.List(ctx, KindSecret, store.ListOptions{Parent: arm.Normalize(vault.ID)})
+// listSecrets reads one page (after cursor, at most size) of live secrets
+// (deleted = false) or deleted ones, with their current version, in name
+// order, and returns the cursor of the next page ("" at the end).
+func (v *Vaults) listSecrets(ctx context.Context, vault *Vault, deleted bool, cursor string, size int) ([]secretItem, string, error) {
+	keep := func(rec store.Record) bool {
+		var s secretRecord
+		return json.Unmarshal(rec.Value, &s) == nil && (s.Deleted != nil) == deleted
+	}
+	p, err := store.ListPage(ctx, v.cfg.Store, KindSecret, store.PageOptions{Parent: arm.Normalize(vault.ID), After: cursor, Limit: size, Keep: keep})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	var out []secretItem
-	for _, rec := range recs {
+	for _, rec := range p.Records {
 		var s secretRecord
-		if json.Unmarshal(rec.Value, &s) != nil || (s.Deleted != nil) != deleted {
+		if json.Unmarshal(rec.Value, &s) != nil {
 			continue
 		}
 		if deleted && v.now().Unix() >= s.Deleted.ScheduledPurgeDate {
@@ -227,8 +232,7 @@ func (v *Vaults) listSecrets(ctx context.Context, vault *Vault, deleted bool) ([
 		}
 		out = append(out, secretItem{&s, vr})
 	}
-	sort.Slice(out, func(i, j int) bool { return strings.ToLower(out[i].s.Name) < strings.ToLower(out[j].s.Name) })
-	return out, nil
+	return out, p.Next, nil
 }
 
 func (v *Vaults) listVersions(ctx context.Context, vault *Vault, name string) ([]*versionRecord, error) {

@@ -26,6 +26,7 @@ import (
 	"github.com/amlid/amlid/internal/authorization"
 	"github.com/amlid/amlid/internal/directory"
 	"github.com/amlid/amlid/internal/hostport"
+	"github.com/amlid/amlid/internal/paging"
 	"github.com/amlid/amlid/internal/store"
 	"github.com/amlid/amlid/internal/token"
 )
@@ -81,8 +82,9 @@ type Config struct {
 
 // Vaults is the key-vault provider and data plane.
 type Vaults struct {
-	cfg  Config
-	seal *sealer
+	cfg   Config
+	seal  *sealer
+	pages *paging.Codec
 }
 
 // New loads (or creates) the sealing key and checks it opens what the store
@@ -98,7 +100,7 @@ func New(ctx context.Context, cfg Config) (*Vaults, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Vaults{cfg: cfg, seal: s}, nil
+	return &Vaults{cfg: cfg, seal: s, pages: paging.New(cfg.Store)}, nil
 }
 
 func (v *Vaults) now() time.Time {

@@ -2,7 +2,6 @@ package rbac
 
 import (
 	"hash/maphash"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -282,12 +281,11 @@ func (e *Engine) Load(roles []RoleDefinition, assignments []Assignment) error {
 		ord[i] = o
 
 		en := &entries[i]
-		*en = entry{a: a, scope: hashScope(a.Scope), role: rr.slot}
-		key := en.key()
-		if idx.byKey[key] != nil {
+		*en = entry{a: a, role: rr.slot}
+		if idx.byKey.get(a.Name) != nil {
 			return errorf(ErrInvalidAssignment, "The role assignment name '%s' appears twice.", a.Name)
 		}
-		idx.byKey[key] = en
+		idx.byKey.put(en)
 	}
 	for s, c := range refs {
 		idx.refs[s.guid] += c
@@ -363,7 +361,7 @@ func (e *Engine) PutAssignment(a Assignment) error {
 	if err := st.validate(a); err != nil {
 		return err
 	}
-	en := &entry{a: a, scope: hashScope(a.Scope), role: st.roles.slots[RoleGUID(a.RoleDefinitionID)]}
+	en := &entry{a: a, role: st.roles.slots[RoleGUID(a.RoleDefinitionID)]}
 	st.idx.remove(en.key())
 	st.idx.add(en)
 	return nil
@@ -394,32 +392,41 @@ func checkTarget(scope string) string {
 func (e *Engine) Check(req Request) Decision {
 	st := e.state()
 	target := checkTarget(req.Scope)
+	// The records looked up here serve the denial too: at a million
+	// assignments each lookup is a cache miss or two.
+	var recs [8]*precord
+	var anc ancestry
+	anc.init(target)
 	if req.Action != "" {
-		var anc ancestry
-		anc.init(target)
-		en, r := st.idx.principal(req.PrincipalID).grant(&anc, target, req.Action, req.DataAction)
-		for i := 0; en == nil && i < len(req.GroupIDs); i++ {
-			en, r = st.idx.principal(req.GroupIDs[i]).grant(&anc, target, req.Action, req.DataAction)
-		}
-		if en != nil {
-			return Decision{Allowed: true, Assignment: &en.a, Role: &r.def}
+		for i := -1; i < len(req.GroupIDs); i++ {
+			id := req.PrincipalID
+			if i >= 0 {
+				id = req.GroupIDs[i]
+			}
+			p := st.idx.principal(id)
+			if i+1 < len(recs) {
+				recs[i+1] = p
+			}
+			if en, r := p.grant(&anc, target, req.Action, req.DataAction); en != nil {
+				return Decision{Allowed: true, Assignment: &en.a, Role: &r.def}
+			}
 		}
 	}
-	return st.deny(req, target)
+	return st.deny(req, target, &anc, &recs, req.Action != "")
 }
 
-func (st *state) deny(req Request, target string) Decision {
+// deny builds the denial; recs holds the records Check looked up (the
+// principal's, then its groups') when looked is true.
+func (st *state) deny(req Request, target string, anc *ancestry, recs *[8]*precord, looked bool) Decision {
 	g := st.roles.granting(req.Action, req.DataAction)
 	var buf [8]heldRole
-	held := st.held(buf[:0], req, target)
+	held := st.held(buf[:0], req, target, anc, recs, looked)
 	return Decision{Reason: denialReason(req, g.names, held), GrantingRoles: g.names}
 }
 
 // held lists the roles the principal and its groups hold over target, most
 // specific scope first.
-func (st *state) held(dst []heldRole, req Request, target string) []heldRole {
-	var anc ancestry
-	anc.init(target)
+func (st *state) held(dst []heldRole, req Request, target string, anc *ancestry, recs *[8]*precord, looked bool) []heldRole {
 	var seen [8]*precord
 	nseen := 0
 	for i := -1; i < len(req.GroupIDs); i++ {
@@ -427,7 +434,12 @@ func (st *state) held(dst []heldRole, req Request, target string) []heldRole {
 		if i >= 0 {
 			id, via = req.GroupIDs[i], req.GroupIDs[i]
 		}
-		p := st.idx.principal(strings.TrimSpace(id))
+		var p *precord
+		if looked && i+1 < len(recs) && strings.TrimSpace(id) == id {
+			p = recs[i+1]
+		} else {
+			p = st.idx.principal(strings.TrimSpace(id))
+		}
 		if p == nil || slices.Contains(seen[:nseen], p) {
 			continue
 		}
@@ -436,7 +448,7 @@ func (st *state) held(dst []heldRole, req Request, target string) []heldRole {
 			nseen++
 		}
 		var ebuf [16]*entry
-		for _, en := range p.applicable(ebuf[:0], &anc, target) {
+		for _, en := range p.applicable(ebuf[:0], anc, target) {
 			h := heldRole{scope: en.a.Scope, guid: en.role.guid, via: via}
 			if r := en.role.p.Load(); r != nil {
 				h.name = r.def.RoleName
@@ -497,7 +509,7 @@ func (e *Engine) AssignmentsFor(principalID string, groupIDs []string, scope str
 func (e *Engine) Assignment(idOrName string) (Assignment, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if en := e.state().idx.byKey[RoleGUID(idOrName)]; en != nil {
+	if en := e.state().idx.byKey.get(RoleGUID(idOrName)); en != nil {
 		return en.a, true
 	}
 	return Assignment{}, false
@@ -507,10 +519,11 @@ func (e *Engine) Assignment(idOrName string) (Assignment, bool) {
 func (e *Engine) Assignments() []Assignment {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	m := e.state().idx.byKey
-	out := make([]Assignment, 0, len(m))
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		out = append(out, m[k].a)
+	all := e.state().idx.byKey.all()
+	slices.SortFunc(all, func(a, b *entry) int { return strings.Compare(a.key(), b.key()) })
+	out := make([]Assignment, 0, len(all))
+	for _, en := range all {
+		out = append(out, en.a)
 	}
 	return out
 }

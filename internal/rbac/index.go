@@ -39,20 +39,19 @@ var hashSeed = maphash.MakeSeed()
 
 // entry is one indexed assignment (immutable).
 type entry struct {
-	a     Assignment // normalised: Name, Scope (trimmed) and ID filled in
-	role  *roleSlot
-	scope uint64 // hashScope(a.Scope)
+	a    Assignment // normalised: Name, Scope (trimmed) and ID filled in
+	role *roleSlot
 }
 
 func (e *entry) key() string          { return lowerASCII(e.a.Name) }
 func (e *entry) principalKey() string { return lowerASCII(e.a.PrincipalID) }
-func (e *entry) item() item           { return item{h: e.scope, scope: e.a.Scope, role: e.role, e: e} }
+func (e *entry) item() item           { return item{h: hashScope(e.a.Scope), e: e} }
 
+// item is 16 bytes: the scope hash decides, and only a hash hit reads the
+// entry (its scope, to confirm, and its role).
 type item struct {
-	h     uint64 // scope hash
-	scope string // e.a.Scope
-	role  *roleSlot
-	e     *entry
+	h uint64 // hashScope(e.a.Scope)
+	e *entry
 }
 
 // spanSlot maps a scope hash to items[lo:hi]; hi == 0 marks an empty slot.
@@ -99,13 +98,25 @@ type (
 		precord
 		arr [2]item
 	}
+	rec3 struct {
+		precord
+		arr [3]item
+	}
 	rec4 struct {
 		precord
 		arr [4]item
 	}
+	rec6 struct {
+		precord
+		arr [6]item
+	}
 	rec8 struct {
 		precord
 		arr [8]item
+	}
+	rec12 struct {
+		precord
+		arr [12]item
 	}
 	rec16 struct {
 		precord
@@ -123,11 +134,20 @@ func allocRecord(n int) (*precord, []item) {
 	case n <= 2:
 		r := new(rec2)
 		return &r.precord, r.arr[:n:n]
+	case n <= 3:
+		r := new(rec3)
+		return &r.precord, r.arr[:n:n]
 	case n <= 4:
 		r := new(rec4)
 		return &r.precord, r.arr[:n:n]
+	case n <= 6:
+		r := new(rec6)
+		return &r.precord, r.arr[:n:n]
 	case n <= 8:
 		r := new(rec8)
+		return &r.precord, r.arr[:n:n]
+	case n <= 12:
+		r := new(rec12)
 		return &r.precord, r.arr[:n:n]
 	case n <= 16 && smallPrincipal >= 16:
 		r := new(rec16)
@@ -211,12 +231,12 @@ type index struct {
 	table atomic.Pointer[ptable]
 	count atomic.Int64
 	// Writer-only, guarded by Engine.mu.
-	byKey map[string]*entry // lower-case name → entry
-	refs  map[string]int    // role GUID → number of assignments
+	byKey *nameIndex     // name (any case) → entry
+	refs  map[string]int // role GUID → number of assignments
 }
 
 func newIndex(n int) *index {
-	idx := &index{byKey: make(map[string]*entry, n), refs: map[string]int{}}
+	idx := &index{byKey: newNameIndex(n), refs: map[string]int{}}
 	idx.table.Store(newPtable(0))
 	return idx
 }
@@ -227,18 +247,17 @@ type state struct {
 }
 
 func (idx *index) add(en *entry) {
-	idx.byKey[en.key()] = en
+	idx.byKey.put(en)
 	idx.refs[en.role.guid]++
 	idx.count.Add(1)
 	idx.update(en.principalKey(), func(items []item) []item { return append(items, en.item()) })
 }
 
 func (idx *index) remove(key string) bool {
-	old := idx.byKey[key]
+	old := idx.byKey.del(key)
 	if old == nil {
 		return false
 	}
-	delete(idx.byKey, key)
 	g := old.role.guid
 	if idx.refs[g]--; idx.refs[g] <= 0 {
 		delete(idx.refs, g)
@@ -337,10 +356,10 @@ func (p *precord) grant(anc *ancestry, target, action string, data bool) (*entry
 		for i := range p.items {
 			it := &p.items[i]
 			d := anc.depth(it.h)
-			if d <= bestDepth || !coversFold(it.scope, target) {
+			if d <= bestDepth || !coversFold(it.e.a.Scope, target) {
 				continue
 			}
-			if r := it.role.p.Load(); r != nil && r.allows(action, data) {
+			if r := it.e.role.p.Load(); r != nil && r.allows(action, data) {
 				best, bestRole, bestDepth = it.e, r, d
 			}
 		}
@@ -350,10 +369,10 @@ func (p *precord) grant(anc *ancestry, target, action string, data bool) (*entry
 		items := p.span(anc.h[j])
 		for i := range items {
 			it := &items[i]
-			if !coversFold(it.scope, target) {
+			if !coversFold(it.e.a.Scope, target) {
 				continue
 			}
-			if r := it.role.p.Load(); r != nil && r.allows(action, data) {
+			if r := it.e.role.p.Load(); r != nil && r.allows(action, data) {
 				return it.e, r
 			}
 		}
@@ -367,10 +386,10 @@ func (p *precord) grantSlow(target, action string, data bool) (*entry, *compiled
 	var bestRole *compiledRole
 	for i := range p.items {
 		it := &p.items[i]
-		if best != nil && len(it.scope) <= len(best.a.Scope) || !coversFold(it.scope, target) {
+		if best != nil && len(it.e.a.Scope) <= len(best.a.Scope) || !coversFold(it.e.a.Scope, target) {
 			continue
 		}
-		if r := it.role.p.Load(); r != nil && r.allows(action, data) {
+		if r := it.e.role.p.Load(); r != nil && r.allows(action, data) {
 			best, bestRole = it.e, r
 		}
 	}
@@ -382,9 +401,18 @@ func (p *precord) applicable(dst []*entry, anc *ancestry, target string) []*entr
 	if p == nil {
 		return dst
 	}
-	if p.spans == nil || anc.over {
+	if anc.over {
 		for _, it := range p.items {
-			if coversFold(it.scope, target) {
+			if coversFold(it.e.a.Scope, target) {
+				dst = append(dst, it.e)
+			}
+		}
+		return dst
+	}
+	if p.spans == nil {
+		// The hash first: only an ancestor's hash reads the entry.
+		for _, it := range p.items {
+			if anc.depth(it.h) >= 0 && coversFold(it.e.a.Scope, target) {
 				dst = append(dst, it.e)
 			}
 		}
@@ -392,7 +420,7 @@ func (p *precord) applicable(dst []*entry, anc *ancestry, target string) []*entr
 	}
 	for j := anc.n - 1; j >= 0; j-- {
 		for _, it := range p.span(anc.h[j]) {
-			if coversFold(it.scope, target) {
+			if coversFold(it.e.a.Scope, target) {
 				dst = append(dst, it.e)
 			}
 		}
@@ -412,7 +440,7 @@ func (p *precord) atScope(scope string) []*entry {
 	}
 	var out []*entry
 	for _, it := range items {
-		if it.h == h && equalFoldASCII(it.scope, scope) {
+		if it.h == h && equalFoldASCII(it.e.a.Scope, scope) {
 			out = append(out, it.e)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1017,14 +1018,14 @@ func TestHashHitIsVerified(t *testing.T) {
 		items := make([]item, n)
 		for i := range items {
 			en := &entry{a: Assignment{Scope: otherRG}, role: slot}
-			items[i] = item{h: anc.h[2], scope: otherRG, role: slot, e: en} // h of rg, scope of rg2
+			items[i] = item{h: anc.h[2], e: en} // h of rg, scope of rg2
 		}
 		var p precord
 		initRecord(&p, 1, "k", items)
 		if got, _ := p.grant(&anc, storage, actStorageWrite, false); got != nil {
 			t.Fatalf("%d items: a colliding hash granted access", n)
 		}
-		items[0].scope = rg
+		items[0].e = &entry{a: Assignment{Scope: rg}, role: slot}
 		if got, _ := p.grant(&anc, storage, actStorageWrite, false); got == nil {
 			t.Fatalf("%d items: the real ancestor did not grant", n)
 		}
@@ -1079,5 +1080,38 @@ func TestLookupsAndLongPrincipals(t *testing.T) {
 	}
 	if _, err := ParseRoleDefinitions([]byte(`{`)); err == nil {
 		t.Fatal("ParseRoleDefinitions accepted bad JSON")
+	}
+}
+
+// The name index finds, replaces and deletes by name in any case, through
+// growth and backward-shift deletion, like a map would.
+func TestNameIndex(t *testing.T) {
+	idx := newNameIndex(0)
+	want := map[string]*entry{}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 20000 {
+		name := fmt.Sprintf("Name-%d", rng.IntN(3000))
+		switch rng.IntN(3) {
+		case 0, 1:
+			en := &entry{a: Assignment{Name: name, Scope: strconv.Itoa(i)}}
+			idx.put(en)
+			want[strings.ToLower(name)] = en
+		case 2:
+			got := idx.del(strings.ToUpper(name))
+			if got != want[strings.ToLower(name)] {
+				t.Fatalf("del %s: %v, want %v", name, got, want[strings.ToLower(name)])
+			}
+			delete(want, strings.ToLower(name))
+		}
+		if i%1000 == 0 || i == 19999 {
+			if idx.n != len(want) || len(idx.all()) != len(want) {
+				t.Fatalf("size %d (%d listed), want %d", idx.n, len(idx.all()), len(want))
+			}
+			for k, en := range want {
+				if idx.get(k) != en {
+					t.Fatalf("get %s after %d operations", k, i)
+				}
+			}
+		}
 	}
 }

@@ -261,7 +261,14 @@ func (p *Provider) ListContainers(ctx context.Context, a *Account, prefix, after
 	if err != nil {
 		return nil, err
 	}
-	recs, err := p.Store.List(ctx, arm.KindResource, store.ListOptions{Parent: bs.Key()})
+	// Container names are lower case, so their keys sort as their names: one
+	// range of the parent index, O(limit).
+	base := bs.Key() + "/containers/"
+	o := store.ListOptions{Parent: bs.Key(), KeyPrefix: base + strings.ToLower(prefix), Limit: limit}
+	if after != "" {
+		o.After = base + strings.ToLower(after)
+	}
+	recs, err := p.Store.List(ctx, arm.KindResource, o)
 	if err != nil {
 		return nil, err
 	}

@@ -52,7 +52,9 @@ type ListOptions struct {
 // Reader is what both a Store and a transaction can read.
 type Reader interface {
 	Get(ctx context.Context, kind, key string) (Record, error)
-	// List returns records ordered by key.
+	// List returns records ordered by key. With Limit it must cost
+	// O(log n + Limit), not O(records of the kind): backends answer it from
+	// an ordered index (see ListPage).
 	List(ctx context.Context, kind string, opts ListOptions) ([]Record, error)
 }
 

@@ -21,7 +21,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -239,28 +238,32 @@ func nextLink(w http.ResponseWriter, r *http.Request, n int, last string) {
 	w.Header().Set("Link", fmt.Sprintf(`<%s?%s>; rel="next"`, r.URL.Path, q.Encode()))
 }
 
+// defaultPage is the page size of a catalog or tag list without n: the
+// registry pages (with a Link header) rather than answer every name.
+const defaultPage = 1000
+
+// listNames reads one page of names from the store's index: the names
+// after last, at most n (defaultPage when n < 0), and whether more follow.
 func (h *Handler) listNames(ctx context.Context, kind, parent string, n int, last string) ([]string, bool, error) {
-	opts := store.ListOptions{Parent: parent}
+	if n < 0 {
+		n = defaultPage
+	}
+	if n == 0 {
+		return []string{}, false, nil
+	}
+	o := store.PageOptions{Parent: parent, Limit: n}
 	if last != "" {
-		opts.After = k(parent, last)
+		o.After = k(parent, last)
 	}
-	if n >= 0 {
-		opts.Limit = n + 1
-	}
-	recs, err := h.cfg.Store.List(ctx, kind, opts)
+	p, err := store.ListPage(ctx, h.cfg.Store, kind, o)
 	if err != nil {
 		return nil, false, err
 	}
-	names := []string{}
-	for _, rec := range recs {
+	names := make([]string, 0, len(p.Records))
+	for _, rec := range p.Records {
 		names = append(names, strings.TrimPrefix(rec.Key, parent+"|"))
 	}
-	sort.Strings(names)
-	more := false
-	if n >= 0 && len(names) > n {
-		names, more = names[:n], true
-	}
-	return names, more, nil
+	return names, p.Next != "", nil
 }
 
 func (h *Handler) catalog(ctx context.Context, w http.ResponseWriter, r *http.Request, a *Access) error {
@@ -273,7 +276,7 @@ func (h *Handler) catalog(ctx context.Context, w http.ResponseWriter, r *http.Re
 		return err
 	}
 	if more {
-		nextLink(w, r, n, names[len(names)-1])
+		nextLink(w, r, len(names), names[len(names)-1])
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"repositories": names})
 	return nil
@@ -294,7 +297,7 @@ func (h *Handler) tags(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		return err
 	}
 	if more {
-		nextLink(w, r, n, names[len(names)-1])
+		nextLink(w, r, len(names), names[len(names)-1])
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"name": repo, "tags": names})
 	return nil

@@ -31,6 +31,7 @@ func RunTests(t *testing.T, newStore func(t *testing.T) store.Store) {
 	}{
 		{"CRUD", crudTests},
 		{"List", listTests},
+		{"Page", pageTests},
 		{"Tx", txTests},
 		{"Revision", revisionTests},
 		{"Update", updateTests},

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/amlid/amlid/internal/store"
+	"github.com/google/btree"
 	"github.com/google/uuid"
 )
 
@@ -23,15 +24,36 @@ type key struct{ kind, key string }
 // at commit: readers outside a transaction (an RBAC check made while a write
 // is in flight, as with SQLite's WAL) never wait for it, and a failed
 // transaction leaves nothing behind.
+//
+// Two ordered indexes, by (kind, key) and by (kind, parent, key), answer List
+// in O(log n + page): a page of a listing never reads the whole kind.
 type Memory struct {
-	wmu  sync.Mutex   // one transaction at a time
-	mu   sync.RWMutex // guards recs and rev
-	recs map[key]store.Record
-	rev  int64
+	wmu      sync.Mutex   // one transaction at a time
+	mu       sync.RWMutex // guards recs, the indexes and rev
+	recs     map[key]store.Record
+	byKey    *btree.BTreeG[ikey]
+	byParent *btree.BTreeG[ikey]
+	rev      int64
+}
+
+// ikey is an index entry: parent is empty in byKey.
+type ikey struct{ kind, parent, key string }
+
+func lessIKey(a, b ikey) bool {
+	if a.kind != b.kind {
+		return a.kind < b.kind
+	}
+	if a.parent != b.parent {
+		return a.parent < b.parent
+	}
+	return a.key < b.key
 }
 
 // New returns an empty store.
-func New() *Memory { return &Memory{recs: map[key]store.Record{}} }
+func New() *Memory {
+	return &Memory{recs: map[key]store.Record{},
+		byKey: btree.NewG(32, lessIKey), byParent: btree.NewG(32, lessIKey)}
+}
 
 func (m *Memory) Get(ctx context.Context, kind, k string) (store.Record, error) {
 	m.mu.RLock()
@@ -46,7 +68,7 @@ func (m *Memory) Get(ctx context.Context, kind, k string) (store.Record, error) 
 func (m *Memory) List(ctx context.Context, kind string, o store.ListOptions) ([]store.Record, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return list(m.recs, nil, kind, o), nil
+	return m.list(nil, kind, o), nil
 }
 
 func (m *Memory) Revision(ctx context.Context) (int64, error) {
@@ -73,10 +95,16 @@ func (m *Memory) Tx(ctx context.Context, fn func(store.Tx) error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for k, r := range tx.staged {
+		if old, ok := m.recs[k]; ok {
+			m.byParent.Delete(ikey{k.kind, old.Parent, k.key})
+		}
 		if r == nil {
 			delete(m.recs, k)
+			m.byKey.Delete(ikey{k.kind, "", k.key})
 		} else {
 			m.recs[k] = *r
+			m.byKey.ReplaceOrInsert(ikey{k.kind, "", k.key})
+			m.byParent.ReplaceOrInsert(ikey{k.kind, r.Parent, k.key})
 		}
 	}
 	m.rev++
@@ -88,25 +116,43 @@ func clone(r store.Record) store.Record {
 	return r
 }
 
-// list filters recs overlaid with staged (nil = deleted in the
-// transaction).
-func list(recs map[key]store.Record, staged map[key]*store.Record, kind string, o store.ListOptions) []store.Record {
-	var out []store.Record
-	keep := func(k key, r store.Record) {
-		if k.kind != kind || (o.Parent != "" && r.Parent != o.Parent) ||
-			!strings.HasPrefix(k.key, o.KeyPrefix) || (o.After != "" && k.key <= o.After) {
-			return
-		}
-		out = append(out, clone(r))
+// list reads committed records from the index that fits, overlaid with
+// staged (nil = deleted in the transaction; staged is small: one
+// transaction's writes). It stops after o.Limit records.
+func (m *Memory) list(staged map[key]*store.Record, kind string, o store.ListOptions) []store.Record {
+	match := func(k string, r store.Record) bool {
+		return (o.Parent == "" || r.Parent == o.Parent) && strings.HasPrefix(k, o.KeyPrefix) && (o.After == "" || k > o.After)
 	}
-	for k, r := range recs {
-		if _, touched := staged[k]; !touched {
-			keep(k, r)
+	var out []store.Record
+	// Committed records, in key order, not touched by the transaction.
+	from := o.KeyPrefix
+	if o.After >= from {
+		from = o.After // strictly after: skipped below
+	}
+	idx, start := m.byKey, ikey{kind, "", from}
+	if o.Parent != "" {
+		idx, start = m.byParent, ikey{kind, o.Parent, from}
+	}
+	idx.AscendGreaterOrEqual(start, func(ik ikey) bool {
+		if ik.kind != kind || ik.parent != start.parent || !strings.HasPrefix(ik.key, o.KeyPrefix) {
+			return false // past the range: keys with the prefix are contiguous
 		}
+		if o.After != "" && ik.key <= o.After {
+			return true
+		}
+		k := key{kind, ik.key}
+		if _, touched := staged[k]; touched {
+			return true
+		}
+		out = append(out, clone(m.recs[k]))
+		return o.Limit <= 0 || len(out) < o.Limit
+	})
+	if len(staged) == 0 {
+		return out
 	}
 	for k, r := range staged {
-		if r != nil {
-			keep(k, *r)
+		if r != nil && k.kind == kind && match(k.key, *r) {
+			out = append(out, clone(*r))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
@@ -144,7 +190,7 @@ func (t *tx) Get(ctx context.Context, kind, k string) (store.Record, error) {
 }
 
 func (t *tx) List(ctx context.Context, kind string, o store.ListOptions) ([]store.Record, error) {
-	return list(t.m.recs, t.staged, kind, o), nil
+	return t.m.list(t.staged, kind, o), nil
 }
 
 func (t *tx) Create(ctx context.Context, r store.Record) (store.Record, error) {
