@@ -38,3 +38,6 @@ func (s *Server) openRegistryHosts(ctx context.Context) error {
 	}
 	return s.acr.provider.OpenAll(ctx)
 }
+
+// Registries returns the container-registry provider (nil before Start).
+func (s *Server) Registries() *registry.Provider { return s.acr.provider }
