@@ -29,7 +29,7 @@ const DeploymentType = EndpointType + "/deployments"
 
 func (p *Provider) registerDeployment(reg *arm.Registry) {
 	reg.Register(&arm.ResourceType{
-		Namespace: ml.Namespace,
+		Namespace:    ml.Namespace,
 		Path:         "workspaces/onlineEndpoints/deployments",
 		APIVersions:  ml.MLAPIVersions,
 		Tracked:      true,

@@ -29,7 +29,7 @@ const EndpointType = ml.WorkspaceType + "/onlineEndpoints"
 
 func (p *Provider) registerEndpoint(reg *arm.Registry) {
 	reg.Register(&arm.ResourceType{
-		Namespace: ml.Namespace,
+		Namespace:    ml.Namespace,
 		Path:         "workspaces/onlineEndpoints",
 		APIVersions:  ml.MLAPIVersions,
 		Tracked:      true,
