@@ -173,8 +173,15 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		return nil, fmt.Errorf("listen on %s:%d: %w (another program uses the port? pick one with --port)", o.Host, o.Port, err)
 	}
 	base := "https://" + urlHost(o.Host, s.ln.Addr().(*net.TCPAddr).Port)
+	if s.blobLn, err = net.Listen("tcp", net.JoinHostPort(o.Host, strconv.Itoa(o.BlobPort))); err != nil {
+		return nil, fmt.Errorf("listen on %s:%d for Blob storage: %w (pick another with --blob-port)", o.Host, o.BlobPort, err)
+	}
+	blobURL := "https://" + urlHost(o.Host, s.blobLn.Addr().(*net.TCPAddr).Port)
+	// Tokens are issued for the services amlid serves: besides Azure's
+	// resource URIs, Graph's URL here and the Blob endpoint's account URLs.
 	if s.Tokens, err = token.New(ctx, token.Config{
 		BaseURL: base, Store: s.Store, Directory: s.Directory, Logger: s.log, DefaultTenant: s.Bootstrap.TenantID,
+		Resources: []string{base}, ResourcePrefixes: []string{blobURL},
 	}); err != nil {
 		return nil, fmt.Errorf("token service: %w", err)
 	}
@@ -199,10 +206,6 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		return nil, fmt.Errorf("listen on 127.0.0.1:%d for the managed-identity endpoints: %w (pick another with --msi-port)", o.MSIPort, err)
 	}
 	s.msiSrv = msiH.Server()
-	if s.blobLn, err = net.Listen("tcp", net.JoinHostPort(o.Host, strconv.Itoa(o.BlobPort))); err != nil {
-		return nil, fmt.Errorf("listen on %s:%d for Blob storage: %w (pick another with --blob-port)", o.Host, o.BlobPort, err)
-	}
-	blobURL := "https://" + urlHost(o.Host, s.blobLn.Addr().(*net.TCPAddr).Port)
 	s.Storage = &storage.Provider{Store: s.Store, BlobBaseURL: blobURL}
 	s.Storage.Register(reg)
 	blobH, err := blob.New(blob.Config{Storage: s.Storage, Store: s.Store, Tokens: s.Tokens, Authz: s.Authz,

@@ -1,0 +1,162 @@
+package e2e
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// clientToken gets an access token for scope with the client-credentials
+// grant, as azidentity's ClientSecretCredential does.
+func (in *instance) clientToken(t *testing.T, tenant, appID, secret, scope string) string {
+	t.Helper()
+	code, body := in.tokenRequest(t, tenant, url.Values{"grant_type": {"client_credentials"}, "client_id": {appID},
+		"client_secret": {secret}, "scope": {scope}})
+	if code != http.StatusOK {
+		t.Fatalf("token for %s: %d %v", scope, code, body)
+	}
+	return body["access_token"].(string)
+}
+
+func (in *instance) tokenRequest(t *testing.T, tenant string, form url.Values) (int, map[string]any) {
+	t.Helper()
+	resp, err := in.httpClient().PostForm(in.State.AuthorityHost+"/"+tenant+"/oauth2/v2.0/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	json.NewDecoder(resp.Body).Decode(&m)
+	return resp.StatusCode, m
+}
+
+// newSP creates a service principal with no role through the CLI and
+// returns its appId, secret and object ID.
+func (in *instance) newSP(t *testing.T, cfg, name string) (appID, secret, objectID string) {
+	t.Helper()
+	sp := mustJSON(t, in.mustCLI(cfg, "ad", "sp", "create-for-rbac", "-n", name))
+	appID, secret = sp["appId"].(string), sp["password"].(string)
+	objectID = mustJSON(t, in.mustCLI(cfg, "ad", "sp", "show", "--id", appID))["id"].(string)
+	return
+}
+
+// Rule EP-6 / issue 15 hole 3: an aad_token endpoint takes an Entra token
+// for https://ml.azure.com of the endpoint's tenant whose principal holds
+// onlineEndpoints/score/action on the endpoint; the refusal names the action
+// and the roles that grant it.
+func TestAADTokenScoringEP6(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	echo := filepath.Join("testdata", "ml", "echo")
+	in.mustCLI(cfg, "group", "create", "-n", "aad-rg", "-l", "eastus")
+	in.mustCLI(cfg, "configure", "--defaults", "group=aad-rg", "workspace=aad-ws")
+	in.mustCLI(cfg, "ml", "workspace", "create", "-n", "aad-ws")
+	in.mustCLI(cfg, "ml", "environment", "create", "-f", filepath.Join(echo, "environment.yml"))
+	ep := mustJSON(t, in.mustCLI(cfg, "ml", "online-endpoint", "create", "-f", filepath.Join(echo, "endpoint.yml"), "--auth-mode", "aad_token"))
+	if ep["auth_mode"] != "aad_token" {
+		t.Fatalf("auth_mode: %v", ep["auth_mode"])
+	}
+	in.mustCLI(cfg, "ml", "online-deployment", "create", "-f", filepath.Join(echo, "deployment.yml"), "--name", "blue", "--all-traffic",
+		"--set", "instance_count=1", "environment_variables.DEPLOYMENT_COLOR=blue")
+	ep = mustJSON(t, in.mustCLI(cfg, "ml", "online-endpoint", "show", "-n", "echo-endpoint"))
+	uri, epID := ep["scoring_uri"].(string), ep["id"].(string)
+	score := func(token string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, uri, strings.NewReader(`{"x": 1}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := in.httpClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	tenant := in.State.TenantID
+	const mlScope = "https://ml.azure.com/.default"
+
+	// The bootstrap admin is Owner of the subscription: allowed.
+	if code, body := score(in.clientToken(t, tenant, in.Boot.ClientID, in.Boot.ClientSecret, mlScope)); code != http.StatusOK {
+		t.Fatalf("Owner scoring: %d %s", code, body)
+	}
+	appID, secret, oid := in.newSP(t, cfg, "scorer")
+	tok := in.clientToken(t, tenant, appID, secret, mlScope)
+	t.Run("a principal with no role on the endpoint gets 403 naming the action and the roles", func(t *testing.T) {
+		code, body := score(tok)
+		if code != http.StatusForbidden {
+			t.Fatalf("%d %s, want 403", code, body)
+		}
+		for _, want := range []string{"EP-6", oid, "onlineEndpoints/score/action", "AzureML Data Scientist", "amlid role assignment create"} {
+			if !strings.Contains(body, want) {
+				t.Fatalf("refusal lacks %q: %s", want, body)
+			}
+		}
+	})
+	t.Run("a token for another audience gets 401", func(t *testing.T) {
+		if code, body := score(in.clientToken(t, tenant, in.Boot.ClientID, in.Boot.ClientSecret, "https://management.azure.com/.default")); code != http.StatusUnauthorized {
+			t.Fatalf("%d %s, want 401", code, body)
+		}
+	})
+	t.Run("Reader on the group does not grant scoring", func(t *testing.T) {
+		in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", oid, "--assignee-principal-type", "ServicePrincipal",
+			"--role", "Reader", "-g", "aad-rg")
+		if code, body := score(tok); code != http.StatusForbidden {
+			t.Fatalf("%d %s, want 403", code, body)
+		}
+	})
+	t.Run("AzureML Data Scientist on the endpoint opens scoring", func(t *testing.T) {
+		in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", oid, "--assignee-principal-type", "ServicePrincipal",
+			"--role", "AzureML Data Scientist", "--scope", epID)
+		if code, body := score(tok); code != http.StatusOK {
+			t.Fatalf("%d %s, want 200", code, body)
+		}
+	})
+}
+
+// Issue 15 hole 4: Graph takes its audiences from configuration, never from
+// the request's Host; the token endpoint refuses resources amlid does not
+// serve (AADSTS500011).
+func TestGraphAudienceNotFromHost(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	tenant := in.State.TenantID
+	graph := func(tok, host string) int {
+		req, _ := http.NewRequest(http.MethodGet, in.State.GraphURL+"/v1.0/servicePrincipals", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := in.httpClient().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	tok := func(scope string) string {
+		return in.clientToken(t, tenant, in.Boot.ClientID, in.Boot.ClientSecret, scope)
+	}
+	if code := graph(tok("https://graph.microsoft.com/.default"), ""); code != http.StatusOK {
+		t.Fatalf("a Graph token: %d", code)
+	}
+	for _, c := range []struct{ scope, host string }{
+		{"https://management.azure.com/.default", "management.azure.com"},
+		{"https://management.core.windows.net//.default", "management.core.windows.net"},
+		{"https://vault.azure.net/.default", "vault.azure.net"},
+		{"https://storage.azure.com/.default", "storage.azure.com"},
+		{"https://ml.azure.com/.default", "ml.azure.com"},
+	} {
+		if code := graph(tok(c.scope), c.host); code != http.StatusUnauthorized {
+			t.Errorf("a token for %s with Host: %s listed service principals: %d, want 401", c.scope, c.host, code)
+		}
+	}
+	code, body := in.tokenRequest(t, tenant, url.Values{"grant_type": {"client_credentials"}, "client_id": {in.Boot.ClientID},
+		"client_secret": {in.Boot.ClientSecret}, "scope": {"https://made-up-api.example/.default"}})
+	if desc, _ := body["error_description"].(string); code != http.StatusBadRequest || !strings.HasPrefix(desc, "AADSTS500011") {
+		t.Fatalf("a made-up resource: %d %v", code, body)
+	}
+}
