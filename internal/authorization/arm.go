@@ -113,6 +113,7 @@ func (s *Service) checkScopeExists(c *arm.Call, scope string) error {
 }
 
 func assignmentJSON(sa *storedAssignment) map[string]any {
+	sa.fill()
 	props := map[string]any{
 		"roleDefinitionId": sa.RoleDefinitionID, "principalId": sa.PrincipalID, "principalType": sa.PrincipalType,
 		"scope": sa.Scope, "createdOn": sa.CreatedOn, "updatedOn": sa.UpdatedOn, "createdBy": sa.CreatedBy, "updatedBy": sa.CreatedBy,
@@ -205,11 +206,7 @@ func (s *Service) putAssignment(w http.ResponseWriter, c *arm.Call, scope, name 
 	now := time.Now().UTC()
 	a := rbac.Assignment{Name: strings.ToLower(name), Scope: scope, RoleDefinitionID: p.RoleDefinitionID, PrincipalID: strings.ToLower(p.PrincipalID),
 		PrincipalType: principal.Type, Description: p.Description, Condition: p.Condition}
-	if a.Scope == "/" {
-		a.ID = "/providers/Microsoft.Authorization/roleAssignments/" + a.Name
-	} else {
-		a.ID = strings.TrimSuffix(scope, "/") + "/providers/Microsoft.Authorization/roleAssignments/" + a.Name
-	}
+	a.ID = AssignmentID(scope, a.Name)
 	sa := &storedAssignment{Assignment: a, ConditionVersion: p.ConditionVersion, CreatedOn: now, UpdatedOn: now}
 	if c.Caller != nil {
 		sa.CreatedBy = c.Caller.ObjectID

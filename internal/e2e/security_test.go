@@ -160,3 +160,51 @@ func TestGraphAudienceNotFromHost(t *testing.T) {
 		t.Fatalf("a made-up resource: %d %v", code, body)
 	}
 }
+
+// Issue 15 hole 6: the role assignments amlid grants by itself (here the
+// Storage Blob Data Reader a system-assigned endpoint gets on the workspace
+// storage) carry their full ARM ID and are deleted by the usual command.
+func TestAutomaticAssignmentsDeletable(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	echo := filepath.Join("testdata", "ml", "echo")
+	in.mustCLI(cfg, "group", "create", "-n", "auto-rg", "-l", "eastus")
+	in.mustCLI(cfg, "configure", "--defaults", "group=auto-rg", "workspace=auto-ws")
+	in.mustCLI(cfg, "ml", "workspace", "create", "-n", "auto-ws")
+	storage := strings.TrimSpace(in.mustCLI(cfg, "ml", "workspace", "show", "-n", "auto-ws", "--query", "storage_account", "-o", "tsv"))
+	in.mustCLI(cfg, "ml", "online-endpoint", "create", "-f", filepath.Join(echo, "endpoint.yml"))
+	pid := strings.TrimSpace(in.mustCLI(cfg, "ml", "online-endpoint", "show", "-n", "echo-endpoint", "--query", "identity.principal_id", "-o", "tsv"))
+	list := func() []map[string]any {
+		var ras []map[string]any
+		out := in.mustCLI(cfg, "role", "assignment", "list", "--assignee", pid, "--scope", storage)
+		if err := json.Unmarshal([]byte(out), &ras); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		return ras
+	}
+	ras := list()
+	if len(ras) != 1 || ras[0]["roleDefinitionName"] != "Storage Blob Data Reader" {
+		t.Fatalf("the endpoint identity's assignments on the workspace storage: %v", ras)
+	}
+	want := storage + "/providers/Microsoft.Authorization/roleAssignments/" + ras[0]["name"].(string)
+	if id, _ := ras[0]["id"].(string); !strings.EqualFold(id, want) {
+		t.Fatalf("automatic assignment id %q, want %q", id, want)
+	}
+	in.mustCLI(cfg, "role", "assignment", "delete", "--assignee", pid, "--role", "Storage Blob Data Reader", "--scope", storage)
+	if ras := list(); len(ras) != 0 {
+		t.Fatalf("after delete: %v", ras)
+	}
+	// The workspace's own grants too (its identity on the storage account).
+	wsPID := strings.TrimSpace(in.mustCLI(cfg, "ml", "workspace", "show", "-n", "auto-ws", "--query", "identity.principal_id", "-o", "tsv"))
+	var wras []map[string]any
+	json.Unmarshal([]byte(in.mustCLI(cfg, "role", "assignment", "list", "--assignee", wsPID, "--all")), &wras)
+	if len(wras) == 0 {
+		t.Fatal("the workspace identity holds no automatic assignment")
+	}
+	for _, ra := range wras {
+		if id, _ := ra["id"].(string); !strings.HasSuffix(strings.ToLower(id), "/providers/microsoft.authorization/roleassignments/"+strings.ToLower(ra["name"].(string))) {
+			t.Fatalf("workspace assignment without a full ID: %v", ra)
+		}
+	}
+}
