@@ -189,6 +189,9 @@ func (s *Service) putAssignment(w http.ResponseWriter, c *arm.Call, scope, name 
 	if p.RoleDefinitionID == "" || p.PrincipalID == "" {
 		return arm.Errorf(http.StatusBadRequest, "InvalidRequestContent", "properties.roleDefinitionId and properties.principalId are required.")
 	}
+	if err := checkCondition(p.Condition, p.ConditionVersion); err != nil {
+		return err
+	}
 	principal, err := s.dir.Principal(c.Ctx(), p.PrincipalID)
 	if err != nil || !strings.EqualFold(principal.TenantID, c.TenantID()) {
 		return arm.Errorf(http.StatusBadRequest, "PrincipalNotFound", "Principal %s does not exist in the directory %s. Check that you have the correct principal ID.", p.PrincipalID, c.TenantID())

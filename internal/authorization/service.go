@@ -137,6 +137,13 @@ func (s *Service) reload(ctx context.Context) error {
 			return fmt.Errorf("corrupt role assignment %s: %w", r.Key, err)
 		}
 		sa.fill()
+		if strings.TrimSpace(sa.Condition) != "" {
+			// Fail closed: a conditional assignment stored before conditions
+			// were refused grants nothing (amlid cannot evaluate it, and
+			// granting without the condition would widen it).
+			s.log.Warn("role assignment with an ABAC condition ignored: conditions are not evaluated", "assignment", sa.ID)
+			continue
+		}
 		as = append(as, sa.Assignment)
 	}
 	if err := s.engine.Load(roles, as); err != nil {

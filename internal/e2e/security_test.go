@@ -8,6 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
+	"github.com/google/uuid"
 )
 
 // clientToken gets an access token for scope with the client-credentials
@@ -206,5 +210,58 @@ func TestAutomaticAssignmentsDeletable(t *testing.T) {
 		if id, _ := ra["id"].(string); !strings.HasSuffix(strings.ToLower(id), "/providers/microsoft.authorization/roleassignments/"+strings.ToLower(ra["name"].(string))) {
 			t.Fatalf("workspace assignment without a full ID: %v", ra)
 		}
+	}
+}
+
+// Issue 15 hole 5: amlid does not evaluate ABAC conditions, so it refuses
+// every role assignment that carries one (Azure's armauthorization client),
+// malformed ones with Azure's "condition is invalid" code.
+func TestRoleAssignmentConditionsRefused(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	in.mustCLI(cfg, "group", "create", "-n", "abac-rg", "-l", "eastus")
+	_, _, oid := in.newSP(t, cfg, "abac-reader")
+	cred := in.credential(t, in.State.TenantID, in.Boot.ClientID, in.Boot.ClientSecret)
+	ra, err := armauthorization.NewRoleAssignmentsClient(in.State.SubscriptionID, cred, in.armOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	scope := "/subscriptions/" + in.State.SubscriptionID + "/resourceGroups/abac-rg"
+	reader := "/subscriptions/" + in.State.SubscriptionID + "/providers/Microsoft.Authorization/roleDefinitions/2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
+	create := func(cond, version string) error {
+		p := &armauthorization.RoleAssignmentProperties{PrincipalID: to.Ptr(oid), RoleDefinitionID: to.Ptr(reader),
+			PrincipalType: to.Ptr(armauthorization.PrincipalTypeServicePrincipal)}
+		if cond != "" {
+			p.Condition = to.Ptr(cond)
+		}
+		if version != "" {
+			p.ConditionVersion = to.Ptr(version)
+		}
+		_, err := ra.Create(t.Context(), scope, uuid.NewString(), armauthorization.RoleAssignmentCreateParameters{Properties: p}, nil)
+		return err
+	}
+	const good = "((!(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read'})) OR " +
+		"(@Resource[Microsoft.Storage/storageAccounts/blobServices/containers:name] StringEquals 'public'))"
+	for _, c := range []struct{ name, cond, version, code string }{
+		{"a well-formed condition", good, "2.0", "RoleAssignmentConditionNotSupported"},
+		{"a well-formed condition without version", good, "", "RoleAssignmentConditionNotSupported"},
+		{"the malformed condition of the report", "' and assignedTo(atScope()", "2.0", "InvalidRoleAssignmentCondition"},
+		{"unbalanced brackets", "(@Resource[Microsoft.Storage/storageAccounts/blobServices/containers:name StringEquals 'x')", "2.0", "InvalidRoleAssignmentCondition"},
+		{"no attribute", "true", "2.0", "InvalidRoleAssignmentCondition"},
+		{"version 1.0", good, "1.0", "InvalidRoleAssignmentCondition"},
+		{"a version without a condition", "", "2.0", "InvalidRoleAssignmentCondition"},
+	} {
+		if code, ecode := respCode(create(c.cond, c.version)); code != http.StatusBadRequest || ecode != c.code {
+			t.Errorf("%s: %d %s, want 400 %s", c.name, code, ecode, c.code)
+		}
+	}
+	var ras []map[string]any
+	json.Unmarshal([]byte(in.mustCLI(cfg, "role", "assignment", "list", "--assignee", oid, "--all")), &ras)
+	if len(ras) != 0 {
+		t.Fatalf("a refused assignment was stored: %v", ras)
+	}
+	if err := create("", ""); err != nil {
+		t.Fatalf("the same assignment without a condition: %v", err)
 	}
 }
