@@ -1,13 +1,19 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
@@ -69,9 +75,12 @@ func TestAADTokenScoringEP6(t *testing.T) {
 		"--set", "instance_count=1", "environment_variables.DEPLOYMENT_COLOR=blue")
 	ep = mustJSON(t, in.mustCLI(cfg, "ml", "online-endpoint", "show", "-n", "echo-endpoint"))
 	uri, epID := ep["scoring_uri"].(string), ep["id"].(string)
-	score := func(token string) (int, string) {
+	score := func(token string, deployment ...string) (int, string) {
 		req, _ := http.NewRequest(http.MethodPost, uri, strings.NewReader(`{"x": 1}`))
 		req.Header.Set("Authorization", "Bearer "+token)
+		if len(deployment) > 0 {
+			req.Header.Set("azureml-model-deployment", deployment[0])
+		}
 		resp, err := in.httpClient().Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -84,8 +93,16 @@ func TestAADTokenScoringEP6(t *testing.T) {
 	const mlScope = "https://ml.azure.com/.default"
 
 	// The bootstrap admin is Owner of the subscription: allowed.
-	if code, body := score(in.clientToken(t, tenant, in.Boot.ClientID, in.Boot.ClientSecret, mlScope)); code != http.StatusOK {
+	owner := in.clientToken(t, tenant, in.Boot.ClientID, in.Boot.ClientSecret, mlScope)
+	if code, body := score(owner); code != http.StatusOK {
 		t.Fatalf("Owner scoring: %d %s", code, body)
+	}
+	// Issue 15 hole 7: a deployment that does not exist is a client error
+	// (clients retry 5xx for minutes).
+	for _, dep := range []string{"no-such-deployment", "../blue", "blue/../../x"} {
+		if code, body := score(owner, dep); code != http.StatusNotFound {
+			t.Fatalf("scoring deployment %q: %d %s, want 404", dep, code, body)
+		}
 	}
 	appID, secret, oid := in.newSP(t, cfg, "scorer")
 	tok := in.clientToken(t, tenant, appID, secret, mlScope)
@@ -263,5 +280,50 @@ func TestRoleAssignmentConditionsRefused(t *testing.T) {
 	}
 	if err := create("", ""); err != nil {
 		t.Fatalf("the same assignment without a condition: %v", err)
+	}
+}
+
+// Issue 15 hole 7: `amlid up` writes state.json before any port answers,
+// so `amlid env` run as soon as the front door answers a TLS handshake
+// works.
+func TestStateWrittenBeforeServing(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	dir := t.TempDir()
+	cmd := exec.Command(amlidBin, "up", "--data-dir", dir, "--port", strconv.Itoa(port), "--msi-port", "-1", "--blob-port", "-1", "--resource-port-base", "-1")
+	cmd.Env = cleanEnv()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+		}
+	})
+	for {
+		c, err := tls.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), &tls.Config{InsecureSkipVerify: true})
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case <-exited:
+			t.Fatal("amlid up exited before serving")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	out, err := exec.Command(amlidBin, "env", "--data-dir", dir).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "AZURE_TENANT_ID") {
+		t.Fatalf("amlid env as soon as the port answers: %v\n%s", err, out)
 	}
 }

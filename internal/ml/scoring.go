@@ -67,6 +67,11 @@ func (p *Provider) ScoringHandler() http.Handler {
 			return
 		}
 		depID := ep.ID + "/deployments/" + dep
+		if _, err := loadResource(r.Context(), p.Store, depID); err != nil {
+			// A client error, not 503: clients retry 5xx for minutes.
+			scoringError(w, http.StatusNotFound, fmt.Sprintf("Endpoint %s has no deployment named %q (amlid ml online-deployment list --endpoint-name %s).", ep.Name, dep, ep.Name))
+			return
+		}
 		status, out, ct, err := p.Runtime.Score(r.Context(), depID, body, r.Header.Get("Content-Type"))
 		switch {
 		case errors.Is(err, runtime.ErrNotFound), errors.Is(err, runtime.ErrNotReady):

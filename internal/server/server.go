@@ -59,8 +59,11 @@ type Options struct {
 	// /usr/bin/python3).
 	Python string
 	// RBAC is "enforce" (default) or "audit".
-	RBAC   string
-	Logger *slog.Logger
+	RBAC string
+	// BodyIdleTimeout: a request body that sends nothing for this long
+	// fails (default DefaultBodyIdleTimeout).
+	BodyIdleTimeout time.Duration
+	Logger          *slog.Logger
 }
 
 // Server is a running amlid.
@@ -140,6 +143,9 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.BodyIdleTimeout <= 0 {
+		o.BodyIdleTimeout = DefaultBodyIdleTimeout
 	}
 	abs, err := filepath.Abs(o.DataDir)
 	if err != nil {
@@ -229,10 +235,14 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 			}
 		}
 	}()
-	s.blobSrv = &http.Server{Handler: s.logRequests(blobH), TLSConfig: s.CA.TLSConfig(), ReadHeaderTimeout: 10 * time.Second,
+	s.blobSrv = &http.Server{Handler: s.logRequests(limitBody(blobH, o.BodyIdleTimeout, dataReadTimeout)), TLSConfig: s.CA.TLSConfig(),
+		ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	s.Hosts = hostport.New(hostport.Config{Host: o.Host, BasePort: o.ResourcePortBase, TLS: s.CA.TLSConfig(),
-		Wrap: s.logRequests, Logger: s.log})
+		Wrap: func(h http.Handler) http.Handler {
+			return s.logRequests(limitBody(h, o.BodyIdleTimeout, dataReadTimeout))
+		},
+		Logger: s.log, IdleTimeout: idleTimeout})
 	if err := s.registerRegistries(ctx, reg, base); err != nil {
 		return nil, err
 	}
@@ -260,22 +270,25 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		MSIURL: "http://" + urlHost("127.0.0.1", s.msiLn.Addr().(*net.TCPAddr).Port), BlobURL: blobURL,
 	}
 	s.https = &http.Server{
-		Handler:           s.logRequests(s.front()),
+		Handler:           s.logRequests(limitBody(s.front(), o.BodyIdleTimeout, frontReadTimeout)),
 		TLSConfig:         s.CA.TLSConfig(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.https.RegisterOnShutdown(func() { close(s.stopping) })
+	// state.json is written before any listener answers, so a client that
+	// sees the port answer can read it (`amlid env`) at once.
+	if err := writeJSONFile(filepath.Join(o.DataDir, StateFile), s.State, 0o644); err != nil {
+		return nil, err
+	}
 	go func() { s.serveErr <- s.https.ServeTLS(s.ln, "", "") }()
 	go func() { s.serveErr <- s.msiSrv.Serve(s.msiLn) }()
 	go func() { s.serveErr <- s.blobSrv.ServeTLS(s.blobLn, "", "") }()
 	// Resources served on their own ports (vaults, registries) reopen them
 	// once the store and every handler are in place.
 	if err := s.openResourceHosts(ctx); err != nil {
-		return nil, err
-	}
-	if err := writeJSONFile(filepath.Join(o.DataDir, StateFile), s.State, 0o644); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -486,6 +499,10 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	w.wrote = true
 	return w.ResponseWriter.Write(b)
 }
+
+// Unwrap lets http.ResponseController reach the connection (read
+// deadlines, flushing).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
