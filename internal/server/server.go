@@ -323,6 +323,8 @@ func (s *Server) front() http.Handler {
 		switch {
 		case first == "subscriptions" || first == "tenants" || first == "providers" || first == "metadata":
 			s.ARM.ServeHTTP(w, r)
+		case first == "amlid" && strings.EqualFold(strings.Trim(r.URL.Path, "/"), tenantsPath):
+			s.serveTenants(w, r)
 		case first == "amlid":
 			s.serveWorkloads(w, r)
 		case graph.OwnsPath(r.URL.Path):
