@@ -112,6 +112,7 @@ func (s *Service) checkScopeExists(c *arm.Call, scope string) error {
 }
 
 func assignmentJSON(sa *storedAssignment) map[string]any {
+	sa.fill()
 	props := map[string]any{
 		"roleDefinitionId": sa.RoleDefinitionID, "principalId": sa.PrincipalID, "principalType": sa.PrincipalType,
 		"scope": sa.Scope, "createdOn": sa.CreatedOn, "updatedOn": sa.UpdatedOn, "createdBy": sa.CreatedBy, "updatedBy": sa.CreatedBy,
@@ -187,6 +188,9 @@ func (s *Service) putAssignment(w http.ResponseWriter, c *arm.Call, scope, name 
 	if p.RoleDefinitionID == "" || p.PrincipalID == "" {
 		return arm.Errorf(http.StatusBadRequest, "InvalidRequestContent", "properties.roleDefinitionId and properties.principalId are required.")
 	}
+	if err := checkCondition(p.Condition, p.ConditionVersion); err != nil {
+		return err
+	}
 	principal, err := s.dir.Principal(c.Ctx(), p.PrincipalID)
 	if err != nil || !strings.EqualFold(principal.TenantID, c.TenantID()) {
 		return arm.Errorf(http.StatusBadRequest, "PrincipalNotFound", "Principal %s does not exist in the directory %s. Check that you have the correct principal ID.", p.PrincipalID, c.TenantID())
@@ -204,11 +208,7 @@ func (s *Service) putAssignment(w http.ResponseWriter, c *arm.Call, scope, name 
 	now := time.Now().UTC()
 	a := rbac.Assignment{Name: strings.ToLower(name), Scope: scope, RoleDefinitionID: p.RoleDefinitionID, PrincipalID: strings.ToLower(p.PrincipalID),
 		PrincipalType: principal.Type, Description: p.Description, Condition: p.Condition}
-	if a.Scope == "/" {
-		a.ID = "/providers/Microsoft.Authorization/roleAssignments/" + a.Name
-	} else {
-		a.ID = strings.TrimSuffix(scope, "/") + "/providers/Microsoft.Authorization/roleAssignments/" + a.Name
-	}
+	a.ID = AssignmentID(scope, a.Name)
 	sa := &storedAssignment{Assignment: a, ConditionVersion: p.ConditionVersion, CreatedOn: now, UpdatedOn: now}
 	if c.Caller != nil {
 		sa.CreatedBy = c.Caller.ObjectID

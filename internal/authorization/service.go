@@ -137,6 +137,14 @@ func (s *Service) reload(ctx context.Context) error {
 		if err := json.Unmarshal(r.Value, &sa); err != nil {
 			return fmt.Errorf("corrupt role assignment %s: %w", r.Key, err)
 		}
+		sa.fill()
+		if strings.TrimSpace(sa.Condition) != "" {
+			// Fail closed: a conditional assignment stored before conditions
+			// were refused grants nothing (amlid cannot evaluate it, and
+			// granting without the condition would widen it).
+			s.log.Warn("role assignment with an ABAC condition ignored: conditions are not evaluated", "assignment", sa.ID)
+			continue
+		}
 		as = append(as, sa.Assignment)
 	}
 	if err := s.engine.Load(roles, as); err != nil {
@@ -285,7 +293,10 @@ func DeleteAssignmentsOf(ctx context.Context, tx store.Tx, objectID string) erro
 // Grant creates an assignment on behalf of amlid itself (a workspace's
 // identity getting its roles, rule WS-7/ACR-2). It is idempotent.
 func (s *Service) Grant(ctx context.Context, tx store.Tx, principalID, principalType, roleGUID, scope string) error {
-	a := rbac.Assignment{Name: uuid.NewString(), Scope: scope, PrincipalID: principalID, PrincipalType: principalType,
+	name := uuid.NewString()
+	// Issue 15 hole 6: an assignment amlid makes itself is an ordinary one,
+	// with its full ARM ID, so `amlid role assignment delete` removes it.
+	a := rbac.Assignment{ID: AssignmentID(scope, name), Name: name, Scope: scope, PrincipalID: strings.ToLower(principalID), PrincipalType: principalType,
 		RoleDefinitionID: roleResourceID(scope, roleGUID)}
 	if err := s.engine.ValidateAssignment(a); err != nil {
 		if errors.Is(err, rbac.ErrAssignmentExists) {
@@ -300,6 +311,22 @@ func (s *Service) Grant(ctx context.Context, tx store.Tx, principalID, principal
 		return err
 	}
 	return bumpVersion(ctx, tx)
+}
+
+// AssignmentID is the ARM ID of assignment name at scope.
+func AssignmentID(scope, name string) string {
+	if scope == "/" || scope == "" {
+		return "/providers/Microsoft.Authorization/roleAssignments/" + strings.ToLower(name)
+	}
+	return strings.TrimSuffix(scope, "/") + "/providers/Microsoft.Authorization/roleAssignments/" + strings.ToLower(name)
+}
+
+// fill derives the ID of an assignment stored without one (automatic
+// grants made before IDs were recorded).
+func (sa *storedAssignment) fill() {
+	if sa.ID == "" && sa.Name != "" {
+		sa.ID = AssignmentID(sa.Scope, sa.Name)
+	}
 }
 
 // roleResourceID is the subscription-scoped ID of a role definition.

@@ -2,6 +2,7 @@ package blob
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/amlid/amlid/internal/storage"
 	"github.com/amlid/amlid/internal/store"
 )
 
@@ -78,6 +80,9 @@ func (h *Handler) putBlock(q *req) error {
 		if err := liveContainer(ctx, tx, c); err != nil {
 			return err
 		}
+		if e := sameBlockIDLength(ctx, tx, c, q.blob, id); e != nil {
+			return e
+		}
 		k := blockKey(c, q.blob, id)
 		if rec, err := tx.Get(ctx, KindBlock, k); err == nil {
 			var old blockRecord
@@ -109,6 +114,22 @@ func (h *Handler) putBlock(q *req) error {
 	hd.Set("x-ms-request-server-encrypted", "true")
 	hd.Set("Content-Length", "0")
 	q.w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+// sameBlockIDLength: every uncommitted block of one blob has a block ID of
+// the same length (Azure: 400 InvalidBlobOrBlock otherwise).
+func sameBlockIDLength(ctx context.Context, rd store.Reader, c *storage.Container, name, id string) error {
+	prefix := stagingKey(c, name) + "/"
+	recs, err := rd.List(ctx, KindBlock, store.ListOptions{KeyPrefix: prefix, Limit: 1})
+	if err != nil || len(recs) == 0 {
+		return err
+	}
+	if other := strings.TrimPrefix(recs[0].Key, prefix); len(other) != len(id) {
+		return errorf(http.StatusBadRequest, "InvalidBlobOrBlock", "The specified blob or block content is invalid.").
+			with("Reason", "for a given blob every block ID must have the same length: this one has "+strconv.Itoa(len(id))+
+				" characters, the blob's uncommitted blocks "+strconv.Itoa(len(other)))
+	}
 	return nil
 }
 

@@ -169,6 +169,12 @@ func TestHostileBodies(t *testing.T) {
 		st, _, body := rawDo(t, e, http.MethodPut, "/bodies/box/blk?comp=block&blockid="+id+"&"+s, nil, strings.NewReader("data-"+id))
 		blobtest.MustStatus(t, "put block", st, http.StatusCreated, body)
 	}
+	// Issue 15 hole 7: one blob's block IDs all have the same length.
+	idLong := base64.StdEncoding.EncodeToString([]byte("block-long-id"))
+	st, hdr, _ = rawDo(t, e, http.MethodPut, "/bodies/box/blk?comp=block&blockid="+idLong+"&"+s, nil, strings.NewReader("data"))
+	code("block id of another length", st, hdr, http.StatusBadRequest, "InvalidBlobOrBlock")
+	st, _, body = rawDo(t, e, http.MethodPut, "/bodies/box/other?comp=block&blockid="+idLong+"&"+s, nil, strings.NewReader("data"))
+	blobtest.MustStatus(t, "that length on another blob", st, http.StatusCreated, body)
 
 	// Put Block List: bad XML in many shapes.
 	for name, doc := range map[string]string{

@@ -39,7 +39,8 @@ type Config struct {
 	Directory *directory.Directory
 	Logger    *slog.Logger
 	// Audiences accepted besides https://graph.microsoft.com and GraphAppID
-	// (the URL amlid serves Graph on, which az uses as the resource).
+	// (the URL amlid serves Graph on, which az uses as the resource). The
+	// request's Host never adds one.
 	Audiences []string
 	// OnPrincipalDeleted runs inside the delete transaction (RBAC removes
 	// the principal's role assignments).
@@ -169,7 +170,10 @@ func (h *Handler) serve(c *call) error {
 	if !ok {
 		return errf(http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token is empty.")
 	}
-	auds := append([]string{"https://graph.microsoft.com", GraphAppID, c.base}, h.cfg.Audiences...)
+	// The accepted audiences come from configuration only, never from the
+	// request's Host (rule ID-2: a token for another plane sent with
+	// Host: <that plane> must not open Graph).
+	auds := append([]string{"https://graph.microsoft.com", GraphAppID}, h.cfg.Audiences...)
 	claims, err := h.cfg.Tokens.Verify(c.r.Context(), raw, auds...)
 	if err != nil {
 		return errf(http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token validation failure: %v", err)

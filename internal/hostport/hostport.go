@@ -38,6 +38,10 @@ type Config struct {
 	// Wrap decorates every handler (request logging, panic recovery).
 	Wrap   func(http.Handler) http.Handler
 	Logger *slog.Logger
+	// IdleTimeout closes kept-alive connections of every listener that
+	// send no new request (zero: 2 minutes). Request bodies are bounded by
+	// Wrap (amlid's server sets a per-read deadline).
+	IdleTimeout time.Duration
 }
 
 // Pool owns the per-resource listeners.
@@ -65,6 +69,9 @@ func New(cfg Config) *Pool {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 2 * time.Minute
 	}
 	return &Pool{cfg: cfg, handlers: map[string]http.Handler{}, byID: map[string]*entry{}, byPort: map[int]*entry{}}
 }
@@ -178,7 +185,7 @@ func (p *Pool) Open(kind, id string, port int) (int, error) {
 		handler = p.cfg.Wrap(handler)
 	}
 	e.srv = &http.Server{Handler: handler, TLSConfig: p.tlsConfig(), ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(p.cfg.Logger.Handler(), slog.LevelDebug)}
+		IdleTimeout: p.cfg.IdleTimeout, MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(p.cfg.Logger.Handler(), slog.LevelDebug)}
 	p.byID[key] = e
 	p.byPort[e.port] = e
 	go func() {

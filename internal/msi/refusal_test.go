@@ -2,6 +2,7 @@ package msi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -612,4 +613,54 @@ func slicesContains(s []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// TestRefuseDuplicates (issue 15): a request that says a thing twice is
+// ambiguous and gets no token, whichever copy a parser would pick: two
+// secret headers (one stolen), a selector twice with different values,
+// query and form naming different identities. (The same value twice names
+// one identity and is answered.)
+func TestRefuseDuplicates(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a, b := e.register(t, resBoth), e.register(t, resUAI)
+	raw := func(method, u string, hdr http.Header, body string) (int, map[string]any) {
+		t.Helper()
+		var rd io.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		req, _ := http.NewRequest(method, u, rd)
+		req.Header = hdr
+		if body != "" {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		resp, err := e.srv.Client().Do(req)
+		must(t, err)
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	for _, c := range []struct {
+		name, method, url string
+		hdr               http.Header
+		body              string
+	}{
+		{"two secret headers, the second stolen", "GET", tokenURL(e, b) + q(storageAud), http.Header{"Secret": {b.Secret, a.Secret}}, ""},
+		{"two secret headers, the first stolen", "GET", tokenURL(e, b) + q(storageAud), http.Header{"Secret": {a.Secret, b.Secret}}, ""},
+		{"two X-IDENTITY-HEADER", "GET", tokenURL(e, b) + q(storageAud), http.Header{"X-Identity-Header": {a.Secret, b.Secret}}, ""},
+		{"client ID held, then not", "GET", tokenURL(e, b) + q(storageAud, "clientid", e.uai2.AppID, "clientid", e.stranger.AppID), http.Header{"Secret": {b.Secret}}, ""},
+		{"two object IDs", "GET", tokenURL(e, b) + q(storageAud, "object_id", e.uai2.ObjectID, "object_id", e.stranger.ObjectID), http.Header{"Secret": {b.Secret}}, ""},
+		{"two resource IDs", "GET", tokenURL(e, b) + q(storageAud, "mi_res_id", e.uai2.ResourceID, "mi_res_id", e.stranger.ResourceID), http.Header{"Secret": {b.Secret}}, ""},
+		{"query and form name different identities", "POST", tokenURL(e, b) + "?client_id=" + e.stranger.AppID, http.Header{"Metadata": {"true"}},
+			url.Values{"resource": {storageAud}, "client_id": {e.uai2.AppID}}.Encode()},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			status, m := raw(c.method, c.url, c.hdr, c.body)
+			if status < 400 || status >= 500 || m["access_token"] != nil || m["error"] == nil {
+				t.Fatalf("%d %v", status, m)
+			}
+		})
+	}
 }

@@ -24,8 +24,9 @@ type Assignment struct {
 	PrincipalID      string `json:"principalId"`
 	PrincipalType    string `json:"principalType"` // User, Group, ServicePrincipal, ForeignGroup, Device
 	Description      string `json:"description,omitempty"`
-	// Condition (ABAC) is stored but not evaluated: a conditional
-	// assignment grants as if it had no condition.
+	// Condition (ABAC) is not evaluated by the engine. The authorization
+	// service refuses to create assignments that carry one and does not
+	// load stored ones (fail closed: a condition can only narrow a grant).
 	Condition string `json:"condition,omitempty"`
 }
 

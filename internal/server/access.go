@@ -19,6 +19,8 @@ func (s *Server) serveAmlid(w http.ResponseWriter, r *http.Request) {
 		s.serveAnalyze(w, r)
 	case "amlid/access/who-can":
 		s.serveWhoCan(w, r)
+	case tenantsPath:
+		s.serveTenants(w, r)
 	default:
 		s.serveWorkloads(w, r)
 	}

@@ -76,7 +76,8 @@ func (s *Server) storageModule(context.Context) (Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.blobSrv = &http.Server{Handler: s.logRequests(blobH), TLSConfig: s.CA.TLSConfig(), ReadHeaderTimeout: 10 * time.Second,
+	s.blobSrv = &http.Server{Handler: s.logRequests(limitBody(blobH, s.Opts.BodyIdleTimeout, dataReadTimeout)), TLSConfig: s.CA.TLSConfig(),
+		ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
 	// Files of crashed uploads and blocks never committed are swept at
 	// start and hourly.

@@ -58,8 +58,11 @@ type Options struct {
 	// /usr/bin/python3).
 	Python string
 	// RBAC is "enforce" (default) or "audit".
-	RBAC   string
-	Logger *slog.Logger
+	RBAC string
+	// BodyIdleTimeout: a request body that sends nothing for this long
+	// fails (default DefaultBodyIdleTimeout).
+	BodyIdleTimeout time.Duration
+	Logger          *slog.Logger
 }
 
 // Server is a running amlid.
@@ -141,6 +144,9 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.BodyIdleTimeout <= 0 {
+		o.BodyIdleTimeout = DefaultBodyIdleTimeout
+	}
 	abs, err := filepath.Abs(o.DataDir)
 	if err != nil {
 		return nil, err
@@ -173,8 +179,15 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		return nil, fmt.Errorf("listen on %s:%d: %w (another program uses the port? pick one with --port)", o.Host, o.Port, err)
 	}
 	base := "https://" + urlHost(o.Host, s.ln.Addr().(*net.TCPAddr).Port)
+	if s.blobLn, err = net.Listen("tcp", net.JoinHostPort(o.Host, strconv.Itoa(o.BlobPort))); err != nil {
+		return nil, fmt.Errorf("listen on %s:%d for Blob storage: %w (pick another with --blob-port)", o.Host, o.BlobPort, err)
+	}
+	blobURL := "https://" + urlHost(o.Host, s.blobLn.Addr().(*net.TCPAddr).Port)
+	// Tokens are issued for the services amlid serves: besides Azure's
+	// resource URIs, Graph's URL here and the Blob endpoint's account URLs.
 	if s.Tokens, err = token.New(ctx, token.Config{
 		BaseURL: base, Store: s.Store, Directory: s.Directory, Logger: s.log, DefaultTenant: s.Bootstrap.TenantID,
+		Resources: []string{base}, ResourcePrefixes: []string{blobURL},
 	}); err != nil {
 		return nil, fmt.Errorf("token service: %w", err)
 	}
@@ -205,9 +218,6 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		return nil, fmt.Errorf("listen on 127.0.0.1:%d for the managed-identity endpoints: %w (pick another with --msi-port)", o.MSIPort, err)
 	}
 	s.msiSrv = msiH.Server()
-	if s.blobLn, err = net.Listen("tcp", net.JoinHostPort(o.Host, strconv.Itoa(o.BlobPort))); err != nil {
-		return nil, fmt.Errorf("listen on %s:%d for Blob storage: %w (pick another with --blob-port)", o.Host, o.BlobPort, err)
-	}
 	bundle, err := s.writeBundle()
 	if err != nil {
 		return nil, err
@@ -217,10 +227,13 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		TenantID: s.Bootstrap.TenantID, SubscriptionID: s.Bootstrap.SubscriptionID,
 		CAFile: s.CA.CAPath(), CABundle: bundle, StoreKind: storeKind(o.Store),
 		MSIURL:  "http://" + urlHost("127.0.0.1", s.msiLn.Addr().(*net.TCPAddr).Port),
-		BlobURL: "https://" + urlHost(o.Host, s.blobLn.Addr().(*net.TCPAddr).Port),
+		BlobURL: blobURL,
 	}
 	s.Hosts = hostport.New(hostport.Config{Host: o.Host, BasePort: o.ResourcePortBase, TLS: s.CA.TLSConfig(),
-		Wrap: s.logRequests, Logger: s.log})
+		Wrap: func(h http.Handler) http.Handler {
+			return s.logRequests(limitBody(h, o.BodyIdleTimeout, dataReadTimeout))
+		},
+		Logger: s.log, IdleTimeout: idleTimeout})
 	// The modules, in dependency order: each declares its ARM types and
 	// mounts its data plane now, and reopens what it serves (ports,
 	// processes) in Resume, once every module is in place and serving.
@@ -232,13 +245,19 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		s.modules = append(s.modules, m)
 	}
 	s.https = &http.Server{
-		Handler:           s.logRequests(s.front()),
+		Handler:           s.logRequests(limitBody(s.front(), o.BodyIdleTimeout, frontReadTimeout)),
 		TLSConfig:         s.CA.TLSConfig(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	s.https.RegisterOnShutdown(func() { close(s.stopping) })
+	// state.json is written before any listener answers, so a client that
+	// sees the port answer can read it (`amlid env`) at once.
+	if err := writeJSONFile(filepath.Join(o.DataDir, StateFile), s.State, 0o644); err != nil {
+		return nil, err
+	}
 	go func() { s.serveErr <- s.https.ServeTLS(s.ln, "", "") }()
 	go func() { s.serveErr <- s.msiSrv.Serve(s.msiLn) }()
 	go func() { s.serveErr <- s.blobSrv.ServeTLS(s.blobLn, "", "") }()
@@ -247,6 +266,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 			return nil, fmt.Errorf("%s: %w", m.Name(), err)
 		}
 	}
+	// Resuming modules may have added endpoints (the vault proxy's port).
 	if err := writeJSONFile(filepath.Join(o.DataDir, StateFile), s.State, 0o644); err != nil {
 		return nil, err
 	}
@@ -460,6 +480,10 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	w.wrote = true
 	return w.ResponseWriter.Write(b)
 }
+
+// Unwrap lets http.ResponseController reach the connection (read
+// deadlines, flushing).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {

@@ -177,6 +177,9 @@ func (s *Service) grantClientCredentials(ctx context.Context, tr *tokenReq) (*to
 		return nil, newErr(http.StatusBadRequest, "invalid_scope", 1002012,
 			"The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", q.Raw)
 	}
+	if oe := s.checkResource(ctx, strings.ToLower(cl.sp.TenantID), q.Resource); oe != nil {
+		return nil, oe
+	}
 	g := &grantCtx{tid: strings.ToLower(cl.sp.TenantID), principal: cl.sp, appID: cl.sp.AppID, appACR: cl.acr, aud: q.Resource, ver: q.version()}
 	at, hit, err := s.access(ctx, g, true)
 	if err != nil {
@@ -243,6 +246,9 @@ func (s *Service) userTokens(ctx context.Context, cl *client, user *directory.Pr
 	tid := strings.ToLower(user.TenantID)
 	if cl.sp != nil && !strings.EqualFold(cl.sp.TenantID, tid) {
 		return nil, errUnknownClient(cl.appID, tid)
+	}
+	if oe := s.checkResource(ctx, tid, q.Resource); oe != nil {
+		return nil, oe
 	}
 	g := &grantCtx{tid: tid, principal: user, appID: cl.appID, appACR: cl.acr, aud: q.Resource, scp: q.scp(), ver: q.version(), amr: amr}
 	at, _, err := s.access(ctx, g, false)

@@ -119,6 +119,14 @@ type Config struct {
 	DisableTokenCache bool
 	// PublicClientIDs are extra client IDs accepted for user flows.
 	PublicClientIDs []string
+	// Resources are resources the token endpoint issues tokens for besides
+	// the Azure services amlid serves and registered applications (e.g.
+	// the URL amlid serves Graph on). Compared case-insensitively, trailing
+	// slashes ignored.
+	Resources []string
+	// ResourcePrefixes accept any resource of one more path segment under
+	// a prefix (the Blob endpoint's https://host:port/<account>).
+	ResourcePrefixes []string
 }
 
 // Service is the token service. Create it with New.

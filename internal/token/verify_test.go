@@ -261,6 +261,15 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"bad refresh token", v2, url.Values{"grant_type": {"refresh_token"}, "client_id": {azCLIClientID}, "refresh_token": {"nope"}, "scope": {storageAud + "/.default"}}, 400, "invalid_grant", 9002313},
 		{"bad device code", v2, url.Values{"grant_type": {grantDeviceCode}, "client_id": {azCLIClientID}, "device_code": {"nope"}}, 400, "invalid_grant", 70000},
 		{"bad assertion", v2, url.Values{"grant_type": {"client_credentials"}, "client_id": {e.app.AppID}, "client_assertion_type": {clientAssertionType}, "client_assertion": {"x.y.z"}, "scope": {storageAud + "/.default"}}, 401, "invalid_client", 50027},
+		// Only resources amlid serves or the tenant registers (issue 15, hole 4).
+		{"made-up resource", v2, cc(e.app.AppID, e.appSecret, "https://made-up.example/.default"), 400, "invalid_resource", 500011},
+		{"made-up resource (v1)", "/" + e.tenant + "/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {e.app.AppID}, "client_secret": {e.appSecret}, "resource": {"https://made-up.example"}}, 400, "invalid_resource", 500011},
+		{"served host as a prefix", v2, cc(e.app.AppID, e.appSecret, "https://management.azure.com.evil.test/.default"), 400, "invalid_resource", 500011},
+		{"account host under another domain", v2, cc(e.app.AppID, e.appSecret, "https://acct.blob.core.windows.net.evil.test/.default"), 400, "invalid_resource", 500011},
+		{"account host with a path", v2, cc(e.app.AppID, e.appSecret, "https://acct.blob.core.windows.net/x/.default"), 400, "invalid_resource", 500011},
+		{"app of another tenant as resource", v2, cc(e.app.AppID, e.appSecret, "api://"+e.app2.AppID+"/.default"), 400, "invalid_resource", 500011},
+		{"unknown app ID as resource", v2, cc(e.app.AppID, e.appSecret, "55555555-5555-5555-5555-555555555555/.default"), 400, "invalid_resource", 500011},
+		{"made-up resource for a user", v2, url.Values{"grant_type": {"password"}, "client_id": {azCLIClientID}, "username": {e.user.UPN}, "password": {e.userPassword}, "scope": {"https://made-up.example/.default"}}, 400, "invalid_resource", 500011},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body := e.post(tc.path, tc.form)
@@ -306,4 +315,32 @@ func TestTokenEndpointErrors(t *testing.T) {
 			t.Fatalf("correlation_id %v", body["correlation_id"])
 		}
 	})
+}
+
+// TestServedResources: the token endpoint issues tokens for every resource
+// amlid serves (in the forms clients ask for), for registered applications
+// of the tenant, and for the configured extras (issue 15, hole 4).
+func TestServedResources(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, func(c *Config) {
+		c.Resources = []string{"https://127.0.0.1:8443"}
+		c.ResourcePrefixes = []string{"https://127.0.0.1:8444"}
+	})
+	for _, scope := range []string{
+		"https://management.azure.com/.default", "https://management.core.windows.net//.default",
+		"https://graph.microsoft.com/.default", "https://GRAPH.microsoft.com//.default", graphAppID + "/.default",
+		"https://storage.azure.com/.default", "https://acct1.blob.core.windows.net/.default", "https://acct1.dfs.core.windows.net/.default",
+		"https://vault.azure.net/.default", "https://containerregistry.azure.net/.default", "https://ml.azure.com/.default",
+		"api://" + e.app.AppID + "/.default", e.app.AppID + "/.default",
+		"https://127.0.0.1:8443/.default", "https://127.0.0.1:8444/acct1/.default",
+	} {
+		if code, body := e.clientCredentials(e.tenant, e.app.AppID, e.appSecret, scope); code != 200 {
+			t.Errorf("%s: %d %v", scope, code, body)
+		}
+	}
+	for _, scope := range []string{"https://127.0.0.1:8444/.default", "https://127.0.0.1:8444/a/b/.default", "https://127.0.0.1:8445/.default"} {
+		if code, body := e.clientCredentials(e.tenant, e.app.AppID, e.appSecret, scope); code != 400 || body["error"] != "invalid_resource" {
+			t.Errorf("%s: %d %v", scope, code, body)
+		}
+	}
 }
