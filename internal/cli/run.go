@@ -11,12 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"syscall"
 
 	"github.com/amlid/amlid/internal/msi"
+	"github.com/amlid/amlid/internal/sandbox"
 	"github.com/amlid/amlid/internal/server"
 	"github.com/spf13/cobra"
 )
@@ -24,7 +26,7 @@ import (
 func init() { extraCommands = append(extraCommands, (*app).runCmd) }
 
 func (a *app) runCmd() *cobra.Command {
-	var as, clientID string
+	var as, clientID, sandboxMode string
 	cmd := &cobra.Command{
 		Use:   "run --as RESOURCE_ID [--client-id UAI_CLIENT_ID] -- COMMAND [ARGS...]",
 		Short: "Run a local command as a workload of a resource, with its managed identities wired in",
@@ -35,6 +37,11 @@ DEFAULT_IDENTITY_CLIENT_ID, and gets tokens only for the identities the resource
 (rule ID-3). Output streams, signals pass through, the exit code is the command's, and the
 credentials die with the process.
 
+The command runs in the same sandbox as online deployments' scoring code (bubblewrap, see
+--sandbox): it sees the current folder read-write, a read-only runtime (/usr, /etc without
+its secrets), a private HOME and /tmp, its own processes only, and the network; never
+amlid's data dir.
+
 A user-assigned identity is not a place code runs: run as a resource that holds it and
 pick it with --client-id.`,
 		Args: cobra.MinimumNArgs(1),
@@ -42,18 +49,27 @@ pick it with --client-id.`,
 			if as == "" {
 				return usageErr("the following arguments are required: --as")
 			}
-			return a.runAs(c.Context(), as, clientID, args)
+			mode, err := sandbox.ParseMode(sandboxMode)
+			if err != nil {
+				return usageErr("%s", err.Error())
+			}
+			return a.runAs(c.Context(), as, clientID, mode, args)
 		},
 	}
 	cmd.Flags().StringVar(&as, "as", "", "ARM ID of the resource the command runs on")
 	cmd.Flags().StringVar(&clientID, "client-id", "", "Client ID of the user-assigned identity to use by default")
+	cmd.Flags().StringVar(&sandboxMode, "sandbox", envOr("AMLID_WORKLOAD_SANDBOX", "auto"), "auto (bubblewrap when it can run, else unsandboxed with a warning), bwrap (bubblewrap or fail), off (env AMLID_WORKLOAD_SANDBOX)")
 	return cmd
 }
 
-func (a *app) runAs(ctx context.Context, resourceID, clientID string, args []string) error {
+func (a *app) runAs(ctx context.Context, resourceID, clientID string, mode sandbox.Mode, args []string) error {
 	t, err := a.target()
 	if err != nil {
 		return err
+	}
+	sb, err := a.workloadSandbox(mode)
+	if err != nil {
+		return &cliError{Message: err.Error(), Exit: exitError}
 	}
 	tok, err := a.accessToken(ctx, armResource)
 	if err != nil {
@@ -102,14 +118,43 @@ func (a *app) runAs(ctx context.Context, resourceID, clientID string, args []str
 		env = append(env, k+"="+wl.Env[k])
 	}
 	// CA trust, so the workload's clients reach amlid over TLS.
+	var ro []string
+	for _, k := range []string{"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"} {
+		// The user's own CA files (the workload is their command).
+		if fi, err := os.Stat(os.Getenv(k)); err == nil && fi.Mode().IsRegular() {
+			ro = append(ro, os.Getenv(k))
+		}
+	}
 	if st, err := server.ReadState(a.dataDirOrDefault()); err == nil {
 		env = append(env, "SSL_CERT_FILE="+st.CABundle, "REQUESTS_CA_BUNDLE="+st.CABundle)
+		ro = append(ro, st.CABundle)
 	}
-	child := exec.Command(args[0], args[1:]...)
-	child.Env = env
+	name := args[0]
+	path, err := exec.LookPath(name)
+	if err != nil {
+		return &cliError{Message: fmt.Sprintf("cannot start %s: %v", name, err), Exit: 127}
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	child := sb.Command(sandbox.Jail{Dir: cwd, Home: os.Getenv("HOME"), PrivateHome: true, ReadOnly: ro}, env, path, args[1:]...)
 	child.Stdin, child.Stdout, child.Stderr = a.stdin, a.stdout, a.stderr
+	childPID, err := sb.ChildPID(child)
+	if err != nil {
+		return err
+	}
 	if err := child.Start(); err != nil {
-		return &cliError{Message: fmt.Sprintf("cannot start %s: %v", args[0], err), Exit: 127}
+		return &cliError{Message: fmt.Sprintf("cannot start %s: %v", name, err), Exit: 127}
+	}
+	target := child.Process
+	if pid, err := childPID(); err == nil && pid > 0 {
+		if p, err := os.FindProcess(pid); err == nil {
+			target = p
+		}
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
@@ -121,7 +166,7 @@ func (a *app) runAs(ctx context.Context, resourceID, clientID string, args []str
 	for {
 		select {
 		case s := <-sigs:
-			child.Process.Signal(s)
+			target.Signal(s)
 		case err := <-done:
 			cancel()
 			var ee *exec.ExitError
@@ -137,6 +182,27 @@ func (a *app) runAs(ctx context.Context, resourceID, clientID string, args []str
 			return nil
 		}
 	}
+}
+
+// workloadSandbox is the launcher of `amlid run`: amlid's data dir (this
+// CLI's, the running server's, the default) and the machine's az login
+// stay out of the workload's sight.
+func (a *app) workloadSandbox(mode sandbox.Mode) (*sandbox.Launcher, error) {
+	hide := []string{a.dataDirOrDefault(), server.DefaultDataDir()}
+	if home, err := os.UserHomeDir(); err == nil {
+		hide = append(hide, filepath.Join(home, ".azure"), filepath.Join(home, ".amlid"))
+	}
+	if d := os.Getenv("AZURE_CONFIG_DIR"); d != "" {
+		hide = append(hide, d)
+	}
+	sb, err := sandbox.New(sandbox.Options{Mode: mode, Hide: hide})
+	if err != nil {
+		return nil, err
+	}
+	if w := sb.Warning(); w != "" && mode != sandbox.Off {
+		fmt.Fprintln(a.stderr, "WARNING: "+w)
+	}
+	return sb, nil
 }
 
 func (a *app) dataDirOrDefault() string {

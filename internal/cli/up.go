@@ -63,8 +63,17 @@ SIGTERM: in-flight requests drain and the store closes cleanly.`,
 	f.IntVar(&o.BlobPort, "blob-port", 8444, "HTTPS port of Blob storage, path-style /<account>/<container>/<blob> (-1: any free port)")
 	f.IntVar(&o.ResourcePortBase, "resource-port-base", 8500, "First port of the per-resource HTTPS ports: one per key vault and per container registry (-1: any free port)")
 	f.StringVar(&o.Python, "python", "/usr/bin/python3", "Python interpreter that runs online deployments' scoring code (their conda_file is recorded, not installed)")
+	f.StringVar(&o.WorkloadSandbox, "workload-sandbox", envOr("AMLID_WORKLOAD_SANDBOX", "auto"), "How workload code (scoring scripts) runs: auto (bubblewrap when it can run, else unsandboxed with a warning), bwrap (bubblewrap or refuse to start), off (as amlid's OS user; env AMLID_WORKLOAD_SANDBOX)")
 	f.IntVar(&o.MSIPort, "msi-port", 46808, "Loopback http port of the managed-identity endpoints (-1: any free port)")
 	f.StringVar(&o.RBAC, "rbac", "enforce", "RBAC mode: enforce, or audit (allow, but record what enforce would refuse)")
 	f.StringVar(&logLevel, "log-level", "info", "Log level: debug, info, warn, error")
 	return cmd
+}
+
+// envOr is the environment variable k, or def when it is unset or empty.
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
 }

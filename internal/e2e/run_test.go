@@ -78,6 +78,7 @@ func TestRunAsWorkload(t *testing.T) {
 		"print(m.get_token_rest())\n"
 	run := func(extraEnv []string, args ...string) (string, string, int) {
 		cmd := exec.Command(amlidBin, append([]string{"run", "--as", host}, args...)...)
+		cmd.Dir = filepath.Dir(seed) // the workload sees its working folder (sandbox)
 		env := cleanEnv()
 		env = append(env, in.env()...)
 		cmd.Env = append(append(env, "AMLID_CONFIG_DIR="+cfg), extraEnv...)

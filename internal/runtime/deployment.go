@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/amlid/amlid/internal/sandbox"
 )
 
 // deployment is one run of a deployment: Start creates it, Stop (or the
@@ -19,6 +21,7 @@ type deployment struct {
 	s       *Supervisor
 	spec    Spec
 	harness string
+	home    string
 	env     []string
 	sink    *logSink
 
@@ -67,7 +70,7 @@ func (s *Supervisor) newDeployment(spec Spec, harness string) (*deployment, erro
 	if err != nil {
 		return nil, fmt.Errorf("runtime: opening the deployment log: %w", err)
 	}
-	d := &deployment{s: s, spec: spec, harness: harness, env: buildEnv(s.environ(), home, spec), sink: sink,
+	d := &deployment{s: s, spec: spec, harness: harness, home: home, env: buildEnv(s.environ(), home, spec), sink: sink,
 		done: make(chan struct{}), first: make(chan initResult, spec.Instances), state: StateStarting}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	for i := range spec.Instances {
@@ -83,6 +86,26 @@ func (s *Supervisor) newDeployment(spec Spec, harness string) (*deployment, erro
 		d.insts = append(d.insts, &instance{d: d, idx: i, ln: ln, port: port})
 	}
 	return d, nil
+}
+
+// jail is what the deployment's processes see besides the read-only
+// runtime (package sandbox): the code folder (working directory) and the
+// model folder read-only, the harness, and a HOME of its own read-write.
+func (d *deployment) jail() sandbox.Jail {
+	ro := []string{d.spec.CodeDir, d.harness}
+	if d.spec.ModelDir != "" {
+		ro = append(ro, d.spec.ModelDir)
+	}
+	ro = append(ro, d.spec.ReadOnly...)
+	// Python folders of amlid's own environment (not the deployment's).
+	var rt []string
+	for _, kv := range d.s.environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if k == "PYTHONPATH" || k == "VIRTUAL_ENV" || k == "PYTHONUSERBASE" {
+			rt = append(rt, filepath.SplitList(v)...)
+		}
+	}
+	return sandbox.Jail{Dir: d.spec.CodeDir, Home: d.home, ReadOnly: ro, Runtime: rt}
 }
 
 // listen opens a loopback listening socket and returns it as a file for a

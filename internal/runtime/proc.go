@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -31,6 +30,10 @@ type statusMsg struct {
 	Error string `json:"error,omitempty"`
 	PID   int    `json:"pid,omitempty"`
 }
+
+// readyMarker ends the harness's "Worker with pid N ready for serving
+// traffic" log line.
+const readyMarker = " ready for serving traffic"
 
 // proc is one launch of an instance: a process group led by the harness.
 type proc struct {
@@ -79,9 +82,15 @@ func (in *instance) launch() (*proc, error) {
 		closeAll()
 		return nil, err
 	}
-	cmd := exec.Command(d.s.cfg.Python, "-u", d.harness, fdListen, fdStatus, fdLifeline, d.spec.CodeDir, d.spec.ScoringScript)
-	cmd.Dir = d.spec.CodeDir
-	cmd.Env = d.env
+	if d.s.cfg.Sandbox.Active() {
+		// Inside the sandbox a missing interpreter would be bwrap's exit
+		// status 1; say what is wrong instead.
+		if _, err := exec.LookPath(d.s.cfg.Python); err != nil {
+			closeAll()
+			return nil, err
+		}
+	}
+	cmd := d.s.cfg.Sandbox.Command(d.jail(), d.env, d.s.cfg.Python, "-u", d.harness, fdListen, fdStatus, fdLifeline, d.spec.CodeDir, d.spec.ScoringScript)
 	cmd.Stdout, cmd.Stderr = outW, outW
 	cmd.ExtraFiles = []*os.File{in.ln, stW, lifeR}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -98,7 +107,9 @@ func (in *instance) launch() (*proc, error) {
 	p := &proc{cmd: cmd, pid: cmd.Process.Pid, client: &http.Client{Transport: tr},
 		status: make(chan statusMsg, 1), exited: make(chan struct{}), outDone: make(chan struct{}), lifeline: lifeW,
 		logged: make(chan struct{})}
-	p.marker = []byte(fmt.Sprintf("Worker with pid %d ready for serving traffic", p.pid))
+	// The harness prints its PID as it sees it (in a sandbox, its PID
+	// namespace's), so the marker is the line's fixed part.
+	p.marker = []byte(readyMarker)
 	go p.copyOutput(outR, d.sink, in.prefix())
 	go p.readStatus(stR)
 	go p.wait()

@@ -62,9 +62,16 @@
 // (environment_variables and the managed-identity variables
 // MSI_ENDPOINT/MSI_SECRET/IDENTITY_* the caller gets from msi.EnvFor), then
 // AZUREML_MODEL_DIR (ModelDir), AML_APP_ROOT (CodeDir) and
-// AZUREML_ENTRY_SCRIPT (ScoringScript), as Azure sets them. The scoring
-// code runs as amlid's OS user: this is isolation of credentials passed in
-// the environment, not a sandbox.
+// AZUREML_ENTRY_SCRIPT (ScoringScript), as Azure sets them.
+//
+// # Sandbox
+//
+// With Config.Sandbox active, every instance runs inside bubblewrap
+// (package sandbox): it sees a read-only runtime, its code folder (its
+// working directory) and model folder read-only, its HOME read-write, a
+// private /tmp and /proc of its own PID namespace; not amlid's data dir,
+// the other deployments' folders and logs, or amlid's process. Without it
+// the scoring code runs as amlid's OS user.
 //
 // # Logs
 //
@@ -98,6 +105,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/amlid/amlid/internal/sandbox"
 )
 
 //go:embed harness.py
@@ -163,6 +172,9 @@ type Config struct {
 	// MaxLogBytes is the size at which a log rotates (default
 	// DefaultMaxLogBytes).
 	MaxLogBytes int64
+	// Sandbox launches the processes (package sandbox); nil runs them
+	// directly, as amlid's OS user.
+	Sandbox *sandbox.Launcher
 }
 
 // Spec describes one deployment run.
@@ -173,6 +185,10 @@ type Spec struct {
 	ModelDir      string            // AZUREML_MODEL_DIR ("" = unset)
 	Env           map[string]string // environment_variables + MSI_ENDPOINT/MSI_SECRET/IDENTITY_* (caller supplies)
 	Instances     int               // instance_count, 1..MaxInstances
+	// ReadOnly are further files the processes see read-only inside the
+	// sandbox (amlid's CA bundle). Only paths amlid chose: never derived
+	// from the user's deployment.
+	ReadOnly []string
 }
 
 // Status is a deployment's runtime state.

@@ -24,7 +24,7 @@ type mlParts struct {
 // registerML declares Microsoft.MachineLearningServices and its children,
 // and mounts the endpoints' scoring handler on s.Hosts.
 func (s *Server) registerML(ctx context.Context, reg *arm.Registry, base string) error {
-	s.ml.runtime = runtime.New(runtime.Config{LogDir: filepath.Join(s.Opts.DataDir, "ml", "logs"), Python: s.Opts.Python, Logger: s.log})
+	s.ml.runtime = runtime.New(runtime.Config{LogDir: filepath.Join(s.Opts.DataDir, "ml", "logs"), Python: s.Opts.Python, Logger: s.log, Sandbox: s.Sandbox})
 	s.ml.provider = &ml.Provider{Store: s.Store, Directory: s.Directory, Authz: s.Authz, ARM: s.ARM, Logger: s.log}
 	s.ml.assets = &assets.Provider{Provider: s.ml.provider}
 	s.ml.endpoints = &endpoint.Provider{Provider: s.ml.provider,

@@ -27,6 +27,7 @@ import (
 	"github.com/amlid/amlid/internal/hostport"
 	"github.com/amlid/amlid/internal/identity"
 	"github.com/amlid/amlid/internal/msi"
+	"github.com/amlid/amlid/internal/sandbox"
 	"github.com/amlid/amlid/internal/storage"
 	"github.com/amlid/amlid/internal/store"
 	"github.com/amlid/amlid/internal/store/memory"
@@ -57,6 +58,10 @@ type Options struct {
 	// Python runs the online deployments' scoring code (default
 	// /usr/bin/python3).
 	Python string
+	// WorkloadSandbox is how workload code (scoring scripts) is launched:
+	// "auto" (default: bubblewrap when it can run, else directly with a
+	// warning), "bwrap" (bubblewrap or refuse to start), "off".
+	WorkloadSandbox string
 	// RBAC is "enforce" (default) or "audit".
 	RBAC string
 	// BodyIdleTimeout: a request body that sends nothing for this long
@@ -77,7 +82,9 @@ type Server struct {
 	Graph     *graph.Handler
 	Authz     *authorization.Service
 	Workloads *workload.Registry
-	Storage   *storage.Provider
+	// Sandbox launches workload code (scoring scripts).
+	Sandbox *sandbox.Launcher
+	Storage *storage.Provider
 	// Hosts serves the resources Azure addresses by host name (vaults,
 	// registries), one loopback port each.
 	Hosts     *hostport.Pool
@@ -162,6 +169,9 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		}
 	}()
 	if err := s.acquireLock(); err != nil {
+		return nil, err
+	}
+	if s.Sandbox, err = s.openSandbox(); err != nil {
 		return nil, err
 	}
 	if s.CA, err = tlsca.LoadOrCreate(filepath.Join(o.DataDir, TLSDir)); err != nil {
@@ -275,6 +285,30 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 
 func urlHost(host string, port int) string {
 	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// openSandbox probes the workload launcher. Workloads never see the data
+// dir, nor a SQLite store kept elsewhere.
+func (s *Server) openSandbox() (*sandbox.Launcher, error) {
+	mode, err := sandbox.ParseMode(s.Opts.WorkloadSandbox)
+	if err != nil {
+		return nil, err
+	}
+	hide := []string{s.Opts.DataDir}
+	if p, ok := strings.CutPrefix(s.Opts.Store, "sqlite://"); ok {
+		p, _, _ = strings.Cut(p, "?")
+		hide = append(hide, p, p+"-wal", p+"-shm", p+"-journal")
+	}
+	sb, err := sandbox.New(sandbox.Options{Mode: mode, Hide: hide})
+	if err != nil {
+		return nil, err
+	}
+	if w := sb.Warning(); w != "" {
+		s.log.Warn("workloads are not sandboxed: " + w)
+	} else {
+		s.log.Info("workloads run in a bubblewrap sandbox")
+	}
+	return sb, nil
 }
 
 // OpenStore opens the store named by url ("" = SQLite file in dataDir).

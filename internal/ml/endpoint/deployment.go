@@ -317,6 +317,9 @@ func (p *Provider) runDeployment(ctx context.Context, id string, gen float64) er
 	}
 	capacity, _ := dep.SKU["capacity"].(float64)
 	spec := runtime.Spec{ID: dep.ID, CodeDir: codeDir, ScoringScript: script, ModelDir: modelDir, Env: env, Instances: int(capacity)}
+	if p.CABundle != "" {
+		spec.ReadOnly = []string{p.CABundle} // visible in the workload sandbox
+	}
 	if err := p.Runtime.Start(ctx, spec); err != nil {
 		return err
 	}
