@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,24 +97,7 @@ func TestKeyVaultEndToEnd(t *testing.T) {
 	if err := in.stop(); err != nil {
 		t.Fatal(err)
 	}
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		for _, val := range values {
-			if bytes.Contains(b, []byte(val)) {
-				t.Errorf("%s holds the secret value %q in clear", p, val)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	scanDataDir(t, dir, values) // also: no private key in the database, files 0600
 	if db, err := os.ReadFile(filepath.Join(dir, "amlid.db")); err != nil || !bytes.Contains(db, []byte("cli-secret")) {
 		t.Fatalf("the grep looked at the wrong file: the store should name the secret (%v)", err)
 	}

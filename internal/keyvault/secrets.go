@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/amlid/amlid/internal/arm"
+	"github.com/amlid/amlid/internal/seal"
 	"github.com/amlid/amlid/internal/store"
 	"github.com/google/uuid"
 )
@@ -150,7 +151,7 @@ func (v *Vaults) setSecret(ctx context.Context, vault *Vault, name, value, conte
 			s = &secretRecord{Name: name}
 		}
 		vr.Name = s.Name
-		if vr.Value, err = v.seal.seal([]byte(value), sealAD(vault.ID, s.Name, vr.Version)); err != nil {
+		if vr.Value, err = v.seal.Seal([]byte(value), sealAD(vault.ID, s.Name, vr.Version)); err != nil {
 			return err
 		}
 		key := secretKey(vault.ID, name)
@@ -192,7 +193,7 @@ func (v *Vaults) getSecret(ctx context.Context, vault *Vault, name, version stri
 
 // value opens a version's sealed value.
 func (v *Vaults) value(vault *Vault, vr *versionRecord) (string, error) {
-	b, err := v.seal.open(vr.Value, sealAD(vault.ID, vr.Name, vr.Version))
+	b, err := v.seal.Open(vr.Value, sealAD(vault.ID, vr.Name, vr.Version))
 	if err != nil {
 		return "", err
 	}
@@ -477,16 +478,16 @@ func (v *Vaults) backupSecret(ctx context.Context, vault *Vault, name string) (s
 		b.Versions = append(b.Versions, backupVersion{versionRecord: *vr, Plain: plain})
 	}
 	raw, _ := json.Marshal(b)
-	sealed, err := v.seal.seal(raw, backupAD)
+	sealed, err := v.seal.Seal(raw, backupAD)
 	if err != nil {
 		return "", err
 	}
-	return strings.TrimPrefix(sealed, sealPrefix), nil
+	return strings.TrimPrefix(sealed, seal.Prefix), nil
 }
 
 // restoreSecret restores a backup as a new secret (the name must be free).
 func (v *Vaults) restoreSecret(ctx context.Context, vault *Vault, blob string) (*versionRecord, error) {
-	raw, err := v.seal.open(sealPrefix+blob, backupAD)
+	raw, err := v.seal.Open(seal.Prefix+blob, backupAD)
 	if err != nil {
 		return nil, kvErr(http.StatusBadRequest, "BadParameter", "The backup blob is not a secret backup this amlid made (it does not open with this amlid's key).")
 	}
@@ -502,7 +503,7 @@ func (v *Vaults) restoreSecret(ctx context.Context, vault *Vault, blob string) (
 		}
 		for _, bv := range b.Versions {
 			vr := bv.versionRecord
-			if vr.Value, err = v.seal.seal([]byte(bv.Plain), sealAD(vault.ID, b.Name, vr.Version)); err != nil {
+			if vr.Value, err = v.seal.Seal([]byte(bv.Plain), sealAD(vault.ID, b.Name, vr.Version)); err != nil {
 				return err
 			}
 			if err := putJSON(ctx, tx, KindVersion, key+"/"+vr.Version, key, vr); err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/amlid/amlid/internal/directory"
 	"github.com/amlid/amlid/internal/hostport"
 	"github.com/amlid/amlid/internal/paging"
+	"github.com/amlid/amlid/internal/seal"
 	"github.com/amlid/amlid/internal/store"
 	"github.com/amlid/amlid/internal/token"
 )
@@ -68,7 +69,11 @@ type Config struct {
 	Hosts *hostport.Pool
 	// KeyFile is the AES-256 key that seals secret values
 	// (<data-dir>/keys/vault.key). It is created on first use, mode 0600.
+	// Unused when Sealer is set.
 	KeyFile string
+	// Sealer seals secret values (package seal); nil loads one from
+	// KeyFile.
+	Sealer *seal.Sealer
 	// AuthorityHost is the Entra authority host named in challenges
 	// (https://127.0.0.1:8443).
 	AuthorityHost string
@@ -83,7 +88,7 @@ type Config struct {
 // Vaults is the key-vault provider and data plane.
 type Vaults struct {
 	cfg   Config
-	seal  *sealer
+	seal  *seal.Sealer
 	pages *paging.Codec
 }
 
@@ -96,7 +101,11 @@ func New(ctx context.Context, cfg Config) (*Vaults, error) {
 	if cfg.DNSSuffix == "" {
 		cfg.DNSSuffix = DefaultDNSSuffix
 	}
-	s, err := loadSealer(ctx, cfg.Store, cfg.KeyFile)
+	s := cfg.Sealer
+	var err error
+	if s == nil {
+		s, err = seal.Load(ctx, cfg.Store, cfg.KeyFile)
+	}
 	if err != nil {
 		return nil, err
 	}

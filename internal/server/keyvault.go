@@ -33,7 +33,7 @@ func VaultKeyFile(dataDir string) string { return filepath.Join(dataDir, "keys",
 func (s *Server) registerVaults(ctx context.Context, reg *arm.Registry, base string) error {
 	v, err := keyvault.New(ctx, keyvault.Config{
 		Store: s.Store, Directory: s.Directory, Tokens: s.Tokens, Authz: s.Authz, Hosts: s.Hosts,
-		KeyFile: VaultKeyFile(s.Opts.DataDir), AuthorityHost: base, DefaultTenant: s.Bootstrap.TenantID, Logger: s.log,
+		KeyFile: VaultKeyFile(s.Opts.DataDir), Sealer: s.Sealer, AuthorityHost: base, DefaultTenant: s.Bootstrap.TenantID, Logger: s.log,
 	})
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -27,7 +28,9 @@ import (
 	"github.com/amlid/amlid/internal/hostport"
 	"github.com/amlid/amlid/internal/identity"
 	"github.com/amlid/amlid/internal/msi"
+	"github.com/amlid/amlid/internal/registry"
 	"github.com/amlid/amlid/internal/sandbox"
+	"github.com/amlid/amlid/internal/seal"
 	"github.com/amlid/amlid/internal/storage"
 	"github.com/amlid/amlid/internal/store"
 	"github.com/amlid/amlid/internal/store/memory"
@@ -82,6 +85,8 @@ type Server struct {
 	Graph     *graph.Handler
 	Authz     *authorization.Service
 	Workloads *workload.Registry
+	// Sealer seals secrets at rest (keys/vault.key).
+	Sealer *seal.Sealer
 	// Sandbox launches workload code (scoring scripts).
 	Sandbox *sandbox.Launcher
 	Storage *storage.Provider
@@ -162,6 +167,12 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
+	// Every file amlid creates from here on is its own alone (0600/0700);
+	// what an earlier version left wider is narrowed.
+	syscall.Umask(0o077)
+	if err := securePermissions(o.DataDir); err != nil {
+		return nil, fmt.Errorf("data dir permissions: %w", err)
+	}
 	s := &Server{Opts: o, log: o.Logger, serveErr: make(chan error, 3), stopping: make(chan struct{})}
 	defer func() {
 		if err != nil {
@@ -177,8 +188,19 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if s.CA, err = tlsca.LoadOrCreate(filepath.Join(o.DataDir, TLSDir)); err != nil {
 		return nil, err
 	}
-	if s.Store, err = OpenStore(ctx, o.Store, o.DataDir); err != nil {
+	raw, err := OpenStore(ctx, o.Store, o.DataDir)
+	if err != nil {
 		return nil, err
+	}
+	if s.Sealer, err = seal.Load(ctx, raw, VaultKeyFile(o.DataDir)); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	s.Store = s.Sealer.Store(raw, SealedKinds...)
+	if n, err := seal.Migrate(ctx, s.Store); err != nil {
+		return nil, fmt.Errorf("sealing stored credentials: %w", err)
+	} else if n > 0 {
+		s.log.Info("sealed records that an earlier version stored in clear", "records", n)
 	}
 	s.Directory = directory.New(s.Store)
 	if err := s.bootstrap(ctx); err != nil {
@@ -265,7 +287,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	s.https.RegisterOnShutdown(func() { close(s.stopping) })
 	// state.json is written before any listener answers, so a client that
 	// sees the port answer can read it (`amlid env`) at once.
-	if err := writeJSONFile(filepath.Join(o.DataDir, StateFile), s.State, 0o644); err != nil {
+	if err := writeJSONFile(filepath.Join(o.DataDir, StateFile), s.State, 0o600); err != nil {
 		return nil, err
 	}
 	go func() { s.serveErr <- s.https.ServeTLS(s.ln, "", "") }()
@@ -277,7 +299,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		}
 	}
 	// Resuming modules may have added endpoints (the vault proxy's port).
-	if err := writeJSONFile(filepath.Join(o.DataDir, StateFile), s.State, 0o644); err != nil {
+	if err := writeJSONFile(filepath.Join(o.DataDir, StateFile), s.State, 0o600); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -311,13 +333,75 @@ func (s *Server) openSandbox() (*sandbox.Launcher, error) {
 	return sb, nil
 }
 
+// SealedKinds are the store kinds whose records are sealed at rest (package
+// seal): ARM resources (their internal state holds storage account keys,
+// registry admin passwords, endpoint keys and the aml_token HMAC key), the
+// token-signing keys and the registry's signing key. Key Vault seals its
+// secret values itself.
+var SealedKinds = []string{arm.KindResource, token.KindKey, registry.KindKey}
+
+// securePermissions makes every folder under dir 0700 and every file 0600.
+func securePermissions(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		want := fs.FileMode(0o600)
+		switch {
+		case d.IsDir():
+			want = 0o700
+		case !d.Type().IsRegular():
+			return nil // sockets, links: not ours to change
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		if fi.Mode().Perm() != want {
+			return os.Chmod(p, want)
+		}
+		return nil
+	})
+}
+
+// sqlitePath is the file a SQLite store URL names ("" for other stores).
+func sqlitePath(url string) string {
+	switch {
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"), url == "memory:", url == "memory":
+		return ""
+	case strings.HasPrefix(url, "sqlite://"):
+		p, _, _ := strings.Cut(strings.TrimPrefix(url, "sqlite://"), "?")
+		return p
+	case strings.Contains(url, "://"):
+		return ""
+	}
+	return url
+}
+
 // OpenStore opens the store named by url ("" = SQLite file in dataDir).
+// A SQLite file is created 0600 (its WAL and shared-memory files take the
+// same mode) and narrowed to it when an earlier version made it wider.
 func OpenStore(ctx context.Context, url, dataDir string) (store.Store, error) {
 	switch {
 	case url == "memory:" || url == "memory":
 		return memory.New(), nil
 	case url == "":
 		url = "sqlite://" + filepath.Join(dataDir, "amlid.db")
+	}
+	if p := sqlitePath(url); p != "" {
+		if f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600); err == nil {
+			f.Close()
+		}
+		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+			if fi, err := os.Stat(p + suffix); err == nil && fi.Mode().Perm() != 0o600 {
+				if err := os.Chmod(p+suffix, 0o600); err != nil {
+					return nil, fmt.Errorf("open store: %w", err)
+				}
+			}
+		}
 	}
 	st, err := sqlstore.Open(ctx, url)
 	if err != nil {
@@ -445,7 +529,7 @@ func (s *Server) writeBundle() (string, error) {
 	}
 	buf = append(buf, s.CA.CertPEM...)
 	path := filepath.Join(s.Opts.DataDir, TLSDir, "bundle.pem")
-	if err := os.WriteFile(path, buf, 0o644); err != nil {
+	if err := os.WriteFile(path, buf, 0o600); err != nil {
 		return "", err
 	}
 	return path, nil

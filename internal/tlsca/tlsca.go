@@ -134,7 +134,7 @@ func (c *CA) create() error {
 	if err := writeFile(filepath.Join(c.Dir, caKeyFile), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
 		return err
 	}
-	return writeFile(filepath.Join(c.Dir, CAFile), c.CertPEM, 0o644)
+	return writeFile(filepath.Join(c.Dir, CAFile), c.CertPEM, 0o600)
 }
 
 func (c *CA) loadOrIssueLeaf(names []string) error {
@@ -181,7 +181,7 @@ func (c *CA) loadOrIssueLeaf(names []string) error {
 	if err := writeFile(kp, keyPEM, 0o600); err != nil {
 		return err
 	}
-	if err := writeFile(lp, certPEM, 0o644); err != nil {
+	if err := writeFile(lp, certPEM, 0o600); err != nil {
 		return err
 	}
 	leaf, err := tls.X509KeyPair(certPEM, keyPEM)
