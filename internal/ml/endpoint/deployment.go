@@ -270,7 +270,7 @@ func (p *Provider) runDeployment(ctx context.Context, id string, gen float64) er
 		return fmt.Errorf("code %s: %v", codeID, err)
 	}
 	codeDir := filepath.Join(dir, "code")
-	if err := p.downloadFolder(ctx, ws, code.StringProp("codeUri"), codeDir); err != nil {
+	if err := p.downloadFolder(ctx, ws, ep, code.StringProp("codeUri"), codeDir); err != nil {
 		return fmt.Errorf("downloading the code %s: %v", code.StringProp("codeUri"), err)
 	}
 	modelDir := ""
@@ -284,7 +284,7 @@ func (p *Provider) runDeployment(ctx context.Context, id string, gen float64) er
 		mid, _ := arm.ParseID(model.ID)
 		modelDir = filepath.Join(dir, "azureml-models", mid.Names[1], mid.Names[2])
 		uri := strings.TrimRight(model.StringProp("modelUri"), "/")
-		if err := p.downloadFolder(ctx, ws, uri, filepath.Join(modelDir, uri[strings.LastIndex(uri, "/")+1:])); err != nil {
+		if err := p.downloadFolder(ctx, ws, ep, uri, filepath.Join(modelDir, uri[strings.LastIndex(uri, "/")+1:])); err != nil {
 			return fmt.Errorf("downloading the model %s: %v", model.StringProp("modelUri"), err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -12,27 +13,35 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/amlid/amlid/internal/access"
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/storage"
 )
 
 // downloadFolder copies the blobs under a folder URL
 // (https://host/{account}/{container}/{prefix}) into dest, as the Azure ML
-// service fetches a deployment's code and model from the workspace's
-// storage. amlid reads them with the account key, as the service does with
-// the default datastore's credentials.
-func (p *Provider) downloadFolder(ctx context.Context, ws *arm.Resource, folderURL, dest string) error {
+// service fetches a deployment's code and model: with a token of the
+// endpoint's identity (rule EP-3's acting identity), never with a key amlid
+// fetched for itself, so a deployment reads only what that identity may
+// read (the data plane's RBAC, conditions and firewall apply). Only storage
+// amlid serves is read: a URL naming any other host is refused before
+// anything is sent, and a loopback URL recorded by an earlier run (another
+// --blob-port) goes to this run's blob endpoint.
+func (p *Provider) downloadFolder(ctx context.Context, ws, ep *arm.Resource, folderURL, dest string) error {
 	u, err := url.Parse(folderURL)
 	if err != nil || u.Scheme != "https" {
 		return fmt.Errorf("not an https blob folder URL: %q", folderURL)
 	}
+	if !isLoopback(u.Hostname()) || p.BlobEndpoint == nil {
+		return fmt.Errorf("%s is not storage amlid serves (its blob endpoint is https://127.0.0.1:<blob-port>/<account>/…); amlid reads a deployment's code and model only from its own storage accounts and sends nothing to %s", folderURL, u.Host)
+	}
 	parts := strings.SplitN(strings.TrimPrefix(u.Path, "/"), "/", 3)
-	if len(parts) < 2 {
+	if len(parts) < 2 || parts[0] == "" || parts[1] == "" {
 		return fmt.Errorf("not a blob folder URL (https://host/<account>/<container>/<folder>): %q", folderURL)
 	}
 	account, cont := parts[0], parts[1]
@@ -40,29 +49,45 @@ func (p *Provider) downloadFolder(ctx context.Context, ws *arm.Resource, folderU
 	if len(parts) == 3 && parts[2] != "" {
 		prefix = strings.TrimRight(parts[2], "/") + "/"
 	}
-	key, err := p.accountKey(ctx, ws, account)
-	if err != nil {
-		return err
+	acting, ok := access.Acting(ep)
+	if !ok {
+		return fmt.Errorf("rule EP-3: endpoint %s has no identity to read %s with", ep.Name, folderURL)
 	}
-	cred, err := azblob.NewSharedKeyCredential(account, key)
+	pid, who := acting.PrincipalID, acting.Label()
+	principal, err := p.Directory.Principal(ctx, pid)
 	if err != nil {
-		return err
+		return fmt.Errorf("the %s (principal %s): %v", who, pid, err)
+	}
+	tok, err := p.Tokens.IssueAccessToken(ctx, principal, "https://storage.azure.com/")
+	if err != nil {
+		return fmt.Errorf("a storage token for the %s (principal %s): %v", who, pid, err)
 	}
 	opts := &container.ClientOptions{ClientOptions: azcore.ClientOptions{
 		Transport: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.RootCAs}}},
 		Retry:     policy.RetryOptions{MaxRetries: 2},
 	}}
-	base := u.Scheme + "://" + u.Host + "/" + account
-	if p.BlobEndpoint != nil && isLoopback(u.Hostname()) {
-		// A URL recorded by an earlier amlid run (another --blob-port):
-		// the account is served at this run's blob endpoint.
-		base = strings.TrimRight(p.BlobEndpoint(account), "/")
-	}
-	cc, err := container.NewClientWithSharedKeyCredential(base+"/"+cont, cred, opts)
+	base := strings.TrimRight(p.BlobEndpoint(account), "/")
+	cc, err := container.NewClient(base+"/"+cont, staticToken(tok.Token), opts)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dest, 0o755); err != nil {
+	refused := func(err error) error {
+		var re *azcore.ResponseError
+		if !errors.As(err, &re) || (re.StatusCode != http.StatusForbidden && re.StatusCode != http.StatusNotFound) {
+			return err
+		}
+		scope := "storage account " + account
+		if id := p.accountID(ctx, account); id != "" {
+			scope = id
+		}
+		if re.StatusCode == http.StatusNotFound {
+			return fmt.Errorf("rule EP-3: %s does not exist for the %s (principal %s): %d %s", folderURL, who, pid, re.StatusCode, re.ErrorCode)
+		}
+		return fmt.Errorf("rule EP-3: the %s (principal %s) may not read %s: storage account %s answered %d %s. "+
+			"Grant it a data role on the account (amlid role assignment create --assignee-object-id %s --assignee-principal-type ServicePrincipal --role \"Storage Blob Data Reader\" --scope %s), "+
+			"or register the asset in storage the endpoint may read", who, pid, folderURL, account, re.StatusCode, re.ErrorCode, pid, scope)
+	}
+	if err := os.MkdirAll(dest, 0o700); err != nil {
 		return err
 	}
 	n := 0
@@ -70,7 +95,7 @@ func (p *Provider) downloadFolder(ctx context.Context, ws *arm.Resource, folderU
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return err
+			return refused(err)
 		}
 		for _, b := range page.Segment.BlobItems {
 			rel := strings.TrimPrefix(*b.Name, prefix)
@@ -79,7 +104,7 @@ func (p *Provider) downloadFolder(ctx context.Context, ws *arm.Resource, folderU
 				return fmt.Errorf("blob %q would land outside the folder", *b.Name)
 			}
 			if err := downloadBlob(ctx, cc, *b.Name, filepath.Join(dest, clean)); err != nil {
-				return err
+				return refused(err)
 			}
 			n++
 		}
@@ -90,16 +115,23 @@ func (p *Provider) downloadFolder(ctx context.Context, ws *arm.Resource, folderU
 	return nil
 }
 
+// staticToken is a TokenCredential for one token amlid issued.
+type staticToken string
+
+func (t staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: string(t), ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
 func downloadBlob(ctx context.Context, cc *container.Client, name, path string) error {
 	resp, err := cc.NewBlobClient(name).DownloadStream(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
@@ -110,20 +142,19 @@ func downloadBlob(ctx context.Context, cc *container.Client, name, path string) 
 	return f.Close()
 }
 
-// accountKey reads key1 of a storage account by name (through ARM, as
-// amlid itself).
-func (p *Provider) accountKey(ctx context.Context, ws *arm.Resource, account string) (string, error) {
+// accountID is a storage account's resource ID by name ("" if unknown).
+func (p *Provider) accountID(ctx context.Context, account string) string {
 	rec, err := p.Store.Get(ctx, storage.KindAccountName, strings.ToLower(account))
 	if err != nil {
-		return "", fmt.Errorf("storage account %s: %v", account, err)
+		return ""
 	}
 	var idx struct {
 		ID string `json:"id"`
 	}
-	if err := json.Unmarshal(rec.Value, &idx); err != nil {
-		return "", err
+	if json.Unmarshal(rec.Value, &idx) != nil {
+		return ""
 	}
-	return p.StorageKey(ctx, arm.SystemCaller(ws.StringProp("tenantId")), idx.ID)
+	return idx.ID
 }
 
 func isLoopback(host string) bool {
