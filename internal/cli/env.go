@@ -41,6 +41,7 @@ for Debian's az 2.45 instead.`,
 				{"AMLID_BLOB_URL", st.BlobURL},
 				{"SSL_CERT_FILE", st.CABundle},
 				{"REQUESTS_CA_BUNDLE", st.CABundle},
+				{"CURL_CA_BUNDLE", st.CABundle}, // curl ignores SSL_CERT_FILE
 				{"AMLID_TENANT_ID", st.TenantID},
 				// "adfs" is the authority form that lets MSAL (Go and Python)
 				// skip instance discovery offline, so DefaultAzureCredential

@@ -220,7 +220,7 @@ func cleanEnv() []string {
 	var out []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "AZURE_") || strings.HasPrefix(k, "AMLID_") || k == "SSL_CERT_FILE" || k == "REQUESTS_CA_BUNDLE" ||
+		if strings.HasPrefix(k, "AZURE_") || strings.HasPrefix(k, "AMLID_") || k == "SSL_CERT_FILE" || k == "REQUESTS_CA_BUNDLE" || k == "CURL_CA_BUNDLE" ||
 			strings.HasPrefix(k, "MSI_") || strings.HasPrefix(k, "IDENTITY_") {
 			continue
 		}

@@ -327,6 +327,29 @@ func (s *Service) resolveTenant(ctx context.Context, seg string) (tenantRef, *oa
 	return ref, errTenantNotFound(seg, "")
 }
 
+// ResolveTenantID maps a tenant as users and amlid's exports name it (a
+// tenant ID, a verified domain, or "adfs", the authority form `amlid env`
+// exports for the default tenant) to the tenant's ID. common, organizations
+// and consumers name no single tenant: "" with no error. An unknown name is
+// an error that says which tenants exist.
+func (s *Service) ResolveTenantID(ctx context.Context, name string) (string, error) {
+	ref, oe := s.resolveTenant(ctx, name)
+	if oe != nil {
+		if oe.Status >= 500 {
+			return "", oe
+		}
+		return "", &UnknownTenantError{Name: name}
+	}
+	return ref.ID, nil
+}
+
+// UnknownTenantError: no tenant has this ID or domain.
+type UnknownTenantError struct{ Name string }
+
+func (e *UnknownTenantError) Error() string {
+	return fmt.Sprintf("tenant '%s' not found: name a tenant by its ID, its domain (e.g. amlid.onmicrosoft.com) or 'adfs' (amlid's default tenant)", e.Name)
+}
+
 // candidateTenants is the search order for a principal when the request
 // names an alias: the default tenant first, then every other tenant.
 func (s *Service) candidateTenants(ctx context.Context, ref tenantRef) ([]string, error) {
