@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -142,5 +145,80 @@ amlid login --service-principal -u "$AZURE_CLIENT_ID" -p "$AZURE_CLIENT_SECRET" 
 amlid account get-access-token --query tenant -o tsv`)
 	if strings.TrimSpace(login) != in.State.TenantID {
 		t.Fatalf("amlid login --tenant adfs records tenant %q", login)
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
+
+// Stable identities across restarts (issue 16): a signed-in CLI profile, a
+// shell set up by `eval "$(amlid env)"` before the restart, and Debian's az
+// with amlid registered as a cloud keep working when `amlid up` comes back
+// on another port, with no new login.
+func TestRestartOnAnotherPort(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	in1 := start(t, dir, "--port", freePort(t))
+	cfg := t.TempDir()
+	// Signed in as the bootstrap admin (the profile, not the env's credentials).
+	if so, se, code := in1.runCLI(cfg, false, "login", "--service-principal", "-u", in1.Boot.ClientID, "-p", in1.Boot.ClientSecret,
+		"--tenant", in1.Boot.TenantID, "-o", "none"); code != 0 {
+		t.Fatalf("amlid login: %d %s%s", code, so, se)
+	}
+	if so, se, code := in1.runCLI(cfg, false, "group", "create", "-n", "before-restart", "-l", "eastus", "-o", "none"); code != 0 {
+		t.Fatalf("group create: %d %s%s", code, so, se)
+	}
+	tok := mustJSON(t, in1.mustCLI(cfg, "account", "get-access-token"))["accessToken"].(string)
+	az := newAz(t, in1)
+	az.must(t, "login", "--service-principal", "-u", in1.Boot.ClientID, "-p", in1.Boot.ClientSecret, "--tenant", in1.Boot.TenantID)
+	az.must(t, "group", "show", "-n", "before-restart")
+	oldShell := in1.env()
+	if err := in1.stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	in2 := start(t, dir, "--port", freePort(t))
+	if in2.State.ARMURL == in1.State.ARMURL {
+		t.Fatalf("the restart kept %s", in2.State.ARMURL)
+	}
+	// The CLI in the shell that still holds the old exports: its profile and
+	// cached token work against the new port.
+	in2.envOnce.Do(func() {})
+	in2.envVars = oldShell
+	if so, se, code := in2.runCLI(cfg, false, "group", "show", "-n", "before-restart", "--query", "name", "-o", "tsv"); code != 0 || strings.TrimSpace(so) != "before-restart" {
+		t.Fatalf("amlid group show after the restart, old shell: exit %d\n%s%s", code, so, se)
+	}
+	// A token issued before the restart is still amlid's.
+	req, _ := http.NewRequest(http.MethodGet, in2.State.ARMURL+"/subscriptions/"+in2.State.SubscriptionID+"/resourcegroups?api-version=2021-04-01", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := in2.httpClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("a pre-restart token on the new port: %d %s", resp.StatusCode, body)
+	}
+	// az: the cloud registration is refreshed with the same command, no new login.
+	in2.envVars = in2.readEnv()
+	script, err := exec.Command(amlidBin, "env", "--az-cloud", "--data-dir", dir).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "-ec", string(script))
+	cmd.Env = az.env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("az cloud update: %v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(az.must(t, "group", "show", "-n", "before-restart", "--query", "name", "-o", "tsv")); got != "before-restart" {
+		t.Fatalf("az group show after the restart: %q", got)
 	}
 }
