@@ -18,8 +18,13 @@
 # group expansion pays for that on every data-plane decision), unless
 # BENCH_STORES says otherwise.
 #
+# Then the same workloads (shared key, memory store) direct to amlid's
+# path-style Blob port and through amlid's proxy as https://bench.blob.core.windows.net
+# (what `amlid env --azure-hostnames` gives Azure code; target >= 0.8x direct).
+#
 #   ./scripts/bench-blob.sh
 #   BENCH_LARGE_MIB=256 BENCH_STORES=memory ./scripts/bench-blob.sh
+#   BENCH_ONLY=proxy ./scripts/bench-blob.sh     # only the proxy figures (no Azurite, no npm)
 #
 # Azurite is installed from npm into a temporary directory and removed
 # afterwards; the machine needs Node.js (20+), npm and Go.
@@ -35,6 +40,12 @@ for tool in node npm go; do
   command -v "$tool" >/dev/null || { echo "bench-blob: $tool is required" >&2; exit 1; }
 done
 
+if [ "${BENCH_ONLY:-}" = "proxy" ]; then
+  echo "==> machine: $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  go test ./internal/blob/ -run '^$' -bench 'BlobThroughProxy' -benchtime 1x -count 1 -timeout 60m | sed -n '/^Blob through/,/proxy \/ direct/p'
+  exit 0
+fi
+
 echo "==> installing Azurite $AZURITE_VERSION from npm into $WORK"
 npm install --prefix "$WORK" --no-audit --no-fund --loglevel=error "azurite@$AZURITE_VERSION" >/dev/null
 export AZURITE_BLOB="$WORK/node_modules/.bin/azurite-blob"
@@ -46,3 +57,5 @@ for store in $BENCH_STORES; do
   AMLID_TEST_STORE="$store" go test ./internal/blob/ -run '^$' -bench 'BlobVsAzurite' -benchtime 1x -count 1 -timeout 60m \
     | sed -n '/^Blob benchmark/,/RBAC overhead/p'
 done
+echo "==> Blob direct vs through amlid's proxy (Azure host names)"
+go test ./internal/blob/ -run '^$' -bench 'BlobThroughProxy' -benchtime 1x -count 1 -timeout 60m | sed -n '/^Blob through/,/proxy \/ direct/p'

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/amlid/amlid/internal/azurehost"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -40,8 +41,10 @@ func (h *Handler) audiences(a *storage.Account) []string {
 }
 
 // challenge is the 401 header that tells clients where to get a token.
-func (h *Handler) challenge(a *storage.Account) http.Header {
-	return http.Header{"Www-Authenticate": {"Bearer authorization_uri=" + h.cfg.AuthorityHost + "/" + a.TenantID +
+// A request that came under an Azure host name (amlid's proxy) is sent to
+// Azure's login host, as Azure does.
+func (h *Handler) challenge(ctx context.Context, a *storage.Account) http.Header {
+	return http.Header{"Www-Authenticate": {"Bearer authorization_uri=" + azurehost.AuthorityBase(ctx, h.cfg.AuthorityHost) + "/" + a.TenantID +
 		"/oauth2/authorize resource_id=" + StorageAudience}}
 }
 
@@ -104,7 +107,7 @@ func (h *Handler) verifyBearer(q *req, raw string) (*token.Claims, error) {
 				detail = "Signature validation failed. " + detail
 			}
 			e := errorf(http.StatusUnauthorized, "InvalidAuthenticationInfo", msgAuthHeader).with("AuthenticationErrorDetail", detail)
-			e.Header = h.challenge(a)
+			e.Header = h.challenge(q.r.Context(), a)
 			return nil, e
 		}
 		return nil, err
@@ -265,7 +268,7 @@ func (h *Handler) authorize(q *req) error {
 		}
 	}
 	e := errorf(http.StatusUnauthorized, "NoAuthenticationInformation", msgAuthHeader)
-	e.Header = h.challenge(a)
+	e.Header = h.challenge(q.r.Context(), a)
 	return e
 }
 

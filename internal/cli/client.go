@@ -76,10 +76,16 @@ func resolveTarget(dataDir string) (*target, error) {
 			pool.AppendCertsFromPEM(pem)
 		}
 	}
-	if v := os.Getenv("AMLID_ARM_URL"); v != "" {
-		t.ARMURL = strings.TrimSuffix(v, "/")
+	// The environment names amlid unless it is stale: `amlid env` exported
+	// AMLID_ARM_URL with the AMLID_DATA_DIR it came from, and a state file
+	// there that names another URL means `amlid up` came back on another
+	// port since. The running amlid's state wins then.
+	envARM := strings.TrimSuffix(os.Getenv("AMLID_ARM_URL"), "/")
+	stale := st != nil && envARM != "" && os.Getenv("AMLID_DATA_DIR") != "" && envARM != st.ARMURL
+	if envARM != "" && !stale {
+		t.ARMURL = envARM
 	}
-	if v := os.Getenv("AZURE_AUTHORITY_HOST"); v != "" {
+	if v := os.Getenv("AZURE_AUTHORITY_HOST"); v != "" && !stale {
 		t.AuthorityHost = strings.TrimSuffix(v, "/")
 	}
 	if v := os.Getenv("AMLID_TENANT_ID"); v != "" && st == nil {

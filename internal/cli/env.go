@@ -10,13 +10,21 @@ import (
 )
 
 func (a *app) envCmd() *cobra.Command {
-	var azCloud bool
+	var azCloud, azureNames bool
 	cmd := &cobra.Command{
 		Use:   "env",
 		Short: "Print shell exports that point Azure clients at a running amlid",
 		Long: `Print shell exports so that, after eval "$(amlid env)", Azure SDKs, az and
 amlid's own CLI reach amlid: CA trust, endpoints, tenant and subscription, and the
 bootstrap admin's credentials (DefaultAzureCredential / EnvironmentCredential).
+
+With --azure-hostnames, clients keep Azure's own host names instead:
+HTTPS_PROXY points at amlid's proxy, which serves management.azure.com,
+login.microsoftonline.com, graph.microsoft.com, {account}.blob.core.windows.net,
+{vault}.vault.azure.net, {registry}.azurecr.io, {endpoint}.{region}.inference.ml.azure.com
+and their China-cloud names with certificates from amlid's CA. Code written for
+Azure (and az on its default AzureCloud) then runs with no endpoint options, and
+AZURE_TENANT_ID is the tenant's ID.
 
 With --az-cloud it prints the az commands that register amlid as a custom cloud
 for Debian's az 2.45 instead.`,
@@ -41,6 +49,7 @@ for Debian's az 2.45 instead.`,
 				{"AMLID_BLOB_URL", st.BlobURL},
 				{"SSL_CERT_FILE", st.CABundle},
 				{"REQUESTS_CA_BUNDLE", st.CABundle},
+				{"CURL_CA_BUNDLE", st.CABundle}, // curl ignores SSL_CERT_FILE
 				{"AMLID_TENANT_ID", st.TenantID},
 				// "adfs" is the authority form that lets MSAL (Go and Python)
 				// skip instance discovery offline, so DefaultAzureCredential
@@ -52,18 +61,53 @@ for Debian's az 2.45 instead.`,
 				// asset calls to this base URL instead of management.azure.com.
 				{"AZUREML_DEV_URL_MFE", st.ARMURL},
 			}
+			if azureNames {
+				if st.VaultProxyURL == "" {
+					return &cliError{Message: "this amlid publishes no proxy address (state.json has no vaultProxyUrl): restart `amlid up`", Exit: exitError}
+				}
+				lines = azureHostnameLines(lines, st)
+			}
 			if b, err := server.ReadBootstrap(dir); err == nil {
 				lines = append(lines, [2]string{"AZURE_CLIENT_ID", b.ClientID}, [2]string{"AZURE_CLIENT_SECRET", b.ClientSecret})
 			}
 			for _, l := range lines {
+				if l[1] == "" {
+					fmt.Fprintf(a.stdout, "unset %s\n", l[0])
+					continue
+				}
 				fmt.Fprintf(a.stdout, "export %s=%s\n", l[0], shellQuote(l[1]))
+			}
+			if azureNames {
+				fmt.Fprintf(a.stdout, "# az: use its default cloud (az cloud set -n AzureCloud) and az login --service-principal -u \"$AZURE_CLIENT_ID\" -p \"$AZURE_CLIENT_SECRET\" --tenant \"$AZURE_TENANT_ID\"\n")
+				return nil
 			}
 			fmt.Fprintf(a.stdout, "# For az (Debian azure-cli 2.45): eval \"$(amlid env --az-cloud --data-dir %s)\"\n", shellQuote(dir))
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&azCloud, "az-cloud", false, "Print the `az cloud register` commands for Debian's az instead")
+	cmd.Flags().BoolVar(&azureNames, "azure-hostnames", false, "Reach amlid under Azure's own host names (management.azure.com, {account}.blob.core.windows.net, …) through its HTTPS proxy")
 	return cmd
+}
+
+// azureHostnameLines turns the loopback exports into the Azure-hostnames
+// ones: the proxy in HTTPS_PROXY, the tenant by ID, and no endpoint
+// overrides (an empty value is printed as unset).
+func azureHostnameLines(lines [][2]string, st *server.State) [][2]string {
+	out := make([][2]string, 0, len(lines)+4)
+	for _, l := range lines {
+		switch l[0] {
+		case "AZURE_TENANT_ID":
+			l[1] = st.TenantID
+		case "AZURE_AUTHORITY_HOST", "AZUREML_DEV_URL_MFE":
+			l[1] = ""
+		}
+		out = append(out, l)
+	}
+	// Loopback URLs (amlid's own, MSI_ENDPOINT) stay direct. Python and
+	// curl read the lower-case names too.
+	return append(out, [2]string{"HTTPS_PROXY", st.VaultProxyURL}, [2]string{"https_proxy", st.VaultProxyURL},
+		[2]string{"NO_PROXY", "127.0.0.1,localhost"}, [2]string{"no_proxy", "127.0.0.1,localhost"})
 }
 
 // azCloudCommands registers amlid as a custom cloud (client-protocols.md §3):

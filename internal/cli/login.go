@@ -44,7 +44,7 @@ func (a *app) loginCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if tenant == "" {
+			if tenant == "" || strings.EqualFold(tenant, "adfs") { // adfs: amlid env's name of the default tenant
 				tenant = t.TenantID
 			}
 			p := &profile{TenantID: tenant}

@@ -20,6 +20,7 @@ import (
 	"github.com/amlid/amlid/internal/msi"
 	"github.com/amlid/amlid/internal/sandbox"
 	"github.com/amlid/amlid/internal/server"
+	"github.com/amlid/amlid/internal/workload"
 	"github.com/spf13/cobra"
 )
 
@@ -126,8 +127,16 @@ func (a *app) runAs(ctx context.Context, resourceID, clientID string, mode sandb
 		}
 	}
 	if st, err := server.ReadState(a.dataDirOrDefault()); err == nil {
-		env = append(env, "SSL_CERT_FILE="+st.CABundle, "REQUESTS_CA_BUNDLE="+st.CABundle)
+		env = append(env, "SSL_CERT_FILE="+st.CABundle, "REQUESTS_CA_BUNDLE="+st.CABundle, "CURL_CA_BUNDLE="+st.CABundle)
 		ro = append(ro, st.CABundle)
+		// Azure's host names ({account}.blob.core.windows.net, …) reach
+		// amlid through its proxy, as in a deployment.
+		if st.VaultProxyURL != "" {
+			pe := workload.ProxyEnv(st.VaultProxyURL)
+			for _, k := range []string{"HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"} {
+				env = append(env, k+"="+pe[k])
+			}
+		}
 	}
 	name := args[0]
 	path, err := exec.LookPath(name)

@@ -42,7 +42,10 @@ SIGTERM: in-flight requests drain and the store closes cleanly.`,
 			fmt.Fprintf(a.stdout, "  Blob storage       %s/<account>/\n", st.BlobURL)
 			fmt.Fprintf(a.stdout, "  Managed identity   %s/msi/  (per workload: amlid run --as …)\n", st.MSIURL)
 			fmt.Fprintf(a.stdout, "  CA certificate     %s\n", st.CAFile)
-			fmt.Fprintf(a.stdout, "Point clients at it with:  eval \"$(amlid env --data-dir %s)\"\n", srv.Opts.DataDir)
+			if st.VaultProxyURL != "" {
+				fmt.Fprintf(a.stdout, "  Azure host names   %s  (HTTPS proxy: management.azure.com, *.blob.core.windows.net, *.vault.azure.net, …)\n", st.VaultProxyURL)
+			}
+			fmt.Fprintf(a.stdout, "Point clients at it with:  eval \"$(amlid env --data-dir %s)\"   (Azure's host names: add --azure-hostnames)\n", srv.Opts.DataDir)
 			if f, ok := a.stdout.(*os.File); ok {
 				f.Sync()
 			}

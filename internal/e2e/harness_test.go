@@ -27,6 +27,11 @@ import (
 var amlidBin string
 
 func TestMain(m *testing.M) {
+	// The test binary doubles as a Go client run in a shell set up by
+	// `amlid env` (azurehostnames_test.go): it reads that environment fresh.
+	if h := os.Getenv("AMLID_E2E_HELPER"); h != "" {
+		os.Exit(runHelper(h))
+	}
 	dir, err := os.MkdirTemp("", "amlid-e2e-bin")
 	if err != nil {
 		panic(err)
@@ -220,7 +225,7 @@ func cleanEnv() []string {
 	var out []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "AZURE_") || strings.HasPrefix(k, "AMLID_") || k == "SSL_CERT_FILE" || k == "REQUESTS_CA_BUNDLE" ||
+		if strings.HasPrefix(k, "AZURE_") || strings.HasPrefix(k, "AMLID_") || k == "SSL_CERT_FILE" || k == "REQUESTS_CA_BUNDLE" || k == "CURL_CA_BUNDLE" ||
 			strings.HasPrefix(k, "MSI_") || strings.HasPrefix(k, "IDENTITY_") {
 			continue
 		}

@@ -13,9 +13,11 @@ import (
 )
 
 // walkthroughTree copies testdata/ml/endpoints (the azureml-examples layout
-// the seed uses) to a temp dir, points the scoring script's account URL at
-// amlid, and trains the tiny regression model the script loads, with
-// Debian's scikit-learn and joblib.
+// the seed uses) to a temp dir as is — the scoring script is the seed's,
+// byte for byte, building https://{account}.blob.core.chinacloudapi.cn/,
+// which the deployment reaches through amlid's proxy (HTTPS_PROXY) — and
+// trains the tiny regression model the script loads, with Debian's
+// scikit-learn and joblib.
 func walkthroughTree(t *testing.T, in *instance) string {
 	t.Helper()
 	root := t.TempDir()
@@ -33,7 +35,6 @@ func walkthroughTree(t *testing.T, in *instance) string {
 		if err != nil {
 			return err
 		}
-		b = []byte(strings.ReplaceAll(string(b), "<AMLID_BLOB_URL>", in.State.BlobURL))
 		return os.WriteFile(dst, b, 0o644)
 	})
 	if err != nil {
@@ -64,6 +65,10 @@ func TestOnlineEndpointWalkthroughSAI(t *testing.T) {
 	cfg := t.TempDir()
 	tree := walkthroughTree(t, in)
 	mi := filepath.Join(tree, "online", "managed", "managed-identities")
+	// The seed's scoring script, unedited: it builds China-cloud blob URLs.
+	if b, _ := os.ReadFile(filepath.Join(tree, "online", "model-1", "onlinescoring", "score_managedidentity.py")); strings.Count(string(b), ".blob.core.chinacloudapi.cn/") != 2 {
+		t.Fatalf("score_managedidentity.py is not the seed's:\n%s", b)
+	}
 	in.mustCLI(cfg, "group", "create", "-n", "ep-rg", "-l", "eastus")
 	in.mustCLI(cfg, "configure", "--defaults", "group=ep-rg", "workspace=ep-ws")
 	in.mustCLI(cfg, "ml", "workspace", "create", "-n", "ep-ws")

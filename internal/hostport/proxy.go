@@ -1,23 +1,27 @@
 package hostport
 
-// A forward proxy for clients that insist on a DNS name: Debian's az 2.45
-// builds a key vault's URL as https://{vault}{cloud keyVaultDns suffix}
-// (https://v1.vault.azure.net), which resolves nowhere offline. With
-// HTTPS_PROXY pointing at the pool's proxy (and NO_PROXY=127.0.0.1,localhost
-// so everything else stays direct), the client sends
-// "CONNECT v1.vault.azure.net:443"; the proxy tunnels it to the resource's
-// own loopback port, whose listener answers the TLS handshake for that name
-// (SNI) with a leaf from amlid's CA. The client then sees the very name it
-// asked for, so even challenge-resource verification passes.
+// Azure's host names through amlid: code written for Azure builds
+// https://{account}.blob.core.windows.net, https://{vault}.vault.azure.net,
+// {registry}.azurecr.io, talks to management.azure.com and
+// login.microsoftonline.com (and their China-cloud twins), none of which
+// resolve offline. With HTTPS_PROXY pointing at the pool's proxy (and
+// NO_PROXY=127.0.0.1,localhost so amlid's loopback URLs stay direct), the
+// client sends "CONNECT acct.blob.core.windows.net:443"; the proxy answers
+// the TLS handshake itself with a leaf for that very name from amlid's CA and
+// hands each request to the service that owns the name (proxy_connect.go),
+// in process. The client sees the name it asked for, so challenge-resource
+// verification and host-based identity (Key Vault IDs, ACR login servers)
+// hold. Names amlid does not serve are refused; a Host header or SNI name
+// that disagrees with the CONNECT name is refused (one account's data is
+// never reachable by naming another).
 
 import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +37,8 @@ type nameState struct {
 	issue  IssueFunc
 	proxy  *http.Server
 	proxyP int
+	route  RouteFunc
+	tunnel *tunnelServer // proxy_connect.go
 }
 
 func (p *Pool) names() *nameState {
@@ -167,8 +173,10 @@ func (p *Pool) ListenProxy(port int) (int, error) {
 		}
 	}
 	ns.proxyP = ln.Addr().(*net.TCPAddr).Port
-	srv := &http.Server{Handler: http.HandlerFunc(p.serveConnect), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: http.HandlerFunc(p.serveConnect), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10,
+		ErrorLog: slog.NewLogLogger(p.cfg.Logger.Handler(), slog.LevelDebug)}
 	ns.proxy = srv
+	ns.tunnel = p.newTunnelServer()
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			p.cfg.Logger.Error("resource proxy stopped", "err", err)
@@ -182,55 +190,13 @@ func (p *Pool) CloseProxy() {
 	ns := p.names()
 	ns.mu.Lock()
 	srv := ns.proxy
-	ns.proxy = nil
+	tun := ns.tunnel
+	ns.proxy, ns.tunnel = nil, nil
 	ns.mu.Unlock()
 	if srv != nil {
 		srv.Close()
 	}
-}
-
-func (p *Pool) serveConnect(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodConnect {
-		http.Error(w, "amlid's resource proxy only tunnels CONNECT to amlid resources (key vaults as {vault}.vault.azure.net); "+
-			"send other requests directly: add the host to NO_PROXY.", http.StatusMethodNotAllowed)
-		return
+	if tun != nil {
+		tun.close()
 	}
-	host, portStr, err := net.SplitHostPort(r.Host)
-	if err != nil {
-		host, portStr = r.Host, "443"
-	}
-	if _, err := strconv.Atoi(portStr); err != nil {
-		http.Error(w, "bad CONNECT target "+r.Host, http.StatusBadRequest)
-		return
-	}
-	port, ok := p.Lookup(host)
-	if !ok {
-		http.Error(w, fmt.Sprintf("amlid serves no resource named %s (is the vault created, and is the name spelled as {vault}.vault.azure.net?). "+
-			"Hosts that are not amlid's must bypass this proxy: NO_PROXY.", host), http.StatusBadGateway)
-		return
-	}
-	upstream, err := net.DialTimeout("tcp", p.Host(port), 10*time.Second)
-	if err != nil {
-		http.Error(w, "cannot reach "+host+": "+err.Error(), http.StatusBadGateway)
-		return
-	}
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		upstream.Close()
-		http.Error(w, "proxy connection cannot be hijacked", http.StatusInternalServerError)
-		return
-	}
-	conn, buf, err := hj.Hijack()
-	if err != nil {
-		upstream.Close()
-		return
-	}
-	_, _ = conn.Write([]byte("HTTP/1.1 200 Connection Established\r\n\r\n"))
-	if n := buf.Reader.Buffered(); n > 0 {
-		b, _ := buf.Reader.Peek(n)
-		_, _ = upstream.Write(b)
-	}
-	go func() { _, _ = io.Copy(upstream, conn); upstream.Close() }()
-	_, _ = io.Copy(conn, upstream)
-	conn.Close()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/amlid/amlid/internal/azurehost"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -21,10 +22,17 @@ import (
 // form `amlid env` credentials use: azidentity refuses to switch an adfs
 // credential to another tenant), and `authorization_uri` names the tenant
 // by ID, which Python accepts from credentials of either form.
-func (v *Vaults) challenge(vault *Vault) http.Header {
+//
+// A request that came under an Azure name ({vault}.vault.azure.net through
+// amlid's proxy) is sent to Azure's login host with the tenant's ID, as
+// Azure does: those callers' credentials name the tenant by ID.
+func (v *Vaults) challenge(r *http.Request, vault *Vault) http.Header {
 	base := strings.TrimRight(v.cfg.AuthorityHost, "/")
 	auth := base + "/" + vault.TenantID
-	if strings.EqualFold(vault.TenantID, v.cfg.DefaultTenant) {
+	if _, azure := azurehost.FromContext(r.Context()); azure {
+		base = azurehost.AuthorityBase(r.Context(), base)
+		auth = base + "/" + vault.TenantID
+	} else if strings.EqualFold(vault.TenantID, v.cfg.DefaultTenant) {
 		auth = base + "/adfs"
 	}
 	return http.Header{"Www-Authenticate": {fmt.Sprintf(`Bearer authorization="%s", authorization_uri="%s/%s", resource="%s"`,
@@ -38,7 +46,7 @@ func (v *Vaults) authenticate(r *http.Request, vault *Vault) (*token.Claims, err
 	raw, ok := token.BearerToken(r)
 	if !ok {
 		e := kvErr(http.StatusUnauthorized, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.")
-		e.Header = v.challenge(vault)
+		e.Header = v.challenge(r, vault)
 		return nil, e
 	}
 	if v.cfg.Tokens == nil {
@@ -62,7 +70,7 @@ func (v *Vaults) authenticate(r *http.Request, vault *Vault) (*token.Claims, err
 			msg = "AKV10022: The token was rejected (rule ID-2): " + ve.Msg
 		}
 		e := kvErr(http.StatusUnauthorized, "Unauthorized", "%s", msg)
-		e.Header = v.challenge(vault)
+		e.Header = v.challenge(r, vault)
 		return nil, e
 	}
 	return c, nil

@@ -204,7 +204,15 @@ func (v *Vaults) validateVault(ctx context.Context, w *arm.Write) error {
 		tid = w.TenantID
 	}
 	if _, err := uuid.Parse(tid); err != nil {
-		return badRequest("properties.tenantId '%s' is not a tenant ID (GUID).", tid)
+		// A domain or "adfs" (amlid env's AZURE_TENANT_ID) names a tenant too.
+		var id string
+		if v.cfg.Tokens != nil {
+			id, _ = v.cfg.Tokens.ResolveTenantID(ctx, tid)
+		}
+		if id == "" {
+			return badRequest("properties.tenantId '%s' is not a tenant: use a tenant ID (GUID), a tenant's domain or 'adfs' (amlid's default tenant).", tid)
+		}
+		tid = id
 	}
 	props["tenantId"] = strings.ToLower(tid)
 	// sku

@@ -372,10 +372,24 @@ func (p *Provider) serveExchange(w http.ResponseWriter, r *http.Request) {
 			bad("access_token is required")
 			return
 		}
-		if t := f.Get("tenant"); t != "" && !strings.EqualFold(t, reg.TenantID) {
-			oauthErr(w, r, oci.Errorf(http.StatusUnauthorized, oci.CodeUnauthorized,
-				"tenant '%s' is not the tenant of registry '%s' (rule ID-4: cross-tenant access is refused)", t, reg.Name))
-			return
+		// tenant is named as the user's tools name it: an ID, a domain, or
+		// "adfs" (what `amlid env` exports as AZURE_TENANT_ID).
+		if t := f.Get("tenant"); t != "" {
+			tid, err := p.cfg.Tokens.ResolveTenantID(r.Context(), t)
+			var unknown *token.UnknownTenantError
+			switch {
+			case errors.As(err, &unknown):
+				oauthErr(w, r, oci.Errorf(http.StatusUnauthorized, oci.CodeUnauthorized, "%v", err))
+				return
+			case err != nil:
+				p.cfg.Logger.Error("registry exchange: tenant", "err", err)
+				oauthErr(w, r, oci.Errorf(http.StatusInternalServerError, oci.CodeUnsupported, "amlid could not resolve the tenant"))
+				return
+			case tid != "" && !strings.EqualFold(tid, reg.TenantID):
+				oauthErr(w, r, oci.Errorf(http.StatusUnauthorized, oci.CodeUnauthorized,
+					"tenant '%s' is not the tenant of registry '%s' (rule ID-4: cross-tenant access is refused)", t, reg.Name))
+				return
+			}
 		}
 		c, err := p.cfg.Tokens.VerifyForTenant(r.Context(), raw, reg.TenantID, ExchangeAudiences...)
 		if err != nil {

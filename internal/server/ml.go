@@ -31,6 +31,7 @@ func (s *Server) registerML(ctx context.Context, reg *arm.Registry, base string)
 		Hosts: s.Hosts, Runtime: s.ml.runtime, Workloads: s.Workloads, MSIURL: s.State.MSIURL,
 		Tokens: s.Tokens, RootCAs: s.CA.Pool(), CABundle: s.State.CABundle,
 		BlobEndpoint: s.Storage.BlobEndpoint, WorkDir: filepath.Join(s.Opts.DataDir, "ml"),
+		ProxyURL: func() string { return s.State.VaultProxyURL },
 	}
 	s.ml.provider.Register(reg)
 	s.ml.assets.Register(reg)

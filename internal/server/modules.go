@@ -76,6 +76,8 @@ func (s *Server) storageModule(context.Context) (Module, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The proxy that serves Azure's host names (`amlid env --azure-hostnames`).
+	s.Hosts.SetRouter(s.azureRoute(blobH))
 	s.blobSrv = &http.Server{Handler: s.logRequests(limitBody(blobH, s.Opts.BodyIdleTimeout, dataReadTimeout)), TLSConfig: s.CA.TLSConfig(),
 		ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}

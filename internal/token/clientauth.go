@@ -215,10 +215,11 @@ func (s *Service) checkAssertion(sp *directory.Principal, tr *tokenReq, assertio
 // endpoint the request came to, and this tenant's v1/v2 endpoints under
 // its ID and under the path segment used.
 func (s *Service) tokenEndpoints(tr *tokenReq) []string {
-	out := []string{s.base + tr.r.URL.Path}
+	b := s.baseOf(tr.r)
+	out := []string{b + tr.r.URL.Path}
 	for _, seg := range []string{tr.ref.Seg, tr.ref.ID} {
 		if seg != "" {
-			out = append(out, s.base+"/"+seg+"/oauth2/v2.0/token", s.base+"/"+seg+"/oauth2/token")
+			out = append(out, b+"/"+seg+"/oauth2/v2.0/token", b+"/"+seg+"/oauth2/token")
 		}
 	}
 	return out

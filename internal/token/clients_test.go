@@ -48,7 +48,7 @@ func TestAzidentityClientSecret(t *testing.T) {
 			c, err := e.svc.Verify(t.Context(), raw, "https://management.azure.com")
 			must(t, err)
 			wantClaims(t, c, e.app.ObjectID, e.tenant, "https://management.azure.com", "app")
-			if c.AppID != e.app.AppID || c.AppIDACR != "1" || c.Version != "2.0" || c.Issuer != e.base+"/"+e.tenant+"/v2.0" {
+			if c.AppID != e.app.AppID || c.AppIDACR != "1" || c.Version != "2.0" || c.Issuer != IssuerV2Host+"/"+e.tenant+"/v2.0" {
 				t.Fatalf("appid=%s acr=%s ver=%s iss=%s", c.AppID, c.AppIDACR, c.Version, c.Issuer)
 			}
 		})

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"github.com/amlid/amlid/internal/azurehost"
 	"net/http"
 	"net/url"
 	"strings"
@@ -86,12 +87,20 @@ func (s *Service) handleOIDC(ver string) http.HandlerFunc {
 			s.writeError(w, r, oe)
 			return
 		}
-		writeJSON(w, http.StatusOK, s.oidcDocument(ref, ver))
+		writeJSON(w, http.StatusOK, s.oidcDocument(ref, ver, s.baseOf(r)))
 	}
 }
 
-func (s *Service) oidcDocument(ref tenantRef, ver string) map[string]any {
-	b := s.base
+// baseOf is the base URL to name to the caller: Azure's login host when the
+// request arrived under it (amlid's proxy), amlid's own otherwise.
+func (s *Service) baseOf(r *http.Request) string {
+	if n, ok := azurehost.FromContext(r.Context()); ok && n.Service == azurehost.Login {
+		return "https://" + n.Host
+	}
+	return s.base
+}
+
+func (s *Service) oidcDocument(ref tenantRef, ver, b string) map[string]any {
 	host := hostOnly(b)
 	doc := map[string]any{
 		"response_types_supported":              []string{"code", "id_token", "code id_token", "token id_token", "token"},
@@ -183,9 +192,10 @@ func (s *Service) handleInstance(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	host := strings.TrimPrefix(strings.TrimPrefix(s.base, "https://"), "http://")
+	base := s.baseOf(r)
+	host := strings.TrimPrefix(strings.TrimPrefix(base, "https://"), "http://")
 	writeJSON(w, http.StatusOK, map[string]any{
-		"tenant_discovery_endpoint": s.base + "/" + tenant + "/v2.0/.well-known/openid-configuration",
+		"tenant_discovery_endpoint": base + "/" + tenant + "/v2.0/.well-known/openid-configuration",
 		"api-version":               "1.1",
 		"metadata": []map[string]any{{
 			"preferred_network": host, "preferred_cache": host, "aliases": []string{host},
@@ -205,7 +215,7 @@ func (s *Service) handleUserRealm(w http.ResponseWriter, r *http.Request) {
 		"ver":                 "1.0",
 		"account_type":        "Managed",
 		"domain_name":         domain,
-		"cloud_instance_name": hostOnly(s.base),
+		"cloud_instance_name": hostOnly(s.baseOf(r)),
 		"cloud_audience_urn":  "urn:federation:MicrosoftOnline",
 	})
 }

@@ -66,7 +66,7 @@ func TestTokenResponseShape(t *testing.T) {
 		}
 		id := claimsOf(t, body["id_token"].(string))
 		if id["aud"] != azCLIClientID || id["preferred_username"] != e.user.UPN || id["oid"] != e.user.ObjectID || id["tid"] != e.tenant ||
-			id["name"] != "Alice" || id["iss"] != e.base+"/"+e.tenant+"/v2.0" {
+			id["name"] != "Alice" || id["iss"] != "https://login.microsoftonline.com/"+e.tenant+"/v2.0" {
 			t.Fatalf("id_token %v", id)
 		}
 		for _, k := range []string{"sub", "exp", "iat", "nbf"} {
@@ -91,7 +91,7 @@ func TestTokenResponseShape(t *testing.T) {
 		}
 		c, err := e.svc.Verify(ctx, body["access_token"].(string), "https://vault.azure.net")
 		must(t, err)
-		if c.Version != "1.0" || c.Issuer != e.base+"/"+e.tenant+"/" {
+		if c.Version != "1.0" || c.Issuer != "https://sts.windows.net/"+e.tenant+"/" {
 			t.Fatalf("v1 token ver=%s iss=%s", c.Version, c.Issuer)
 		}
 	})
@@ -113,12 +113,12 @@ func TestDiscovery(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	for _, tc := range []struct{ path, iss, tokenEP string }{
-		{"/" + e.tenant + "/v2.0/.well-known/openid-configuration", e.base + "/" + e.tenant + "/v2.0", e.base + "/" + e.tenant + "/oauth2/v2.0/token"},
-		{"/contoso.test/v2.0/.well-known/openid-configuration", e.base + "/" + e.tenant + "/v2.0", e.base + "/" + e.tenant + "/oauth2/v2.0/token"},
-		{"/" + e.tenant + "/.well-known/openid-configuration", e.base + "/" + e.tenant + "/", e.base + "/" + e.tenant + "/oauth2/token"},
+		{"/" + e.tenant + "/v2.0/.well-known/openid-configuration", IssuerV2Host + "/" + e.tenant + "/v2.0", e.base + "/" + e.tenant + "/oauth2/v2.0/token"},
+		{"/contoso.test/v2.0/.well-known/openid-configuration", IssuerV2Host + "/" + e.tenant + "/v2.0", e.base + "/" + e.tenant + "/oauth2/v2.0/token"},
+		{"/" + e.tenant + "/.well-known/openid-configuration", IssuerV1Host + "/" + e.tenant + "/", e.base + "/" + e.tenant + "/oauth2/token"},
 		{"/adfs/.well-known/openid-configuration", e.base + "/adfs", e.base + "/adfs/oauth2/token"},
-		{"/common/v2.0/.well-known/openid-configuration", e.base + "/{tenantid}/v2.0", e.base + "/common/oauth2/v2.0/token"},
-		{"/organizations/v2.0/.well-known/openid-configuration", e.base + "/{tenantid}/v2.0", e.base + "/organizations/oauth2/v2.0/token"},
+		{"/common/v2.0/.well-known/openid-configuration", IssuerV2Host + "/{tenantid}/v2.0", e.base + "/common/oauth2/v2.0/token"},
+		{"/organizations/v2.0/.well-known/openid-configuration", IssuerV2Host + "/{tenantid}/v2.0", e.base + "/organizations/oauth2/v2.0/token"},
 	} {
 		code, doc := e.get(tc.path)
 		if code != 200 || doc["issuer"] != tc.iss || doc["token_endpoint"] != tc.tokenEP || doc["authorization_endpoint"] == nil ||

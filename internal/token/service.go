@@ -11,11 +11,14 @@
 // version; both forms always carry the tenant ID:
 //
 //	request with scope=    (v2 endpoint, or the adfs endpoint as MSAL uses it)
-//	    iss = BaseURL/{tid}/v2.0   ver = "2.0"
+//	    iss = https://login.microsoftonline.com/{tid}/v2.0   ver = "2.0"
 //	request with resource= (v1 endpoint, managed identities via IssueAccessToken)
-//	    iss = BaseURL/{tid}/       ver = "1.0"
+//	    iss = https://sts.windows.net/{tid}/                 ver = "1.0"
 //
-// Verify accepts exactly those two forms for the token's own tid.
+// These are Entra's issuers, independent of amlid's host and port, so a
+// token (and every client's cache) stays valid when `amlid up` comes back
+// on another port. Verify accepts exactly those two forms for the token's
+// own tid, signed by one of this data dir's keys.
 // The access token's aud is the requested resource: the scope minus
 // "/.default" (or minus "/<permission>"), byte for byte, so az's
 // "https://management.core.windows.net//.default" gives
@@ -327,6 +330,29 @@ func (s *Service) resolveTenant(ctx context.Context, seg string) (tenantRef, *oa
 	return ref, errTenantNotFound(seg, "")
 }
 
+// ResolveTenantID maps a tenant as users and amlid's exports name it (a
+// tenant ID, a verified domain, or "adfs", the authority form `amlid env`
+// exports for the default tenant) to the tenant's ID. common, organizations
+// and consumers name no single tenant: "" with no error. An unknown name is
+// an error that says which tenants exist.
+func (s *Service) ResolveTenantID(ctx context.Context, name string) (string, error) {
+	ref, oe := s.resolveTenant(ctx, name)
+	if oe != nil {
+		if oe.Status >= 500 {
+			return "", oe
+		}
+		return "", &UnknownTenantError{Name: name}
+	}
+	return ref.ID, nil
+}
+
+// UnknownTenantError: no tenant has this ID or domain.
+type UnknownTenantError struct{ Name string }
+
+func (e *UnknownTenantError) Error() string {
+	return fmt.Sprintf("tenant '%s' not found: name a tenant by its ID, its domain (e.g. amlid.onmicrosoft.com) or 'adfs' (amlid's default tenant)", e.Name)
+}
+
 // candidateTenants is the search order for a principal when the request
 // names an alias: the default tenant first, then every other tenant.
 func (s *Service) candidateTenants(ctx context.Context, ref tenantRef) ([]string, error) {
@@ -367,9 +393,17 @@ func (s *Service) lookup(ctx context.Context, ref tenantRef, field, value string
 	return nil, store.ErrNotFound
 }
 
-// Issuer forms (see the package comment).
-func (s *Service) issuerV2(tid string) string { return s.base + "/" + tid + "/v2.0" }
-func (s *Service) issuerV1(tid string) string { return s.base + "/" + tid + "/" }
+// Issuer forms (see the package comment): Entra's own, whatever host and
+// port amlid listens on, so tokens (and what clients cached) outlive a
+// restart on another port. MSAL Go accepts a discovery issuer on these
+// hosts for any authority (its trusted-host list).
+const (
+	IssuerV2Host = "https://login.microsoftonline.com"
+	IssuerV1Host = "https://sts.windows.net"
+)
+
+func (s *Service) issuerV2(tid string) string { return IssuerV2Host + "/" + tid + "/v2.0" }
+func (s *Service) issuerV1(tid string) string { return IssuerV1Host + "/" + tid + "/" }
 
 // BaseURL returns the authority host the service was configured with.
 func (s *Service) BaseURL() string { return s.base }

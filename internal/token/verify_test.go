@@ -122,13 +122,14 @@ func TestVerifyRefusals(t *testing.T) {
 		{"wrong audience", good, "audience", []string{"https://vault.azure.net"}},
 		{"audience prefix only", good, "audience", []string{"https://storage.azure.co"}},
 		{"no audience given", good, "audience", []string{}},
-		{"wrong issuer", signed(func(c map[string]any) { c["iss"] = "https://sts.windows.net/" + e.tenant + "/" }), "issuer", nil},
-		{"issuer of another tenant", signed(func(c map[string]any) { c["iss"] = e.base + "/" + e.tenant2 + "/v2.0" }), "issuer", nil},
+		{"wrong issuer", signed(func(c map[string]any) { c["iss"] = "https://login.example.com/" + e.tenant + "/v2.0" }), "issuer", nil},
+		{"issuer on amlid's host", signed(func(c map[string]any) { c["iss"] = e.base + "/" + e.tenant + "/v2.0" }), "issuer", nil},
+		{"issuer of another tenant", signed(func(c map[string]any) { c["iss"] = "https://login.microsoftonline.com/" + e.tenant2 + "/v2.0" }), "issuer", nil},
 		{"expired", signed(func(c map[string]any) { c["exp"] = now.Add(-6 * time.Minute).Unix() }), "expired", nil},
 		{"not yet valid", signed(func(c map[string]any) { c["nbf"] = now.Add(6 * time.Minute).Unix() }), "not_yet_valid", nil},
 		{"unknown tenant", signed(func(c map[string]any) {
 			c["tid"] = "11111111-1111-1111-1111-111111111111"
-			c["iss"] = e.base + "/11111111-1111-1111-1111-111111111111/v2.0"
+			c["iss"] = "https://login.microsoftonline.com/11111111-1111-1111-1111-111111111111/v2.0"
 		}), "tenant", nil},
 		{"unknown principal", signed(func(c map[string]any) { c["oid"] = "22222222-2222-2222-2222-222222222222" }), "principal", nil},
 		{"principal of another tenant", signed(func(c map[string]any) { c["oid"] = e.app2.ObjectID }), "principal", nil},

@@ -315,6 +315,15 @@ func (p *Provider) runDeployment(ctx context.Context, id string, gen float64) er
 			}
 		}
 	}
+	// Azure's host names reach amlid through its proxy (the code is run
+	// unchanged); loopback (MSI_ENDPOINT, amlid's own URLs) stays direct.
+	if p.ProxyURL != nil && p.ProxyURL() != "" {
+		for k, v := range workload.ProxyEnv(p.ProxyURL()) {
+			if _, set := env[k]; !set {
+				env[k] = v
+			}
+		}
+	}
 	capacity, _ := dep.SKU["capacity"].(float64)
 	spec := runtime.Spec{ID: dep.ID, CodeDir: codeDir, ScoringScript: script, ModelDir: modelDir, Env: env, Instances: int(capacity)}
 	if p.CABundle != "" {

@@ -30,6 +30,11 @@ type Provider struct {
 	BlobEndpoint func(account string) string // an account's blob endpoint on this run
 	CABundle     string                      // system roots + amlid's CA, trusted by scoring code
 	WorkDir      string                      // <data-dir>/ml: downloaded code and models
+	// ProxyURL is amlid's proxy for Azure's host names (known once the
+	// vault module resumed): scoring code gets it as HTTPS_PROXY, so it
+	// reaches {account}.blob.core.windows.net (or .chinacloudapi.cn) as
+	// written for Azure.
+	ProxyURL func() string
 
 	mu        sync.Mutex
 	workloads map[string]string // lower(deployment ID) → workload ID

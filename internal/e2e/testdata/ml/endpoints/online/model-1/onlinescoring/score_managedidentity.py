@@ -15,7 +15,7 @@ def access_blob_storage_sdk():
     file_name = os.getenv("FILE_NAME")
 
     blob_client = BlobClient(
-        account_url=f"<AMLID_BLOB_URL>/{storage_account}/",
+        account_url=f"https://{storage_account}.blob.core.chinacloudapi.cn/",
         container_name=storage_container,
         blob_name=file_name,
         credential=credential,
@@ -66,7 +66,7 @@ def access_blob_storage_rest():
     )
     token = get_token_rest()
 
-    blob_url = f"<AMLID_BLOB_URL>/{storage_account}/{storage_container}/{file_name}?api-version=2019-04-01"
+    blob_url = f"https://{storage_account}.blob.core.chinacloudapi.cn/{storage_container}/{file_name}?api-version=2019-04-01"
     auth_headers = {
         "Authorization": f"Bearer {token}",
         "x-ms-blob-type": "BlockBlob",

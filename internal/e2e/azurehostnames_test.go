@@ -1,0 +1,289 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+)
+
+// runHelper is the Go client the tests run as a separate process in the
+// environment `amlid env --azure-hostnames` prints: the code a user writes
+// for Azure, with Azure's host names and no endpoint or client options.
+func runHelper(name string) int {
+	ctx := context.Background()
+	cred, err := azidentity.NewDefaultAzureCredential(nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	arg := os.Getenv("AMLID_E2E_ARG")
+	switch name {
+	case "azsecrets":
+		client, err := azsecrets.NewClient("https://"+arg+".vault.azure.net/", cred, nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		value := "go-value-" + arg
+		if _, err := client.SetSecret(ctx, "go-secret", azsecrets.SetSecretParameters{Value: &value}, nil); err != nil {
+			fmt.Fprintln(os.Stderr, "SetSecret:", err)
+			return 1
+		}
+		got, err := client.GetSecret(ctx, "go-secret", "", nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "GetSecret:", err)
+			return 1
+		}
+		fmt.Println(*got.ID, *got.Value)
+	case "azblob":
+		client, err := azblob.NewClient("https://"+arg+".blob.core.windows.net/", cred, nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if _, err := client.UploadBuffer(ctx, "data", "go.txt", []byte("from go"), nil); err != nil {
+			fmt.Fprintln(os.Stderr, "UploadBuffer:", err)
+			return 1
+		}
+		resp, err := client.DownloadStream(ctx, "data", "go.txt", nil)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "DownloadStream:", err)
+			return 1
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Println(string(b))
+	default:
+		fmt.Fprintln(os.Stderr, "unknown helper", name)
+		return 2
+	}
+	return 0
+}
+
+// azureEnv is what `amlid env --azure-hostnames` exports (unset names dropped).
+func (in *instance) azureEnv(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command(amlidBin, "env", "--azure-hostnames", "--data-dir", in.DataDir).Output()
+	if err != nil {
+		t.Fatalf("amlid env --azure-hostnames: %v", err)
+	}
+	var env []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if kv, ok := strings.CutPrefix(l, "export "); ok {
+			k, v, _ := strings.Cut(kv, "=")
+			env = append(env, k+"="+strings.Trim(v, "'"))
+		}
+	}
+	return env
+}
+
+func runIn(t *testing.T, env []string, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = env
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %s: %v\n%s%s", name, strings.Join(args, " "), err, so.String(), se.String())
+	}
+	return so.String()
+}
+
+// Azure's host names through amlid (issue 16): in a shell set up by
+// `eval "$(amlid env --azure-hostnames)"`, code and commands written for
+// Azure run unchanged — Python's BlobServiceClient on
+// https://<acct>.blob.core.windows.net, Go's azsecrets on
+// https://<vault>.vault.azure.net/ (challenge-resource verification on) and
+// azblob, Debian's az on its default AzureCloud, and azure-ai-ml's MLClient
+// — with AZURE_TENANT_ID the tenant's real ID.
+func TestAzureHostnamesShell(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	const rg, acct, vault, ws = "names-rg", "namesacct", "namesvault", "names-ws"
+	in.mustCLI(cfg, "group", "create", "-n", rg, "-l", "eastus")
+	in.mustCLI(cfg, "storage", "account", "create", "-n", acct, "-g", rg)
+	in.mustCLI(cfg, "keyvault", "create", "-n", vault, "-g", rg, "--enable-rbac-authorization", "true")
+	in.mustCLI(cfg, "ml", "workspace", "create", "-n", ws, "-g", rg)
+	for _, role := range []string{"Storage Blob Data Contributor", "Key Vault Secrets Officer"} {
+		in.mustCLI(cfg, "role", "assignment", "create", "--assignee", in.Boot.ClientID, "--role", role, "-g", rg)
+	}
+	in.mustCLI(cfg, "storage", "container", "create", "-n", "data", "--account-name", acct, "--auth-mode", "login")
+
+	env := append(cleanEnv(), in.azureEnv(t)...)
+	joined := strings.Join(env, "\n")
+	if !strings.Contains(joined, "AZURE_TENANT_ID="+in.State.TenantID) || !strings.Contains(joined, "HTTPS_PROXY=http://127.0.0.1:") ||
+		strings.Contains(joined, "AZURE_AUTHORITY_HOST=") || strings.Contains(joined, "AZUREML_DEV_URL_MFE=") {
+		t.Fatalf("amlid env --azure-hostnames:\n%s", joined)
+	}
+
+	// Python: Azure's blob host name, DefaultAzureCredential, nothing else.
+	out := runIn(t, env, "/usr/bin/python3", "-c", `
+from azure.identity import DefaultAzureCredential
+from azure.storage.blob import BlobServiceClient
+svc = BlobServiceClient("https://`+acct+`.blob.core.windows.net", DefaultAzureCredential())
+c = svc.get_container_client("data")
+c.upload_blob("py.txt", b"from python", overwrite=True)
+print(c.download_blob("py.txt").readall().decode(), sorted(b.name for b in c.list_blobs()))
+`)
+	if !strings.Contains(out, "from python ['py.txt']") {
+		t.Fatalf("Python BlobServiceClient: %s", out)
+	}
+
+	// Go: azsecrets with challenge-resource verification on, and azblob.
+	self, _ := os.Executable()
+	out = runIn(t, append(env, "AMLID_E2E_HELPER=azsecrets", "AMLID_E2E_ARG="+vault), self)
+	if !strings.HasPrefix(out, "https://"+vault+".vault.azure.net/secrets/go-secret/") || !strings.Contains(out, "go-value-"+vault) {
+		t.Fatalf("Go azsecrets: %s", out)
+	}
+	out = runIn(t, append(env, "AMLID_E2E_HELPER=azblob", "AMLID_E2E_ARG="+acct), self)
+	if strings.TrimSpace(out) != "from go" {
+		t.Fatalf("Go azblob: %s", out)
+	}
+
+	// azure-ai-ml: no AZUREML_DEV_URL_MFE, management.azure.com through the proxy.
+	out = runIn(t, append(env, "PYTHONPATH="+pydashStub(t)), "/usr/bin/python3", "-c", `
+import os
+from azure.ai.ml import MLClient
+from azure.identity import DefaultAzureCredential
+ml_client = MLClient(DefaultAzureCredential(), os.environ["AZURE_SUBSCRIPTION_ID"], "`+rg+`", "`+ws+`")
+print(ml_client.workspaces.get("`+ws+`").name)
+`)
+	if strings.TrimSpace(out) != ws {
+		t.Fatalf("MLClient.workspaces.get: %s", out)
+	}
+
+	// Debian's az on its default cloud: no az cloud register.
+	if _, err := exec.LookPath("az"); err != nil {
+		t.Fatal("az not found: install Debian's azure-cli (scripts/test.sh does)")
+	}
+	azEnv := append(env, "AZURE_CONFIG_DIR="+t.TempDir(), "AZURE_CORE_COLLECT_TELEMETRY=false", "AZURE_CORE_ONLY_SHOW_ERRORS=true",
+		"AZURE_CORE_NO_COLOR=true")
+	upload := t.TempDir() + "/az.txt"
+	os.WriteFile(upload, []byte("from az"), 0o644)
+	out = runIn(t, azEnv, "bash", "-euo", "pipefail", "-c", `
+test "$(az cloud show --query name -o tsv)" = AzureCloud
+az login --service-principal -u "$AZURE_CLIENT_ID" -p "$AZURE_CLIENT_SECRET" --tenant "$AZURE_TENANT_ID" -o none
+az group list --query "[].name" -o tsv
+az storage blob upload --auth-mode login --account-name `+acct+` -c data -n az.txt -f `+upload+` -o none
+az storage blob download --auth-mode login --account-name `+acct+` -c data -n az.txt -f `+upload+`.back -o none
+cat `+upload+`.back
+`)
+	if !strings.Contains(out, rg) || !strings.Contains(out, "from az") {
+		t.Fatalf("az on AzureCloud: %s", out)
+	}
+}
+
+// The proxy refuses what it must, logs it, and keeps serving (issue 16):
+// an unknown host, a Host header or TLS name that disagrees with the
+// CONNECT name (one account's data is never reached by naming another), a
+// malformed CONNECT, a plain HTTP request.
+func TestAzureProxyRefusals(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	in.mustCLI(cfg, "group", "create", "-n", "px-rg", "-l", "eastus")
+	in.mustCLI(cfg, "storage", "account", "create", "-n", "pxaccta", "-g", "px-rg")
+	in.mustCLI(cfg, "storage", "account", "create", "-n", "pxacctb", "-g", "px-rg")
+	proxy := strings.TrimPrefix(in.State.VaultProxyURL, "http://")
+	pem, _ := os.ReadFile(in.State.CAFile)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+
+	raw := func(req string) string {
+		t.Helper()
+		c, err := net.DialTimeout("tcp", proxy, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, req)
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		return strings.TrimSpace(line)
+	}
+	for req, want := range map[string]string{
+		"CONNECT unknown.example.com:443 HTTP/1.1\r\nHost: unknown.example.com:443\r\n\r\n":                 "403 amlid serves no Azure host named unknown.example.com",
+		"CONNECT nosuchvault.vault.azure.net:443 HTTP/1.1\r\nHost: nosuchvault.vault.azure.net:443\r\n\r\n": "403 amlid has no key vault named 'nosuchvault'",
+		"CONNECT pxaccta.blob.core.windows.net:8080 HTTP/1.1\r\nHost: pxaccta.blob.core.windows.net:8080\r\n\r\n": "403 amlid serves pxaccta.blob.core.windows.net on port 443 only",
+		"CONNECT :443 HTTP/1.1\r\nHost: :443\r\n\r\n":                                   "400",
+		"CONNECT pxaccta.blob.core.windows.net:abc HTTP/1.1\r\nHost: x:abc\r\n\r\n":      "400",
+		"CONNECT  HTTP/1.1\r\n\r\n":                                                      "400",
+		"\x16\x03\x01garbage\r\n\r\n":                                                    "400",
+		"GET http://management.azure.com/ HTTP/1.1\r\nHost: management.azure.com\r\n\r\n": "405",
+	} {
+		if got := raw(req); !strings.HasPrefix(got, "HTTP/1.1 "+want) {
+			t.Errorf("%q: got %q, want %q", req, got, want)
+		}
+	}
+
+	// tunnel opens CONNECT name and a TLS session with sni.
+	tunnel := func(name, sni string) (*tls.Conn, error) {
+		c, err := net.DialTimeout("tcp", proxy, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(c, "CONNECT %s:443 HTTP/1.1\r\nHost: %s:443\r\n\r\n", name, name)
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("CONNECT %s: %v %v", name, err, resp)
+		}
+		tc := tls.Client(c, &tls.Config{ServerName: sni, RootCAs: roots})
+		return tc, tc.Handshake()
+	}
+	// A TLS name other than the CONNECT name: no certificate, no session.
+	if tc, err := tunnel("pxaccta.blob.core.windows.net", "pxacctb.blob.core.windows.net"); err == nil {
+		tc.Close()
+		t.Fatal("TLS for pxacctb inside a tunnel to pxaccta was accepted")
+	}
+	// A Host header other than the CONNECT name: 421, the handler never runs.
+	tc, err := tunnel("pxaccta.blob.core.windows.net", "pxaccta.blob.core.windows.net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	br := bufio.NewReader(tc)
+	for host, want := range map[string]int{"pxacctb.blob.core.windows.net": 421, "pxaccta.blob.core.windows.net": 401} {
+		fmt.Fprintf(tc, "GET /data?restype=container HTTP/1.1\r\nHost: %s\r\nx-ms-version: 2021-08-06\r\n\r\n", host)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("Host %s in a tunnel to pxaccta: %d %s", host, resp.StatusCode, body)
+		}
+		if want == 401 && !strings.Contains(resp.Header.Get("WWW-Authenticate"), "https://login.microsoftonline.com/"+in.State.TenantID) {
+			t.Fatalf("the challenge under Azure's name should name Azure's login host: %q", resp.Header.Get("WWW-Authenticate"))
+		}
+	}
+	log := in.Log.String()
+	for _, want := range []string{"CONNECT refused", "Host header disagrees", "TLS name disagrees", "malformed CONNECT", "not a CONNECT"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log does not say %q:\n%s", want, log)
+		}
+	}
+	if strings.Contains(log, "panic") {
+		t.Fatalf("panic in the log:\n%s", log)
+	}
+}
