@@ -220,13 +220,13 @@ func TestAzureProxyRefusals(t *testing.T) {
 		return strings.TrimSpace(line)
 	}
 	for req, want := range map[string]string{
-		"CONNECT unknown.example.com:443 HTTP/1.1\r\nHost: unknown.example.com:443\r\n\r\n":                 "403 amlid serves no Azure host named unknown.example.com",
-		"CONNECT nosuchvault.vault.azure.net:443 HTTP/1.1\r\nHost: nosuchvault.vault.azure.net:443\r\n\r\n": "403 amlid has no key vault named 'nosuchvault'",
+		"CONNECT unknown.example.com:443 HTTP/1.1\r\nHost: unknown.example.com:443\r\n\r\n":                       "403 amlid serves no Azure host named unknown.example.com",
+		"CONNECT nosuchvault.vault.azure.net:443 HTTP/1.1\r\nHost: nosuchvault.vault.azure.net:443\r\n\r\n":       "403 amlid has no key vault named 'nosuchvault'",
 		"CONNECT pxaccta.blob.core.windows.net:8080 HTTP/1.1\r\nHost: pxaccta.blob.core.windows.net:8080\r\n\r\n": "403 amlid serves pxaccta.blob.core.windows.net on port 443 only",
-		"CONNECT :443 HTTP/1.1\r\nHost: :443\r\n\r\n":                                   "400",
-		"CONNECT pxaccta.blob.core.windows.net:abc HTTP/1.1\r\nHost: x:abc\r\n\r\n":      "400",
-		"CONNECT  HTTP/1.1\r\n\r\n":                                                      "400",
-		"\x16\x03\x01garbage\r\n\r\n":                                                    "400",
+		"CONNECT :443 HTTP/1.1\r\nHost: :443\r\n\r\n":                                                             "400",
+		"CONNECT pxaccta.blob.core.windows.net:abc HTTP/1.1\r\nHost: x:abc\r\n\r\n":                               "400",
+		"CONNECT  HTTP/1.1\r\n\r\n":   "400",
+		"\x16\x03\x01garbage\r\n\r\n": "400",
 		"GET http://management.azure.com/ HTTP/1.1\r\nHost: management.azure.com\r\n\r\n": "405",
 	} {
 		if got := raw(req); !strings.HasPrefix(got, "HTTP/1.1 "+want) {
@@ -277,8 +277,15 @@ func TestAzureProxyRefusals(t *testing.T) {
 			t.Fatalf("the challenge under Azure's name should name Azure's login host: %q", resp.Header.Get("WWW-Authenticate"))
 		}
 	}
+	// The server's log reaches the test through a pipe: wait (boundedly)
+	// for the lines of the refusals above to arrive.
+	wants := []string{"CONNECT refused", "Host header disagrees", "TLS name disagrees", "malformed CONNECT", "not a CONNECT"}
 	log := in.Log.String()
-	for _, want := range []string{"CONNECT refused", "Host header disagrees", "TLS name disagrees", "malformed CONNECT", "not a CONNECT"} {
+	for i := 0; i < 100 && !containsAll(log, wants); i++ {
+		time.Sleep(50 * time.Millisecond)
+		log = in.Log.String()
+	}
+	for _, want := range wants {
 		if !strings.Contains(log, want) {
 			t.Errorf("the log does not say %q:\n%s", want, log)
 		}
@@ -286,4 +293,13 @@ func TestAzureProxyRefusals(t *testing.T) {
 	if strings.Contains(log, "panic") {
 		t.Fatalf("panic in the log:\n%s", log)
 	}
+}
+
+func containsAll(s string, subs []string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
 }
