@@ -18,6 +18,8 @@ require (
 	modernc.org/sqlite v1.61.1
 )
 
+require github.com/Azure/azure-sdk-for-go/sdk/storage/azdatalake v1.6.0 // indirect
+
 require (
 	github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/machinelearning/armmachinelearning/v4 v4.0.0
 	gotest.tools/v3 v3.5.2 // indirect
