@@ -245,7 +245,7 @@ func (h *Handler) aclAuthorize(q *req) (bool, string, error) {
 	}
 	target := q.aclTarget()
 	if need == needRename {
-		src, err := q.renameSource()
+		src, err := h.renameSource(q, c)
 		if err != nil {
 			return false, "", err
 		}
@@ -293,8 +293,11 @@ type renameRef struct {
 }
 
 // renameSource parses x-ms-rename-source: "/<filesystem>/<path>[?sas]",
-// percent-encoded.
-func (q *req) renameSource() (renameRef, error) {
+// percent-encoded. azdatalake sends its URL's path, which on a path-style
+// URL starts with the account; Python sends the filesystem and path. The
+// source is the reading whose filesystem is this request's (renames stay in
+// one filesystem); when both readings qualify, the one that exists wins.
+func (h *Handler) renameSource(q *req, c *storage.Container) (renameRef, error) {
 	raw := q.r.Header.Get("x-ms-rename-source")
 	p, query, _ := strings.Cut(raw, "?")
 	dec, err := url.PathUnescape(p)
@@ -302,20 +305,37 @@ func (q *req) renameSource() (renameRef, error) {
 		return renameRef{}, errInvalidHeader("x-ms-rename-source", raw, "not a percent-encoded /<filesystem>/<path>")
 	}
 	dec = strings.TrimPrefix(dec, "/")
-	// Path-style sources may carry the account as their first segment.
-	// (azdatalake sends the URL's path, Python the filesystem and path):
-	// on a path-style request, a first segment naming the account followed
-	// by at least two more is the account.
-	if first, rest, ok := strings.Cut(dec, "/"); ok && first == q.account.Name && hostStyleAccount(q.r.Host) == "" && strings.Contains(strings.Trim(rest, "/"), "/") {
-		dec = rest
+	split := func(s string) renameRef {
+		fs, path, _ := strings.Cut(s, "/")
+		return renameRef{container: fs, path: strings.Trim(path, "/"), query: query}
 	}
-	fs, path, _ := strings.Cut(dec, "/")
-	path = strings.Trim(path, "/")
-	if fs == "" || path == "" {
+	cands := []renameRef{split(dec)}
+	if first, rest, ok := strings.Cut(dec, "/"); ok && first == q.account.Name && hostStyleAccount(q.r.Host) == "" {
+		cands = append(cands, split(rest))
+	}
+	var pick []renameRef
+	for _, r := range cands {
+		if r.container == q.container && r.path != "" {
+			pick = append(pick, r)
+		}
+	}
+	var src renameRef
+	switch {
+	case len(pick) == 0:
+		src = cands[len(cands)-1]
+	case len(pick) == 1 || c == nil:
+		src = pick[0]
+	default:
+		src = pick[0]
+		if _, err := getBlob(q.r.Context(), h.st, c, pick[0].path); errors.Is(err, store.ErrNotFound) {
+			src = pick[1]
+		}
+	}
+	if src.container == "" || src.path == "" {
 		return renameRef{}, errInvalidHeader("x-ms-rename-source", raw, "the rename source must be /<filesystem>/<path>")
 	}
-	if err := checkHNSName(path, true); err != nil {
+	if err := checkHNSName(src.path, true); err != nil {
 		return renameRef{}, err
 	}
-	return renameRef{container: fs, path: path, query: query}, nil
+	return src, nil
 }

@@ -397,7 +397,11 @@ func (h *Handler) renamePath(q *req) error {
 	if mode := q.query("mode"); mode != "" && mode != "legacy" && mode != "posix" {
 		return errInvalidQuery("mode", mode, "use legacy or posix")
 	}
-	src, err := q.renameSource()
+	c, err := q.dfsContainer(h)
+	if err != nil {
+		return err
+	}
+	src, err := h.renameSource(q, c)
 	if err != nil {
 		return err
 	}
@@ -413,10 +417,6 @@ func (h *Handler) renamePath(q *req) error {
 	if strings.HasPrefix(dst, src.path+"/") {
 		return errorf(http.StatusBadRequest, "InvalidDestinationPath", "The specified path, or an element of the path, exists and its resource type is invalid for this operation.").
 			with("Reason", "cannot move '"+src.path+"' into its own subtree ('"+dst+"')")
-	}
-	c, err := q.dfsContainer(h)
-	if err != nil {
-		return err
 	}
 	ctx := q.r.Context()
 	var out *blobRecord
