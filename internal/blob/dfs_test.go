@@ -348,4 +348,22 @@ func TestDFSACLAfterRBAC(t *testing.T) {
 	if _, err := lp.NextPage(ctx); err == nil {
 		t.Fatal("user listed team-b")
 	}
+
+	// Sticky bit: in a world-writable sticky directory only a path's owner
+	// (or the directory's, or a superuser) deletes it.
+	user2 := e.NewApp("acl-user2", e.Tenant)
+	set("/", "user::rwx,"+u+":--x,group::r-x,mask::r-x,other::--x")
+	_, err = fs.NewDirectoryClient("shared").Create(ctx, &directory.CreateOptions{Permissions: to.Ptr("rwxrwxrwt"), Umask: to.Ptr("0000")})
+	must(t, err)
+	must(t, dlUpload(ufs.NewFileClient("shared/u.txt"), []byte("user's"), nil))
+	u2fs := dlFS(t, e, user2, "adlsacl", "lake")
+	_, err = u2fs.NewFileClient("shared/u.txt").Delete(ctx, nil)
+	if err == nil || !strings.Contains(err.Error(), "sticky bit") {
+		t.Fatalf("user2 deletes user's file under the sticky bit: %v", err)
+	}
+	must(t, dlUpload(u2fs.NewFileClient("shared/u2.txt"), []byte("user2's"), nil))
+	_, err = u2fs.NewFileClient("shared/u2.txt").Delete(ctx, nil)
+	must(t, err)
+	_, err = ufs.NewFileClient("shared/u.txt").Delete(ctx, nil)
+	must(t, err)
 }
