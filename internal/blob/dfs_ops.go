@@ -546,8 +546,7 @@ func fileForWrite(ctx context.Context, rd store.Reader, c *storage.Container, na
 		return nil, err
 	}
 	if b.isDir() {
-		return nil, errorf(http.StatusConflict, "InvalidFlushOperation", "The resource was created or modified by the Azure Blob Service API and cannot be written to by the Azure Data Lake Storage Service API.").
-			with("Reason", "'"+name+"' is a directory")
+		return nil, errPathConflict("The path '" + name + "' is a directory; only files take data.")
 	}
 	return b, nil
 }
@@ -735,7 +734,7 @@ func (h *Handler) flushData(q *req) error {
 		if cur != pos {
 			return errInvalidFlush()
 		}
-		if !retain || cur == pos {
+		if !retain {
 			dropped, err := dropStaged(ctx, tx, c, q.blob)
 			if err != nil {
 				return err
@@ -743,6 +742,15 @@ func (h *Handler) flushData(q *req) error {
 			for _, f := range dropped {
 				if !used[f] {
 					drop = append(drop, f)
+				}
+			}
+		} else {
+			// retainUncommittedData: appends past the flush stay staged.
+			for _, s := range staged {
+				if used[s.File] {
+					if err := tx.Delete(ctx, KindBlock, blockKey(c, q.blob, s.ID), ""); err != nil && !errors.Is(err, store.ErrNotFound) {
+						return err
+					}
 				}
 			}
 		}

@@ -135,6 +135,31 @@ func TestDFSGoClient(t *testing.T) {
 		t.Fatalf("blob listing of the HNS filesystem: %v", names)
 	}
 
+	// A blob written through the Blob API is a file of the tree: its
+	// parent directories exist, they show as directories through the DFS
+	// API, and a non-empty directory cannot be deleted as a blob.
+	_, err = cc.NewBlockBlobClient("blobapi/sub/z.txt").UploadBuffer(ctx, []byte("via blob"), nil)
+	must(t, err)
+	dp, err := fs.NewDirectoryClient("blobapi/sub").GetProperties(ctx, nil)
+	must(t, err)
+	if dp.ResourceType == nil || *dp.ResourceType != "directory" || dp.Owner == nil || *dp.Owner != owner.ObjectID {
+		t.Fatalf("implicit directory: type %v owner %v", dp.ResourceType, dp.Owner)
+	}
+	if got, err := dlRead(t, fs.NewFileClient("blobapi/sub/z.txt")); err != nil || string(got) != "via blob" {
+		t.Fatalf("blob read through DFS: %q %v", got, err)
+	}
+	if _, err := cc.NewBlobClient("blobapi/sub").Delete(ctx, nil); err == nil || !strings.Contains(err.Error(), "DirectoryNotEmpty") {
+		t.Fatalf("deleting a non-empty directory as a blob: %v", err)
+	}
+	if _, err := cc.NewBlockBlobClient("blobapi/sub").UploadBuffer(ctx, []byte("x"), nil); err == nil || !strings.Contains(err.Error(), "BlobUsesDirectory") {
+		t.Fatalf("a blob over a directory: %v", err)
+	}
+	if _, err := cc.NewBlockBlobClient("blobapi/sub/z.txt/under-a-file").UploadBuffer(ctx, []byte("x"), nil); err == nil || !strings.Contains(err.Error(), "PathConflict") {
+		t.Fatalf("a blob under a file: %v", err)
+	}
+	_, err = fs.NewDirectoryClient("blobapi").Delete(ctx, nil)
+	must(t, err)
+
 	// Rename a directory: one operation, the subtree moves with it.
 	renamed, err := dir.Rename(ctx, "data/team-c", nil)
 	must(t, err)
