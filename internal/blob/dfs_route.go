@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/amlid/amlid/internal/access/catalog"
 )
 
 // The DFS (ADLS Gen2) REST API shares the blob listener. On Azure it has its
@@ -19,9 +21,9 @@ import (
 
 // RBAC data actions used by the DFS API besides the blob ones.
 const (
-	ActionBlobMove          = actionPrefix + "containers/blobs/move/action"
-	ActionModifyPermissions = actionPrefix + "containers/blobs/modifyPermissions/action"
-	ActionManageOwnership   = actionPrefix + "containers/blobs/manageOwnership/action"
+	ActionBlobMove          = catalog.BlobMove
+	ActionModifyPermissions = catalog.BlobOwnership
+	ActionManageOwnership   = catalog.BlobSuperuser
 )
 
 // isDFSRequest reports whether r is a DFS REST request.
