@@ -238,7 +238,13 @@ func (h *Handler) aclAuthorize(q *req) (bool, string, error) {
 		return false, "", err
 	}
 	cl := q.auth.claims
-	p := &principal{ObjectID: cl.ObjectID, Groups: cl.Groups}
+	// Groups: the token's claim and the directory's current (transitive)
+	// memberships, as RBAC expands groups at decision time.
+	groups := append([]string(nil), cl.Groups...)
+	if live, err := h.dir.GroupsOf(ctx, cl.TenantID, cl.ObjectID); err == nil {
+		groups = append(groups, live...)
+	}
+	p := &principal{ObjectID: cl.ObjectID, Groups: groups}
 	v, err := newPathView(ctx, h.st, c)
 	if err != nil {
 		return false, "", err

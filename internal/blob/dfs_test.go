@@ -19,7 +19,12 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azdatalake/filesystem"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azdatalake/service"
 	"github.com/amlid/amlid/internal/blob/blobtest"
+	amlidir "github.com/amlid/amlid/internal/directory"
 )
+
+type dirPrincipal = amlidir.Principal
+
+const dirTypeGroup = amlidir.TypeGroup
 
 func dlOpts(e *blobtest.Env) azcore.ClientOptions {
 	o := e.ClientOptions()
@@ -378,10 +383,27 @@ func TestDFSACLAfterRBAC(t *testing.T) {
 	// (or the directory's, or a superuser) deletes it.
 	user2 := e.NewApp("acl-user2", e.Tenant)
 	set("/", "user::rwx,"+u+":--x,group::r-x,mask::r-x,other::--x")
+	u2fs := dlFS(t, e, user2, "adlsacl", "lake")
+	// Named groups: a group entry grants its (transitive) members, also
+	// ones added after their token was issued.
+	listData := func(fsc *filesystem.Client) error {
+		_, err := fsc.NewListPathsPager(false, &filesystem.ListPathsOptions{Prefix: to.Ptr("data")}).NextPage(ctx)
+		return err
+	}
+	if err := listData(u2fs); err == nil {
+		t.Fatal("user2 lists data before any entry names it")
+	}
+	inner := &dirPrincipal{TenantID: e.Tenant, Type: dirTypeGroup, DisplayName: "lake-readers", Members: []string{user2.ObjectID}}
+	must(t, e.Dir.CreatePrincipal(ctx, inner))
+	outer := &dirPrincipal{TenantID: e.Tenant, Type: dirTypeGroup, DisplayName: "lake-all", Members: []string{inner.ObjectID}}
+	must(t, e.Dir.CreatePrincipal(ctx, outer))
+	set("data", "user::rwx,"+u+":r-x,group::r-x,group:"+outer.ObjectID+":r-x,mask::r-x,other::---")
+	if err := listData(u2fs); err != nil {
+		t.Fatalf("a member of a nested group named by the ACL: %v", err)
+	}
 	_, err = fs.NewDirectoryClient("shared").Create(ctx, &directory.CreateOptions{Permissions: to.Ptr("rwxrwxrwt"), Umask: to.Ptr("0000")})
 	must(t, err)
 	must(t, dlUpload(ufs.NewFileClient("shared/u.txt"), []byte("user's"), nil))
-	u2fs := dlFS(t, e, user2, "adlsacl", "lake")
 	_, err = u2fs.NewFileClient("shared/u.txt").Delete(ctx, nil)
 	if err == nil || !strings.Contains(err.Error(), "sticky bit") {
 		t.Fatalf("user2 deletes user's file under the sticky bit: %v", err)

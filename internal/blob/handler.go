@@ -26,6 +26,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/amlid/amlid/internal/directory"
 	"github.com/amlid/amlid/internal/rbac"
 	"github.com/amlid/amlid/internal/storage"
 	"github.com/amlid/amlid/internal/store"
@@ -88,6 +89,8 @@ type Handler struct {
 
 	verified verifiedTokens
 	commit   *committer
+	// dir resolves group membership for POSIX ACLs (rule DS-9).
+	dir *directory.Directory
 }
 
 // DefaultVersion is the x-ms-version sent when the client sent none.
@@ -129,7 +132,7 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{cfg: cfg, st: cfg.Store, prov: cfg.Storage, data: ds, log: cfg.Logger.With("component", "blob"),
-		commit: &committer{st: cfg.Store}}
+		commit: &committer{st: cfg.Store}, dir: directory.New(cfg.Store)}
 	cfg.Storage.SetContainerHooks(storage.ContainerHooks{Deleting: h.deletingContainer, Deleted: h.deletedContainer})
 	return h, nil
 }
