@@ -493,16 +493,14 @@ func (h *Handler) renamePath(q *req) error {
 				moved = append(moved, &b)
 			}
 		}
+		staged, err := dropStagedUnder(ctx, tx, c, src.path)
+		if err != nil {
+			return err
+		}
+		oldFiles = append(oldFiles, staged...)
 		for _, b := range moved {
 			if err := tx.Delete(ctx, KindBlob, blobKey(c, b.Name), ""); err != nil {
 				return err
-			}
-			if !b.isDir() {
-				staged, err := dropStaged(ctx, tx, c, b.Name)
-				if err != nil {
-					return err
-				}
-				oldFiles = append(oldFiles, staged...)
 			}
 			b.Name = dst + strings.TrimPrefix(b.Name, src.path)
 			if err := putBlob(ctx, tx, c, b); err != nil {
@@ -1034,18 +1032,16 @@ func (h *Handler) deletePath(q *req) error {
 				victims = append(victims, &d)
 			}
 		}
+		staged, err := dropStagedUnder(ctx, tx, c, q.blob)
+		if err != nil {
+			return err
+		}
+		files = append(files, staged...)
 		for _, v := range victims {
 			if v.Inline != "" {
 				if err := tx.Delete(ctx, KindData, v.Inline, ""); err != nil && !errors.Is(err, store.ErrNotFound) {
 					return err
 				}
-			}
-			if !v.isDir() {
-				staged, err := dropStaged(ctx, tx, c, v.Name)
-				if err != nil {
-					return err
-				}
-				files = append(files, staged...)
 			}
 			files = append(files, v.files()...)
 			if err := tx.Delete(ctx, KindBlob, blobKey(c, v.Name), ""); err != nil {
@@ -1066,4 +1062,30 @@ func (h *Handler) deletePath(q *req) error {
 // set reports whether any content property was given.
 func (p contentProps) set() bool {
 	return p.Type != "" || p.Encoding != "" || p.Language != "" || p.Disposition != "" || p.CacheControl != "" || p.MD5 != nil
+}
+
+// dropStagedUnder drops the uncommitted data (blocks, appends) of path and
+// of every path under it, inside tx, and returns their files. Staging
+// markers are few (uploads in flight), so one listing of the container's
+// markers beats one lookup per moved or deleted path.
+func dropStagedUnder(ctx context.Context, tx store.Tx, c *storage.Container, path string) ([]string, error) {
+	recs, err := tx.List(ctx, KindStaging, store.ListOptions{KeyPrefix: c.UID + "/"})
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	for _, r := range recs {
+		var m struct {
+			Name string `json:"name"`
+		}
+		if json.Unmarshal(r.Value, &m) != nil || (m.Name != path && !strings.HasPrefix(m.Name, path+"/")) {
+			continue
+		}
+		f, err := dropStaged(ctx, tx, c, m.Name)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f...)
+	}
+	return files, nil
 }
