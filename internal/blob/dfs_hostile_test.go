@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 	"github.com/amlid/amlid/internal/blob/blobtest"
 )
 
@@ -133,4 +134,53 @@ func TestDFSHostilePaths(t *testing.T) {
 	if strings.Contains(e.Logs(), "panic") {
 		t.Fatalf("the server panicked:\n%s", e.Logs())
 	}
+}
+
+// TestDFSSharedKeyAndSAS: an account SAS and Shared Key act as the
+// superuser on the DFS API (paths they create are owned by $superuser);
+// the SAS's permissions still bound what it may do.
+func TestDFSSharedKeyAndSAS(t *testing.T) {
+	t.Parallel()
+	e := blobtest.New(t, blobtest.Options{})
+	e.CreateAccount("dfssas", map[string]any{"isHnsEnabled": true})
+	key := e.AccountKey("dfssas")
+	s := accountSAS(t, "dfssas", key, allPerms, allTypes)
+	do := func(method, path string, hdr map[string]string, body string) (int, http.Header, string) {
+		t.Helper()
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		return rawDo(t, e, method, "/dfssas/"+path+sep+s, hdr, strings.NewReader(body))
+	}
+	st, _, body := do(http.MethodPut, "lake?resource=filesystem", nil, "")
+	blobtest.MustStatus(t, "create filesystem", st, http.StatusCreated, body)
+	st, _, body = do(http.MethodPut, "lake/a/b.txt?resource=file", nil, "")
+	blobtest.MustStatus(t, "create file", st, http.StatusCreated, body)
+	st, _, body = do(http.MethodPatch, "lake/a/b.txt?action=append&position=0", nil, "hello")
+	blobtest.MustStatus(t, "append", st, http.StatusAccepted, body)
+	st, _, body = do(http.MethodPatch, "lake/a/b.txt?action=flush&position=5", nil, "")
+	blobtest.MustStatus(t, "flush", st, http.StatusOK, body)
+	st, hdr, _ := do(http.MethodHead, "lake/a/b.txt?action=getAccessControl", nil, "")
+	if st != http.StatusOK || hdr.Get("x-ms-owner") != "$superuser" || hdr.Get("x-ms-permissions") != "rw-r-----" || hdr.Get("x-ms-acl") != "user::rw-,group::r--,other::---" {
+		t.Fatalf("get access control: %d %v", st, hdr)
+	}
+	st, _, body = do(http.MethodPut, "lake/c?mode=legacy", map[string]string{"x-ms-rename-source": "/lake/a"}, "")
+	blobtest.MustStatus(t, "rename", st, http.StatusCreated, body)
+	st, _, body = do(http.MethodGet, "lake/c/b.txt", nil, "")
+	if st != http.StatusOK || body != "hello" {
+		t.Fatalf("read after rename: %d %q", st, body)
+	}
+	// A read-only SAS cannot write.
+	ro := accountSAS(t, "dfssas", key, sas.AccountPermissions{Read: true, List: true}, allTypes)
+	st, hdr, _ = rawDo(t, e, http.MethodPut, "/dfssas/lake/x?resource=file&"+ro, nil, nil)
+	if st != http.StatusForbidden || hdr.Get("x-ms-error-code") != "AuthorizationPermissionMismatch" {
+		t.Fatalf("create with a read-only SAS: %d %s", st, hdr.Get("x-ms-error-code"))
+	}
+	st, _, body = rawDo(t, e, http.MethodGet, "/dfssas/lake?resource=filesystem&recursive=true&"+ro, nil, nil)
+	if st != http.StatusOK || !strings.Contains(body, `"name":"c/b.txt"`) {
+		t.Fatalf("list with a read-only SAS: %d %s", st, body)
+	}
+	st, _, body = do(http.MethodDelete, "lake/c?recursive=true", nil, "")
+	blobtest.MustStatus(t, "recursive delete", st, http.StatusOK, body)
 }

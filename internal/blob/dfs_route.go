@@ -109,7 +109,7 @@ func (h *Handler) routeDFS(q *req) (*operation, error) {
 	}
 	switch {
 	case m == http.MethodPut && q.r.Header.Get("x-ms-rename-source") != "":
-		return dfsOp("RenamePath", levelBlob, ActionBlobMove, true, "m", needRename, (*Handler).renamePath), nil
+		return dfsOp("RenamePath", levelBlob, ActionBlobMove, true, "mw", needRename, (*Handler).renamePath), nil
 	case m == http.MethodPut && (resource == "file" || resource == "directory"):
 		op := dfsOp("CreatePath", levelBlob, ActionBlobWrite, true, "cw", needCreate, (*Handler).createPath)
 		op.alt, op.create = ActionBlobAdd, "c"
