@@ -7,6 +7,12 @@
 #     MB/s each way;
 #   - BENCH_SMALL_OPS (default 4000) 4 KiB Put Blob + Get Blob pairs from 16
 #     goroutines: pairs per second;
+#   - on a hierarchical-namespace account (ADLS Gen2), a BENCH_DFS_MIB
+#     (default 256) MiB file written through the DFS API (azdatalake: 8 MiB
+#     appends, 4 in parallel, one flush) and read back, next to the same
+#     size through the Blob API, and a recursive ACL set over
+#     BENCH_ACL_PATHS (default 10,000) paths (amlid only: Azurite has no
+#     DFS endpoint);
 #
 # for Azurite (shared key), amlid with the account key, and amlid with Entra
 # tokens checked by the shared verifier and RBAC. Each figure is the best of
@@ -59,3 +65,8 @@ for store in $BENCH_STORES; do
 done
 echo "==> Blob direct vs through amlid's proxy (Azure host names)"
 go test ./internal/blob/ -run '^$' -bench 'BlobThroughProxy' -benchtime 1x -count 1 -timeout 60m | sed -n '/^Blob through/,/proxy \/ direct/p'
+for store in $BENCH_STORES; do
+  echo "==> amlid DFS (ADLS Gen2), metadata store: $store"
+  AMLID_TEST_STORE="$store" go test ./internal/blob/ -run '^$' -bench 'BenchmarkDFS$' -benchtime 1x -count 1 -timeout 60m \
+    | sed -n '/^DFS benchmark/,/Recursive ACL set/p'
+done

@@ -304,6 +304,16 @@ func (h *Handler) authorizeBearer(q *req) error {
 		}
 		reason += fmt.Sprintf(" Creating a new blob is also allowed by data action '%s'.", op.alt)
 	}
+	if a.IsHnsEnabled && op.data {
+		ok, why, err := h.aclAuthorize(q)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		reason += why
+	}
 	return errPermission(reason)
 }
 

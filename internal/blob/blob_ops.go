@@ -214,6 +214,9 @@ func (h *Handler) replaceBlob(q *req, c *storage.Container, nb *blobRecord, inli
 		if old != nil && q.createOnly {
 			return errPermissionCreateOnly()
 		}
+		if err := h.hnsPrepare(ctx, tx, q, c, nb, old); err != nil {
+			return err
+		}
 		var staged []blockRecord
 		if build != nil {
 			if staged, err = listStaged(ctx, tx, c, nb.Name); err != nil {
@@ -571,6 +574,9 @@ func (h *Handler) getBlob(q *req) error {
 	}
 	head := q.r.Method == http.MethodHead
 	hd := q.w.Header()
+	if q.account.IsHnsEnabled {
+		posixHeaders(hd, b)
+	}
 	if head {
 		blobHeaders(hd, b, true)
 		if len(b.Props.MD5) > 0 {
@@ -772,6 +778,13 @@ func (h *Handler) deleteBlob(q *req) error {
 		}
 		if e := checkConditions(q.r, target{exists: true, etag: b.ETag, modified: b.Modified}, condWrite); e != nil {
 			return e
+		}
+		if q.account.IsHnsEnabled && b.isDir() {
+			if empty, err := dirEmpty(ctx, tx, c, q.blob); err != nil {
+				return err
+			} else if !empty {
+				return errorf(http.StatusConflict, "DirectoryNotEmpty", "The recursive query parameter value must be true to delete a non-empty directory.")
+			}
 		}
 		if b.Inline != "" {
 			if err := tx.Delete(ctx, KindData, b.Inline, ""); err != nil && !errors.Is(err, store.ErrNotFound) {

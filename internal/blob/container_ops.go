@@ -96,6 +96,11 @@ func (h *Handler) createContainer(q *req) error {
 	case err != nil:
 		return err
 	}
+	if q.account.IsHnsEnabled {
+		if err := h.initRoot(q, c); err != nil {
+			return err
+		}
+	}
 	hd := q.w.Header()
 	hd.Set("ETag", c.ETag)
 	hd.Set("Last-Modified", fmtTime(c.LastModified))

@@ -26,6 +26,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/amlid/amlid/internal/directory"
 	"github.com/amlid/amlid/internal/paging"
 	"github.com/amlid/amlid/internal/rbac"
 	"github.com/amlid/amlid/internal/storage"
@@ -90,6 +91,8 @@ type Handler struct {
 	verified verifiedTokens
 	commit   *committer
 	pages    *paging.Codec
+	// dir resolves group membership for POSIX ACLs (rule DS-9).
+	dir *directory.Directory
 }
 
 // DefaultVersion is the x-ms-version sent when the client sent none.
@@ -131,7 +134,7 @@ func New(cfg Config) (*Handler, error) {
 		return nil, err
 	}
 	h := &Handler{cfg: cfg, st: cfg.Store, pages: paging.New(cfg.Store), prov: cfg.Storage, data: ds, log: cfg.Logger.With("component", "blob"),
-		commit: &committer{st: cfg.Store}}
+		commit: &committer{st: cfg.Store}, dir: directory.New(cfg.Store)}
 	cfg.Storage.SetContainerHooks(storage.ContainerHooks{Deleting: h.deletingContainer, Deleted: h.deletedContainer})
 	return h, nil
 }
@@ -153,6 +156,11 @@ type req struct {
 	// createOnly: the caller may create the blob but not overwrite it
 	// (RBAC add/action, SAS create permission).
 	createOnly bool
+	// dfs: a DFS (ADLS Gen2) request: JSON errors.
+	dfs bool
+	// posix is set when POSIX ACLs, not RBAC, authorized a bearer caller
+	// (rule DS-9): recursive operations check each path for it.
+	posix *principal
 }
 
 func (q *req) query(k string) string {
@@ -178,7 +186,7 @@ func fmtTime(t time.Time) string { return t.UTC().Format(httpTime) }
 
 // ServeHTTP serves one Blob REST request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	q := &req{w: w, r: r, id: newRequestID(), start: h.now()}
+	q := &req{w: w, r: r, id: newRequestID(), start: h.now(), dfs: isDFSRequest(r)}
 	hd := w.Header()
 	hd.Set("x-ms-request-id", q.id)
 	v := r.Header.Get("x-ms-version")
@@ -186,7 +194,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		v = DefaultVersion
 	}
 	hd.Set("x-ms-version", v)
-	hd.Set("Server", "Windows-Azure-Blob/1.0 Microsoft-HTTPAPI/2.0")
+	if q.dfs {
+		hd.Set("Server", "Windows-Azure-HDFS/1.0 Microsoft-HTTPAPI/2.0")
+	} else {
+		hd.Set("Server", "Windows-Azure-Blob/1.0 Microsoft-HTTPAPI/2.0")
+	}
 	hd.Set("Date", fmtTime(q.start))
 	if cid := r.Header.Get("x-ms-client-request-id"); cid != "" && len(cid) <= 1024 {
 		hd.Set("x-ms-client-request-id", cid)
@@ -197,7 +209,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				panic(p)
 			}
 			h.log.Error("panic in blob handler", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p))
-			writeError(w, r, q.id, h.now(), errInternal(fmt.Errorf("%v", p)))
+			q.writeErr(h.now(), errInternal(fmt.Errorf("%v", p)))
 		}
 	}()
 	if err := h.serve(q); err != nil {
@@ -205,8 +217,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if e.Status >= 500 {
 			h.log.Error("blob request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		}
-		writeError(w, r, q.id, h.now(), e)
+		q.writeErr(h.now(), e)
 	}
+}
+
+// writeErr writes an error in the shape of the request's API.
+func (q *req) writeErr(now time.Time, e *Error) {
+	if q.dfs {
+		writeDFSError(q.w, q.r, q.id, now, e)
+		return
+	}
+	writeError(q.w, q.r, q.id, now, e)
 }
 
 // hostStyleAccount returns the account of a host-style URL
@@ -217,7 +238,7 @@ func hostStyleAccount(host string) string {
 		host = h
 	}
 	label, rest, ok := strings.Cut(strings.ToLower(host), ".")
-	if !ok || !strings.HasPrefix(rest, "blob.") || !storage.ValidAccountName(label) {
+	if !ok || !(strings.HasPrefix(rest, "blob.") || strings.HasPrefix(rest, "dfs.")) || !storage.ValidAccountName(label) {
 		return ""
 	}
 	return label
@@ -268,7 +289,19 @@ func (h *Handler) serve(q *req) error {
 			return errorf(http.StatusBadRequest, "InvalidResourceName", "The specifed resource name contains invalid characters.")
 		}
 	}
-	op, err := h.route(q)
+	if acct.IsHnsEnabled && blobName != "" {
+		if err := checkHNSName(blobName, q.dfs); err != nil {
+			return err
+		}
+		if q.dfs {
+			q.blob = strings.Trim(blobName, "/")
+		}
+	}
+	route := h.route
+	if q.dfs {
+		route = h.routeDFS
+	}
+	op, err := route(q)
 	if err != nil {
 		return err
 	}

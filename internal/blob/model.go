@@ -74,6 +74,8 @@ type blobRecord struct {
 	// segments as committed blocks).
 	FromBlocks bool      `json:"fromBlocks,omitempty"`
 	Copy       *copyInfo `json:"copy,omitempty"`
+	// Posix are the path's owner, group and ACLs on an HNS account.
+	Posix *posixAttrs `json:"px,omitempty"`
 }
 
 // files lists the data files of a record.
@@ -193,6 +195,9 @@ func (h *Handler) deletingContainer(ctx context.Context, tx store.Tx, c *storage
 				return err
 			}
 		}
+	}
+	if err := tx.Delete(ctx, KindFSRoot, c.UID, ""); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
 	}
 	return nil
 }

@@ -53,7 +53,10 @@ type operation struct {
 	// serviceSAS: a service SAS (sr=c or b) may authorize it.
 	serviceSAS bool
 	anon       int
-	run        func(h *Handler, q *req) error
+	// acl is what POSIX ACLs must grant on an HNS account when RBAC does
+	// not (DFS operations; Blob ones map through blobACLNeed).
+	acl aclNeed
+	run func(h *Handler, q *req) error
 }
 
 func (q *req) badOp() error {

@@ -16,7 +16,7 @@ func init() { extraCommands = append(extraCommands, (*app).storageCmd) }
 
 func (a *app) storageCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "storage", Short: "Manage storage accounts, blob containers and blobs"}
-	cmd.AddCommand(a.storageAccountCmd(), a.storageContainerCmd(), a.storageBlobCmd())
+	cmd.AddCommand(a.storageAccountCmd(), a.storageContainerCmd(), a.storageBlobCmd(), a.storageFSCmd())
 	return cmd
 }
 

@@ -241,7 +241,15 @@ func storageError(resp *http.Response, raw []byte) error {
 		Code    string `xml:"Code"`
 		Message string `xml:"Message"`
 	}
-	_ = xml.Unmarshal(raw, &doc)
+	if xml.Unmarshal(raw, &doc) != nil {
+		// The DFS API answers {"error":{"code","message"}}.
+		var j struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if json.Unmarshal(raw, &j) == nil {
+			doc.Code, doc.Message = j.Error.Code, j.Error.Message
+		}
+	}
 	code := firstNonEmpty(resp.Header.Get("x-ms-error-code"), doc.Code)
 	msg := strings.TrimSpace(doc.Message)
 	if msg == "" {

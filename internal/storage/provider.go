@@ -354,7 +354,8 @@ func (p *Provider) validateAccount(ctx context.Context, w *arm.Write) error {
 	} else {
 		props["creationTime"] = now.Format(time.RFC3339Nano)
 	}
-	props["primaryEndpoints"] = map[string]any{"blob": p.BlobEndpoint(name)}
+	hns, _ := props["isHnsEnabled"].(bool)
+	props["primaryEndpoints"] = p.primaryEndpoints(name, hns)
 	props["primaryLocation"] = nu.Location
 	props["statusOfPrimary"] = "available"
 	if nu.Internal == nil {
@@ -432,7 +433,29 @@ func (p *Provider) beforeDeleteAccount(ctx context.Context, tx store.Tx, r *arm.
 
 func (p *Provider) presentAccount(ctx context.Context, r *arm.Resource) {
 	// The blob endpoint follows the listener amlid runs on now.
-	r.SetProp("primaryEndpoints", map[string]any{"blob": p.BlobEndpoint(r.Name)})
+	hns, _ := r.Prop("isHnsEnabled").(bool)
+	r.SetProp("primaryEndpoints", p.primaryEndpoints(r.Name, hns))
+}
+
+// primaryEndpoints are the account's endpoints: blob, and dfs for
+// hierarchical-namespace accounts. With a listener (path-style) the DFS
+// endpoint is the blob one: the listener tells the APIs apart by request
+// shape (the clients derive the blob URL from the DFS one by replacing
+// ".dfs." with ".blob.", which leaves an IP URL unchanged).
+func (p *Provider) primaryEndpoints(name string, hns bool) map[string]any {
+	ep := map[string]any{"blob": p.BlobEndpoint(name)}
+	if hns {
+		ep["dfs"] = p.DFSEndpoint(name)
+	}
+	return ep
+}
+
+// DFSEndpoint is the account's DFS (ADLS Gen2) endpoint URL.
+func (p *Provider) DFSEndpoint(account string) string {
+	if strings.TrimRight(p.BlobBaseURL, "/") == "" {
+		return "https://" + account + ".dfs.core.windows.net/"
+	}
+	return p.BlobEndpoint(account)
 }
 
 // KeyJSON is one entry of listKeys.

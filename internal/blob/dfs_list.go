@@ -1,0 +1,389 @@
+package blob
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/amlid/amlid/internal/storage"
+	"github.com/amlid/amlid/internal/store"
+)
+
+// DFS listings: List Paths and Set Access Control Recursive walk the blob
+// records of a filesystem in key order; continuation tokens are the last
+// key's path, opaque to clients.
+
+func encodeContinuation(path string) string {
+	return "d1." + base64.RawURLEncoding.EncodeToString([]byte(path))
+}
+
+func decodeContinuation(s string) (string, bool) {
+	rest, ok := strings.CutPrefix(s, "d1.")
+	if !ok {
+		return "", false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(rest)
+	return string(b), err == nil
+}
+
+// fileTime is a Windows file time (100 ns since 1601), as creationTime.
+func fileTime(t time.Time) string {
+	return strconv.FormatInt(t.UnixNano()/100+116444736000000000, 10)
+}
+
+type dfsPathJSON struct {
+	Name          string `json:"name"`
+	IsDirectory   string `json:"isDirectory,omitempty"`
+	ContentLength string `json:"contentLength"`
+	LastModified  string `json:"lastModified"`
+	ETag          string `json:"etag"`
+	Owner         string `json:"owner"`
+	Group         string `json:"group"`
+	Permissions   string `json:"permissions"`
+	CreationTime  string `json:"creationTime"`
+}
+
+func (q *req) maxRecords(name string, def int) (int, error) {
+	v := q.query(strings.ToLower(name))
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, errInvalidQuery(name, v, "a positive integer")
+	}
+	return min(n, def), nil
+}
+
+// dfsDir reads the directory a listing starts at ("" = root).
+func (h *Handler) dfsDir(q *req, c *storage.Container, dir string) error {
+	if dir == "" {
+		return nil
+	}
+	if e := checkHNSName(dir, true); e != nil {
+		return e
+	}
+	b, err := getBlob(q.r.Context(), h.st, c, dir)
+	if errors.Is(err, store.ErrNotFound) {
+		return errPathNotFound()
+	}
+	if err != nil {
+		return err
+	}
+	if !b.isDir() {
+		return errorf(http.StatusBadRequest, "InvalidResourceName", "The specified path is a file; list paths needs a directory.")
+	}
+	return nil
+}
+
+func (h *Handler) listPaths(q *req) error {
+	rv := q.query("recursive")
+	if rv == "" {
+		return errorf(http.StatusBadRequest, "MissingRequiredQueryParameter", "A query parameter that's mandatory for this request is not specified.").
+			with("QueryParameterName", "recursive")
+	}
+	recursive := strings.EqualFold(rv, "true")
+	max, err := q.maxRecords("maxResults", 5000)
+	if err != nil {
+		return err
+	}
+	c, err := q.dfsContainer(h)
+	if err != nil {
+		return err
+	}
+	dir := strings.Trim(q.query("directory"), "/")
+	if err := h.dfsDir(q, c, dir); err != nil {
+		return err
+	}
+	prefix := ""
+	if dir != "" {
+		prefix = dir + "/"
+	}
+	after := ""
+	if v := q.query("continuation"); v != "" {
+		p, ok := decodeContinuation(v)
+		if !ok || !strings.HasPrefix(p, prefix) {
+			return errInvalidQuery("continuation", v, "not a continuation this service returned for this directory")
+		}
+		after = p
+	}
+	ctx := q.r.Context()
+	var view *pathView
+	readable := map[string]bool{dir: true}
+	if q.posix != nil {
+		if view, err = newPathView(ctx, h.st, c); err != nil {
+			return err
+		}
+	}
+	base := blobKey(c, "")
+	out := struct {
+		Paths []dfsPathJSON `json:"paths"`
+	}{Paths: []dfsPathJSON{}}
+	last := ""
+scan:
+	for {
+		opts := store.ListOptions{KeyPrefix: base + prefix, Limit: listPage}
+		if after != "" {
+			opts.After = base + after
+		}
+		recs, err := h.st.List(ctx, KindBlob, opts)
+		if err != nil {
+			return err
+		}
+		for _, rec := range recs {
+			name := strings.TrimPrefix(rec.Key, base)
+			after = name
+			rest := name[len(prefix):]
+			if !recursive {
+				if i := strings.IndexByte(rest, '/'); i >= 0 {
+					// Below a child directory: skip its subtree.
+					after = prefix + rest[:i+1] + maxPrefixSkip
+					continue scan
+				}
+			}
+			if view != nil {
+				pdir := parentOf(name)
+				ok, known := readable[pdir]
+				if !known {
+					a, _, err := view.attrsOf(pdir)
+					if err != nil {
+						return err
+					}
+					ok = a == nil || a.check(q.posix, permR|permX).Allowed
+					readable[pdir] = ok
+					if !ok {
+						vd := a.check(q.posix, permR|permX)
+						ref := &aclRefusal{path: q.dfsPathOf(pdir), attrs: a, verdict: vd, want: permR | permX, why: "listing it", fixPath: pdir}
+						return errPermission("The caller holds no role granting data action '" + ActionBlobRead + "' (rule RBAC-4)." + q.explainACL(ref, q.posix.ObjectID))
+					}
+				}
+			}
+			if len(out.Paths) == max {
+				q.w.Header().Set("x-ms-continuation", encodeContinuation(last))
+				break scan
+			}
+			var b blobRecord
+			if err := json.Unmarshal(rec.Value, &b); err != nil {
+				return err
+			}
+			a := b.attrs()
+			p := dfsPathJSON{Name: name, ContentLength: strconv.FormatInt(b.Size, 10), LastModified: fmtTime(b.Modified),
+				ETag: strings.Trim(b.ETag, `"`), Owner: a.Owner, Group: a.Group, Permissions: a.permissionsString(), CreationTime: fileTime(b.Created)}
+			if b.isDir() {
+				p.IsDirectory = "true"
+			}
+			out.Paths = append(out.Paths, p)
+			last = name
+		}
+		if len(recs) < listPage {
+			break
+		}
+	}
+	return writeJSON(q, http.StatusOK, out)
+}
+
+type aclFailure struct {
+	ErrorMessage string `json:"errorMessage"`
+	Name         string `json:"name"`
+	Type         string `json:"type"`
+}
+
+// setAccessControlRecursive applies an ACL change to a path and everything
+// under it, at most maxRecords paths per request (one transaction each);
+// x-ms-continuation resumes. A caller authorized by ACLs rather than a role
+// changes only the paths it owns; the others are reported as failures.
+func (h *Handler) setAccessControlRecursive(q *req) error {
+	mode := q.query("mode")
+	if mode != aclModeSet && mode != aclModeModify && mode != aclModeRemove {
+		return errInvalidQuery("mode", mode, "use set, modify or remove")
+	}
+	raw := q.r.Header.Get("x-ms-acl")
+	entries, err := parseACL(raw, mode != aclModeRemove)
+	if err != nil {
+		return errInvalidHeader("x-ms-acl", raw, err.Error())
+	}
+	max, err := q.maxRecords("maxRecords", 2000)
+	if err != nil {
+		return err
+	}
+	max = maxInt(max, 2)
+	force := strings.EqualFold(q.query("forceflag"), "true")
+	c, err := q.dfsContainer(h)
+	if err != nil {
+		return err
+	}
+	ctx := q.r.Context()
+	top := q.blob
+	after, resume := "", false
+	if v := q.query("continuation"); v != "" {
+		p, ok := decodeContinuation(v)
+		if !ok {
+			return errInvalidQuery("continuation", v, "not a continuation this service returned")
+		}
+		after, resume = p, true
+	}
+	var fileEntries []parsedEntry
+	for _, e := range entries {
+		if !e.def {
+			fileEntries = append(fileEntries, e)
+		}
+	}
+	type result struct {
+		Dirs     int          `json:"directoriesSuccessful"`
+		Files    int          `json:"filesSuccessful"`
+		Failures int          `json:"failureCount"`
+		Failed   []aclFailure `json:"failedEntries"`
+	}
+	var res result
+	var next string
+	apply := func(name string, a *posixAttrs, isDir bool) (bool, error) {
+		if q.posix != nil && !strings.EqualFold(a.Owner, q.posix.ObjectID) {
+			typ := "FILE"
+			if isDir {
+				typ = "DIRECTORY"
+			}
+			res.Failures++
+			res.Failed = append(res.Failed, aclFailure{Name: name, Type: typ, ErrorMessage: "This request is not authorized to perform this operation using this permission. Only the owner (" + a.Owner + ") or a superuser may change the ACL of '" + q.dfsPathOf(name) + "' (rule DS-9)."})
+			return false, nil
+		}
+		es := entries
+		if !isDir {
+			es = fileEntries
+			if len(es) == 0 {
+				return true, nil
+			}
+		}
+		if err := applyACL(a, es, mode, isDir); err != nil {
+			return false, errInvalidHeader("x-ms-acl", raw, err.Error())
+		}
+		return true, nil
+	}
+	err = h.commit.Tx(ctx, func(tx store.Tx) error {
+		res, next = result{Failed: []aclFailure{}}, ""
+		if err := liveContainer(ctx, tx, c); err != nil {
+			return err
+		}
+		count := 0
+		stop := false
+		if !resume {
+			if top == "" {
+				a, err := rootAttrs(ctx, tx, c)
+				if err != nil {
+					return err
+				}
+				ok, err := apply("/", a, true)
+				if err != nil {
+					return err
+				}
+				if ok {
+					res.Dirs++
+					if err := putRootAttrs(ctx, tx, c, a); err != nil {
+						return err
+					}
+				} else if !force {
+					stop = true
+				}
+			} else {
+				b, err := getBlob(ctx, tx, c, top)
+				if errors.Is(err, store.ErrNotFound) {
+					return errPathNotFound()
+				}
+				if err != nil {
+					return err
+				}
+				a := b.attrs()
+				ok, err := apply(b.Name, a, b.isDir())
+				if err != nil {
+					return err
+				}
+				if ok {
+					if b.isDir() {
+						res.Dirs++
+					} else {
+						res.Files++
+					}
+					b.Posix = a
+					if err := putBlob(ctx, tx, c, b); err != nil {
+						return err
+					}
+				} else if !force {
+					stop = true
+				}
+				if !b.isDir() {
+					return nil
+				}
+			}
+			count++
+		}
+		prefix := ""
+		if top != "" {
+			prefix = top + "/"
+		}
+		opts := store.ListOptions{KeyPrefix: blobKey(c, prefix), Limit: max - count + 1}
+		if after != "" {
+			opts.After = blobKey(c, after)
+		}
+		if stop {
+			return nil
+		}
+		recs, err := tx.List(ctx, KindBlob, opts)
+		if err != nil {
+			return err
+		}
+		for i, rec := range recs {
+			if count >= max {
+				if i == 0 {
+					next = top
+				} else {
+					next = strings.TrimPrefix(recs[i-1].Key, blobKey(c, ""))
+				}
+				break
+			}
+			var b blobRecord
+			if err := json.Unmarshal(rec.Value, &b); err != nil {
+				return err
+			}
+			a := b.attrs()
+			ok, err := apply(b.Name, a, b.isDir())
+			if err != nil {
+				return err
+			}
+			count++
+			if !ok {
+				if !force {
+					next = b.Name
+					break
+				}
+				continue
+			}
+			if b.isDir() {
+				res.Dirs++
+			} else {
+				res.Files++
+			}
+			b.Posix = a
+			if err := putBlob(ctx, tx, c, &b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return dfsMapTxErr(err)
+	}
+	if next != "" {
+		q.w.Header().Set("x-ms-continuation", encodeContinuation(next))
+	}
+	return writeJSON(q, http.StatusOK, res)
+}
+
+func maxInt(a, b int) int {
+	if a > b {
+		return a
+	}
+	return b
+}
