@@ -471,6 +471,12 @@ func (s *Server) action(w http.ResponseWriter, c *Call, t *ResourceType, id ID, 
 	if err != nil {
 		return err
 	}
+	if hr, ok := out.(*ActionResponse); ok {
+		for k, vs := range hr.Header {
+			w.Header()[k] = vs
+		}
+		out = hr.Body
+	}
 	WriteJSON(w, status, out)
 	return nil
 }

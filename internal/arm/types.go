@@ -76,6 +76,14 @@ type Action struct {
 	Handler    func(ctx context.Context, c *Call, r *Resource, body []byte) (int, any, error)
 }
 
+// ActionResponse is an action's answer that carries response headers (a
+// 202 with Location and Azure-AsyncOperation to poll); a nil Body writes no
+// body.
+type ActionResponse struct {
+	Header http.Header
+	Body   any
+}
+
 // Write is a create, replace or update in progress.
 type Write struct {
 	Call     *Call

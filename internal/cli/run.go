@@ -105,6 +105,8 @@ func (a *app) runAs(ctx context.Context, resourceID, clientID string, mode sandb
 	var wl struct {
 		WorkloadID string            `json:"workloadId"`
 		Env        map[string]string `json:"env"`
+		Node       string            `json:"node"`
+		WorkDir    string            `json:"workingDirectory"`
 	}
 	if err := json.Unmarshal(line, &wl); err != nil {
 		return fmt.Errorf("bad workload answer: %v", err)
@@ -150,7 +152,17 @@ func (a *app) runAs(ctx context.Context, resourceID, clientID string, mode sandb
 	if err != nil {
 		return err
 	}
+	if wl.Node != "" {
+		// On a compute node (issue 17): the node's directory is the working
+		// directory (bound read-write in the sandbox), and the command gets
+		// a process group of its own.
+		env = append(env, "AZUREML_NODE_ID="+wl.Node, "AZ_BATCHAI_NODE_ID="+wl.Node)
+		cwd = wl.WorkDir
+	}
 	child := sb.Command(sandbox.Jail{Dir: cwd, Home: os.Getenv("HOME"), PrivateHome: true, ReadOnly: ro}, env, path, args[1:]...)
+	if wl.Node != "" {
+		child.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	}
 	child.Stdin, child.Stdout, child.Stderr = a.stdin, a.stdout, a.stderr
 	childPID, err := sb.ChildPID(child)
 	if err != nil {
