@@ -126,8 +126,8 @@ func isoSeconds(s string) any {
 // computeFlags are the options of `amlid ml compute create|update`.
 type computeFlags struct {
 	file, name, typ, size, tier, identityType, uais, description, location, resourceID, namespace string
-	minInstances, maxInstances, idleScaleDown, idleShutdown                                      int
-	sets                                                                                         []string
+	minInstances, maxInstances, idleScaleDown, idleShutdown                                       int
+	sets                                                                                          []string
 }
 
 func (f *computeFlags) register(c *cobra.Command, create bool) {
