@@ -107,6 +107,10 @@ func (p *Provider) prepareAttach(ctx context.Context, id arm.ID, old *arm.Resour
 	if old != nil || normComputeType(ct) != Kubernetes {
 		return nil
 	}
+	rid, _ := props["resourceId"].(string)
+	if aks, err := p.load(ctx, p.Store, rid); err != nil || aksServicePrincipal(aks) == "" {
+		return nil // validate refuses it (ACR-3)
+	}
 	_, err := p.EnsureRegistry(ctx, id.Parent().String())
 	return err
 }
