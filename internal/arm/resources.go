@@ -297,6 +297,11 @@ func (s *Server) write(w http.ResponseWriter, c *Call, t *ResourceType, id ID) e
 	if t.AfterCommit != nil {
 		t.AfterCommit(c.Ctx(), id, out.Clone())
 	}
+	if t.WriteHeaders != nil {
+		for k, vs := range t.WriteHeaders(c, out) {
+			w.Header()[k] = vs
+		}
+	}
 	s.present(c, out)
 	status := http.StatusOK
 	if created {

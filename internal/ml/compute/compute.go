@@ -106,6 +106,7 @@ func (p *Provider) Register(reg *arm.Registry) {
 		BeforeCommit: p.beforeCommit,
 		AfterCommit:  p.afterCommit,
 		Present:      p.present,
+		WriteHeaders: p.writeHeaders,
 		Actions: map[string]arm.Action{
 			"start":     {Handler: p.actionStart},
 			"stop":      {Handler: p.actionStop},

@@ -29,8 +29,27 @@ type operation struct {
 // accepted answers an operation as Azure does: 202 with Location and
 // Azure-AsyncOperation to poll (both clients follow them to Succeeded).
 func (p *Provider) accepted(c *arm.Call, r *arm.Resource, name string) (int, any, error) {
+	h := p.operationHeaders(c, r, name)
+	h.Set("Location", h.Get("Azure-AsyncOperation"))
+	return http.StatusAccepted, &arm.ActionResponse{Header: h}, nil
+}
+
+// writeHeaders gives a compute's PUT the Azure-AsyncOperation Azure
+// answers with; the clients poll it, then read the compute afresh.
+func (p *Provider) writeHeaders(c *arm.Call, r *arm.Resource) http.Header {
+	return p.operationHeaders(c, r, "CreateOrUpdate")
+}
+
+// operationHeaders records a completed operation and returns the header
+// that polls it.
+func (p *Provider) operationHeaders(c *arm.Call, r *arm.Resource, name string) http.Header {
 	op := &operation{ID: uuid.NewString(), Compute: r.ID, Name: name, Status: "Succeeded", Start: time.Now().UTC(), End: time.Now().UTC()}
 	p.mu.Lock()
+	for k, o := range p.ops { // operations are kept for an hour, as Azure's
+		if time.Since(o.End) > time.Hour {
+			delete(p.ops, k)
+		}
+	}
 	p.ops[op.ID] = op
 	p.mu.Unlock()
 	id, _ := arm.ParseID(r.ID)
@@ -41,10 +60,9 @@ func (p *Provider) accepted(c *arm.Call, r *arm.Resource, name string) (int, any
 	u := fmt.Sprintf("%s/subscriptions/%s/providers/%s/locations/%s/computeOperationsStatus/%s?api-version=%s",
 		c.BaseURL, id.Subscription, id.Namespace, url.PathEscape(loc), op.ID, url.QueryEscape(c.APIVersion))
 	h := http.Header{}
-	h.Set("Location", u)
 	h.Set("Azure-AsyncOperation", u)
 	h.Set("Retry-After", "0")
-	return http.StatusAccepted, &arm.ActionResponse{Header: h}, nil
+	return h
 }
 
 // serveOperationStatus answers GET …/locations/{l}/computeOperationsStatus/{id}.

@@ -1,0 +1,17 @@
+# The seed's snippet (003, "Compute cluster"), verbatim, run on a compute
+# node by `amlid run --as <compute id>`; it prints what the Go test checks.
+import json
+import os
+
+from azure.identity import ManagedIdentityCredential
+
+client_id = os.environ.get('DEFAULT_IDENTITY_CLIENT_ID')
+credential = ManagedIdentityCredential(client_id=client_id)
+token = credential.get_token('https://storage.azure.com/')
+
+refused = ""
+try:
+    ManagedIdentityCredential(client_id=os.environ["OTHER_CLIENT_ID"]).get_token('https://storage.azure.com/')
+except Exception as e:  # the compute does not hold that identity (rule ID-3)
+    refused = str(e)
+print(json.dumps({"cwd": os.getcwd(), "default_client_id": client_id, "token": token.token, "refused": refused}))
