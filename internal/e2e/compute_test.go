@@ -1,0 +1,207 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// computeCLI is the CLI set up for the compute tests: a group and a
+// workspace as defaults (the seed's scripts name neither).
+func computeSetup(t *testing.T, in *instance, rg, ws string, wsArgs ...string) string {
+	t.Helper()
+	cfg := t.TempDir()
+	in.mustCLI(cfg, "group", "create", "-n", rg, "-l", "eastus")
+	in.mustCLI(cfg, "configure", "--defaults", "group="+rg, "workspace="+ws)
+	in.mustCLI(cfg, append([]string{"ml", "workspace", "create", "-n", ws}, wsArgs...)...)
+	return cfg
+}
+
+// seedScript runs one of seed 003's shell scripts as written, with `az`
+// replaced by `amlid` (on PATH) and its `sleep 15` (waiting for Azure)
+// made instant through BASH_ENV.
+func (in *instance) seedScript(t *testing.T, cfg, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "ml", "compute", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := regexp.MustCompile(`(^|[(\s])az (ml|identity) `).ReplaceAllString(string(b), "${1}amlid ${2} ")
+	dir := t.TempDir()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	benv := filepath.Join(dir, "bashenv")
+	os.WriteFile(benv, []byte("sleep() { :; }\n"), 0o644)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/bash", p)
+	cmd.Env = append(append(cleanEnv(), in.env()...), "AMLID_CONFIG_DIR="+cfg, "BASH_ENV="+benv,
+		"PATH="+filepath.Dir(amlidBin)+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", name, err, out)
+	}
+	return string(out)
+}
+
+func cliFails(t *testing.T, in *instance, cfg string, want []string, args ...string) {
+	t.Helper()
+	so, se, code := in.cli(cfg, args...)
+	if code == 0 {
+		t.Fatalf("amlid %s succeeded, want a refusal:\n%s", strings.Join(args, " "), so)
+	}
+	for _, w := range want {
+		if !strings.Contains(se, w) {
+			t.Fatalf("amlid %s: the error does not say %q:\n%s", strings.Join(args, " "), w, se)
+		}
+	}
+}
+
+// Computes through the CLI with the seed's files and scripts (issue 17):
+// the two YAML files, the two does_compute_exist scripts (create, then the
+// "already exists" path), CMP-4 switches with the old SAI deleted with its
+// role assignments, CMP-5's display name, nodes and `amlid run --as` with
+// the seed's token snippet (CMP-3, ID-3), CLI v1's computetarget verbs,
+// and every bad input refused in Azure's shape with the rule.
+func TestComputeCLISeeds(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := computeSetup(t, in, "cmp-rg", "cmp-ws")
+	uai := mustJSON(t, in.mustCLI(cfg, "identity", "create", "-n", "my-cluster-identity"))
+	uaiID := uai["id"].(string)
+
+	// The seed's YAML files.
+	f := fillTemplate(t, "compute/create-cluster.yml", map[string]string{"identity_resource_id": uaiID})
+	c := mustJSON(t, in.mustCLI(cfg, "ml", "compute", "create", "-f", f))
+	idm := c["identity"].(map[string]any)
+	if c["name"] != "basic-example" || c["type"] != "amlcompute" || c["min_instances"] != 0.0 || c["max_instances"] != 2.0 ||
+		c["idle_time_before_scale_down"] != 120.0 || idm["type"] != "user_assigned" ||
+		!strings.EqualFold(idm["user_assigned_identities"].([]any)[0].(map[string]any)["resource_id"].(string), uaiID) {
+		t.Fatalf("create -f create-cluster.yml: %v", c)
+	}
+	in.mustCLI(cfg, "ml", "compute", "delete", "-n", "basic-example", "--yes")
+	c = mustJSON(t, in.mustCLI(cfg, "ml", "compute", "create", "-f", filepath.Join("testdata", "ml", "compute", "create-cluster-sai.yml")))
+	sai := c["identity"].(map[string]any)["principal_id"].(string)
+	if c["identity"].(map[string]any)["type"] != "system_assigned" || sai == "" {
+		t.Fatalf("create -f (system-assigned): %v", c)
+	}
+	// CMP-5: the SAI's display name.
+	sp := mustJSON(t, in.mustCLI(cfg, "ad", "sp", "show", "--id", sai))
+	if sp["displayName"] != "/cmp-ws/computes/basic-example" {
+		t.Fatalf("rule CMP-5: the compute SAI is named %v", sp["displayName"])
+	}
+
+	// The seed's user-assigned script, twice: create, then "exists".
+	out := in.seedScript(t, cfg, "compute-uai.sh")
+	if !strings.Contains(out, "Provisioning compute: mycluster-msi") {
+		t.Fatalf("first run of the UAI script:\n%s", out)
+	}
+	out = in.seedScript(t, cfg, "compute-uai.sh")
+	if !strings.Contains(out, "Skipping, compute: mycluster-msi exists") {
+		t.Fatalf("second run of the UAI script:\n%s", out)
+	}
+	msi := mustJSON(t, in.mustCLI(cfg, "ml", "compute", "show", "-n", "mycluster-msi"))
+	if msi["identity"].(map[string]any)["type"] != "user_assigned" {
+		t.Fatalf("mycluster-msi: %v", msi)
+	}
+	// The system-assigned script: created without identity, then switched.
+	out = in.seedScript(t, cfg, "compute-sai.sh")
+	if !strings.Contains(out, "Provisioning compute: mycluster-sa") {
+		t.Fatalf("SAI script:\n%s", out)
+	}
+	sa := mustJSON(t, in.mustCLI(cfg, "ml", "compute", "show", "-n", "mycluster-sa"))
+	if sa["identity"].(map[string]any)["type"] != "system_assigned" {
+		t.Fatalf("mycluster-sa after the script: %v", sa)
+	}
+
+	// CMP-4: SAI → UAI deletes the SAI and its role assignments; UAI → SAI
+	// creates a new one.
+	saPID := sa["identity"].(map[string]any)["principal_id"].(string)
+	wsID := strings.TrimSpace(in.mustCLI(cfg, "ml", "workspace", "show", "-n", "cmp-ws", "--query", "id", "-o", "tsv"))
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", saPID, "--assignee-principal-type", "ServicePrincipal", "--role", "Reader", "--scope", wsID)
+	sw := mustJSON(t, in.mustCLI(cfg, "ml", "compute", "update", "-n", "mycluster-sa", "--identity-type", "user_assigned", "--user-assigned-identities", uaiID))
+	if sw["identity"].(map[string]any)["type"] != "user_assigned" {
+		t.Fatalf("CMP-4 switch to UAI: %v", sw)
+	}
+	if _, _, code := in.cli(cfg, "ad", "sp", "show", "--id", saPID); code == 0 {
+		t.Fatalf("rule CMP-4: the old SAI %s still exists after the switch", saPID)
+	}
+	if l := strings.TrimSpace(in.mustCLI(cfg, "role", "assignment", "list", "--all", "--query", "length([?principalId=='"+saPID+"'])")); l != "0" {
+		t.Fatalf("rule CMP-4: the old SAI keeps %s role assignments", l)
+	}
+	back := mustJSON(t, in.mustCLI(cfg, "ml", "compute", "update", "-n", "mycluster-sa", "--identity-type", "systemassigned"))
+	if p := back["identity"].(map[string]any)["principal_id"]; back["identity"].(map[string]any)["type"] != "system_assigned" || p == nil || p == saPID {
+		t.Fatalf("CMP-4 switch back to SAI: %v", back)
+	}
+
+	// Nodes: min_instances 1 keeps one; `amlid run --as` runs the seed's
+	// snippet on a node with the compute's UAI as default (CMP-3); a client
+	// ID the compute does not hold is refused (ID-3).
+	in.mustCLI(cfg, "ml", "compute", "update", "-n", "mycluster-msi", "--min-instances", "1", "--max-instances", "2")
+	var nodes []map[string]any
+	json.Unmarshal([]byte(in.mustCLI(cfg, "ml", "compute", "list-nodes", "-n", "mycluster-msi")), &nodes)
+	if len(nodes) != 1 || nodes[0]["node_state"] != "idle" {
+		t.Fatalf("list-nodes with min_instances 1: %v", nodes)
+	}
+	other := mustJSON(t, in.mustCLI(cfg, "identity", "create", "-n", "not-on-the-compute"))
+	cid := msi["id"].(string)
+	py, _ := filepath.Abs(filepath.Join("testdata", "ml", "compute", "node_token.py"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	run := exec.CommandContext(ctx, amlidBin, "run", "--as", cid, "--", "/usr/bin/python3", py)
+	run.Env = append(append(cleanEnv(), in.env()...), "AMLID_CONFIG_DIR="+cfg, "OTHER_CLIENT_ID="+other["clientId"].(string))
+	raw, err := run.Output()
+	if err != nil {
+		t.Fatalf("amlid run --as %s: %v\n%s", cid, err, raw)
+	}
+	got := mustJSON(t, string(raw))
+	if got["default_client_id"] != uai["clientId"] || !strings.HasPrefix(got["cwd"].(string), in.DataDir) ||
+		!strings.Contains(got["refused"].(string), "rule ID-3") {
+		t.Fatalf("on the node: %v", got)
+	}
+	claims := claimsOf(t, got["token"].(string))
+	if claims["oid"] != uai["principalId"] || claims["aud"] != "https://storage.azure.com" && claims["aud"] != "https://storage.azure.com/" {
+		t.Fatalf("the node's token is for %v (aud %v), want the compute's UAI %v", claims["oid"], claims["aud"], uai["principalId"])
+	}
+
+	// CLI v1: computetarget create with '[system]', identity show|assign|remove.
+	v1 := mustJSON(t, in.mustCLI(cfg, "ml", "computetarget", "create", "amlcompute", "-n", "v1-cluster", "--vm-size", "STANDARD_D2_V2",
+		"--assign-identity", "[system]", "-w", "cmp-ws", "-g", "cmp-rg"))
+	if v1["identity"].(map[string]any)["type"] != "SystemAssigned" {
+		t.Fatalf("v1 create --assign-identity '[system]': %v", v1)
+	}
+	shown := mustJSON(t, in.mustCLI(cfg, "ml", "computetarget", "amlcompute", "identity", "show", "--name", "v1-cluster", "-w", "cmp-ws", "-g", "cmp-rg"))
+	if shown["principalId"] == nil {
+		t.Fatalf("v1 identity show: %v", shown)
+	}
+	as := mustJSON(t, in.mustCLI(cfg, "ml", "computetarget", "amlcompute", "identity", "assign", "--name", "v1-cluster", "-w", "cmp-ws", "-g", "cmp-rg", "--identities", uaiID))
+	if as["type"] != "UserAssigned" || len(as["userAssignedIdentities"].(map[string]any)) != 1 {
+		t.Fatalf("v1 identity assign: %v", as)
+	}
+	rm := mustJSON(t, in.mustCLI(cfg, "ml", "computetarget", "amlcompute", "identity", "remove", "--name", "v1-cluster", "-w", "cmp-ws", "-g", "cmp-rg", "--identities", uaiID))
+	if rm["type"] != "None" {
+		t.Fatalf("v1 identity remove: %v", rm)
+	}
+
+	// Bad input: 4xx in Azure's shape, naming the rule where one applies.
+	cliFails(t, in, cfg, []string{"BadRequest", "computeType 'gpu-farm' is not supported"}, "ml", "compute", "create", "-n", "bad1", "--type", "gpu-farm")
+	cliFails(t, in, cfg, []string{"BadRequest", "max_instances = 1", "min_instances = 3"}, "ml", "compute", "create", "-n", "bad2", "--type", "amlcompute", "--min-instances", "3", "--max-instances", "1")
+	cliFails(t, in, cfg, []string{"FailedIdentityOperation", "Rule CMP-1", "was not found"}, "ml", "compute", "create", "-n", "bad3", "--type", "amlcompute",
+		"--identity-type", "user_assigned", "--user-assigned-identities", strings.Replace(uaiID, "my-cluster-identity", "nobody", 1))
+	cliFails(t, in, cfg, []string{"InvalidResourceName"}, "ml", "compute", "create", "-n", "9-starts-with-digit", "--type", "amlcompute")
+	cliFails(t, in, cfg, []string{"InvalidResourceName", "2 to 16"}, "ml", "compute", "create", "-n", "a-very-long-cluster-name", "--type", "amlcompute")
+	both := filepath.Join(t.TempDir(), "both.yml")
+	os.WriteFile(both, []byte("name: bad5\ntype: amlcompute\nidentity:\n  type: system_assigned,user_assigned\n  user_assigned_identities:\n    - resource_id: "+uaiID+"\n"), 0o644)
+	cliFails(t, in, cfg, []string{"InvalidIdentityType", "Rule CMP-1", "never both"}, "ml", "compute", "create", "-f", both)
+	if !strings.Contains(in.Log.String(), "compute") || strings.Contains(in.Log.String(), "panic") {
+		t.Fatalf("server log:\n%s", in.Log.String())
+	}
+}
