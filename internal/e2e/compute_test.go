@@ -205,3 +205,164 @@ func TestComputeCLISeeds(t *testing.T) {
 		t.Fatalf("server log:\n%s", in.Log.String())
 	}
 }
+
+// analyzeFinding finds a finding of rule for a resource in `amlid analyze`.
+func analyzeFinding(t *testing.T, rep analyzeReport, resource, rule string) (met, found bool, fix string) {
+	t.Helper()
+	for _, r := range rep.Resources {
+		if !strings.EqualFold(r.ID, resource) {
+			continue
+		}
+		for _, f := range r.Findings {
+			if f.Rule == rule {
+				return f.Met, true, f.Fix
+			}
+		}
+	}
+	return false, false, ""
+}
+
+func (in *instance) analyze(t *testing.T, cfg string) analyzeReport {
+	t.Helper()
+	so, _, _ := in.cli(cfg, "analyze", "-o", "json")
+	var rep analyzeReport
+	if err := json.Unmarshal([]byte(so), &rep); err != nil {
+		t.Fatalf("analyze: %v\n%s", err, so)
+	}
+	return rep
+}
+
+// waitFor polls cond until it holds (the idle clock runs in the server).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting: %s", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// The compute rules on their allowed and refused paths (issue 17), with the
+// idle clock accelerated (--compute-minute): ACR-2 (a SAI compute created
+// while the registry exists gets AcrPull; one created before does not, and
+// show and analyze say so with the fix), CMP-6 (an idle instance without
+// Contributor stays up and says why; with it, it stops itself), ACR-3 (a
+// service-principal cluster attaches and its SP gets AcrPull; a
+// managed-identity cluster is refused).
+func TestComputeRules(t *testing.T) {
+	t.Parallel()
+	in := start(t, "", "--compute-minute", "20ms")
+	cfg := computeSetup(t, in, "rules-rg", "rules-ws")
+	grant := func(pid, role, scope string) {
+		in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", pid, "--assignee-principal-type", "ServicePrincipal", "--role", role, "--scope", scope)
+	}
+	hasRole := func(pid, role, scope string) bool {
+		q := "length([?principalId=='" + pid + "' && roleDefinitionName=='" + role + "' && scope=='" + scope + "'])"
+		return strings.TrimSpace(in.mustCLI(cfg, "role", "assignment", "list", "--all", "--query", q)) != "0"
+	}
+
+	// ACR-2, before the registry exists: no grant; show and analyze note it.
+	early := mustJSON(t, in.mustCLI(cfg, "ml", "compute", "create", "-n", "early", "--type", "amlcompute", "--identity-type", "system_assigned"))
+	if !strings.Contains(strings.Join(toStrings(early["access_notes"]), "\n"), "no container registry yet") {
+		t.Fatalf("ACR-2 note before the registry exists: %v", early)
+	}
+	reg := mustJSON(t, in.mustCLI(cfg, "acr", "create", "-n", "rulesreg", "--sku", "Basic"))["id"].(string)
+	in.mustCLI(cfg, "ml", "workspace", "update", "-n", "rules-ws", "--update-dependent-resources", "--container-registry", reg)
+	late := mustJSON(t, in.mustCLI(cfg, "ml", "compute", "create", "-n", "late", "--type", "amlcompute", "--identity-type", "system_assigned"))
+	latePID := late["identity"].(map[string]any)["principal_id"].(string)
+	if !hasRole(latePID, "AcrPull", reg) || late["access_notes"] != nil {
+		t.Fatalf("ACR-2: a SAI compute created while the registry exists lacks AcrPull on it: %v", late)
+	}
+	early = mustJSON(t, in.mustCLI(cfg, "ml", "compute", "show", "-n", "early"))
+	earlyPID := early["identity"].(map[string]any)["principal_id"].(string)
+	notes := strings.Join(toStrings(early["access_notes"]), "\n")
+	if hasRole(earlyPID, "AcrPull", reg) || !strings.Contains(notes, "Rule ACR-2") || !strings.Contains(notes, "--role \"AcrPull\" --scope "+reg) {
+		t.Fatalf("ACR-2: the compute created before the registry: %v", early)
+	}
+	met, found, fix := analyzeFinding(t, in.analyze(t, cfg), early["id"].(string), "ACR-2")
+	if !found || met || fix == "" {
+		t.Fatalf("analyze does not report ACR-2 unmet for %s (found %v met %v)", early["id"], found, met)
+	}
+	in.mustCLI(cfg, splitCommand(strings.TrimPrefix(fix, "amlid "))...)
+	if met, _, _ := analyzeFinding(t, in.analyze(t, cfg), early["id"].(string), "ACR-2"); !met {
+		t.Fatalf("ACR-2 still unmet after its fix %q", fix)
+	}
+
+	// CMP-6 refused: the instance's identity has no Contributor on the
+	// workspace; its self-stop is refused by RBAC; it keeps running and says why.
+	wsID := strings.TrimSpace(in.mustCLI(cfg, "ml", "workspace", "show", "-n", "rules-ws", "--query", "id", "-o", "tsv"))
+	ci := mustJSON(t, in.mustCLI(cfg, "ml", "compute", "create", "-n", "idle-ci", "--type", "computeinstance", "--identity-type", "system_assigned",
+		"--idle-time-before-shutdown-minutes", "15"))
+	ciPID := ci["identity"].(map[string]any)["principal_id"].(string)
+	var shown map[string]any
+	waitFor(t, "the refused idle shutdown", func() bool {
+		shown = mustJSON(t, in.mustCLI(cfg, "ml", "compute", "show", "-n", "idle-ci"))
+		lo, _ := shown["last_operation"].(map[string]any)
+		return lo["operationStatus"] == "Failed"
+	})
+	notes = strings.Join(toStrings(shown["access_notes"]), "\n")
+	if shown["state"] != "Running" || shown["last_operation"].(map[string]any)["operationTrigger"] != "IdleShutdown" ||
+		!strings.Contains(notes, "Rule CMP-6") || !strings.Contains(notes, "AuthorizationFailed") ||
+		!strings.Contains(notes, "--role \"Contributor\" --scope "+wsID) {
+		t.Fatalf("CMP-6 refused: %v", shown)
+	}
+	met, found, _ = analyzeFinding(t, in.analyze(t, cfg), ci["id"].(string), "CMP-6")
+	if !found || met {
+		t.Fatalf("analyze does not report CMP-6 unmet (found %v met %v)", found, met)
+	}
+	// CMP-6 allowed: with Contributor the instance stops itself.
+	grant(ciPID, "Contributor", wsID)
+	waitFor(t, "the idle instance to stop itself", func() bool {
+		shown = mustJSON(t, in.mustCLI(cfg, "ml", "compute", "show", "-n", "idle-ci"))
+		return shown["state"] == "Stopped"
+	})
+	if lo := shown["last_operation"].(map[string]any); lo["operationName"] != "Stop" || lo["operationStatus"] != "Succeeded" || lo["operationTrigger"] != "IdleShutdown" || shown["access_notes"] != nil {
+		t.Fatalf("CMP-6 allowed: %v", shown)
+	}
+	if met, _, _ := analyzeFinding(t, in.analyze(t, cfg), ci["id"].(string), "CMP-6"); !met {
+		t.Fatal("analyze: CMP-6 unmet after Contributor was granted")
+	}
+	var nodes []any
+	json.Unmarshal([]byte(in.mustCLI(cfg, "ml", "compute", "list-nodes", "-n", "idle-ci")), &nodes)
+	if len(nodes) != 0 {
+		t.Fatalf("a stopped instance has nodes: %v", nodes)
+	}
+	in.mustCLI(cfg, "ml", "compute", "start", "-n", "idle-ci")
+	if s := strings.TrimSpace(in.mustCLI(cfg, "ml", "compute", "show", "-n", "idle-ci", "--query", "state", "-o", "tsv")); s != "Running" && s != "Stopped" {
+		t.Fatalf("after start: %s", s)
+	}
+	cliFails(t, in, cfg, []string{"only compute instances"}, "ml", "compute", "stop", "-n", "late")
+
+	// ACR-3: a service-principal cluster attaches and its SP gets AcrPull on
+	// the workspace registry; a managed-identity cluster is refused.
+	sp := mustJSON(t, in.mustCLI(cfg, "ad", "sp", "create-for-rbac", "-n", "aks-sp"))
+	spAKS := mustJSON(t, in.mustCLI(cfg, "aks", "create", "-n", "sp-aks", "--service-principal", sp["appId"].(string), "--client-secret", sp["password"].(string)))
+	miAKS := mustJSON(t, in.mustCLI(cfg, "aks", "create", "-n", "mi-aks"))
+	if miAKS["identity"].(map[string]any)["type"] != "SystemAssigned" {
+		t.Fatalf("aks create default: %v", miAKS)
+	}
+	cliFails(t, in, cfg, []string{"Rule ACR-3", "uses a managed identity", "service principal"},
+		"ml", "compute", "attach", "--type", "Kubernetes", "--resource-id", miAKS["id"].(string), "-n", "mi-k8s")
+	k := mustJSON(t, in.mustCLI(cfg, "ml", "compute", "attach", "--type", "Kubernetes", "--resource-id", spAKS["id"].(string), "-n", "sp-k8s"))
+	if k["type"] != "kubernetes" || !strings.EqualFold(k["resource_id"].(string), spAKS["id"].(string)) {
+		t.Fatalf("attach: %v", k)
+	}
+	spObj := mustJSON(t, in.mustCLI(cfg, "ad", "sp", "show", "--id", sp["appId"].(string)))["id"].(string)
+	if !hasRole(spObj, "AcrPull", reg) {
+		t.Fatal("ACR-3: the attached cluster's service principal has no AcrPull on the workspace registry")
+	}
+	in.mustCLI(cfg, "ml", "compute", "detach", "-n", "sp-k8s")
+	in.mustCLI(cfg, "aks", "delete", "-n", "sp-aks", "--yes")
+}
+
+func toStrings(v any) []string {
+	l, _ := v.([]any)
+	out := make([]string, 0, len(l))
+	for _, e := range l {
+		s, _ := e.(string)
+		out = append(out, s)
+	}
+	return out
+}
