@@ -355,6 +355,27 @@ func TestComputeRules(t *testing.T) {
 	}
 	in.mustCLI(cfg, "ml", "compute", "detach", "-n", "sp-k8s")
 	in.mustCLI(cfg, "aks", "delete", "-n", "sp-aks", "--yes")
+
+	// CMP-1 with RBAC-3: an AzureML Compute Operator may create computes,
+	// but attaching a UAI needs its assign action (Managed Identity Operator).
+	op := mustJSON(t, in.mustCLI(cfg, "ad", "sp", "create-for-rbac", "-n", "compute-operator"))
+	opObj := mustJSON(t, in.mustCLI(cfg, "ad", "sp", "show", "--id", op["appId"].(string)))["id"].(string)
+	rgID := strings.TrimSpace(in.mustCLI(cfg, "group", "show", "-n", "rules-rg", "--query", "id", "-o", "tsv"))
+	grant(opObj, "Reader", rgID)
+	grant(opObj, "AzureML Compute Operator", wsID)
+	u := mustJSON(t, in.mustCLI(cfg, "identity", "create", "-n", "op-identity"))
+	opCfg := t.TempDir()
+	in.mustCLIOnly(opCfg, "login", "--service-principal", "-u", op["appId"].(string), "-p", op["password"].(string), "--tenant", op["tenant"].(string))
+	in.mustCLIOnly(opCfg, "configure", "--defaults", "group=rules-rg", "workspace=rules-ws")
+	create := []string{"ml", "compute", "create", "-n", "op-cluster", "--type", "amlcompute", "--identity-type", "user_assigned", "--user-assigned-identities", u["id"].(string)}
+	if _, se, code := in.cliNoEnvCreds(opCfg, create...); code == 0 || !strings.Contains(se, "AuthorizationFailed") ||
+		!strings.Contains(se, "userAssignedIdentities/*/assign/action") {
+		t.Fatalf("RBAC-3: a compute operator attached a UAI without its assign action (exit %d): %s", code, se)
+	}
+	grant(opObj, "Managed Identity Operator", u["id"].(string))
+	if c := mustJSON(t, in.mustCLIOnly(opCfg, create...)); c["identity"].(map[string]any)["type"] != "user_assigned" {
+		t.Fatalf("with Managed Identity Operator: %v", c)
+	}
 }
 
 func toStrings(v any) []string {
