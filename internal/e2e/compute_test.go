@@ -387,3 +387,36 @@ func toStrings(v any) []string {
 	}
 	return out
 }
+
+// Rule ACR-4 through CLI v1's `ml model deploy --compute-type aci`: refused
+// while the workspace registry's admin user is off (naming the rule and the
+// fix); with it on, the service runs and scores like an online deployment.
+func TestACIDeployNeedsAdminUser(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	in.mustCLI(cfg, "group", "create", "-n", "aci-rg", "-l", "eastus")
+	in.mustCLI(cfg, "configure", "--defaults", "group=aci-rg", "workspace=aci-ws")
+	reg := mustJSON(t, in.mustCLI(cfg, "acr", "create", "-n", "acireg", "--sku", "Basic"))
+	if reg["adminUserEnabled"] != false {
+		t.Fatalf("acr create: %v", reg)
+	}
+	in.mustCLI(cfg, "ml", "workspace", "create", "-n", "aci-ws", "--container-registry", reg["id"].(string))
+	dir := filepath.Join("testdata", "ml", "compute", "aci")
+	m := mustJSON(t, in.mustCLI(cfg, "ml", "model", "register", "-n", "aci-model", "-p", filepath.Join(dir, "model.txt"), "-w", "aci-ws", "-g", "aci-rg"))
+	deploy := []string{"ml", "model", "deploy", "-n", "aci-svc", "-m", m["id"].(string), "--ic", filepath.Join(dir, "inferenceconfig.json"),
+		"--dc", filepath.Join(dir, "deploymentconfig.json"), "--compute-type", "aci", "-w", "aci-ws", "-g", "aci-rg"}
+	cliFails(t, in, cfg, []string{"Rule ACR-4", "admin user of registry", "amlid acr update -n acireg --admin-enabled true"}, deploy...)
+	if _, _, code := in.cli(cfg, "ml", "online-endpoint", "show", "-n", "aci-svc"); code == 0 {
+		t.Fatal("ACR-4: the refused deployment left a service behind")
+	}
+	in.mustCLI(cfg, "acr", "update", "-n", "acireg", "--admin-enabled", "true")
+	svc := mustJSON(t, in.mustCLI(cfg, deploy...))
+	if svc["computeType"] != "ACI" || svc["state"] != "Healthy" || !strings.HasPrefix(svc["scoringUri"].(string), "https://") {
+		t.Fatalf("deploy with the admin user on: %v", svc)
+	}
+	out := in.mustCLI(cfg, "ml", "online-endpoint", "invoke", "-n", "aci-svc", "--request-file", filepath.Join(dir, "request.json"))
+	if !strings.Contains(out, `\"model\": \"linear-model-v1\"`) {
+		t.Fatalf("scoring: %v", out)
+	}
+}
