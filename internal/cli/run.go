@@ -152,16 +152,17 @@ func (a *app) runAs(ctx context.Context, resourceID, clientID string, mode sandb
 	if err != nil {
 		return err
 	}
+	var rw []string
 	if wl.Node != "" {
-		// On a compute node (issue 17): the node's directory is the working
-		// directory (bound read-write in the sandbox), and the command gets
-		// a process group of its own.
-		env = append(env, "AZUREML_NODE_ID="+wl.Node, "AZ_BATCHAI_NODE_ID="+wl.Node)
-		cwd = wl.WorkDir
+		// On a compute node (issue 17): the command keeps the caller's
+		// working directory, and sees the node's directory (bound
+		// read-write in the sandbox) as AMLID_NODE_DIR.
+		env = append(env, "AZUREML_NODE_ID="+wl.Node, "AZ_BATCHAI_NODE_ID="+wl.Node, "AMLID_NODE_DIR="+wl.WorkDir)
+		rw = append(rw, wl.WorkDir)
 	}
-	child := sb.Command(sandbox.Jail{Dir: cwd, Home: os.Getenv("HOME"), PrivateHome: true, ReadOnly: ro}, env, path, args[1:]...)
+	child := sb.Command(sandbox.Jail{Dir: cwd, Home: os.Getenv("HOME"), PrivateHome: true, ReadOnly: ro, ReadWrite: rw}, env, path, args[1:]...)
 	if wl.Node != "" {
-		child.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		child.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a process group of its own, as on a node
 	}
 	child.Stdin, child.Stdout, child.Stderr = a.stdin, a.stdout, a.stderr
 	childPID, err := sb.ChildPID(child)

@@ -163,7 +163,8 @@ func TestComputeCLISeeds(t *testing.T) {
 		t.Fatalf("amlid run --as %s: %v\n%s", cid, err, raw)
 	}
 	got := mustJSON(t, string(raw))
-	if got["default_client_id"] != uai["clientId"] || !strings.HasPrefix(got["cwd"].(string), in.DataDir) ||
+	written, _ := os.ReadFile(filepath.Join(got["node_dir"].(string), "output.txt"))
+	if got["default_client_id"] != uai["clientId"] || got["node_dir"] != nodes[0]["working_directory"] || string(written) != "written on the node" ||
 		!strings.Contains(got["refused"].(string), "rule ID-3") {
 		t.Fatalf("on the node: %v", got)
 	}

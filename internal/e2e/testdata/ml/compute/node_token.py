@@ -14,4 +14,7 @@ try:
     ManagedIdentityCredential(client_id=os.environ["OTHER_CLIENT_ID"]).get_token('https://storage.azure.com/')
 except Exception as e:  # the compute does not hold that identity (rule ID-3)
     refused = str(e)
-print(json.dumps({"cwd": os.getcwd(), "default_client_id": client_id, "token": token.token, "refused": refused}))
+node_dir = os.environ["AMLID_NODE_DIR"]
+with open(os.path.join(node_dir, "output.txt"), "w") as f:
+    f.write("written on the node")
+print(json.dumps({"node_dir": node_dir, "default_client_id": client_id, "token": token.token, "refused": refused}))
