@@ -313,8 +313,12 @@ func TestComputeRules(t *testing.T) {
 	if !found || met {
 		t.Fatalf("analyze does not report CMP-6 unmet (found %v met %v)", found, met)
 	}
+	if so, _, code := in.cli(cfg, "check", "--rule", "CMP-6", "--compute-name", "idle-ci"); code != 1 || !strings.Contains(so, "Contributor") {
+		t.Fatalf("check --rule CMP-6 before the grant: exit %d\n%s", code, so)
+	}
 	// CMP-6 allowed: with Contributor the instance stops itself.
 	grant(ciPID, "Contributor", wsID)
+	in.mustCLI(cfg, "check", "--rule", "CMP-6", "--compute-name", "idle-ci")
 	waitFor(t, "the idle instance to stop itself", func() bool {
 		shown = mustJSON(t, in.mustCLI(cfg, "ml", "compute", "show", "-n", "idle-ci"))
 		return shown["state"] == "Stopped"
