@@ -98,9 +98,10 @@ var workloadTypes = []struct {
 	typ      string
 	children []string
 }{
-	{catalog.TypeWorkspace, []string{catalog.TypeOnlineEndpoint}},
+	{catalog.TypeWorkspace, []string{catalog.TypeOnlineEndpoint, catalog.TypeCompute}},
 	{catalog.TypeOnlineEndpoint, []string{catalog.TypeDeployment}},
 	{catalog.TypeDeployment, nil},
+	{catalog.TypeCompute, nil},
 }
 
 func childTypes(t string) []string {

@@ -297,6 +297,11 @@ func (s *Server) write(w http.ResponseWriter, c *Call, t *ResourceType, id ID) e
 	if t.AfterCommit != nil {
 		t.AfterCommit(c.Ctx(), id, out.Clone())
 	}
+	if t.WriteHeaders != nil {
+		for k, vs := range t.WriteHeaders(c, out) {
+			w.Header()[k] = vs
+		}
+	}
 	s.present(c, out)
 	status := http.StatusOK
 	if created {
@@ -470,6 +475,12 @@ func (s *Server) action(w http.ResponseWriter, c *Call, t *ResourceType, id ID, 
 	status, out, err := act.Handler(c.Ctx(), c, r, body)
 	if err != nil {
 		return err
+	}
+	if hr, ok := out.(*ActionResponse); ok {
+		for k, vs := range hr.Header {
+			w.Header()[k] = vs
+		}
+		out = hr.Body
 	}
 	WriteJSON(w, status, out)
 	return nil

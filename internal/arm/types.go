@@ -56,6 +56,9 @@ type ResourceType struct {
 	// Present adjusts a resource before it is returned (hide secrets, add
 	// computed fields). It must not write.
 	Present func(ctx context.Context, r *Resource)
+	// WriteHeaders, when set, adds response headers to a successful PUT or
+	// PATCH (an Azure-AsyncOperation to poll, as the ML computes answer).
+	WriteHeaders func(c *Call, r *Resource) http.Header
 	// Actions are POST operations on a resource: .../{name}/{action}.
 	Actions map[string]Action
 	// Serve, when set, makes the type an operation endpoint rather than a
@@ -74,6 +77,14 @@ type Action struct {
 	// RBACAction overrides the default "{type}/{action}/action".
 	RBACAction string
 	Handler    func(ctx context.Context, c *Call, r *Resource, body []byte) (int, any, error)
+}
+
+// ActionResponse is an action's answer that carries response headers (a
+// 202 with Location and Azure-AsyncOperation to poll); a nil Body writes no
+// body.
+type ActionResponse struct {
+	Header http.Header
+	Body   any
 }
 
 // Write is a create, replace or update in progress.

@@ -83,14 +83,15 @@ func (a *app) explainFlags(c *cobra.Command, assignee, oid, action, scope *strin
 // ruleFlags are explain/check's --rule mode: the roles a rule asks of the
 // identity of a workspace or an endpoint.
 type ruleFlags struct {
-	rule, endpoint string
-	ws             wsRef
+	rule, endpoint, compute string
+	ws                      wsRef
 }
 
 func (r *ruleFlags) register(c *cobra.Command) {
 	f := c.Flags()
 	f.StringVar(&r.rule, "rule", "", "Check a rule instead of one action: EP-3 (an endpoint's identity: AcrPull, Storage Blob Data Reader) or WS-5 (a user-assigned workspace's primary identity)")
 	f.StringVar(&r.endpoint, "endpoint-name", "", "The online endpoint (--rule EP-3)")
+	f.StringVar(&r.compute, "compute-name", "", "The compute (--rule ACR-2 or CMP-6)")
 	f.StringVarP(&r.ws.v1name, "workspace-name", "w", "", "The workspace (--rule; default: `amlid configure --defaults workspace=…`)")
 	f.StringVarP(&r.ws.group, "resource-group", "g", "", "The workspace's resource group (--rule)")
 }
@@ -98,7 +99,7 @@ func (r *ruleFlags) register(c *cobra.Command) {
 // run decides --rule or --action; allowed says whether to exit 0 in check.
 func (a *app) runExplain(c *cobra.Command, r *ruleFlags, assignee, oid, action, scope string, data bool) (bool, error) {
 	if r.rule != "" {
-		rep, err := a.explainRule(c.Context(), r.rule, &r.ws, r.endpoint)
+		rep, err := a.explainRule(c.Context(), r.rule, &r.ws, firstNonEmpty(r.endpoint, r.compute))
 		if err != nil {
 			return false, err
 		}

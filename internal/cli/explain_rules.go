@@ -49,6 +49,12 @@ func (a *app) explainRule(ctx context.Context, rule string, ref *wsRef, endpoint
 		}
 		target = ws.path + "/onlineEndpoints/" + url.PathEscape(endpoint)
 	}
+	if strings.EqualFold(r.Type, catalog.TypeCompute) {
+		if endpoint == "" {
+			return nil, usageErr("--rule %s needs --compute-name", r.ID)
+		}
+		target = ws.path + "/computes/" + url.PathEscape(endpoint)
+	}
 	res, err := src.Get(ctx, target)
 	if err != nil {
 		return nil, err
@@ -99,6 +105,8 @@ func identityLabel(id access.Identity, res *arm.Resource) string {
 		kind = "endpoint"
 	case strings.EqualFold(res.Type, catalog.TypeWorkspace):
 		kind = "workspace"
+	case strings.EqualFold(res.Type, catalog.TypeCompute):
+		kind = "compute"
 	}
 	if id.Kind == access.SystemAssigned {
 		return kind + "'s system-assigned identity"

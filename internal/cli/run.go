@@ -105,6 +105,8 @@ func (a *app) runAs(ctx context.Context, resourceID, clientID string, mode sandb
 	var wl struct {
 		WorkloadID string            `json:"workloadId"`
 		Env        map[string]string `json:"env"`
+		Node       string            `json:"node"`
+		WorkDir    string            `json:"workingDirectory"`
 	}
 	if err := json.Unmarshal(line, &wl); err != nil {
 		return fmt.Errorf("bad workload answer: %v", err)
@@ -150,7 +152,18 @@ func (a *app) runAs(ctx context.Context, resourceID, clientID string, mode sandb
 	if err != nil {
 		return err
 	}
-	child := sb.Command(sandbox.Jail{Dir: cwd, Home: os.Getenv("HOME"), PrivateHome: true, ReadOnly: ro}, env, path, args[1:]...)
+	var rw []string
+	if wl.Node != "" {
+		// On a compute node (issue 17): the command keeps the caller's
+		// working directory, and sees the node's directory (bound
+		// read-write in the sandbox) as AMLID_NODE_DIR.
+		env = append(env, "AZUREML_NODE_ID="+wl.Node, "AZ_BATCHAI_NODE_ID="+wl.Node, "AMLID_NODE_DIR="+wl.WorkDir)
+		rw = append(rw, wl.WorkDir)
+	}
+	child := sb.Command(sandbox.Jail{Dir: cwd, Home: os.Getenv("HOME"), PrivateHome: true, ReadOnly: ro, ReadWrite: rw}, env, path, args[1:]...)
+	if wl.Node != "" {
+		child.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a process group of its own, as on a node
+	}
 	child.Stdin, child.Stdout, child.Stderr = a.stdin, a.stdout, a.stderr
 	childPID, err := sb.ChildPID(child)
 	if err != nil {

@@ -69,6 +69,7 @@ SIGTERM: in-flight requests drain and the store closes cleanly.`,
 	f.StringVar(&o.WorkloadSandbox, "workload-sandbox", envOr("AMLID_WORKLOAD_SANDBOX", "auto"), "How workload code (scoring scripts) runs: auto (bubblewrap when it can run, else unsandboxed with a warning), bwrap (bubblewrap or refuse to start), off (as amlid's OS user; env AMLID_WORKLOAD_SANDBOX)")
 	f.IntVar(&o.MSIPort, "msi-port", 46808, "Loopback http port of the managed-identity endpoints (-1: any free port)")
 	f.StringVar(&o.RBAC, "rbac", "enforce", "RBAC mode: enforce, or audit (allow, but record what enforce would refuse)")
+	f.DurationVar(&o.ComputeMinute, "compute-minute", time.Minute, "How long an idle minute lasts for computes (idle shutdown, node scale-down); shorten it to test")
 	f.StringVar(&logLevel, "log-level", "info", "Log level: debug, info, warn, error")
 	return cmd
 }

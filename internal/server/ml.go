@@ -7,6 +7,7 @@ import (
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/ml"
 	"github.com/amlid/amlid/internal/ml/assets"
+	"github.com/amlid/amlid/internal/ml/compute"
 	"github.com/amlid/amlid/internal/ml/endpoint"
 	"github.com/amlid/amlid/internal/runtime"
 	"github.com/amlid/amlid/internal/token"
@@ -19,6 +20,7 @@ type mlParts struct {
 	assets    *assets.Provider
 	endpoints *endpoint.Provider
 	runtime   *runtime.Supervisor
+	compute   *compute.Provider // workspaces/computes and their nodes (issue 17)
 }
 
 // registerML declares Microsoft.MachineLearningServices and its children,
@@ -36,12 +38,19 @@ func (s *Server) registerML(ctx context.Context, reg *arm.Registry, base string)
 	s.ml.provider.Register(reg)
 	s.ml.assets.Register(reg)
 	s.ml.endpoints.Register(reg)
+	s.ml.compute = &compute.Provider{Provider: s.ml.provider, Workloads: s.Workloads, MSIURL: s.State.MSIURL, RootCAs: s.CA.Pool(),
+		WorkDir: filepath.Join(s.Opts.DataDir, "ml"), ARMURL: s.State.ARMURL, Minute: s.Opts.ComputeMinute, Logger: s.log}
+	s.ml.compute.Register(reg)
+	s.ml.compute.RegisterAKS(reg)
 	return nil
 }
 
 // openMLHosts reopens the endpoints' scoring ports and restarts the
 // deployments' processes.
 func (s *Server) openMLHosts(ctx context.Context) error {
+	if err := s.ml.compute.Resume(ctx); err != nil {
+		return err
+	}
 	return s.ml.endpoints.ResumeDeployments(ctx)
 }
 
@@ -57,7 +66,19 @@ func (s *Server) trustedService(ctx context.Context, c *token.Claims) bool {
 
 // stopML stops the deployments' processes.
 func (s *Server) stopML(ctx context.Context) {
+	if s.ml.compute != nil {
+		s.ml.compute.Close()
+	}
 	if s.ml.runtime != nil {
 		s.ml.runtime.StopAll(ctx)
 	}
+}
+
+// computeNode reserves a node when resourceID is a compute (amlid run --as
+// <compute>); otherwise it returns no node.
+func (s *Server) computeNode(ctx context.Context, resourceID string) (*compute.Node, func(), error) {
+	if s.ml.compute == nil || !compute.IsCompute(resourceID) {
+		return nil, func() {}, nil
+	}
+	return s.ml.compute.Acquire(ctx, resourceID)
 }

@@ -70,7 +70,10 @@ type Options struct {
 	// BodyIdleTimeout: a request body that sends nothing for this long
 	// fails (default DefaultBodyIdleTimeout).
 	BodyIdleTimeout time.Duration
-	Logger          *slog.Logger
+	// ComputeMinute is how long an idle minute lasts for computes (idle
+	// shutdown, node scale-down); default one minute. Tests accelerate it.
+	ComputeMinute time.Duration
+	Logger        *slog.Logger
 }
 
 // Server is a running amlid.

@@ -105,6 +105,13 @@ func (s *Server) serveWorkloads(w http.ResponseWriter, r *http.Request) {
 	if req.ClientID != "" {
 		opts = append(opts, workload.WithDefaultClientID(req.ClientID))
 	}
+	// On a compute the command runs on one of its nodes (issue 17).
+	node, release, err := s.computeNode(ctx, res.ID)
+	if err != nil {
+		arm.WriteError(w, arm.AsError(err))
+		return
+	}
+	defer release()
 	wl, err := s.Workloads.Register(ctx, res.ID, opts...)
 	if err != nil {
 		arm.WriteError(w, arm.Errorf(http.StatusBadRequest, "InvalidWorkload", "%v", err))
@@ -114,7 +121,11 @@ func (s *Server) serveWorkloads(w http.ResponseWriter, r *http.Request) {
 	env := msi.EnvFor(wl, s.State.MSIURL)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
-	_ = json.NewEncoder(w).Encode(map[string]any{"workloadId": wl.ID, "resourceId": res.ID, "env": env})
+	answer := map[string]any{"workloadId": wl.ID, "resourceId": res.ID, "env": env}
+	if node != nil {
+		answer["node"], answer["workingDirectory"] = node.ID, node.Dir
+	}
+	_ = json.NewEncoder(w).Encode(answer)
 	if f, ok := w.(http.Flusher); ok {
 		f.Flush()
 	}

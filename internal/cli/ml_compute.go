@@ -1,0 +1,776 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	mlSubcommands = append(mlSubcommands, (*app).mlComputeCmd, (*app).mlComputeTargetCmd)
+}
+
+// computeTypes maps azure-ai-ml's type names to ARM's computeType.
+var computeTypes = map[string]string{"amlcompute": "AmlCompute", "computeinstance": "ComputeInstance",
+	"kubernetes": "Kubernetes", "virtualmachine": "VirtualMachine"}
+
+func restComputeType(t string) string {
+	if ct, ok := computeTypes[strings.ToLower(strings.NewReplacer("_", "", "-", "").Replace(t))]; ok {
+		return ct
+	}
+	return t // the server refuses it with the supported list
+}
+
+var ptMinutes = regexp.MustCompile(`^PT(\d+)M$`)
+
+// computeShape prints a compute as azure-ai-ml dumps it (snake_case), plus
+// amlid's access_notes (rules ACR-2, CMP-6) when it has any.
+func computeShape(v any) any {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return v
+	}
+	p, _ := m["properties"].(map[string]any)
+	in, _ := p["properties"].(map[string]any)
+	id, _ := m["id"].(string)
+	ct, _ := p["computeType"].(string)
+	out := map[string]any{"id": id, "name": m["name"], "location": m["location"], "type": strings.ToLower(ct),
+		"provisioning_state": p["provisioningState"], "created_on": p["createdOn"], "tags": orEmpty(m["tags"])}
+	if parts := strings.Split(id, "/"); len(parts) > 4 {
+		out["resourceGroup"] = parts[4]
+	}
+	if d, ok := p["description"]; ok && d != nil {
+		out["description"] = d
+	}
+	if idm, ok := m["identity"].(map[string]any); ok && idm["type"] != "None" {
+		si, _ := snakeIdentity(idm).(map[string]any)
+		if u, ok := si["user_assigned_identities"].(map[string]any); ok {
+			list := []any{}
+			for k, e := range u {
+				em, _ := e.(map[string]any)
+				list = append(list, map[string]any{"resource_id": k, "principal_id": em["principal_id"], "client_id": em["client_id"]})
+			}
+			si["user_assigned_identities"] = list
+		}
+		out["identity"] = si
+	}
+	switch ct {
+	case "AmlCompute":
+		out["size"] = in["vmSize"]
+		out["tier"] = map[string]string{"Dedicated": "dedicated", "LowPriority": "low_priority"}[fmt.Sprint(in["vmPriority"])]
+		if ss, ok := in["scaleSettings"].(map[string]any); ok {
+			out["min_instances"], out["max_instances"] = ss["minNodeCount"], ss["maxNodeCount"]
+			if d, ok := ss["nodeIdleTimeBeforeScaleDown"].(string); ok {
+				out["idle_time_before_scale_down"] = isoSeconds(d)
+			}
+		}
+		out["ssh_public_access_enabled"] = in["remoteLoginPortPublicAccess"] == "Enabled"
+		out["enable_node_public_ip"] = orFalse(in["enableNodePublicIp"])
+		for k, rk := range map[string]string{"current_node_count": "currentNodeCount", "allocation_state": "allocationState"} {
+			if v, ok := in[rk]; ok {
+				out[k] = v
+			}
+		}
+	case "ComputeInstance":
+		out["size"], out["state"], out["last_operation"] = in["vmSize"], in["state"], in["lastOperation"]
+		if s, ok := in["idleTimeBeforeShutdown"].(string); ok {
+			out["idle_time_before_shutdown"] = s
+			if mm := ptMinutes.FindStringSubmatch(s); mm != nil {
+				n, _ := strconv.Atoi(mm[1])
+				out["idle_time_before_shutdown_minutes"] = n
+			}
+		}
+		out["services"] = orEmptyList(in["applications"])
+	case "Kubernetes", "VirtualMachine":
+		out["resource_id"] = p["resourceId"]
+		if ns, ok := in["namespace"]; ok {
+			out["namespace"] = ns
+		}
+	}
+	if n, ok := p["accessNotes"]; ok {
+		out["access_notes"] = n
+	}
+	return out
+}
+
+func orEmptyList(v any) any {
+	if v == nil {
+		return []any{}
+	}
+	return v
+}
+
+// isoSeconds turns "PT120S" / "PT2M" into seconds (azure-ai-ml's int).
+func isoSeconds(s string) any {
+	re := regexp.MustCompile(`^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?$`)
+	m := re.FindStringSubmatch(strings.ToUpper(s))
+	if m == nil {
+		return s
+	}
+	n := 0
+	for i, mul := range []int{3600, 60, 1} {
+		if m[i+1] != "" {
+			v, _ := strconv.Atoi(m[i+1])
+			n += v * mul
+		}
+	}
+	return n
+}
+
+// computeFlags are the options of `amlid ml compute create|update`.
+type computeFlags struct {
+	file, name, typ, size, tier, identityType, uais, description, location, resourceID, namespace string
+	minInstances, maxInstances, idleScaleDown, idleShutdown                                       int
+	sets                                                                                          []string
+}
+
+func (f *computeFlags) register(c *cobra.Command, create bool) {
+	fl := c.Flags()
+	fl.StringVarP(&f.file, "file", "f", "", "YAML file of the compute (azure-ai-ml's schema)")
+	fl.StringVarP(&f.name, "name", "n", "", "Name of the compute")
+	if create {
+		fl.StringVarP(&f.typ, "type", "t", "", "amlcompute, computeinstance (kubernetes and virtualmachine: attach)")
+		fl.StringVar(&f.size, "size", "", "VM size (default STANDARD_DS3_V2)")
+		fl.StringVar(&f.tier, "tier", "", "dedicated or low_priority")
+		fl.StringVarP(&f.location, "location", "l", "", "Location (default: the workspace's)")
+		fl.StringVar(&f.description, "description", "", "Description")
+	}
+	fl.IntVar(&f.minInstances, "min-instances", -1, "Minimum number of nodes (clusters)")
+	fl.IntVar(&f.maxInstances, "max-instances", -1, "Maximum number of nodes (clusters)")
+	fl.IntVar(&f.idleScaleDown, "idle-time-before-scale-down", -1, "Seconds a node stays idle before the cluster scales down")
+	fl.IntVar(&f.idleShutdown, "idle-time-before-shutdown-minutes", -1, "Minutes a compute instance stays idle before it stops itself (rule CMP-6)")
+	fl.StringVar(&f.identityType, "identity-type", "", "system_assigned or user_assigned (never both: rule CMP-1)")
+	fl.StringVar(&f.uais, "user-assigned-identities", "", "Resource IDs of user-assigned identities (comma or space separated)")
+	fl.StringArrayVar(&f.sets, "set", nil, "Override a YAML value: key.path=value")
+}
+
+func splitIDs(s string) []any {
+	var out []any
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' }) {
+		out = append(out, f)
+	}
+	return out
+}
+
+// identityFromFlags builds the ARM identity block of --identity-type and
+// --user-assigned-identities (nil when neither is given).
+func (f *computeFlags) identity() (map[string]any, error) {
+	if f.identityType == "" && f.uais == "" {
+		return nil, nil
+	}
+	t := f.identityType
+	if t == "" {
+		t = "user_assigned"
+	}
+	y := map[string]any{"type": t}
+	if f.uais != "" {
+		y["user_assigned_identities"] = splitIDs(f.uais)
+	}
+	return restIdentity(y)
+}
+
+var computeYAMLKeys = []string{"$schema", "name", "type", "size", "tier", "min_instances", "max_instances", "idle_time_before_scale_down",
+	"identity", "description", "location", "tags", "ssh_public_access_enabled", "idle_time_before_shutdown_minutes", "idle_time_before_shutdown",
+	"resource_id", "namespace", "enable_node_public_ip", "ssh_settings", "network_settings", "create_on_behalf_of", "admin_username", "admin_password", "ssh_port"}
+
+// computeBody is the ARM body of a compute YAML and the create options.
+func computeBody(spec *mlSpec, f *computeFlags) (map[string]any, error) {
+	if err := spec.checkKeys("compute", computeYAMLKeys...); err != nil {
+		return nil, err
+	}
+	ct := restComputeType(firstNonEmpty(f.typ, spec.str("type")))
+	if ct == "" {
+		return nil, usageErr("the following arguments are required: --type/-t (amlcompute or computeinstance), or type: in the YAML file")
+	}
+	in := map[string]any{}
+	props := map[string]any{"computeType": ct, "properties": in}
+	body := map[string]any{"properties": props}
+	if d := firstNonEmpty(f.description, spec.str("description")); d != "" {
+		props["description"] = d
+	}
+	if l := firstNonEmpty(f.location, spec.str("location")); l != "" {
+		body["location"] = l
+	}
+	if t, ok := spec.m["tags"].(map[string]any); ok {
+		body["tags"] = t
+	}
+	num := func(flag int, key string) (int, bool, error) {
+		if flag >= 0 {
+			return flag, true, nil
+		}
+		v, ok := spec.m[key]
+		if !ok || v == nil {
+			return 0, false, nil
+		}
+		n, ok := v.(int)
+		if !ok {
+			return 0, false, usageErr("%s must be a whole number, not %v", key, v)
+		}
+		return n, true, nil
+	}
+	switch ct {
+	case "AmlCompute":
+		in["vmSize"] = firstNonEmpty(f.size, spec.str("size"), "STANDARD_DS3_V2")
+		if t := firstNonEmpty(f.tier, spec.str("tier")); t != "" {
+			in["vmPriority"] = map[string]string{"dedicated": "Dedicated", "low_priority": "LowPriority"}[strings.ToLower(t)]
+			if in["vmPriority"] == "" {
+				in["vmPriority"] = t
+			}
+		}
+		ss := map[string]any{}
+		in["scaleSettings"] = ss
+		if n, ok, err := num(f.minInstances, "min_instances"); err != nil {
+			return nil, err
+		} else if ok {
+			ss["minNodeCount"] = n
+		} else {
+			ss["minNodeCount"] = 0
+		}
+		if n, ok, err := num(f.maxInstances, "max_instances"); err != nil {
+			return nil, err
+		} else if ok {
+			ss["maxNodeCount"] = n
+		} else {
+			ss["maxNodeCount"] = 4 // azure-ai-ml's default
+		}
+		if n, ok, err := num(f.idleScaleDown, "idle_time_before_scale_down"); err != nil {
+			return nil, err
+		} else if ok {
+			ss["nodeIdleTimeBeforeScaleDown"] = fmt.Sprintf("PT%dS", n)
+		}
+		switch v := spec.m["ssh_public_access_enabled"].(type) {
+		case bool:
+			in["remoteLoginPortPublicAccess"] = map[bool]string{true: "Enabled", false: "Disabled"}[v]
+		default:
+			in["remoteLoginPortPublicAccess"] = "NotSpecified"
+		}
+	case "ComputeInstance":
+		in["vmSize"] = firstNonEmpty(f.size, spec.str("size"), "STANDARD_DS3_V2")
+		if n, ok, err := num(f.idleShutdown, "idle_time_before_shutdown_minutes"); err != nil {
+			return nil, err
+		} else if ok {
+			in["idleTimeBeforeShutdown"] = fmt.Sprintf("PT%dM", n)
+		} else if s := spec.str("idle_time_before_shutdown"); s != "" {
+			in["idleTimeBeforeShutdown"] = s
+		}
+	default:
+		if r := firstNonEmpty(f.resourceID, spec.str("resource_id")); r != "" {
+			props["resourceId"] = r
+		}
+		if ns := firstNonEmpty(f.namespace, spec.str("namespace")); ns != "" {
+			in["namespace"] = ns
+		}
+	}
+	if idm, err := f.identity(); err != nil {
+		return nil, err
+	} else if idm != nil {
+		body["identity"] = idm
+	} else if spec.has("identity") {
+		idm, err := restIdentity(spec.m["identity"])
+		if err != nil {
+			return nil, err
+		}
+		body["identity"] = idm
+	}
+	return body, nil
+}
+
+// computePath resolves a compute by name in the workspace.
+func (a *app) computePath(ctx context.Context, ref *wsRef, name string) (*wsCtx, string, error) {
+	if name == "" {
+		return nil, "", usageErr("the following arguments are required: --name/-n")
+	}
+	ws, err := a.workspace(ctx, ref)
+	if err != nil {
+		return nil, "", err
+	}
+	return ws, ws.path + "/computes/" + url.PathEscape(name), nil
+}
+
+// putBodyOf turns a compute read from ARM into the body of a PUT that
+// keeps it as it is (identity included: a PUT without one removes it).
+func putBodyOf(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	body := map[string]any{"location": m["location"], "properties": m["properties"]}
+	if t, ok := m["tags"]; ok {
+		body["tags"] = t
+	}
+	if idm, ok := m["identity"].(map[string]any); ok {
+		out := map[string]any{"type": idm["type"]}
+		if u, ok := idm["userAssignedIdentities"].(map[string]any); ok && len(u) > 0 {
+			keys := map[string]any{}
+			for k := range u {
+				keys[k] = map[string]any{}
+			}
+			out["userAssignedIdentities"] = keys
+		}
+		body["identity"] = out
+	}
+	if p, ok := body["properties"].(map[string]any); ok {
+		delete(p, "accessNotes")
+	}
+	return body
+}
+
+// updateCompute reads a compute, lets fn change its PUT body, and writes it.
+func (a *app) updateCompute(ctx context.Context, p string, fn func(body map[string]any) error) (any, error) {
+	cur, err := a.armRequest(ctx, http.MethodGet, p, apiML, nil)
+	if err != nil {
+		return nil, err
+	}
+	body := putBodyOf(cur)
+	if err := fn(body); err != nil {
+		return nil, err
+	}
+	return a.armRequest(ctx, http.MethodPut, p, apiML, body)
+}
+
+func (a *app) mlComputeCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "compute", Short: "Manage compute clusters, compute instances and attached computes with their managed identities (rules CMP-1..6, ACR-2, ACR-3)"}
+	var ref wsRef
+	var cf computeFlags
+	var name, action string
+	var yes bool
+	create := &cobra.Command{
+		Use: "create", Short: "Create a compute cluster or instance (one SAI or one or more UAIs: rule CMP-1)", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			spec, err := loadMLSpec(cf.file, cf.sets)
+			if err != nil {
+				return err
+			}
+			ws, p, err := a.computePath(c.Context(), &ref, firstNonEmpty(cf.name, spec.str("name")))
+			if err != nil {
+				return err
+			}
+			body, err := computeBody(spec, &cf)
+			if err != nil {
+				return err
+			}
+			if body["location"] == nil {
+				body["location"] = ws.location()
+			}
+			v, err := a.armRequest(c.Context(), http.MethodPut, p, apiML, body)
+			if err != nil {
+				return err
+			}
+			return a.print(computeShape(v))
+		},
+	}
+	cf.register(create, true)
+	attach := &cobra.Command{
+		Use: "attach", Short: "Attach a Kubernetes cluster (its service principal gets AcrPull on the workspace registry: rule ACR-3) or a virtual machine", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			spec, err := loadMLSpec(cf.file, cf.sets)
+			if err != nil {
+				return err
+			}
+			ws, p, err := a.computePath(c.Context(), &ref, firstNonEmpty(cf.name, spec.str("name")))
+			if err != nil {
+				return err
+			}
+			body, err := computeBody(spec, &cf)
+			if err != nil {
+				return err
+			}
+			body["location"] = ws.location()
+			v, err := a.armRequest(c.Context(), http.MethodPut, p, apiML, body)
+			if err != nil {
+				return err
+			}
+			return a.print(computeShape(v))
+		},
+	}
+	attach.Flags().StringVarP(&cf.file, "file", "f", "", "YAML file of the compute")
+	attach.Flags().StringVarP(&cf.name, "name", "n", "", "Name of the compute")
+	attach.Flags().StringVarP(&cf.typ, "type", "t", "", "Kubernetes or virtualmachine")
+	attach.Flags().StringVar(&cf.resourceID, "resource-id", "", "ARM ID of the cluster or machine")
+	attach.Flags().StringVar(&cf.namespace, "namespace", "", "Kubernetes namespace")
+	attach.Flags().StringVar(&cf.identityType, "identity-type", "", "system_assigned or user_assigned")
+	attach.Flags().StringVar(&cf.uais, "user-assigned-identities", "", "Resource IDs of user-assigned identities")
+	update := &cobra.Command{
+		Use: "update", Short: "Update a compute: scale settings, or switch its identity between SAI and UAI (rule CMP-4)", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			spec, err := loadMLSpec(cf.file, cf.sets)
+			if err != nil {
+				return err
+			}
+			_, p, err := a.computePath(c.Context(), &ref, firstNonEmpty(cf.name, spec.str("name")))
+			if err != nil {
+				return err
+			}
+			v, err := a.updateCompute(c.Context(), p, func(body map[string]any) error {
+				props, _ := body["properties"].(map[string]any)
+				in, _ := props["properties"].(map[string]any)
+				if in == nil {
+					in = map[string]any{}
+					props["properties"] = in
+				}
+				ss, _ := in["scaleSettings"].(map[string]any)
+				set := func(flag int, key, rkey string, conv func(int) any) {
+					if flag >= 0 {
+						ss[rkey] = conv(flag)
+					} else if n, ok := spec.m[key].(int); ok {
+						ss[rkey] = conv(n)
+					}
+				}
+				if ss != nil {
+					id := func(n int) any { return n }
+					set(cf.minInstances, "min_instances", "minNodeCount", id)
+					set(cf.maxInstances, "max_instances", "maxNodeCount", id)
+					set(cf.idleScaleDown, "idle_time_before_scale_down", "nodeIdleTimeBeforeScaleDown", func(n int) any { return fmt.Sprintf("PT%dS", n) })
+				}
+				if cf.idleShutdown >= 0 {
+					in["idleTimeBeforeShutdown"] = fmt.Sprintf("PT%dM", cf.idleShutdown)
+				}
+				idm, err := cf.identity()
+				if err != nil {
+					return err
+				}
+				if idm == nil && spec.has("identity") {
+					if idm, err = restIdentity(spec.m["identity"]); err != nil {
+						return err
+					}
+				}
+				if idm != nil {
+					body["identity"] = idm
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			return a.print(computeShape(v))
+		},
+	}
+	cf.register(update, false)
+	show := &cobra.Command{
+		Use: "show", Short: "Show a compute (access_notes name an unmet rule: ACR-2, CMP-6)", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			_, p, err := a.computePath(c.Context(), &ref, name)
+			if err != nil {
+				return err
+			}
+			v, err := a.armRequest(c.Context(), http.MethodGet, p, apiML, nil)
+			if err != nil {
+				return err
+			}
+			return a.print(computeShape(v))
+		},
+	}
+	list := &cobra.Command{
+		Use: "list", Short: "List the workspace's computes", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ws, err := a.workspace(c.Context(), &ref)
+			if err != nil {
+				return err
+			}
+			items, err := a.armList(c.Context(), ws.path+"/computes", apiML, nil)
+			if err != nil {
+				return err
+			}
+			out := []any{}
+			for _, it := range items {
+				s := computeShape(it)
+				if cf.typ != "" && !strings.EqualFold(fmt.Sprint(s.(map[string]any)["type"]), strings.ReplaceAll(cf.typ, "_", "")) {
+					continue
+				}
+				out = append(out, s)
+			}
+			return a.print(out)
+		},
+	}
+	list.Flags().StringVarP(&cf.typ, "type", "t", "", "Only computes of this type")
+	remove := func(use, short, act string) *cobra.Command {
+		d := &cobra.Command{
+			Use: use, Short: short, Args: cobra.NoArgs,
+			RunE: func(c *cobra.Command, _ []string) error {
+				_, p, err := a.computePath(c.Context(), &ref, name)
+				if err != nil {
+					return err
+				}
+				if act == "Delete" {
+					if err := a.confirm(yes); err != nil {
+						return err
+					}
+				}
+				_, _, err = a.armDo(c.Context(), http.MethodDelete, p, apiML, url.Values{"underlyingResourceAction": {act}}, nil)
+				return err
+			},
+		}
+		return d
+	}
+	del := remove("delete", "Delete a compute (its system-assigned identity and its role assignments go with it)", "Delete")
+	del.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt for confirmation")
+	detach := remove("detach", "Detach an attached compute", "Detach")
+	post := func(use, short, verb string) *cobra.Command {
+		return &cobra.Command{
+			Use: use, Short: short, Args: cobra.NoArgs,
+			RunE: func(c *cobra.Command, _ []string) error {
+				_, p, err := a.computePath(c.Context(), &ref, name)
+				if err != nil {
+					return err
+				}
+				_, _, err = a.armDo(c.Context(), http.MethodPost, p+"/"+verb, apiML, nil, nil)
+				return err
+			},
+		}
+	}
+	start := post("start", "Start a compute instance", "start")
+	stop := post("stop", "Stop a compute instance", "stop")
+	restart := post("restart", "Restart a compute instance", "restart")
+	nodes := &cobra.Command{
+		Use: "list-nodes", Short: "List a compute's nodes (local sandboxes: amlid run --as <compute id> runs on one)", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			_, p, err := a.computePath(c.Context(), &ref, name)
+			if err != nil {
+				return err
+			}
+			v, err := a.armRequest(c.Context(), http.MethodPost, p+"/listNodes", apiML, nil)
+			if err != nil {
+				return err
+			}
+			out := []any{}
+			m, _ := v.(map[string]any)
+			ns, _ := m["nodes"].([]any)
+			for _, n := range ns {
+				nm, _ := n.(map[string]any)
+				out = append(out, map[string]any{"node_id": nm["nodeId"], "node_state": nm["nodeState"], "private_ip_address": nm["privateIpAddress"],
+					"public_ip_address": nm["publicIpAddress"], "port": nm["port"], "run_id": nm["runId"], "working_directory": nm["workingDirectory"]})
+			}
+			return a.print(out)
+		},
+	}
+	keys := &cobra.Command{
+		Use: "list-keys", Short: "Show an attached compute's secrets", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			_, p, err := a.computePath(c.Context(), &ref, name)
+			if err != nil {
+				return err
+			}
+			v, err := a.armRequest(c.Context(), http.MethodPost, p+"/listKeys", apiML, nil)
+			if err != nil {
+				return err
+			}
+			return a.print(v)
+		},
+	}
+	_ = action
+	for _, sub := range []*cobra.Command{create, attach, update, show, list, del, detach, start, stop, restart, nodes, keys} {
+		ref.flags(sub, false)
+		if sub != create && sub != update && sub != attach && sub != list {
+			sub.Flags().StringVarP(&name, "name", "n", "", "Name of the compute")
+		}
+		cmd.AddCommand(sub)
+	}
+	return cmd
+}
+
+// mlComputeTargetCmd is CLI v1's `az ml computetarget`: create amlcompute
+// with --assign-identity, and amlcompute identity show|assign|remove.
+func (a *app) mlComputeTargetCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "computetarget", Short: "CLI v1: compute targets (amlcompute) and their managed identities"}
+	var ref wsRef
+	var name, vmSize, vmPriority, assign, identities string
+	var minNodes, maxNodes, idleSeconds int
+	var yes bool
+	createAml := &cobra.Command{
+		Use: "amlcompute", Short: "Create a compute cluster (--assign-identity '[system]' or UAI IDs: rule CMP-1)", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			_, p, err := a.computePath(c.Context(), &ref, name)
+			if err != nil {
+				return err
+			}
+			cf := computeFlags{typ: "amlcompute", size: vmSize, tier: vmPriority, minInstances: minNodes, maxInstances: maxNodes, idleScaleDown: idleSeconds,
+				idleShutdown: -1}
+			if assign != "" {
+				if strings.EqualFold(strings.TrimSpace(assign), "[system]") {
+					cf.identityType = "system_assigned"
+				} else {
+					cf.identityType, cf.uais = "user_assigned", strings.Trim(assign, "[]")
+				}
+			}
+			body, err := computeBody(&mlSpec{m: map[string]any{}}, &cf)
+			if err != nil {
+				return err
+			}
+			ws, err := a.workspace(c.Context(), &ref)
+			if err != nil {
+				return err
+			}
+			body["location"] = ws.location()
+			v, err := a.armRequest(c.Context(), http.MethodPut, p, apiML, body)
+			if err != nil {
+				return err
+			}
+			return a.print(v)
+		},
+	}
+	createAml.Flags().StringVarP(&name, "name", "n", "", "Name of the compute target")
+	createAml.Flags().StringVarP(&vmSize, "vm-size", "s", "", "VM size")
+	createAml.Flags().StringVar(&vmPriority, "vm-priority", "", "dedicated or lowpriority")
+	createAml.Flags().IntVar(&minNodes, "min-nodes", -1, "Minimum nodes")
+	createAml.Flags().IntVar(&maxNodes, "max-nodes", -1, "Maximum nodes")
+	createAml.Flags().IntVar(&idleSeconds, "idle-seconds-before-scaledown", -1, "Idle seconds before scale down")
+	createAml.Flags().StringVar(&assign, "assign-identity", "", "'[system]' for a system-assigned identity, or user-assigned identity IDs")
+	ref.flags(createAml, false)
+	create := &cobra.Command{Use: "create", Short: "Create a compute target"}
+	create.AddCommand(createAml)
+
+	show := &cobra.Command{
+		Use: "show", Short: "Show a compute target", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			_, p, err := a.computePath(c.Context(), &ref, name)
+			if err != nil {
+				return err
+			}
+			v, err := a.armRequest(c.Context(), http.MethodGet, p, apiML, nil)
+			if err != nil {
+				return err
+			}
+			return a.print(v)
+		},
+	}
+	del := &cobra.Command{
+		Use: "delete", Short: "Delete a compute target", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			_, p, err := a.computePath(c.Context(), &ref, name)
+			if err != nil {
+				return err
+			}
+			return a.confirmDelete(c.Context(), p, yes)
+		},
+	}
+	del.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt for confirmation")
+	list := &cobra.Command{
+		Use: "list", Short: "List compute targets", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ws, err := a.workspace(c.Context(), &ref)
+			if err != nil {
+				return err
+			}
+			items, err := a.armList(c.Context(), ws.path+"/computes", apiML, nil)
+			if err != nil {
+				return err
+			}
+			return a.print(items)
+		},
+	}
+	for _, s := range []*cobra.Command{show, del} {
+		s.Flags().StringVarP(&name, "name", "n", "", "Name of the compute target")
+		ref.flags(s, false)
+	}
+	ref.flags(list, false)
+
+	idShow := &cobra.Command{
+		Use: "show", Short: "Show the cluster's managed identity", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			_, p, err := a.computePath(c.Context(), &ref, name)
+			if err != nil {
+				return err
+			}
+			v, err := a.armRequest(c.Context(), http.MethodGet, p, apiML, nil)
+			if err != nil {
+				return err
+			}
+			m, _ := v.(map[string]any)
+			if m["identity"] == nil {
+				return a.print(map[string]any{"type": "None"})
+			}
+			return a.print(m["identity"])
+		},
+	}
+	idAssign := &cobra.Command{
+		Use: "assign", Short: "Assign the system-assigned identity ('[system]', the default) or user-assigned ones; a cluster holds one kind at a time (CMP-1, CMP-4)", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			_, p, err := a.computePath(c.Context(), &ref, name)
+			if err != nil {
+				return err
+			}
+			v, err := a.updateCompute(c.Context(), p, func(body map[string]any) error {
+				ids := strings.TrimSpace(identities)
+				if ids == "" || strings.EqualFold(ids, "[system]") {
+					if idm, _ := body["identity"].(map[string]any); idm != nil && strings.Contains(fmt.Sprint(idm["type"]), "UserAssigned") {
+						fmt.Fprintln(a.stderr, "Rule CMP-1: a cluster holds one system-assigned identity or user-assigned ones, never both: its user-assigned identities are removed (CMP-4).")
+					}
+					body["identity"] = map[string]any{"type": "SystemAssigned"}
+					return nil
+				}
+				uais := map[string]any{}
+				if idm, _ := body["identity"].(map[string]any); idm != nil {
+					if idm["type"] == "SystemAssigned" {
+						fmt.Fprintln(a.stderr, "Rule CMP-1: a cluster holds one system-assigned identity or user-assigned ones, never both: its system-assigned identity is deleted with its role assignments (CMP-4).")
+					}
+					if u, ok := idm["userAssignedIdentities"].(map[string]any); ok {
+						for k := range u {
+							uais[k] = map[string]any{}
+						}
+					}
+				}
+				for _, id := range splitIDs(strings.Trim(ids, "[]")) {
+					uais[id.(string)] = map[string]any{}
+				}
+				body["identity"] = map[string]any{"type": "UserAssigned", "userAssignedIdentities": uais}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			return a.print(v.(map[string]any)["identity"])
+		},
+	}
+	idAssign.Flags().StringVar(&identities, "identities", "[system]", "'[system]' or user-assigned identity resource IDs")
+	idRemove := &cobra.Command{
+		Use: "remove", Short: "Remove user-assigned identities (--identities), or every identity", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			_, p, err := a.computePath(c.Context(), &ref, name)
+			if err != nil {
+				return err
+			}
+			v, err := a.updateCompute(c.Context(), p, func(body map[string]any) error {
+				idm, _ := body["identity"].(map[string]any)
+				ids := strings.TrimSpace(identities)
+				if idm == nil || ids == "" || strings.EqualFold(ids, "[system]") {
+					body["identity"] = map[string]any{"type": "None"}
+					return nil
+				}
+				u, _ := idm["userAssignedIdentities"].(map[string]any)
+				for _, id := range splitIDs(ids) {
+					for k := range u {
+						if strings.EqualFold(k, id.(string)) {
+							delete(u, k)
+						}
+					}
+				}
+				if len(u) == 0 {
+					body["identity"] = map[string]any{"type": "None"}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			m := v.(map[string]any)
+			if m["identity"] == nil {
+				return a.print(map[string]any{"type": "None"})
+			}
+			return a.print(m["identity"])
+		},
+	}
+	idRemove.Flags().StringVar(&identities, "identities", "", "User-assigned identity resource IDs to remove (default: every identity)")
+	identity := &cobra.Command{Use: "identity", Short: "A cluster's managed identity"}
+	for _, s := range []*cobra.Command{idShow, idAssign, idRemove} {
+		s.Flags().StringVarP(&name, "name", "n", "", "Name of the compute target")
+		ref.flags(s, false)
+		identity.AddCommand(s)
+	}
+	aml := &cobra.Command{Use: "amlcompute", Short: "Compute clusters"}
+	aml.AddCommand(identity)
+	cmd.AddCommand(create, show, del, list, aml)
+	return cmd
+}
