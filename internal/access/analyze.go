@@ -98,7 +98,8 @@ var workloadTypes = []struct {
 	typ      string
 	children []string
 }{
-	{catalog.TypeWorkspace, []string{catalog.TypeOnlineEndpoint}},
+	{catalog.TypeWorkspace, []string{catalog.TypeOnlineEndpoint, catalog.TypeDatastore}},
+	{catalog.TypeDatastore, nil},
 	{catalog.TypeOnlineEndpoint, []string{catalog.TypeDeployment}},
 	{catalog.TypeDeployment, nil},
 }

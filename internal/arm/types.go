@@ -56,6 +56,9 @@ type ResourceType struct {
 	// Present adjusts a resource before it is returned (hide secrets, add
 	// computed fields). It must not write.
 	Present func(ctx context.Context, r *Resource)
+	// ListFilter, when set, keeps only the resources of a list for which it
+	// returns true (query filters such as ML datastores' ?isDefault=true).
+	ListFilter func(c *Call, r *Resource) bool
 	// Actions are POST operations on a resource: .../{name}/{action}.
 	Actions map[string]Action
 	// Serve, when set, makes the type an operation endpoint rather than a

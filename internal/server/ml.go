@@ -7,6 +7,7 @@ import (
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/ml"
 	"github.com/amlid/amlid/internal/ml/assets"
+	"github.com/amlid/amlid/internal/ml/datastore"
 	"github.com/amlid/amlid/internal/ml/endpoint"
 	"github.com/amlid/amlid/internal/runtime"
 	"github.com/amlid/amlid/internal/token"
@@ -19,6 +20,7 @@ type mlParts struct {
 	assets    *assets.Provider
 	endpoints *endpoint.Provider
 	runtime   *runtime.Supervisor
+	data      *datastore.Provider // datastores and data assets (issue 18)
 }
 
 // registerML declares Microsoft.MachineLearningServices and its children,
@@ -36,6 +38,9 @@ func (s *Server) registerML(ctx context.Context, reg *arm.Registry, base string)
 	s.ml.provider.Register(reg)
 	s.ml.assets.Register(reg)
 	s.ml.endpoints.Register(reg)
+	s.ml.data = &datastore.Provider{ML: s.ml.provider, Vaults: func() datastore.Vaults { return s.kv.Vaults },
+		Tokens: s.Tokens, RootCAs: s.CA.Pool(), BlobEndpoint: s.Storage.BlobEndpoint}
+	s.ml.data.Register(reg)
 	return nil
 }
 

@@ -128,6 +128,7 @@ const (
 	EndpointScore       = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/score/action"
 	ComputeStop         = "Microsoft.MachineLearningServices/workspaces/computes/stop/action"
 	DatastoreListSecret = "Microsoft.MachineLearningServices/workspaces/datastores/listSecrets/action"
+	DataVersionRead     = "Microsoft.MachineLearningServices/workspaces/data/versions/read"
 	InsightsWrite       = "Microsoft.Insights/components/write"
 	UAIAssign           = "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action"
 	RoleAssignmentWrite = "Microsoft.Authorization/roleAssignments/write"
@@ -140,6 +141,9 @@ func WriteAction(resourceType string) string { return resourceType + "/write" }
 const (
 	TypeWorkspace      = "Microsoft.MachineLearningServices/workspaces"
 	TypeOnlineEndpoint = TypeWorkspace + "/onlineEndpoints"
+	TypeDatastore      = TypeWorkspace + "/datastores"
+	TypeDataContainer  = TypeWorkspace + "/data"
+	TypeDataVersion    = TypeDataContainer + "/versions"
 	TypeDeployment     = TypeOnlineEndpoint + "/deployments"
 	TypeStorageAccount = "Microsoft.Storage/storageAccounts"
 	TypeVault          = "Microsoft.KeyVault/vaults"
