@@ -203,3 +203,11 @@ func SecretReaders(ctx context.Context, src Source, x *WhoCanIndex, ds *arm.Reso
 	})
 	return out, notes, nil
 }
+
+func readersAsGrants(rs []SecretReader) []Grant {
+	out := make([]Grant, len(rs))
+	for i, r := range rs {
+		out[i] = Grant{PrincipalID: r.PrincipalID}
+	}
+	return out
+}

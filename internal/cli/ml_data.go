@@ -254,30 +254,12 @@ func (a *app) mlDatastoreCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			seen := map[string]bool{}
-			var as []rbac.Assignment
-			for _, scope := range []string{ds.ID, ws.prop("keyVault")} {
-				if scope == "" {
-					continue
-				}
-				items, err := a.armList(ctx, scope+"/providers/Microsoft.Authorization/roleAssignments", apiRoleAssignments, nil)
-				if err != nil {
-					return err
-				}
-
-				for _, it := range items {
-					m := it.(map[string]any)
-					p, _ := m["properties"].(map[string]any)
-					k := strings.ToLower(str(p["scope"]) + "|" + str(m["name"]))
-					if seen[k] {
-						continue
-					}
-					seen[k] = true
-					as = append(as, rbac.Assignment{ID: str(m["id"]), Name: str(m["name"]), Scope: str(p["scope"]), RoleDefinitionID: str(p["roleDefinitionId"]),
-						PrincipalID: str(p["principalId"]), PrincipalType: str(p["principalType"])})
-				}
+			as, err := a.assignmentsAt(ctx, ds.ID, ws.prop("keyVault"))
+			if err != nil {
+				return err
 			}
 			x := access.NewWhoCanIndex(as, d.Role)
+			x.Members = a.groupMembers(ctx)
 			out, notes, err := access.SecretReaders(ctx, src, x, ds)
 			if err != nil {
 				return err
@@ -652,4 +634,55 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// assignmentsAt lists the role assignments at, above and below each scope
+// (deduplicated).
+func (a *app) assignmentsAt(ctx context.Context, scopes ...string) ([]rbac.Assignment, error) {
+	seen := map[string]bool{}
+	var as []rbac.Assignment
+	for _, scope := range scopes {
+		if scope == "" {
+			continue
+		}
+		items, err := a.armList(ctx, strings.TrimRight(scope, "/")+"/providers/Microsoft.Authorization/roleAssignments", apiRoleAssignments, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items {
+			m, _ := it.(map[string]any)
+			p, _ := m["properties"].(map[string]any)
+			k := strings.ToLower(str(p["scope"]) + "|" + str(m["name"]))
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			as = append(as, rbac.Assignment{ID: str(m["id"]), Name: str(m["name"]), Scope: str(p["scope"]), RoleDefinitionID: str(p["roleDefinitionId"]),
+				PrincipalID: str(p["principalId"]), PrincipalType: str(p["principalType"])})
+		}
+	}
+	return as, nil
+}
+
+// groupMembers expands a group's members through Graph (who-can).
+func (a *app) groupMembers(ctx context.Context) func(g string) []access.Member {
+	return func(g string) []access.Member {
+		ms, err := a.graphItems(ctx, "/v1.0/groups/"+url.PathEscape(g)+"/members")
+		if err != nil {
+			return nil
+		}
+		var out []access.Member
+		for _, m := range ms {
+			mm, _ := m.(map[string]any)
+			t := "ServicePrincipal"
+			switch strings.TrimPrefix(str(mm["@odata.type"]), "#microsoft.graph.") {
+			case "user":
+				t = "User"
+			case "group":
+				t = "Group"
+			}
+			out = append(out, access.Member{ID: str(mm["id"]), Type: t})
+		}
+		return out
+	}
 }

@@ -335,6 +335,24 @@ func TestDatastoresSDK(t *testing.T) {
 		!has(ws["identity"].(map[string]any)["principal_id"].(string), "vault-rbac", "Key Vault Administrator") {
 		t.Fatalf("secret readers: %v", readers)
 	}
+	// …and the analyzer says the same of every credential-based datastore.
+	var rep struct {
+		Resources []struct {
+			ID            string
+			SecretReaders []map[string]any
+		}
+	}
+	so, _, _ := in.cli(cfg, "analyze", "-w", "ds-ws", "-o", "json")
+	json.Unmarshal([]byte(so), &rep)
+	found := false
+	for _, r := range rep.Resources {
+		if strings.HasSuffix(r.ID, "/datastores/spstore") {
+			readers, found = r.SecretReaders, true
+		}
+	}
+	if !found || !has(oid, "listSecrets", "AzureML Data Scientist") || !has(oid, "vault-rbac", "Key Vault Secrets User") {
+		t.Fatalf("analyze: secret readers of spstore: %v", readers)
+	}
 
 	// Bad input → 400 with the reason.
 	bad := []struct {
