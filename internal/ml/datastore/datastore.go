@@ -198,7 +198,10 @@ func (p *Provider) prepare(ctx context.Context, c *arm.Call, id arm.ID, old *arm
 		}
 	}
 	// Credentials.
-	creds, _ := props["credentials"].(map[string]any)
+	creds, ok := props["credentials"].(map[string]any)
+	if !ok && props["credentials"] != nil {
+		return userErr("properties.credentials must be an object such as {\"credentialsType\": \"AccountKey\", \"secrets\": {\"secretsType\": \"AccountKey\", \"key\": \"…\"}}, not %T.", props["credentials"])
+	}
 	if creds == nil {
 		creds = map[string]any{"credentialsType": "None"}
 		props["credentials"] = creds
@@ -283,7 +286,10 @@ var sasSig = regexp.MustCompile(`(?i)(^|[?&])sig=`)
 // secretOf reads credentials.secrets for type ct, catching secrets put in
 // the wrong field (a SAS token given as an account key and the reverse).
 func secretOf(ct string, creds map[string]any) (string, error) {
-	secrets, _ := creds["secrets"].(map[string]any)
+	secrets, ok := creds["secrets"].(map[string]any)
+	if !ok && creds["secrets"] != nil {
+		return "", userErr("credentials.secrets must be an object (secretsType and the secret), not %T.", creds["secrets"])
+	}
 	if secrets == nil {
 		return "", nil
 	}
