@@ -19,6 +19,9 @@ type ResourceReport struct {
 	Rules    []string  `json:"rules,omitempty"`
 	Findings []Finding `json:"findings"`
 	Notes    []string  `json:"notes,omitempty"`
+	// SecretReaders lists who can read a credential-based datastore's
+	// cached secret (rule DS-2), when the analyzer has a WhoCan index.
+	SecretReaders []SecretReader `json:"secretReaders,omitempty"`
 	// Error is set when a rule could not be evaluated (a missing identity…).
 	Error string `json:"error,omitempty"`
 }
@@ -74,6 +77,15 @@ func (r *Report) Rows() []Row {
 		if rr.Error != "" {
 			out = append(out, Row{Resource: rr.ID, Status: "ERROR", Need: rr.Error})
 		}
+		for _, sr := range rr.SecretReaders {
+			how := sr.Via
+			if sr.Role != "" {
+				how += ": " + sr.Role + " at " + sr.AssignmentScope
+			} else if sr.Permissions != "" {
+				how += ": secrets " + sr.Permissions
+			}
+			out = append(out, Row{Resource: rr.ID, Rule: "DS-2", Identity: sr.PrincipalID, Need: "can read the cached secret (" + how + ")", Status: "reads-secret"})
+		}
 	}
 	for _, e := range r.Excess {
 		out = append(out, Row{Resource: e.Identity.Of, Rule: "least-privilege", Identity: e.Identity.PrincipalID,
@@ -88,6 +100,10 @@ type Analyzer struct {
 	Decider Decider
 	// NoExcess turns off the least-privilege pass.
 	NoExcess bool
+	// WhoCan, when set, indexes the role assignments over the analyzed
+	// scope: the report then lists who can read each datastore's cached
+	// secret (SecretReaders).
+	WhoCan *WhoCanIndex
 
 	cache map[string]Finding
 }
@@ -98,7 +114,8 @@ var workloadTypes = []struct {
 	typ      string
 	children []string
 }{
-	{catalog.TypeWorkspace, []string{catalog.TypeOnlineEndpoint, catalog.TypeCompute}},
+	{catalog.TypeWorkspace, []string{catalog.TypeOnlineEndpoint, catalog.TypeCompute, catalog.TypeDatastore}},
+	{catalog.TypeDatastore, nil},
 	{catalog.TypeOnlineEndpoint, []string{catalog.TypeDeployment}},
 	{catalog.TypeDeployment, nil},
 	{catalog.TypeCompute, nil},
@@ -197,6 +214,17 @@ func (a *Analyzer) walk(ctx context.Context, rep *Report, r *arm.Resource, paren
 			}
 			rr.Findings = append(rr.Findings, f)
 		}
+	}
+	if a.WhoCan != nil && strings.EqualFold(r.Type, catalog.TypeDatastore) {
+		readers, notes, err := SecretReaders(ctx, a.Src, a.WhoCan, r)
+		if err != nil {
+			return err
+		}
+		rr.SecretReaders = readers
+		if len(readers) > 0 {
+			notes = append(notes, fmt.Sprintf("%d principal(s) can read datastore %s's cached secret (rule DS-2).", len(Principals(readersAsGrants(readers))), r.Name))
+		}
+		rr.Notes = append(rr.Notes, notes...)
 	}
 	rep.Resources = append(rep.Resources, rr)
 	self := &rep.Resources[len(rep.Resources)-1]

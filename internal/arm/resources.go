@@ -417,7 +417,14 @@ func (s *Server) listChildren(w http.ResponseWriter, c *Call, parent ID, t *Reso
 	if len(segs) == 1 {
 		prefix = parent.Key() + "/providers/" + strings.ToLower(t.Namespace+"/"+segs[0]) + "/"
 	}
-	return s.writePage(w, c, KindResource, store.PageOptions{Parent: parent.Key(), KeyPrefix: prefix}, s.renderResource(c))
+	opts := store.PageOptions{Parent: parent.Key(), KeyPrefix: prefix}
+	if t.ListFilter != nil {
+		opts.Keep = func(rec store.Record) bool {
+			r, err := DecodeResource(rec.Value)
+			return err == nil && t.ListFilter(c, r)
+		}
+	}
+	return s.writePage(w, c, KindResource, opts, s.renderResource(c))
 }
 
 // listOfType lists resources of top-level type t anywhere below scope: a

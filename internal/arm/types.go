@@ -59,6 +59,9 @@ type ResourceType struct {
 	// WriteHeaders, when set, adds response headers to a successful PUT or
 	// PATCH (an Azure-AsyncOperation to poll, as the ML computes answer).
 	WriteHeaders func(c *Call, r *Resource) http.Header
+	// ListFilter, when set, keeps only the resources of a list for which it
+	// returns true (query filters such as ML datastores' ?isDefault=true).
+	ListFilter func(c *Call, r *Resource) bool
 	// Actions are POST operations on a resource: .../{name}/{action}.
 	Actions map[string]Action
 	// Serve, when set, makes the type an operation endpoint rather than a

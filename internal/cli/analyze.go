@@ -96,6 +96,12 @@ It runs the same rules as the server, fed only by ARM reads.`,
 				return err
 			}
 			an := &access.Analyzer{Src: armSource{a}, Decider: d}
+			// Who can read datastores' cached secrets (rule DS-2): every
+			// assignment of the subscription, vaults included.
+			if as, err := a.assignmentsAt(ctx, "/subscriptions/"+sub); err == nil {
+				an.WhoCan = access.NewWhoCanIndex(as, d.Role)
+				an.WhoCan.Members = a.groupMembers(ctx)
+			}
 			a.progressf("Analyzing %s", firstNonEmpty(resource, scope))
 			rep, err := an.Analyze(ctx, scope, resource)
 			a.progressDone("")

@@ -19,6 +19,7 @@ import (
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/seal"
 	"github.com/amlid/amlid/internal/store"
+	"github.com/amlid/amlid/internal/token"
 	"github.com/google/uuid"
 )
 
@@ -581,6 +582,51 @@ func (v *Vaults) DeleteSecret(ctx context.Context, vaultID, name string) error {
 		return nil
 	}
 	return err
+}
+
+// Principal is the identity an in-process caller acts as (a workspace's
+// managed identity keeping datastore credentials, rule DS-2).
+type Principal struct {
+	ObjectID, AppID, TenantID string
+	// MIResourceID is the resource whose managed identity this is.
+	MIResourceID string
+}
+
+func (pr Principal) claims() *token.Claims {
+	return &token.Claims{ObjectID: pr.ObjectID, AppID: pr.AppID, TenantID: pr.TenantID, IDType: "app", MIResourceID: pr.MIResourceID, Issuer: "amlid (in-process)"}
+}
+
+// SetSecretAs stores value as a new version of secret name in vault vaultID
+// as principal: the data plane's decision applies (RBAC data action
+// setSecret, or the "set" access-policy permission, by the vault's model).
+// A refusal is the data plane's *Error (403 ForbiddenByRbac/ForbiddenByPolicy
+// naming the fix). It must not be called inside a store transaction.
+func (v *Vaults) SetSecretAs(ctx context.Context, vaultID string, pr Principal, name, value string) error {
+	vault, err := v.vaultByID(ctx, vaultID)
+	if err != nil {
+		return err
+	}
+	if err := checkSecretName(name); err != nil {
+		return err
+	}
+	if err := v.authorize(ctx, vault, pr.claims(), opSet, name); err != nil {
+		return err
+	}
+	_, err = v.setSecret(ctx, vault, name, value, "", nil, secretAttrs{})
+	return err
+}
+
+// GetSecretAs reads the current value of secret name as principal, under
+// the vault's permission model (getSecret / "get").
+func (v *Vaults) GetSecretAs(ctx context.Context, vaultID string, pr Principal, name string) (string, error) {
+	vault, err := v.vaultByID(ctx, vaultID)
+	if err != nil {
+		return "", err
+	}
+	if err := v.authorize(ctx, vault, pr.claims(), opGet, name); err != nil {
+		return "", err
+	}
+	return v.GetSecret(ctx, vaultID, name)
 }
 
 var _ = time.Now

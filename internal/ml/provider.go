@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/authorization"
@@ -58,6 +59,9 @@ type Provider struct {
 	// types, so providers hold it directly).
 	ARM    *arm.Server
 	Logger *slog.Logger
+
+	mu      sync.Mutex
+	wsHooks []func(ctx context.Context, ws *arm.Resource) // run after a workspace write (default datastores)
 }
 
 func (p *Provider) Log() *slog.Logger {

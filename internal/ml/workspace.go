@@ -32,6 +32,7 @@ func (p *Provider) registerWorkspace(reg *arm.Registry) {
 		Prepare:      p.prepareWorkspace,
 		Validate:     p.validateWorkspace,
 		BeforeCommit: p.beforeCommitWorkspace,
+		AfterCommit:  p.afterCommitWorkspace,
 		Present:      p.presentWorkspace,
 		Actions: map[string]arm.Action{
 			"listKeys":               {Handler: p.listKeys},

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -60,7 +61,7 @@ func (s *Server) serveAnalyze(w http.ResponseWriter, r *http.Request) {
 	if !s.accessCaller(w, r, scope) {
 		return
 	}
-	a := &access.Analyzer{Src: access.StoreSource(s.Store), Decider: s.Authz}
+	a := &access.Analyzer{Src: access.StoreSource(s.Store), Decider: s.Authz, WhoCan: s.whoCanIndex(r.Context())}
 	rep, err := a.Analyze(r.Context(), scope, resource)
 	if errors.Is(err, access.ErrNotFound) {
 		arm.WriteError(w, arm.Errorf(http.StatusNotFound, "ResourceNotFound", "%v", err))
@@ -84,7 +85,13 @@ func (s *Server) serveWhoCan(w http.ResponseWriter, r *http.Request) {
 		arm.WriteError(w, arm.Errorf(http.StatusBadRequest, "InvalidAction", "'%s' is not an action (Microsoft.Provider/type/…).", action))
 		return
 	}
-	ctx := r.Context()
+	x := s.whoCanIndex(r.Context())
+	writeJSON(w, map[string]any{"scope": scope, "action": action, "value": x.WhoCan(scope, action, q.Get("dataAction") == "true")})
+}
+
+// whoCanIndex indexes every role assignment, groups expanded through the
+// directory.
+func (s *Server) whoCanIndex(ctx context.Context) *access.WhoCanIndex {
 	eng := s.Authz.Engine()
 	x := access.NewWhoCanIndex(eng.Assignments(), eng.Role)
 	x.Members = func(group string) []access.Member {
@@ -102,7 +109,7 @@ func (s *Server) serveWhoCan(w http.ResponseWriter, r *http.Request) {
 		}
 		return out
 	}
-	writeJSON(w, map[string]any{"scope": scope, "action": action, "value": x.WhoCan(scope, action, q.Get("dataAction") == "true")})
+	return x
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -8,6 +8,7 @@ import (
 	"github.com/amlid/amlid/internal/ml"
 	"github.com/amlid/amlid/internal/ml/assets"
 	"github.com/amlid/amlid/internal/ml/compute"
+	"github.com/amlid/amlid/internal/ml/datastore"
 	"github.com/amlid/amlid/internal/ml/endpoint"
 	"github.com/amlid/amlid/internal/runtime"
 	"github.com/amlid/amlid/internal/token"
@@ -20,7 +21,8 @@ type mlParts struct {
 	assets    *assets.Provider
 	endpoints *endpoint.Provider
 	runtime   *runtime.Supervisor
-	compute   *compute.Provider // workspaces/computes and their nodes (issue 17)
+	compute   *compute.Provider   // workspaces/computes and their nodes (issue 17)
+	data      *datastore.Provider // datastores and data assets (issue 18)
 }
 
 // registerML declares Microsoft.MachineLearningServices and its children,
@@ -42,6 +44,9 @@ func (s *Server) registerML(ctx context.Context, reg *arm.Registry, base string)
 		WorkDir: filepath.Join(s.Opts.DataDir, "ml"), ARMURL: s.State.ARMURL, Minute: s.Opts.ComputeMinute, Logger: s.log}
 	s.ml.compute.Register(reg)
 	s.ml.compute.RegisterAKS(reg)
+	s.ml.data = &datastore.Provider{ML: s.ml.provider, Vaults: func() datastore.Vaults { return s.kv.Vaults },
+		Tokens: s.Tokens, RootCAs: s.CA.Pool(), BlobEndpoint: s.Storage.BlobEndpoint}
+	s.ml.data.Register(reg)
 	return nil
 }
 

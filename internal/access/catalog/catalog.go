@@ -131,6 +131,7 @@ const (
 	ComputeRestart      = "Microsoft.MachineLearningServices/workspaces/computes/restart/action"
 	ComputeWrite        = "Microsoft.MachineLearningServices/workspaces/computes/write"
 	DatastoreListSecret = "Microsoft.MachineLearningServices/workspaces/datastores/listSecrets/action"
+	DataVersionRead     = "Microsoft.MachineLearningServices/workspaces/data/versions/read"
 	InsightsWrite       = "Microsoft.Insights/components/write"
 	UAIAssign           = "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action"
 	RoleAssignmentWrite = "Microsoft.Authorization/roleAssignments/write"
@@ -143,6 +144,9 @@ func WriteAction(resourceType string) string { return resourceType + "/write" }
 const (
 	TypeWorkspace      = "Microsoft.MachineLearningServices/workspaces"
 	TypeOnlineEndpoint = TypeWorkspace + "/onlineEndpoints"
+	TypeDatastore      = TypeWorkspace + "/datastores"
+	TypeDataContainer  = TypeWorkspace + "/data"
+	TypeDataVersion    = TypeDataContainer + "/versions"
 	TypeDeployment     = TypeOnlineEndpoint + "/deployments"
 	TypeCompute        = TypeWorkspace + "/computes"
 	TypeStorageAccount = "Microsoft.Storage/storageAccounts"

@@ -1,0 +1,688 @@
+package cli
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/amlid/amlid/internal/access"
+	"github.com/amlid/amlid/internal/rbac"
+	"github.com/spf13/cobra"
+)
+
+// `amlid ml datastore` and `amlid ml data` (issue 18), with az ml's verbs
+// and azure-ai-ml 1.4's YAML schemas.
+
+func init() {
+	mlSubcommands = append(mlSubcommands, (*app).mlDatastoreCmd, (*app).mlDataCmd)
+}
+
+// datastoreTypes maps the YAML type to REST datastoreType and the
+// container property.
+var datastoreTypes = map[string]struct{ rest, contYAML, contREST string }{
+	"azure_blob":           {"AzureBlob", "container_name", "containerName"},
+	"azure_data_lake_gen2": {"AzureDataLakeGen2", "filesystem", "filesystem"},
+	"azure_file":           {"AzureFile", "file_share_name", "fileShareName"},
+	"azure_data_lake_gen1": {"AzureDataLakeGen1", "store_name", "storeName"},
+}
+
+// datastoreBody maps a datastore YAML to the REST body.
+func datastoreBody(spec *mlSpec) (map[string]any, error) {
+	if err := spec.checkKeys("datastore", "name", "type", "description", "tags", "properties", "account_name", "container_name",
+		"filesystem", "file_share_name", "store_name", "endpoint", "protocol", "credentials", "service_data_access_auth_identity"); err != nil {
+		return nil, err
+	}
+	typ := strings.ToLower(spec.str("type"))
+	dt, ok := datastoreTypes[typ]
+	if !ok {
+		return nil, usageErr("datastore type %q is not one of azure_blob, azure_data_lake_gen2, azure_file, azure_data_lake_gen1", spec.str("type"))
+	}
+	props := map[string]any{"datastoreType": dt.rest}
+	for yk, rk := range map[string]string{"account_name": "accountName", dt.contYAML: dt.contREST, "endpoint": "endpoint",
+		"protocol": "protocol", "description": "description"} {
+		if s := spec.str(yk); s != "" {
+			props[rk] = s
+		}
+	}
+	if s := spec.str("service_data_access_auth_identity"); s != "" {
+		m := map[string]string{"none": "None", "workspace_system_assigned_identity": "WorkspaceSystemAssignedIdentity",
+			"workspace_user_assigned_identity": "WorkspaceUserAssignedIdentity"}
+		if v, ok := m[strings.ToLower(s)]; ok {
+			s = v
+		}
+		props["serviceDataAccessAuthIdentity"] = s
+	}
+	if t := spec.sub("tags"); t != nil {
+		props["tags"] = t
+	}
+	creds := map[string]any{"credentialsType": "None"}
+	if c := spec.sub("credentials"); len(c) > 0 {
+		str := func(k string) string { s, _ := c[k].(string); return s }
+		switch {
+		case c["account_key"] != nil:
+			creds = map[string]any{"credentialsType": "AccountKey", "secrets": map[string]any{"secretsType": "AccountKey", "key": str("account_key")}}
+		case c["sas_token"] != nil:
+			creds = map[string]any{"credentialsType": "Sas", "secrets": map[string]any{"secretsType": "Sas", "sasToken": str("sas_token")}}
+		case c["client_secret"] != nil:
+			creds = map[string]any{"credentialsType": "ServicePrincipal", "tenantId": str("tenant_id"), "clientId": str("client_id"),
+				"secrets": map[string]any{"secretsType": "ServicePrincipal", "clientSecret": str("client_secret")}}
+		case c["certificate"] != nil:
+			creds = map[string]any{"credentialsType": "Certificate", "tenantId": str("tenant_id"), "clientId": str("client_id"), "thumbprint": str("thumbprint"),
+				"secrets": map[string]any{"secretsType": "Certificate", "certificate": str("certificate")}}
+		default:
+			var keys []string
+			for k := range c {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			return nil, usageErr("credentials (%s) must hold account_key, sas_token, client_secret (with tenant_id, client_id) or certificate (with tenant_id, client_id, thumbprint); omit credentials for identity-based access", strings.Join(keys, ", "))
+		}
+		for yk, rk := range map[string]string{"authority_url": "authorityUrl", "resource_url": "resourceUrl"} {
+			if s := str(yk); s != "" {
+				creds[rk] = s
+			}
+		}
+	}
+	props["credentials"] = creds
+	return map[string]any{"properties": props}, nil
+}
+
+// datastoreShape prints a datastore as `az ml datastore show` does.
+func datastoreShape(v any) any {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return v
+	}
+	p, _ := m["properties"].(map[string]any)
+	id, _ := m["id"].(string)
+	out := map[string]any{"id": id, "name": m["name"], "description": p["description"], "tags": orEmpty(p["tags"])}
+	for rt, yk := range map[string]string{"AzureBlob": "azure_blob", "AzureDataLakeGen2": "azure_data_lake_gen2", "AzureFile": "azure_file", "AzureDataLakeGen1": "azure_data_lake_gen1"} {
+		if p["datastoreType"] == rt {
+			out["type"] = yk
+			d := datastoreTypes[yk]
+			out[d.contYAML] = p[d.contREST]
+		}
+	}
+	for rk, yk := range map[string]string{"accountName": "account_name", "endpoint": "endpoint", "protocol": "protocol"} {
+		if p[rk] != nil {
+			out[yk] = p[rk]
+		}
+	}
+	if s, _ := p["serviceDataAccessAuthIdentity"].(string); s != "" && s != "None" {
+		out["service_data_access_auth_identity"] = camelToSnake(s)
+	}
+	creds := map[string]any{}
+	if c, ok := p["credentials"].(map[string]any); ok {
+		for rk, yk := range map[string]string{"tenantId": "tenant_id", "clientId": "client_id", "thumbprint": "thumbprint", "authorityUrl": "authority_url", "resourceUrl": "resource_url"} {
+			if c[rk] != nil {
+				creds[yk] = c[rk]
+			}
+		}
+		if ct, _ := c["credentialsType"].(string); ct != "" && ct != "None" {
+			creds["type"] = camelToSnake(ct)
+		}
+	}
+	out["credentials"] = creds
+	out["is_default"] = p["isDefault"] == true
+	if parts := strings.Split(id, "/"); len(parts) > 4 {
+		out["resourceGroup"] = parts[4]
+	}
+	return out
+}
+
+func (a *app) mlDatastoreCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "datastore", Short: "Manage datastores: identity-based (rules DS-1, DS-3, DS-4) or with credentials kept in the workspace key vault (DS-2)"}
+	var ref wsRef
+	var file, name string
+	var sets []string
+	var yes, secrets bool
+	create := &cobra.Command{
+		Use: "create", Short: "Create or update a datastore from a YAML file", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if file == "" {
+				return usageErr("the following arguments are required: --file/-f")
+			}
+			spec, err := loadMLSpec(file, sets)
+			if err != nil {
+				return err
+			}
+			n := firstNonEmpty(name, spec.str("name"))
+			if n == "" {
+				return usageErr("the datastore needs a name (name in the YAML, or --name)")
+			}
+			body, err := datastoreBody(spec)
+			if err != nil {
+				return err
+			}
+			ws, err := a.workspace(c.Context(), &ref)
+			if err != nil {
+				return err
+			}
+			res, err := a.armRequest(c.Context(), http.MethodPut, ws.path+"/datastores/"+url.PathEscape(n), apiML, body)
+			if err != nil {
+				return err
+			}
+			return a.print(datastoreShape(res))
+		},
+	}
+	create.Flags().StringVarP(&file, "file", "f", "", "Local path to the YAML file of the datastore")
+	create.Flags().StringSliceVar(&sets, "set", nil, "Update a field of the YAML: --set path=value")
+	show := &cobra.Command{
+		Use: "show", Short: "Show a datastore (never its secret)", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if name == "" {
+				return usageErr("the following arguments are required: --name/-n")
+			}
+			ws, err := a.workspace(c.Context(), &ref)
+			if err != nil {
+				return err
+			}
+			p := ws.path + "/datastores/" + url.PathEscape(name)
+			res, err := a.armRequest(c.Context(), http.MethodGet, p, apiML, nil)
+			if err != nil {
+				return err
+			}
+			out := datastoreShape(res)
+			if secrets {
+				s, err := a.armRequest(c.Context(), http.MethodPost, p+"/listSecrets", apiML, nil)
+				if err != nil {
+					return err
+				}
+				out.(map[string]any)["secrets"] = s
+			}
+			return a.print(out)
+		},
+	}
+	show.Flags().BoolVar(&secrets, "include-secrets", false, "Also read the cached credential (workspaces/datastores/listSecrets/action)")
+	list := &cobra.Command{
+		Use: "list", Short: "List the workspace's datastores", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ws, err := a.workspace(c.Context(), &ref)
+			if err != nil {
+				return err
+			}
+			items, err := a.armList(c.Context(), ws.path+"/datastores", apiML, nil)
+			if err != nil {
+				return err
+			}
+			out := []any{}
+			for _, it := range items {
+				out = append(out, datastoreShape(it))
+			}
+			return a.print(out)
+		},
+	}
+	del := &cobra.Command{
+		Use: "delete", Short: "Delete a datastore (the data stays; its cached secret leaves the vault)", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if name == "" {
+				return usageErr("the following arguments are required: --name/-n")
+			}
+			ws, err := a.workspace(c.Context(), &ref)
+			if err != nil {
+				return err
+			}
+			return a.confirmDelete(c.Context(), ws.path+"/datastores/"+url.PathEscape(name), yes)
+		},
+	}
+	del.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt for confirmation")
+	readers := &cobra.Command{
+		Use: "secret-readers", Short: "Who can read a datastore's cached secret: through its listSecrets action or straight from the workspace key vault (rule DS-2)", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if name == "" {
+				return usageErr("the following arguments are required: --name/-n")
+			}
+			ctx := c.Context()
+			ws, err := a.workspace(ctx, &ref)
+			if err != nil {
+				return err
+			}
+			src := armSource{a}
+			ds, err := src.Get(ctx, ws.path+"/datastores/"+url.PathEscape(name))
+			if err != nil {
+				return err
+			}
+			d, err := a.decider(ctx, ds.ID)
+			if err != nil {
+				return err
+			}
+			as, err := a.assignmentsAt(ctx, ds.ID, ws.prop("keyVault"))
+			if err != nil {
+				return err
+			}
+			x := access.NewWhoCanIndex(as, d.Role)
+			x.Members = a.groupMembers(ctx)
+			out, notes, err := access.SecretReaders(ctx, src, x, ds)
+			if err != nil {
+				return err
+			}
+			for _, n := range notes {
+				a.warnf("%s", n)
+			}
+			if out == nil {
+				out = []access.SecretReader{}
+			}
+			return a.print(out)
+		},
+	}
+	for _, sc := range []*cobra.Command{create, show, list, del, readers} {
+		ref.flags(sc, false)
+		if sc != list {
+			sc.Flags().StringVarP(&name, "name", "n", "", "Name of the datastore")
+		}
+		cmd.AddCommand(sc)
+	}
+	return cmd
+}
+
+// dataShape prints a data asset version as `az ml data show` does.
+func dataShape(v any) any {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return v
+	}
+	p, _ := m["properties"].(map[string]any)
+	id, _ := m["id"].(string)
+	parts := strings.Split(id, "/")
+	name := ""
+	if len(parts) >= 3 {
+		name = parts[len(parts)-3]
+	}
+	out := map[string]any{"id": id, "name": name, "version": m["name"], "type": p["dataType"], "path": p["dataUri"],
+		"description": p["description"], "tags": orEmpty(p["tags"]), "is_archived": p["isArchived"] == true}
+	if len(parts) > 4 {
+		out["resourceGroup"] = parts[4]
+	}
+	if sd, ok := m["systemData"].(map[string]any); ok {
+		out["creation_context"] = map[string]any{"created_at": sd["createdAt"], "created_by": sd["createdBy"],
+			"created_by_type": sd["createdByType"], "last_modified_at": sd["lastModifiedAt"]}
+	}
+	return out
+}
+
+// isRemote tells a data path that names storage from a local path.
+func isRemote(p string) bool {
+	l := strings.ToLower(p)
+	for _, pre := range []string{"azureml:", "https://", "http://", "wasbs://", "wasb://", "abfss://", "abfs://", "adl://"} {
+		if strings.HasPrefix(l, pre) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *app) mlDataCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "data", Short: "Manage data assets (uri_file, uri_folder, mltable); local paths are uploaded to the default datastore"}
+	var ref wsRef
+	var file, name, version, label, path, typ, desc string
+	var sets []string
+	var preview bool
+	var rows int
+	create := &cobra.Command{
+		Use: "create", Short: "Create a data asset version from a YAML file or flags", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			spec, err := loadMLSpec(file, sets)
+			if err != nil {
+				return err
+			}
+			if err := spec.checkKeys("data", "name", "version", "type", "path", "description", "tags", "properties", "datastore"); err != nil {
+				return err
+			}
+			n := firstNonEmpty(name, spec.str("name"))
+			if n == "" {
+				return usageErr("the following arguments are required: --name/-n (or name in the YAML)")
+			}
+			p := firstNonEmpty(path, spec.str("path"))
+			if p == "" {
+				return usageErr("the following arguments are required: --path/-p (or path in the YAML)")
+			}
+			t := strings.ToLower(firstNonEmpty(typ, spec.str("type"), "uri_folder"))
+			ws, err := a.workspace(c.Context(), &ref)
+			if err != nil {
+				return err
+			}
+			if !isRemote(p) {
+				if p, err = a.uploadToDatastore(c.Context(), ws, spec.path(p), spec.str("datastore"), t); err != nil {
+					return err
+				}
+			}
+			v := firstNonEmpty(version, spec.str("version"))
+			if v == "" {
+				v = "1"
+				if cont, err := a.armRequest(c.Context(), http.MethodGet, ws.path+"/data/"+url.PathEscape(n), apiML, nil); err == nil {
+					cp, _ := cont.(map[string]any)["properties"].(map[string]any)
+					if nv, ok := cp["nextVersion"].(string); ok && nv != "" {
+						v = nv
+					}
+				}
+			}
+			props := map[string]any{"dataType": t, "dataUri": p, "description": firstNonEmpty(desc, spec.str("description"))}
+			if tg := spec.sub("tags"); tg != nil {
+				props["tags"] = tg
+			}
+			res, err := a.armRequest(c.Context(), http.MethodPut, ws.path+"/data/"+url.PathEscape(n)+"/versions/"+url.PathEscape(v), apiML,
+				map[string]any{"properties": props})
+			if err != nil {
+				return err
+			}
+			return a.print(dataShape(res))
+		},
+	}
+	create.Flags().StringVarP(&file, "file", "f", "", "Local path to the YAML file of the data asset")
+	create.Flags().StringVarP(&path, "path", "p", "", "Local path (uploaded to the default datastore) or azureml://, https://, wasbs:// URI")
+	create.Flags().StringVarP(&typ, "type", "t", "", "uri_file, uri_folder (default) or mltable")
+	create.Flags().StringVarP(&desc, "description", "d", "", "Description")
+	create.Flags().StringSliceVar(&sets, "set", nil, "Update a field of the YAML: --set path=value")
+	versionPath := func(c *cobra.Command) (*wsCtx, string, error) {
+		if name == "" {
+			return nil, "", usageErr("the following arguments are required: --name/-n")
+		}
+		ws, err := a.workspace(c.Context(), &ref)
+		if err != nil {
+			return nil, "", err
+		}
+		r := "azureml:" + name + "@latest"
+		if version != "" {
+			r = "azureml:" + name + ":" + version
+		} else if label != "" && label != "latest" {
+			return nil, "", usageErr("--label: only 'latest' is known")
+		}
+		id, err := a.assetRef(c.Context(), ws, "data", r)
+		return ws, id, err
+	}
+	show := &cobra.Command{
+		Use: "show", Short: "Show a data asset version (--preview reads its first rows, rule DS-8)", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			_, id, err := versionPath(c)
+			if err != nil {
+				return err
+			}
+			if preview {
+				res, err := a.armRequest(c.Context(), http.MethodPost, id+"/preview", apiML, map[string]any{"rows": rows})
+				if err != nil {
+					return err
+				}
+				return a.print(res)
+			}
+			res, err := a.armRequest(c.Context(), http.MethodGet, id, apiML, nil)
+			if err != nil {
+				return err
+			}
+			return a.print(dataShape(res))
+		},
+	}
+	show.Flags().BoolVar(&preview, "preview", false, "Read the first rows as the studio's data preview does (workspace or your identity, rule DS-8)")
+	show.Flags().IntVar(&rows, "rows", 10, "Rows to preview")
+	list := &cobra.Command{
+		Use: "list", Short: "List data assets (with --name, its versions)", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ws, err := a.workspace(c.Context(), &ref)
+			if err != nil {
+				return err
+			}
+			out := []any{}
+			if name != "" {
+				items, err := a.armList(c.Context(), ws.path+"/data/"+url.PathEscape(name)+"/versions", apiML, nil)
+				if err != nil {
+					return err
+				}
+				for _, it := range items {
+					out = append(out, dataShape(it))
+				}
+				return a.print(out)
+			}
+			items, err := a.armList(c.Context(), ws.path+"/data", apiML, nil)
+			if err != nil {
+				return err
+			}
+			for _, it := range items {
+				m, _ := it.(map[string]any)
+				p, _ := m["properties"].(map[string]any)
+				if p["isArchived"] == true {
+					continue
+				}
+				out = append(out, map[string]any{"name": m["name"], "latest_version": p["latestVersion"], "description": p["description"]})
+			}
+			return a.print(out)
+		},
+	}
+	archive := func(use string, archived bool) *cobra.Command {
+		return &cobra.Command{
+			Use: use, Short: map[bool]string{true: "Archive a data asset (or one version)", false: "Restore an archived data asset (or one version)"}[archived], Args: cobra.NoArgs,
+			RunE: func(c *cobra.Command, _ []string) error {
+				if name == "" {
+					return usageErr("the following arguments are required: --name/-n")
+				}
+				ws, err := a.workspace(c.Context(), &ref)
+				if err != nil {
+					return err
+				}
+				targets := []string{ws.path + "/data/" + url.PathEscape(name)}
+				if version != "" {
+					targets = []string{targets[0] + "/versions/" + url.PathEscape(version)}
+				}
+				for _, p := range targets {
+					res, err := a.armRequest(c.Context(), http.MethodGet, p, apiML, nil)
+					if err != nil {
+						return err
+					}
+					m, _ := res.(map[string]any)
+					props, _ := m["properties"].(map[string]any)
+					if props == nil {
+						props = map[string]any{}
+					}
+					props["isArchived"] = archived
+					delete(props, "provisioningState")
+					if _, err := a.armRequest(c.Context(), http.MethodPut, p, apiML, map[string]any{"properties": props}); err != nil {
+						return err
+					}
+				}
+				return nil
+			},
+		}
+	}
+	for _, sc := range []*cobra.Command{create, show, list, archive("archive", true), archive("restore", false)} {
+		ref.flags(sc, false)
+		if sc != create {
+			sc.Flags().StringVarP(&name, "name", "n", "", "Name of the data asset")
+		} else {
+			sc.Flags().StringVarP(&name, "name", "n", "", "Name of the data asset (overrides the YAML)")
+		}
+		if sc != list {
+			sc.Flags().StringVarP(&version, "version", "v", "", "Version")
+		}
+		if sc == show {
+			sc.Flags().StringVarP(&label, "label", "l", "", "Label (latest)")
+		}
+		cmd.AddCommand(sc)
+	}
+	return cmd
+}
+
+// uploadToDatastore uploads a local file or folder to a datastore (the
+// workspace default unless named), as azure-ai-ml does: container of the
+// datastore, LocalUpload/<content hash>/<name>, with the datastore's cached
+// credential (listSecrets) or, for an identity-based datastore, the
+// caller's own token. It returns the azureml://datastores/…/paths/… URI.
+func (a *app) uploadToDatastore(ctx context.Context, ws *wsCtx, local, dsName, dataType string) (string, error) {
+	st, err := os.Stat(local)
+	if err != nil {
+		return "", usageErr("cannot read %s: %v", local, err)
+	}
+	if dataType == "uri_file" && st.IsDir() {
+		return "", usageErr("%s is a folder; a uri_file data asset needs a file (use --type uri_folder)", local)
+	}
+	var ds map[string]any
+	if dsName == "" {
+		items, err := a.armList(ctx, ws.path+"/datastores", apiML, url.Values{"isDefault": {"true"}})
+		if err != nil {
+			return "", err
+		}
+		if len(items) == 0 {
+			return "", &cliError{Message: "workspace " + ws.name + " has no default datastore", Exit: exitError}
+		}
+		ds, _ = items[0].(map[string]any)
+	} else {
+		v, err := a.armRequest(ctx, http.MethodGet, ws.path+"/datastores/"+url.PathEscape(strings.TrimPrefix(dsName, "azureml:")), apiML, nil)
+		if err != nil {
+			return "", err
+		}
+		ds, _ = v.(map[string]any)
+	}
+	dsID, _ := ds["id"].(string)
+	dsN, _ := ds["name"].(string)
+	props, _ := ds["properties"].(map[string]any)
+	if t, _ := props["datastoreType"].(string); t != "AzureBlob" && t != "AzureDataLakeGen2" {
+		return "", &cliError{Message: fmt.Sprintf("datastore %s is %s; local files are uploaded to blob datastores only", dsN, t), Exit: exitError}
+	}
+	cont, _ := props["containerName"].(string)
+	if cont == "" {
+		cont, _ = props["filesystem"].(string)
+	}
+	creds, _ := props["credentials"].(map[string]any)
+	flags := &blobAuthFlags{account: fmt.Sprint(props["accountName"])}
+	switch ct, _ := creds["credentialsType"].(string); ct {
+	case "AccountKey", "Sas":
+		s, err := a.armRequest(ctx, http.MethodPost, dsID+"/listSecrets", apiML, nil)
+		if err != nil {
+			return "", err
+		}
+		sm, _ := s.(map[string]any)
+		flags.authMode = "key"
+		flags.key, _ = sm["key"].(string)
+		flags.sas, _ = sm["sasToken"].(string)
+	case "None", "":
+		flags.authMode = "login" // identity-based: the caller's own token (DS-4)
+	default:
+		return "", &cliError{Message: fmt.Sprintf("datastore %s uses %s credentials; amlid uploads with an account key, a SAS token or your identity", dsN, ct), Exit: exitError}
+	}
+	bc, err := a.newBlobClient(ctx, flags)
+	if err != nil {
+		return "", err
+	}
+	var files []string
+	root := local
+	if st.IsDir() {
+		err = filepath.WalkDir(local, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				files = append(files, p)
+			}
+			return err
+		})
+		if err != nil {
+			return "", &cliError{Message: err.Error(), Exit: exitError}
+		}
+		if len(files) == 0 {
+			return "", usageErr("%s is an empty folder", local)
+		}
+	} else {
+		root = filepath.Dir(local)
+		files = []string{local}
+	}
+	sort.Strings(files)
+	h := sha256.New()
+	var total int64
+	for _, f := range files {
+		rel, _ := filepath.Rel(root, f)
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", &cliError{Message: err.Error(), Exit: exitError}
+		}
+		total += int64(len(b))
+		fmt.Fprintf(h, "%s\x00%d\x00", filepath.ToSlash(rel), len(b))
+		h.Write(b)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))[:32]
+	base := filepath.Base(filepath.Clean(local))
+	prefix := "LocalUpload/" + sum + "/" + base
+	if _, err := bc.doClose(ctx, http.MethodPut, cont, url.Values{"restype": {"container"}}, nil, nil, 0); err != nil && codeOf(err) != "ContainerAlreadyExists" {
+		return "", err
+	}
+	a.progressf("Uploading %s (%d file(s), %s) to datastore %s", base, len(files), humanBytes(total), dsN)
+	for _, f := range files {
+		name := prefix
+		if st.IsDir() {
+			rel, _ := filepath.Rel(local, f)
+			name = prefix + "/" + filepath.ToSlash(rel)
+		}
+		if _, err := a.uploadFile(ctx, bc, cont, name, f, "", nil, true, false); err != nil {
+			return "", err
+		}
+		a.progressTick()
+	}
+	a.progressDone("done")
+	uri := "azureml://datastores/" + dsN + "/paths/" + prefix
+	if st.IsDir() {
+		uri += "/"
+	}
+	return uri, nil
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// assignmentsAt lists the role assignments at, above and below each scope
+// (deduplicated).
+func (a *app) assignmentsAt(ctx context.Context, scopes ...string) ([]rbac.Assignment, error) {
+	seen := map[string]bool{}
+	var as []rbac.Assignment
+	for _, scope := range scopes {
+		if scope == "" {
+			continue
+		}
+		items, err := a.armList(ctx, strings.TrimRight(scope, "/")+"/providers/Microsoft.Authorization/roleAssignments", apiRoleAssignments, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items {
+			m, _ := it.(map[string]any)
+			p, _ := m["properties"].(map[string]any)
+			k := strings.ToLower(str(p["scope"]) + "|" + str(m["name"]))
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			as = append(as, rbac.Assignment{ID: str(m["id"]), Name: str(m["name"]), Scope: str(p["scope"]), RoleDefinitionID: str(p["roleDefinitionId"]),
+				PrincipalID: str(p["principalId"]), PrincipalType: str(p["principalType"])})
+		}
+	}
+	return as, nil
+}
+
+// groupMembers expands a group's members through Graph (who-can).
+func (a *app) groupMembers(ctx context.Context) func(g string) []access.Member {
+	return func(g string) []access.Member {
+		ms, err := a.graphItems(ctx, "/v1.0/groups/"+url.PathEscape(g)+"/members")
+		if err != nil {
+			return nil
+		}
+		var out []access.Member
+		for _, m := range ms {
+			mm, _ := m.(map[string]any)
+			t := "ServicePrincipal"
+			switch strings.TrimPrefix(str(mm["@odata.type"]), "#microsoft.graph.") {
+			case "user":
+				t = "User"
+			case "group":
+				t = "Group"
+			}
+			out = append(out, access.Member{ID: str(mm["id"]), Type: t})
+		}
+		return out
+	}
+}
