@@ -220,7 +220,9 @@ func TestProxyNameKeepsResourceVerification(t *testing.T) {
 	proxy, _ := url.Parse(e.s.State.VaultProxyURL)
 	opts := e.clientOptions()
 	opts.Transport = &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy), TLSClientConfig: e.http.Transport.(*http.Transport).TLSClientConfig}}
-	c, err := azsecrets.NewClient("https://kv-proxy.vault.azure.net/", e.cred(e.admin), &azsecrets.ClientOptions{ClientOptions: opts})
+	// Under Azure's names the challenge names the tenant by ID, as Azure's
+	// does; credentials for that mode name it so too (amlid env --azure-hostnames).
+	c, err := azsecrets.NewClient("https://kv-proxy.vault.azure.net/", e.CredIn(e.admin, e.tenant()), &azsecrets.ClientOptions{ClientOptions: opts})
 	if err != nil {
 		t.Fatal(err)
 	}

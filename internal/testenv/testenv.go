@@ -182,6 +182,12 @@ func (e *Env) Cred(a *App) azcore.TokenCredential {
 	if a.TenantID != e.Tenant() {
 		tenant = a.TenantID
 	}
+	return e.CredIn(a, tenant)
+}
+
+// CredIn is a client-secret credential naming the tenant as given: "adfs",
+// or a tenant ID (what `amlid env --azure-hostnames` exports).
+func (e *Env) CredIn(a *App, tenant string) azcore.TokenCredential {
 	c, err := azidentity.NewClientSecretCredential(tenant, a.AppID, a.Secret,
 		&azidentity.ClientSecretCredentialOptions{ClientOptions: e.ClientOptions(), DisableInstanceDiscovery: true})
 	if err != nil {
