@@ -143,18 +143,19 @@ func TestKeyvaultSetPolicySpaceSeparated(t *testing.T) {
 	}
 }
 
-// `amlid ml compute create --name x` before ml compute exists: "unknown
-// command", as az says, not "unknown flag"; and never a silent help page.
+// A command amlid does not have (`amlid ml batch-endpoint create --name x`):
+// "unknown command", as az says, not "unknown flag"; and never a silent
+// help page.
 func TestUnknownCommand(t *testing.T) {
 	for _, args := range [][]string{
-		{"ml", "compute", "create", "--name", "x", "--size", "Standard_DS3_v2"},
-		{"ml", "compute", "list"},
+		{"ml", "batch-endpoint", "create", "--name", "x", "--size", "Standard_DS3_v2"},
+		{"ml", "batch-endpoint", "list"},
 		{"keyvault", "certificate", "list", "--vault-name", "v"},
-		{"ml", "-o", "json", "compute", "list"},
+		{"ml", "-o", "json", "batch-endpoint", "list"},
 	} {
 		var stderr bytes.Buffer
 		code := Main(args, strings.NewReader(""), io.Discard, &stderr)
-		if code != exitUsage || !strings.Contains(stderr.String(), `unknown command "`+args[1]) && !strings.Contains(stderr.String(), `unknown command "compute"`) ||
+		if code != exitUsage || !strings.Contains(stderr.String(), `unknown command "`+args[1]) && !strings.Contains(stderr.String(), `unknown command "batch-endpoint"`) ||
 			strings.Contains(stderr.String(), "unknown flag") {
 			t.Errorf("amlid %s: exit %d\n%s", strings.Join(args, " "), code, stderr.String())
 		}

@@ -361,6 +361,31 @@ func TestComputeRules(t *testing.T) {
 	in.mustCLI(cfg, "ml", "compute", "detach", "-n", "sp-k8s")
 	in.mustCLI(cfg, "aks", "delete", "-n", "sp-aks", "--yes")
 
+	// Nodes: a cluster with min_instances 0 gets a node for a run, refuses a
+	// second run beyond max_instances 1, and scales back to none once idle.
+	burst := mustJSON(t, in.mustCLI(cfg, "ml", "compute", "create", "-n", "burst", "--type", "amlcompute", "--min-instances", "0", "--max-instances", "1"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	long := exec.CommandContext(ctx, amlidBin, "run", "--as", burst["id"].(string), "--", "/bin/sleep", "30")
+	long.Env = append(append(cleanEnv(), in.env()...), "AMLID_CONFIG_DIR="+cfg)
+	if err := long.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer long.Process.Kill()
+	listNodes := func(name string) []map[string]any {
+		var nodes []map[string]any
+		json.Unmarshal([]byte(in.mustCLI(cfg, "ml", "compute", "list-nodes", "-n", name)), &nodes)
+		return nodes
+	}
+	waitFor(t, "a running node for the first run", func() bool {
+		n := listNodes("burst")
+		return len(n) == 1 && n[0]["node_state"] == "running"
+	})
+	cliFails(t, in, cfg, []string{"ComputeAtCapacity"}, "run", "--as", burst["id"].(string), "--", "/bin/true")
+	long.Process.Kill()
+	long.Wait()
+	waitFor(t, "the idle node to scale down (min_instances 0)", func() bool { return len(listNodes("burst")) == 0 })
+
 	// CMP-1 with RBAC-3: an AzureML Compute Operator may create computes,
 	// but attaching a UAI needs its assign action (Managed Identity Operator).
 	op := mustJSON(t, in.mustCLI(cfg, "ad", "sp", "create-for-rbac", "-n", "compute-operator"))

@@ -415,18 +415,22 @@ func (p *Provider) beforeCommit(ctx context.Context, tx store.Tx, w *arm.Write) 
 	if nu.Internal == nil {
 		nu.Internal = map[string]any{}
 	}
-	pid := nu.SystemPrincipalID()
-	if pid == "" || (w.Old != nil && w.Old.SystemPrincipalID() == pid) {
-		if pid == "" {
-			delete(nu.Internal, "acrPullGranted")
-		}
-		return p.beforeCommitAttached(ctx, tx, w)
+	if err := p.beforeCommitAttached(ctx, tx, w); err != nil { // ACR-3
+		return err
 	}
-	delete(nu.Internal, "acrPullGranted")
 	ct := access.ComputeTypeOf(nu)
 	if ct != AmlCompute && ct != ComputeInstance {
 		return nil
 	}
+	pid := nu.SystemPrincipalID()
+	if pid == "" {
+		delete(nu.Internal, "acrPullGranted")
+		return nil
+	}
+	if w.Old != nil && w.Old.SystemPrincipalID() == pid {
+		return nil // the same SAI: what it was granted stands
+	}
+	delete(nu.Internal, "acrPullGranted")
 	ws, err := p.load(ctx, tx, w.ID.Parent().String())
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package compute_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -54,6 +55,22 @@ func TestComputeLifecycleAndBadInput(t *testing.T) {
 	}
 	if st, b := e.ARM(e.Admin, http.MethodPost, c+"/listNodes", api, nil); st != http.StatusOK || len(b["nodes"].([]any)) < 1 {
 		t.Fatalf("listNodes after patch: %d %v", st, b)
+	}
+
+	// An attached virtual machine keeps its administrator password for
+	// listKeys and never returns it on GET.
+	vm := ws + "/computes/vm"
+	st, b := e.ARM(e.Admin, http.MethodPut, vm, api, map[string]any{"properties": map[string]any{"computeType": "VirtualMachine",
+		"resourceId": rg + "/providers/Microsoft.Compute/virtualMachines/box",
+		"properties": map[string]any{"administratorAccount": map[string]any{"username": "azureuser", "password": "S3cret!"}}}})
+	if st != http.StatusOK || strings.Contains(fmt.Sprint(b), "S3cret!") {
+		t.Fatalf("attach VM: %d %v", st, b)
+	}
+	if st, b := e.ARM(e.Admin, http.MethodGet, vm, api, nil); st != http.StatusOK || strings.Contains(fmt.Sprint(b), "S3cret!") {
+		t.Fatalf("GET VM shows its password: %v", b)
+	}
+	if st, b := e.ARM(e.Admin, http.MethodPost, vm+"/listKeys", api, nil); st != http.StatusOK || b["administratorAccount"].(map[string]any)["password"] != "S3cret!" {
+		t.Fatalf("listKeys: %d %v", st, b)
 	}
 
 	uai := rg + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities/uai-one"

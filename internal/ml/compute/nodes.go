@@ -404,8 +404,12 @@ func (p *Provider) Close() {
 	}
 }
 
-// Resume brings the nodes of every stored compute back after a restart.
+// Resume brings the nodes of every stored compute back after a restart
+// (new sandboxes: what an earlier run left behind is removed).
 func (p *Provider) Resume(ctx context.Context) error {
+	if p.WorkDir != "" {
+		os.RemoveAll(filepath.Join(p.WorkDir, "computes"))
+	}
 	rs, err := access.StoreSource(p.Store).List(ctx, "/subscriptions", Type)
 	if err != nil {
 		return err
