@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/amlid/amlid/internal/arm"
@@ -10,6 +12,7 @@ import (
 	"github.com/amlid/amlid/internal/ml/compute"
 	"github.com/amlid/amlid/internal/ml/datastore"
 	"github.com/amlid/amlid/internal/ml/endpoint"
+	"github.com/amlid/amlid/internal/ml/job"
 	"github.com/amlid/amlid/internal/runtime"
 	"github.com/amlid/amlid/internal/token"
 )
@@ -23,6 +26,7 @@ type mlParts struct {
 	runtime   *runtime.Supervisor
 	compute   *compute.Provider   // workspaces/computes and their nodes (issue 17)
 	data      *datastore.Provider // datastores and data assets (issue 18)
+	jobs      *job.Provider       // jobs on the computes' nodes (issue 20)
 }
 
 // registerML declares Microsoft.MachineLearningServices and its children,
@@ -47,6 +51,11 @@ func (s *Server) registerML(ctx context.Context, reg *arm.Registry, base string)
 	s.ml.data = &datastore.Provider{ML: s.ml.provider, Vaults: func() datastore.Vaults { return s.kv.Vaults },
 		Tokens: s.Tokens, RootCAs: s.CA.Pool(), BlobEndpoint: s.Storage.BlobEndpoint}
 	s.ml.data.Register(reg)
+	s.ml.jobs = &job.Provider{Provider: s.ml.provider, Compute: s.ml.compute, Data: s.ml.data,
+		Vaults: func() datastore.Vaults { return s.kv.Vaults }, Tokens: s.Tokens, Sandbox: s.Sandbox, RootCAs: s.CA.Pool(),
+		BlobEndpoint: s.Storage.BlobEndpoint, WorkDir: filepath.Join(s.Opts.DataDir, "ml", "jobs"), Python: s.Opts.Python,
+		CABundle: s.State.CABundle, Replica: fmt.Sprintf("%s-%d", s.State.ARMURL, os.Getpid())}
+	s.ml.jobs.Register(reg)
 	return nil
 }
 
@@ -54,6 +63,9 @@ func (s *Server) registerML(ctx context.Context, reg *arm.Registry, base string)
 // deployments' processes.
 func (s *Server) openMLHosts(ctx context.Context) error {
 	if err := s.ml.compute.Resume(ctx); err != nil {
+		return err
+	}
+	if err := s.ml.jobs.Resume(ctx); err != nil {
 		return err
 	}
 	return s.ml.endpoints.ResumeDeployments(ctx)
@@ -71,6 +83,9 @@ func (s *Server) trustedService(ctx context.Context, c *token.Claims) bool {
 
 // stopML stops the deployments' processes.
 func (s *Server) stopML(ctx context.Context) {
+	if s.ml.jobs != nil {
+		s.ml.jobs.Stop(ctx)
+	}
 	if s.ml.compute != nil {
 		s.ml.compute.Close()
 	}

@@ -292,3 +292,24 @@ func (c *tokenCache) dropPrincipal(oid string) {
 // group memberships change; Verify refuses a deleted or disabled
 // principal's tokens regardless).
 func (s *Service) InvalidateCache(objectID string) { s.cache.dropPrincipal(strings.ToLower(objectID)) }
+
+// IssueOnBehalfOf issues a v1 access token for a user to resource, as Azure
+// ML does for a job submitted with user identity (DS-5): the job carries the
+// submitting user's identity for its lifetime, and code inside it gets the
+// user's token (AzureMLOnBehalfOfCredential). appID is the application the
+// token is issued to. The caller has already decided the job may act for p.
+func (s *Service) IssueOnBehalfOf(ctx context.Context, p *directory.Principal, appID, resource string) (AccessToken, error) {
+	if p == nil || p.Type != directory.TypeUser {
+		return AccessToken{}, errors.New("token: IssueOnBehalfOf: not a user")
+	}
+	if p.Disabled {
+		return AccessToken{}, fmt.Errorf("token: principal %s is disabled", p.ObjectID)
+	}
+	resource = strings.TrimSuffix(strings.TrimSpace(resource), "/.default")
+	if resource == "" {
+		return AccessToken{}, errors.New("token: IssueOnBehalfOf: empty resource")
+	}
+	g := &grantCtx{tid: strings.ToLower(p.TenantID), principal: p, appID: appID, appACR: acrSecret, aud: resource, scp: "user_impersonation", ver: verV1, amr: []string{"pwd"}}
+	t, _, err := s.access(ctx, g, true)
+	return t, err
+}

@@ -155,3 +155,6 @@ const (
 	TypeInsights       = "Microsoft.Insights/components"
 	TypeUserAssignedMI = "Microsoft.ManagedIdentity/userAssignedIdentities"
 )
+
+// Jobs.
+const TypeJob = TypeWorkspace + "/jobs"

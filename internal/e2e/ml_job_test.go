@@ -1,0 +1,203 @@
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The seed's user-identity job (seed 003) run with its own YAML and script:
+// refused while the submitting user lacks Storage Blob Data Reader (the job
+// fails naming the user, the data action, DS-4/DS-5 and the fix), Completed
+// after the grant; then a compute-identity job, a job reading with cached
+// datastore credentials fetched by the compute's identity, and bad input.
+func TestJobsRunWithTheRightIdentity(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	in.mustCLI(cfg, "group", "create", "-n", "job-rg", "-l", "eastus")
+	in.mustCLI(cfg, "configure", "--defaults", "group=job-rg", "workspace=job-ws")
+	ws := mustJSON(t, in.mustCLI(cfg, "ml", "workspace", "create", "-n", "job-ws"))
+	rgID := strings.TrimSpace(in.mustCLI(cfg, "group", "show", "-n", "job-rg", "--query", "id", "-o", "tsv"))
+	_ = ws["id"].(string)
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o644)
+		return p
+	}
+	// The data: census.csv in a storage account the admin can write.
+	acct := mustJSON(t, in.mustCLI(cfg, "storage", "account", "create", "-n", "censusdata", "-l", "eastus"))["id"].(string)
+	admin := strings.TrimSpace(in.mustCLI(cfg, "ad", "sp", "show", "--id", in.Boot.ClientID, "--query", "id", "-o", "tsv"))
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", admin, "--assignee-principal-type", "ServicePrincipal",
+		"--role", "Storage Blob Data Contributor", "--scope", acct)
+	in.mustCLI(cfg, "storage", "container", "create", "--account-name", "censusdata", "-n", "data", "--auth-mode", "login")
+	in.mustCLI(cfg, "storage", "blob", "upload", "--account-name", "censusdata", "-c", "data", "-n", "census.csv", "--auth-mode", "login",
+		"-f", write("census.csv", "age,workclass,income\n39,State-gov,<=50K\n50,Self-emp,>50K\n"))
+	// An identity-based datastore (no cached credentials) and a cluster.
+	in.mustCLI(cfg, "ml", "datastore", "create", "-f", write("mydata.yml", "name: mydata\ntype: azure_blob\naccount_name: censusdata\ncontainer_name: data\n"))
+	in.mustCLI(cfg, "ml", "compute", "create", "-n", "cpu-cluster", "--type", "amlcompute", "--identity-type", "system_assigned", "--max-instances", "2")
+
+	// A data scientist (a user) who may submit jobs but not read the data.
+	in.mustCLI(cfg, "ad", "user", "create", "--display-name", "Ada", "--user-principal-name", "ada@amlid.onmicrosoft.com", "--password", "Secr3t-pass!")
+	ada := t.TempDir()
+	if so, se, code := in.cliNoEnvCreds(ada, "login", "-u", "ada@amlid.onmicrosoft.com", "-p", "Secr3t-pass!"); code != 0 {
+		t.Fatalf("login: %s%s", so, se)
+	}
+	adaID := strings.TrimSpace(in.mustCLI(cfg, "ad", "user", "show", "--id", "ada@amlid.onmicrosoft.com", "--query", "id", "-o", "tsv"))
+	// Contributor on the group: she may submit jobs and upload their code
+	// (azure-ai-ml uploads with the workspace storage key), but holds no
+	// data action (RBAC-2).
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", adaID, "--assignee-principal-type", "User", "--role", "Contributor", "--scope", rgID)
+	adaCLI := func(args ...string) (string, string, int) {
+		return in.cliNoEnvCreds(ada, append(args, "-g", "job-rg", "-w", "job-ws")...)
+	}
+	jobYAML := filepath.Join("testdata", "ml", "job", "job.yml")
+
+	// DS-5 with user identity: refused while Ada lacks a data role.
+	so, se, code := adaCLI("ml", "job", "create", "-f", jobYAML, "--name", "census-1", "--stream")
+	if code == 0 || !strings.Contains(se, adaID) || !strings.Contains(se, "blobs/read") || !strings.Contains(se, "DS-5") ||
+		!strings.Contains(se, `--role "Storage Blob Data Reader" --scope `+acct) {
+		t.Fatalf("user-identity job without a data role: exit %d\n%s\n%s", code, so, se)
+	}
+	job := mustJSON(t, in.mustCLI(cfg, "ml", "job", "show", "-n", "census-1"))
+	if job["status"] != "Failed" {
+		t.Fatalf("job: %v", job)
+	}
+	// After the grant the same job completes, and says who read the input.
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", adaID, "--assignee-principal-type", "User", "--role", "Storage Blob Data Reader", "--scope", acct)
+	so, se, code = adaCLI("ml", "job", "create", "-f", jobYAML, "--name", "census-2", "--stream")
+	if code != 0 || !strings.Contains(so, "census rows: 2") || !strings.Contains(so, "--census-csv: ") {
+		t.Fatalf("user-identity job after the grant: exit %d\n%s\n%s", code, so, se)
+	}
+	job = mustJSON(t, in.mustCLI(cfg, "ml", "job", "show", "-n", "census-2"))
+	da, _ := job["data_access"].([]any)
+	if job["status"] != "Completed" || len(da) != 1 || da[0].(map[string]any)["principalId"] != adaID {
+		t.Fatalf("job after the grant: %v", job)
+	}
+
+	// Compute identity (no identity on the job: DS-5's fallback, CMP-2) on a
+	// user-assigned cluster: its code runs the seed's DEFAULT_IDENTITY_CLIENT_ID
+	// snippet and reads a blob; two nodes run it.
+	uai := mustJSON(t, in.mustCLI(cfg, "identity", "create", "-n", "trainer"))
+	in.mustCLI(cfg, "ml", "compute", "create", "-n", "uai-cluster", "--type", "amlcompute", "--identity-type", "user_assigned",
+		"--user-assigned-identities", uai["id"].(string), "--max-instances", "2")
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", uai["principalId"].(string), "--assignee-principal-type", "ServicePrincipal",
+		"--role", "Storage Blob Data Reader", "--scope", acct)
+	mi := write("mi.yml", `command: python read.py ${{inputs.data}}
+code: src
+inputs:
+  data:
+    type: uri_folder
+    path: azureml://datastores/mydata/paths/
+environment: azureml:AzureML-sklearn-0.24-ubuntu18.04-py37-cpu:9
+compute: azureml:uai-cluster
+resources:
+  instance_count: 2
+environment_variables:
+  BLOB_URL: `+in.State.BlobURL+`/censusdata/data/census.csv
+`)
+	os.MkdirAll(filepath.Join(dir, "src"), 0o755)
+	os.WriteFile(filepath.Join(dir, "src", "read.py"), []byte(`import os, sys
+from azure.identity import ManagedIdentityCredential
+from azure.storage.blob import BlobClient
+credential = ManagedIdentityCredential(client_id=os.environ.get('DEFAULT_IDENTITY_CLIENT_ID'))
+token = credential.get_token('https://storage.azure.com/')
+blob = BlobClient.from_blob_url(os.environ["BLOB_URL"], credential=credential)
+print("rank", os.environ["RANK"], "input files:", sorted(os.listdir(sys.argv[1])), "blob:", blob.download_blob().readall().decode().splitlines()[0])
+`), 0o644)
+	so, se, code = in.cli(cfg, "ml", "job", "create", "-f", mi, "--name", "mi-1", "--stream")
+	if code != 0 || strings.Count(so, "blob: age,workclass,income") != 2 || !strings.Contains(so, "['census.csv']") {
+		t.Fatalf("compute-identity job: exit %d\n%s\n%s", code, so, se)
+	}
+	job = mustJSON(t, in.mustCLI(cfg, "ml", "job", "show", "-n", "mi-1"))
+	if da, _ := job["data_access"].([]any); len(da) != 1 || da[0].(map[string]any)["principalId"] != uai["principalId"] {
+		t.Fatalf("the compute's UAI should have read the input: %v", job)
+	}
+
+	// DS-5's first choice: a datastore with cached credentials is read with
+	// them, even for a user with no role; the compute's identity fetches
+	// them from the workspace key vault, so it needs to be allowed there.
+	key := strings.TrimSpace(in.mustCLI(cfg, "storage", "account", "keys", "list", "-n", "censusdata", "--query", "[0].value", "-o", "tsv"))
+	in.mustCLI(cfg, "ml", "datastore", "create", "-f", write("keyed.yml", "name: keyed\ntype: azure_blob\naccount_name: censusdata\ncontainer_name: data\ncredentials:\n  account_key: "+key+"\n"))
+	keyedJob := write("keyed-job.yml", strings.ReplaceAll(mustRead(t, jobYAML), "datastores/mydata/", "datastores/keyed/"))
+	os.MkdirAll(filepath.Join(dir, "src"), 0o755)
+	os.WriteFile(filepath.Join(dir, "src", "hello-census.py"), []byte(mustRead(t, filepath.Join("testdata", "ml", "job", "src", "hello-census.py"))), 0o644)
+	in.mustCLI(cfg, "role", "assignment", "delete", "--assignee", adaID, "--role", "Storage Blob Data Reader", "--scope", acct)
+	so, se, code = adaCLI("ml", "job", "create", "-f", keyedJob, "--name", "keyed-1", "--stream")
+	if code == 0 || !strings.Contains(se, "DS-5") || !strings.Contains(se, "key vault") {
+		t.Fatalf("cached credentials the compute may not fetch: exit %d\n%s\n%s", code, so, se)
+	}
+	comp := mustJSON(t, in.mustCLI(cfg, "ml", "compute", "show", "-n", "cpu-cluster"))
+	cpid := comp["identity"].(map[string]any)["principal_id"].(string)
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", cpid, "--assignee-principal-type", "ServicePrincipal",
+		"--role", "Key Vault Secrets User", "--scope", ws["key_vault"].(string))
+	so, se, code = adaCLI("ml", "job", "create", "-f", keyedJob, "--name", "keyed-2", "--stream")
+	if code != 0 || !strings.Contains(so, "census rows: 2") {
+		t.Fatalf("cached credentials: exit %d\n%s\n%s", code, so, se)
+	}
+	job = mustJSON(t, in.mustCLI(cfg, "ml", "job", "show", "-n", "keyed-2"))
+	if da, _ := job["data_access"].([]any); len(da) != 1 || !strings.Contains(da[0].(map[string]any)["identity"].(string), "cached datastore credentials") {
+		t.Fatalf("the keyed datastore's credentials should have read the input: %v", job)
+	}
+
+	// Bad input: a clear refusal, or a Failed job with the reason.
+	bad := func(name, body string, want ...string) {
+		t.Helper()
+		so, se, code := in.cli(cfg, "ml", "job", "create", "-f", write(name, body))
+		if code == 0 {
+			t.Fatalf("%s: accepted\n%s", name, so)
+		}
+		for _, w := range want {
+			if !strings.Contains(se, w) {
+				t.Fatalf("%s: stderr lacks %q:\n%s", name, w, se)
+			}
+		}
+	}
+	bad("nocompute.yml", "command: echo hi\ncompute: azureml:nope\n", "compute", "was not found")
+	bad("nodatastore.yml", "command: cat ${{inputs.x}}\ncompute: azureml:cpu-cluster\ninputs:\n  x:\n    type: uri_file\n    path: azureml://datastores/ghost/paths/a.csv\n", "ghost")
+	bad("placeholder.yml", "command: cat ${{inputs.y}}\ncompute: azureml:cpu-cluster\n", "${{inputs.y}}")
+	bad("unknownkey.yml", "command: echo hi\ncompute: azureml:cpu-cluster\nflavour: vanilla\n", "flavour")
+	so, se, code = in.cli(cfg, "ml", "job", "create", "-f", write("exit3.yml", "command: echo failing; exit 3\ncompute: azureml:cpu-cluster\n"), "--name", "exit-3", "--stream")
+	if code == 0 || !strings.Contains(se, "exited with status 3") || !strings.Contains(so, "failing") {
+		t.Fatalf("non-zero exit: %d\n%s\n%s", code, so, se)
+	}
+	// Cancel while running: the job ends Canceled and its processes are gone.
+	in.mustCLI(cfg, "ml", "job", "create", "-f", write("sleep.yml", "command: echo started-amlid-cancel-probe; sleep 300\ncompute: azureml:cpu-cluster\n"), "--name", "sleepy")
+	for i := 0; ; i++ {
+		if st := mustJSON(t, in.mustCLI(cfg, "ml", "job", "show", "-n", "sleepy"))["status"]; st == "Running" {
+			break
+		}
+		if i > 200 {
+			t.Fatal("the job never ran")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	in.mustCLI(cfg, "ml", "job", "cancel", "-n", "sleepy")
+	for i := 0; ; i++ {
+		out, _ := exec.Command("pgrep", "-f", "started-amlid-cancel-probe").Output()
+		if strings.TrimSpace(string(out)) == "" {
+			break
+		}
+		if i > 100 {
+			t.Fatalf("the canceled job's processes are still running: %s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st := mustJSON(t, in.mustCLI(cfg, "ml", "job", "show", "-n", "sleepy"))["status"]; st != "Canceled" {
+		t.Fatalf("canceled job: %v", st)
+	}
+	_ = rgID
+}
+
+func mustRead(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,414 @@
+package job
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/amlid/amlid/internal/access"
+	"github.com/amlid/amlid/internal/access/catalog"
+	"github.com/amlid/amlid/internal/arm"
+	"github.com/amlid/amlid/internal/directory"
+	"github.com/amlid/amlid/internal/keyvault"
+	"github.com/amlid/amlid/internal/ml"
+	"github.com/amlid/amlid/internal/storage"
+)
+
+// reader is the identity that reads a job's data (rule DS-5): the
+// submitting user (user_identity) or one identity of the compute (managed,
+// or the fallback). User and compute identity never mix in one job.
+type reader struct {
+	Kind        string // "user" | "compute"
+	PrincipalID string
+	TenantID    string
+	Label       string
+	principal   *directory.Principal
+	// Of is the compute, for a compute identity.
+	Of *arm.Resource
+}
+
+func (r *reader) describe() string {
+	return fmt.Sprintf("%s (principal %s)", r.Label, r.PrincipalID)
+}
+
+func (r *reader) principalType() string {
+	if r.Kind == "user" {
+		return "User"
+	}
+	return "ServicePrincipal"
+}
+
+// token is a storage token for the reader.
+func (p *Provider) readerToken(ctx context.Context, r *reader) (string, error) {
+	if r.Kind == "user" {
+		t, err := p.Tokens.IssueOnBehalfOf(ctx, r.principal, azureMLAppID, "https://storage.azure.com/")
+		return t.Token, err
+	}
+	t, err := p.Tokens.IssueAccessToken(ctx, r.principal, "https://storage.azure.com/")
+	return t.Token, err
+}
+
+// azureMLAppID is the application a job's user tokens are issued to (Azure
+// Machine Learning's first-party app).
+const azureMLAppID = "0736f41a-0425-4b46-bdb5-1563eff02385"
+
+// dataIdentity picks the identity DS-5 reads data with, after cached
+// datastore credentials: the job's identity (user_identity: its submitter;
+// managed: the compute's identity, or the one its client/object/resource
+// ID names, which the compute must hold: ID-3), else the compute's
+// identity (CMP-2).
+func (p *Provider) dataIdentity(ctx context.Context, job, comp *arm.Resource, s *spec) (*reader, error) {
+	switch strings.ToLower(s.Identity.Type) {
+	case "useridentity":
+		sub, _ := job.Properties["amlidSubmittedBy"].(map[string]any)
+		oid := str(sub["objectId"])
+		pr, err := p.Directory.Principal(ctx, oid)
+		if err != nil || pr.Type != directory.TypeUser {
+			return nil, fmt.Errorf("rule DS-5: the job asks for user identity, but its submitter (%s) is not a user: submit it as the user whose data access it should use, or use identity type managed", oid)
+		}
+		return &reader{Kind: "user", PrincipalID: pr.ObjectID, TenantID: pr.TenantID, Label: "the submitting user " + firstNonEmpty(pr.UPN, pr.DisplayName), principal: pr}, nil
+	}
+	ids := access.Identities(comp)
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("rule DS-5: compute %s has no managed identity to read the job's data with: give it one (amlid ml compute update --identity-type system_assigned, rule CMP-1) or submit the job with identity type user_identity", comp.Name)
+	}
+	pick := ids[0]
+	if want := s.Identity; strings.EqualFold(want.Type, "managed") && (want.ClientID != "" || want.ObjectID != "" || want.ResourceID != "") {
+		found := false
+		for _, id := range ids {
+			if (want.ClientID != "" && strings.EqualFold(id.ClientID, want.ClientID)) || (want.ObjectID != "" && strings.EqualFold(id.PrincipalID, want.ObjectID)) ||
+				(want.ResourceID != "" && strings.EqualFold(id.ResourceID, want.ResourceID)) {
+				pick, found = id, true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("rule ID-3: compute %s holds no managed identity matching the job's identity (client ID %q, object ID %q, resource ID %q)", comp.Name, want.ClientID, want.ObjectID, want.ResourceID)
+		}
+	}
+	pr, err := p.Directory.Principal(ctx, pick.PrincipalID)
+	if err != nil {
+		return nil, fmt.Errorf("the %s (principal %s): %v", pick.Label(), pick.PrincipalID, err)
+	}
+	return &reader{Kind: "compute", PrincipalID: pick.PrincipalID, TenantID: pr.TenantID, Label: "the compute's " + pick.Label(), principal: pr, Of: comp}, nil
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+type staticToken string
+
+func (t staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: string(t), ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+func (p *Provider) clientOptions() *container.ClientOptions {
+	return &container.ClientOptions{ClientOptions: azcore.ClientOptions{
+		Transport: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.RootCAs}}},
+		Retry:     policy.RetryOptions{MaxRetries: 1},
+	}}
+}
+
+// fetchInput materialises one input (ro_mount and download alike: a local
+// read-only copy; amlid mounts nothing) and returns its local path and what
+// identity read it.
+func (p *Provider) fetchInput(ctx context.Context, wsID string, comp *arm.Resource, s *spec, rd *reader, name string, in input, dest string) (string, map[string]any, error) {
+	res, err := p.Data.Resolve(ctx, wsID, in.URI)
+	if err != nil {
+		return "", nil, fmt.Errorf("input %s (%s): %v", name, in.URI, err)
+	}
+	if res.Account == "" || res.Container == "" {
+		return "", nil, fmt.Errorf("input %s (%s) is not in blob storage amlid serves", name, in.URI)
+	}
+	used := map[string]any{"input": name, "uri": res.URI}
+	var cc *container.Client
+	base := strings.TrimRight(p.BlobEndpoint(res.Account), "/") + "/" + res.Container
+	how := ""
+	var who *reader = rd
+	if ds := res.DatastoreResource; ds != nil && credType(ds) != "" && credType(ds) != "None" {
+		// DS-5 first: the datastore's cached credentials, fetched from the
+		// workspace key vault by the compute's identity.
+		ct := credType(ds)
+		secret, cid, err := p.cachedSecret(ctx, wsID, comp, ds)
+		used["identity"], used["principalId"] = "cached datastore credentials ("+ct+") of "+ds.Name, ""
+		if err != nil {
+			return "", used, err
+		}
+		switch ct {
+		case "AccountKey":
+			cred, err := container.NewSharedKeyCredential(res.Account, secret)
+			if err != nil {
+				return "", used, fmt.Errorf("datastore %s: its account key is not valid: %v", ds.Name, err)
+			}
+			cc, err = container.NewClientWithSharedKeyCredential(base, cred, p.clientOptions())
+			if err != nil {
+				return "", used, err
+			}
+		case "Sas":
+			cc, err = container.NewClientWithNoCredential(base+"?"+strings.TrimPrefix(secret, "?"), p.clientOptions())
+			if err != nil {
+				return "", used, err
+			}
+		default:
+			return "", used, fmt.Errorf("datastore %s: amlid reads cached %s credentials of blob datastores only (AccountKey, Sas)", ds.Name, ct)
+		}
+		how = fmt.Sprintf("the cached credentials of datastore %s (fetched from the workspace key vault by %s)", ds.Name, cid)
+		who = nil
+	} else {
+		tok, err := p.readerToken(ctx, rd)
+		if err != nil {
+			return "", used, fmt.Errorf("a storage token for %s: %v", rd.describe(), err)
+		}
+		used["identity"], used["principalId"] = rd.Label, rd.PrincipalID
+		cc, err = container.NewClient(base, staticToken(tok), p.clientOptions())
+		if err != nil {
+			return "", used, err
+		}
+		how = rd.describe()
+	}
+	refused := func(err error) error {
+		var re *azcore.ResponseError
+		if !errors.As(err, &re) {
+			return fmt.Errorf("input %s (%s): %v", name, res.URI, err)
+		}
+		if who == nil {
+			return fmt.Errorf("input %s (%s): read with %s: %d %s", name, res.URI, how, re.StatusCode, re.ErrorCode)
+		}
+		scope := p.accountID(ctx, res.Account)
+		return fmt.Errorf("rules DS-4, DS-5: input %s (%s) is read as %s, which may not read it: the storage answered %d %s. It needs data action %s on storage account %s.\nFix: %s",
+			name, res.URI, how, re.StatusCode, re.ErrorCode, catalog.BlobRead, res.Account, access.RoleFix(who.PrincipalID, who.principalType(), catalog.StorageBlobDataReader.Name, firstNonEmpty(scope, "<storage account ID>")))
+	}
+	if err := os.MkdirAll(dest, 0o700); err != nil {
+		return "", used, err
+	}
+	if strings.EqualFold(in.Type, "uri_file") {
+		local := filepath.Join(dest, path.Base(res.Path))
+		if err := download(ctx, cc, res.Path, local); err != nil {
+			return "", used, refused(err)
+		}
+		return local, used, nil
+	}
+	prefix := strings.TrimRight(res.Path, "/")
+	if prefix != "" {
+		prefix += "/"
+	}
+	pager := cc.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: &prefix})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return "", used, refused(err)
+		}
+		for _, b := range page.Segment.BlobItems {
+			rel := strings.TrimPrefix(*b.Name, prefix)
+			if rel == "" || strings.Contains(rel, "..") {
+				continue
+			}
+			if err := download(ctx, cc, *b.Name, filepath.Join(dest, filepath.FromSlash(rel))); err != nil {
+				return "", used, refused(err)
+			}
+		}
+	}
+	return dest, used, nil
+}
+
+func credType(ds *arm.Resource) string {
+	c, _ := ds.Prop("credentials").(map[string]any)
+	return str(c["credentialsType"])
+}
+
+// cachedSecret reads a credential-based datastore's secret from the
+// workspace key vault as the compute's identity (seed: "the compute
+// cluster uses a managed identity to retrieve connection information for
+// datastores from Azure Key Vault").
+func (p *Provider) cachedSecret(ctx context.Context, wsID string, comp *arm.Resource, ds *arm.Resource) (string, string, error) {
+	ws, err := ml.LoadResource(ctx, p.Store, wsID)
+	if err != nil {
+		return "", "", err
+	}
+	vault := ws.StringProp("keyVault")
+	id, ok := access.Acting(comp)
+	if !ok {
+		return "", "", fmt.Errorf("rule DS-5: datastore %s has cached credentials, which compute %s fetches from the workspace key vault with its managed identity; it has none (rule CMP-1)", ds.Name, comp.Name)
+	}
+	pr, err := p.Directory.Principal(ctx, id.PrincipalID)
+	if err != nil {
+		return "", "", err
+	}
+	if p.Vaults == nil || p.Vaults() == nil || vault == "" {
+		return "", "", fmt.Errorf("datastore %s: the workspace has no key vault to read its cached credentials from", ds.Name)
+	}
+	who := fmt.Sprintf("the compute's %s (principal %s)", id.Label(), id.PrincipalID)
+	secret, err := p.Vaults().GetSecretAs(ctx, vault, keyvault.Principal{ObjectID: pr.ObjectID, AppID: pr.AppID, TenantID: pr.TenantID, MIResourceID: comp.ID},
+		access.DatastoreSecretName(ds.ID))
+	if err != nil {
+		return "", who, fmt.Errorf("rule DS-5: datastore %s has cached credentials in the workspace key vault %s, which %s may not read: %v", ds.Name, vault, who, err)
+	}
+	return secret, who, nil
+}
+
+func download(ctx context.Context, cc *container.Client, name, local string) error {
+	resp, err := cc.NewBlobClient(name).DownloadStream(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := os.MkdirAll(filepath.Dir(local), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(local, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o400)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func (p *Provider) accountID(ctx context.Context, account string) string {
+	rec, err := p.Store.Get(ctx, storage.KindAccountName, strings.ToLower(account))
+	if err != nil {
+		return ""
+	}
+	var idx struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(rec.Value, &idx) != nil {
+		return ""
+	}
+	return idx.ID
+}
+
+// codeClient is a container client for a code asset's folder, as the
+// workspace identity (the service that keeps snapshots).
+func (p *Provider) codeClient(ctx context.Context, ws *arm.Resource, codeURI string) (*container.Client, string, error) {
+	account, cont, prefix, err := splitBlobURL(codeURI)
+	if err != nil {
+		return nil, "", err
+	}
+	id, ok, err := access.WorkspaceIdentity(ctx, access.StoreSource(p.Store), ws)
+	if err != nil || !ok {
+		return nil, "", fmt.Errorf("workspace %s has no identity to read the code snapshot with", ws.Name)
+	}
+	pr, err := p.Directory.Principal(ctx, id.PrincipalID)
+	if err != nil {
+		return nil, "", err
+	}
+	tok, err := p.Tokens.IssueAccessToken(ctx, pr, "https://storage.azure.com/")
+	if err != nil {
+		return nil, "", err
+	}
+	cc, err := container.NewClient(strings.TrimRight(p.BlobEndpoint(account), "/")+"/"+cont, staticToken(tok.Token), p.clientOptions())
+	return cc, prefix, err
+}
+
+func splitBlobURL(u string) (account, cont, prefix string, err error) {
+	rest := u
+	if i := strings.Index(rest, "://"); i >= 0 {
+		rest = rest[i+3:]
+	}
+	parts := strings.SplitN(rest, "/", 4)
+	if len(parts) < 3 || parts[1] == "" || parts[2] == "" {
+		return "", "", "", fmt.Errorf("not a blob folder URL: %q", u)
+	}
+	account, cont = parts[1], parts[2]
+	if len(parts) == 4 && parts[3] != "" {
+		prefix = strings.TrimRight(parts[3], "/") + "/"
+	}
+	return account, cont, prefix, nil
+}
+
+// snapshotChecksum hashes a code snapshot's blob names, sizes and MD5s.
+func snapshotChecksum(ctx context.Context, cc *container.Client, prefix string) (string, []string, error) {
+	var lines, names []string
+	pager := cc.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: &prefix})
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return "", nil, err
+		}
+		for _, b := range page.Segment.BlobItems {
+			md5 := ""
+			if b.Properties != nil && b.Properties.ContentMD5 != nil {
+				md5 = hex.EncodeToString(b.Properties.ContentMD5)
+			}
+			size := int64(0)
+			if b.Properties != nil && b.Properties.ContentLength != nil {
+				size = *b.Properties.ContentLength
+			}
+			etag := ""
+			if b.Properties != nil && b.Properties.ETag != nil {
+				etag = string(*b.Properties.ETag)
+			}
+			lines = append(lines, fmt.Sprintf("%s\x00%d\x00%s\x00%s", *b.Name, size, md5, etag))
+			names = append(names, *b.Name)
+		}
+	}
+	sort.Strings(lines)
+	sum := sha256.Sum256([]byte(strings.Join(lines, "\n")))
+	return hex.EncodeToString(sum[:]), names, nil
+}
+
+// codeURI finds a code asset version's blob folder.
+func (p *Provider) codeURI(ctx context.Context, codeID string) (string, error) {
+	c, err := ml.LoadResource(ctx, p.Store, codeID)
+	if err != nil {
+		return "", fmt.Errorf("the code asset %s was not found", codeID)
+	}
+	return c.StringProp("codeUri"), nil
+}
+
+// fetchCode downloads the job's code snapshot. For a user-identity job it
+// first verifies the snapshot's checksum against the one recorded at
+// submission (rule DS-7): a snapshot changed since fails the job before any
+// user code runs.
+func (p *Provider) fetchCode(ctx context.Context, job, ws *arm.Resource, s *spec, dest string) error {
+	uri, err := p.codeURI(ctx, s.CodeID)
+	if err != nil {
+		return err
+	}
+	cc, prefix, err := p.codeClient(ctx, ws, uri)
+	if err != nil {
+		return err
+	}
+	sum, names, err := snapshotChecksum(ctx, cc, prefix)
+	if err != nil {
+		return fmt.Errorf("reading the code snapshot %s: %v", uri, err)
+	}
+	if strings.EqualFold(s.Identity.Type, "useridentity") {
+		if want := str(job.Properties["codeChecksum"]); want != "" && want != sum {
+			return fmt.Errorf("rule DS-7: the code snapshot %s changed after the job was submitted (checksum %s at submission, %s now); user-identity jobs run only the code that was submitted. Submit the job again", uri, want[:12], sum[:12])
+		}
+	}
+	for _, n := range names {
+		rel := strings.TrimPrefix(n, prefix)
+		if rel == "" || strings.Contains(rel, "..") {
+			continue
+		}
+		if err := download(ctx, cc, n, filepath.Join(dest, filepath.FromSlash(rel))); err != nil {
+			return fmt.Errorf("downloading the code snapshot: %v", err)
+		}
+	}
+	return nil
+}

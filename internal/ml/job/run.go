@@ -1,0 +1,296 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/amlid/amlid/internal/arm"
+	"github.com/amlid/amlid/internal/ml"
+	"github.com/amlid/amlid/internal/sandbox"
+)
+
+// jobDir is where a job's code, inputs, outputs and logs live.
+func (p *Provider) jobDir(jobID string) string {
+	id, err := arm.ParseID(jobID)
+	name := strings.ToLower(jobID)
+	if err == nil {
+		name = strings.ToLower(id.Parent().Name() + "_" + id.Name())
+	}
+	return filepath.Join(p.WorkDir, name)
+}
+
+func logPath(dir string) string { return filepath.Join(dir, "user_logs", "std_log.txt") }
+
+func readLog(dir string) (string, error) {
+	b, err := os.ReadFile(logPath(dir))
+	return string(b), err
+}
+
+// runJob is one job's life on this replica, from Preparing to a final
+// status. Every failure ends the job Failed with a message a person can act
+// on; nothing is left running.
+func (p *Provider) runJob(jobID string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.mu.Lock()
+	p.running[strings.ToLower(jobID)] = cancel
+	p.mu.Unlock()
+	defer func() {
+		cancel()
+		p.mu.Lock()
+		delete(p.running, strings.ToLower(jobID))
+		p.mu.Unlock()
+		_ = p.dequeue(context.Background(), jobID)
+	}()
+	go func() { // renew the lease while the job runs
+		t := time.NewTicker(leaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				_ = p.renew(context.Background(), jobID)
+			}
+		}
+	}()
+	status, msg := p.execute(ctx, jobID)
+	if ctx.Err() != nil && status != Completed {
+		if cur, err := ml.LoadResource(context.Background(), p.Store, jobID); err == nil && str(cur.Properties["status"]) == Canceled {
+			return
+		}
+	}
+	if err := p.setStatus(context.Background(), jobID, status, msg); err != nil {
+		p.Log().Error("record a job's status", "job", jobID, "err", err)
+	}
+}
+
+// execute prepares the job's nodes, inputs and code, runs the command and
+// returns the final status and its message.
+func (p *Provider) execute(ctx context.Context, jobID string) (string, string) {
+	r, err := ml.LoadResource(ctx, p.Store, jobID)
+	if err != nil {
+		return Failed, "the job's record could not be read: " + err.Error()
+	}
+	if terminal(str(r.Properties["status"])) {
+		return str(r.Properties["status"]), ""
+	}
+	s, err := parseSpec(r.Properties)
+	if err != nil {
+		return Failed, err.Error()
+	}
+	_ = p.setStatus(ctx, jobID, Preparing, "")
+	dir := p.jobDir(jobID)
+	_ = os.RemoveAll(dir)
+	for _, d := range []string{"user_logs", "code", "inputs", "outputs"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			return Failed, err.Error()
+		}
+	}
+	logf, err := os.OpenFile(logPath(dir), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return Failed, err.Error()
+	}
+	defer logf.Close()
+	wsID := mustParent(jobID)
+	// Nodes of the compute (resources.instance_count of them).
+	var nodes []nodeRef
+	defer func() {
+		for _, n := range nodes {
+			n.release()
+		}
+	}()
+	for i := 0; i < s.Instances; i++ {
+		n, release, err := p.Compute.Acquire(ctx, s.ComputeID)
+		if err != nil {
+			return Failed, fmt.Sprintf("could not get node %d of %d on compute %s: %v", i+1, s.Instances, s.ComputeID, err)
+		}
+		nodes = append(nodes, nodeRef{Env: n.Env, Dir: n.Dir, ID: n.ID, release: release})
+	}
+	comp, err := ml.LoadResource(ctx, p.Store, s.ComputeID)
+	if err != nil {
+		return Failed, "compute " + s.ComputeID + " was not found"
+	}
+	ws, err := ml.LoadResource(ctx, p.Store, wsID)
+	if err != nil {
+		return Failed, "workspace " + wsID + " was not found"
+	}
+	// The code snapshot (DS-7 for user identity).
+	if s.CodeID != "" {
+		if err := p.fetchCode(ctx, r, ws, s, filepath.Join(dir, "code")); err != nil {
+			return Failed, err.Error()
+		}
+	}
+	// Inputs, each read by the identity DS-5 picks.
+	reader, err := p.dataIdentity(ctx, r, comp, s)
+	if err != nil {
+		return Failed, err.Error()
+	}
+	values := map[string]string{}
+	var accessLog []any
+	for _, name := range sortedKeys(s.Inputs) {
+		in := s.Inputs[name]
+		if in.URI == "" {
+			values["inputs."+name] = in.Value
+			continue
+		}
+		local, used, err := p.fetchInput(ctx, wsID, comp, s, reader, name, in, filepath.Join(dir, "inputs", name))
+		if used != nil {
+			accessLog = append(accessLog, used)
+		}
+		if err != nil {
+			_ = p.setProp(context.Background(), jobID, "dataAccess", accessLog)
+			fmt.Fprintf(logf, "amlid: input %s: %v\n", name, err)
+			return Failed, err.Error()
+		}
+		values["inputs."+name] = local
+	}
+	_ = p.setProp(ctx, jobID, "dataAccess", accessLog)
+	for _, name := range sortedKeys(s.Outputs) {
+		d := filepath.Join(dir, "outputs", name)
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return Failed, err.Error()
+		}
+		values["outputs."+name] = d
+	}
+	command := placeholder.ReplaceAllStringFunc(s.Command, func(m string) string {
+		k := strings.TrimSpace(placeholder.FindStringSubmatch(m)[1])
+		return shellQuote(values[k])
+	})
+	_ = p.setStatus(ctx, jobID, Running, "")
+	fmt.Fprintf(logf, "amlid: job %s running on %d node(s) of %s as %s\n", r.Name, len(nodes), comp.Name, reader.describe())
+	code, err := p.runOnNodes(ctx, r, s, dir, command, nodes, logf)
+	if ctx.Err() != nil {
+		return Canceled, "Canceled while running; its processes were stopped."
+	}
+	if err != nil {
+		return Failed, err.Error()
+	}
+	_ = p.setStatus(ctx, jobID, Finalizing, "")
+	if code != 0 {
+		return Failed, fmt.Sprintf("The command exited with status %d; see user_logs/std_log.txt (amlid ml job stream -n %s).", code, r.Name)
+	}
+	return Completed, ""
+}
+
+type nodeRef struct {
+	ID, Dir string
+	Env     map[string]string
+	release func()
+}
+
+func mustParent(id string) string {
+	pid, err := arm.ParseID(id)
+	if err != nil {
+		return ""
+	}
+	return pid.Parent().String()
+}
+
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// runOnNodes runs the command once per node (rank in AZUREML_NODE_RANK /
+// RANK), each in the workload sandbox with the node's managed-identity
+// environment, and returns the first non-zero exit status.
+func (p *Provider) runOnNodes(ctx context.Context, r *arm.Resource, s *spec, dir, command string, nodes []nodeRef, logf io.Writer) (int, error) {
+	bin := filepath.Join(dir, ".bin")
+	_ = os.MkdirAll(bin, 0o700)
+	py := p.Python
+	if py == "" {
+		py = "/usr/bin/python3"
+	}
+	// Curated environments resolve to the host Python: `python` is it.
+	_ = os.Symlink(py, filepath.Join(bin, "python"))
+	var mu sync.Mutex
+	lw := &lockedWriter{w: logf, mu: &mu}
+	type result struct {
+		code int
+		err  error
+	}
+	results := make(chan result, len(nodes))
+	for rank, n := range nodes {
+		env := []string{"PATH=" + bin + ":/usr/local/bin:/usr/bin:/bin", "HOME=" + filepath.Join(dir, "code"), "LANG=C.UTF-8",
+			"AZUREML_RUN_ID=" + r.Name, "AZUREML_NODE_RANK=" + fmt.Sprint(rank), "RANK=" + fmt.Sprint(rank), "WORLD_SIZE=" + fmt.Sprint(len(nodes)),
+			"AZUREML_NODE_ID=" + n.ID}
+		for _, k := range sortedKeys(n.Env) {
+			env = append(env, k+"="+n.Env[k])
+		}
+		for _, k := range sortedKeys(s.Env) {
+			env = append(env, k+"="+s.Env[k])
+		}
+		if ca := os.Getenv("SSL_CERT_FILE"); ca != "" {
+			env = append(env, "SSL_CERT_FILE="+ca, "REQUESTS_CA_BUNDLE="+ca)
+		}
+		if p.CABundle != "" {
+			env = append(env, "SSL_CERT_FILE="+p.CABundle, "REQUESTS_CA_BUNDLE="+p.CABundle)
+		}
+		jail := sandbox.Jail{Dir: filepath.Join(dir, "code"), PrivateHome: true, ReadWrite: []string{dir, n.Dir}}
+		if p.CABundle != "" {
+			jail.ReadOnly = append(jail.ReadOnly, p.CABundle)
+		}
+		cmd := p.Sandbox.Command(jail, env, "/bin/sh", "-c", command)
+		cmd.Stdout, cmd.Stderr = lw, lw
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := cmd.Start(); err != nil {
+			return 0, fmt.Errorf("could not start the command: %v", err)
+		}
+		go func(cmd *exec.Cmd) {
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				results <- result{exitCode(err), nil}
+			case <-ctx.Done():
+				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // the whole process group
+				<-done
+				results <- result{-1, ctx.Err()}
+			}
+		}(cmd)
+	}
+	first := 0
+	for range nodes {
+		res := <-results
+		if res.err != nil && first == 0 {
+			first = -1
+		}
+		if res.code != 0 && first == 0 {
+			first = res.code
+		}
+	}
+	return first, nil
+}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal())
+		}
+		return ee.ExitCode()
+	}
+	return 1
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
