@@ -6,6 +6,9 @@
 #   FUZZ_WORKERS=1  parallel fuzzing workers per target (default: 1; the CI
 #                   machine is shared)
 #   FUZZ_MATCH=re   only targets whose "pkg/FuzzName" matches the regexp
+#   FUZZ_MINIMIZE=10s  time spent minimizing each new interesting input
+#                   (go's default is 60s, during which no executions are
+#                   counted; targets with slow setups looked stalled)
 #
 # Plain `go test` already runs each target's seed corpus (and any crasher
 # saved under testdata/fuzz/). A crash found here is written by Go to
@@ -16,6 +19,7 @@ cd "$(dirname "$0")/.."
 FUZZTIME="${FUZZTIME:-10m}"
 WORKERS="${FUZZ_WORKERS:-1}"
 MATCH="${FUZZ_MATCH:-.}"
+MINIMIZE="${FUZZ_MINIMIZE:-10s}"
 logdir="$(mktemp -d)"
 fail=0
 printf '%-28s %-22s %12s  %s\n' PACKAGE TARGET EXECS RESULT
@@ -23,7 +27,7 @@ while IFS=: read -r file name; do
 	pkg="./$(dirname "$file")"
 	echo "$pkg/$name" | grep -Eq -- "$MATCH" || continue
 	log="$logdir/$(echo "$pkg-$name" | tr '/.' '__').log"
-	go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -parallel "$WORKERS" >"$log" 2>&1
+	go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -fuzzminimizetime "$MINIMIZE" -parallel "$WORKERS" >"$log" 2>&1
 	rc=$?
 	execs="$(grep -Eo 'execs: [0-9]+' "$log" | tail -1 | grep -Eo '[0-9]+' || true)"
 	if [ $rc -eq 0 ]; then
