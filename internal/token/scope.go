@@ -94,5 +94,9 @@ func parseResource(raw string) (scopeReq, *oauthError) {
 	if r == "" {
 		return scopeReq{}, errMissing("resource")
 	}
-	return scopeReq{Raw: "user_impersonation", Resource: strings.TrimSuffix(r, "/.default"), Perms: []string{".default"}, V1: true, Offline: true}, nil
+	res := strings.TrimSuffix(r, "/.default")
+	if strings.TrimSpace(res) == "" { // "/.default" names no resource (found by FuzzParseScope)
+		return scopeReq{}, errMissing("resource")
+	}
+	return scopeReq{Raw: "user_impersonation", Resource: res, Perms: []string{".default"}, V1: true, Offline: true}, nil
 }
