@@ -379,6 +379,19 @@ func TestDFSACLAfterRBAC(t *testing.T) {
 		t.Fatal("user listed team-b")
 	}
 
+	// Through the Blob API: one level of data lists (r-x on data); a flat
+	// listing of data shows team-b's contents too, which team-b refuses.
+	ucc, err := container.NewClient(e.AccountURL("adlsacl")+"lake", e.Cred(user), &container.ClientOptions{ClientOptions: dlOpts(e)})
+	must(t, err)
+	hp := ucc.NewListBlobsHierarchyPager("/", &container.ListBlobsHierarchyOptions{Prefix: to.Ptr("data/")})
+	if _, err := hp.NextPage(ctx); err != nil {
+		t.Fatalf("user lists data/ one level through the Blob API: %v", err)
+	}
+	fp := ucc.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: to.Ptr("data/")})
+	if _, err := fp.NextPage(ctx); err == nil || !strings.Contains(err.Error(), "/lake/data/team-b") {
+		t.Fatalf("user lists data/ flat through the Blob API: %v", err)
+	}
+
 	// Sticky bit: in a world-writable sticky directory only a path's owner
 	// (or the directory's, or a superuser) deletes it.
 	user2 := e.NewApp("acl-user2", e.Tenant)
