@@ -222,7 +222,8 @@ func TestDFSGoClient(t *testing.T) {
 		t.Fatalf("get access control: acl %v perms %v", deref(ga.ACL), deref(ga.Permissions))
 	}
 	dc := fs.NewDirectoryClient("data")
-	res, err := dc.SetAccessControlRecursive(ctx, "user::rwx,group::r-x,other::--x", nil)
+	// Two paths per request: the client follows x-ms-continuation.
+	res, err := dc.SetAccessControlRecursive(ctx, "user::rwx,group::r-x,other::--x", &directory.SetAccessControlRecursiveOptions{BatchSize: to.Ptr(int32(2))})
 	must(t, err)
 	if *res.DirectoriesSuccessful != 3 || *res.FilesSuccessful != 2 || *res.FailureCount != 0 {
 		t.Fatalf("set access control recursive: dirs %d files %d failures %d", *res.DirectoriesSuccessful, *res.FilesSuccessful, *res.FailureCount)
