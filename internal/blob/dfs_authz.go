@@ -2,6 +2,7 @@ package blob
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -275,6 +276,9 @@ func (h *Handler) aclAuthorize(q *req) (bool, string, error) {
 		}
 	}
 	r, err := q.aclCheck(v, p, need, target)
+	if err == nil && r == nil && q.op.name == "ListBlobs" && q.query("delimiter") == "" {
+		r, err = q.flatListCheck(ctx, h, v, p, c, target)
+	}
 	if err != nil {
 		return false, "", err
 	}
@@ -283,6 +287,45 @@ func (h *Handler) aclAuthorize(q *req) (bool, string, error) {
 	}
 	q.posix = p
 	return true, "", nil
+}
+
+// flatListCheck: a Blob listing without a delimiter shows the whole
+// subtree, so every directory in it must grant r-x, as a recursive DFS
+// listing needs.
+func (q *req) flatListCheck(ctx context.Context, h *Handler, v *pathView, p *principal, c *storage.Container, dir string) (*aclRefusal, error) {
+	prefix := ""
+	if dir != "" {
+		prefix = dir + "/"
+	}
+	after := ""
+	for {
+		opts := store.ListOptions{KeyPrefix: blobKey(c, prefix), Limit: listPage}
+		if after != "" {
+			opts.After = after
+		}
+		recs, err := h.st.List(ctx, KindBlob, opts)
+		if err != nil {
+			return nil, err
+		}
+		for _, rec := range recs {
+			after = rec.Key
+			var b blobRecord
+			if err := json.Unmarshal(rec.Value, &b); err != nil {
+				return nil, err
+			}
+			if !b.isDir() {
+				continue
+			}
+			a := b.attrs()
+			if vd := a.check(p, permR|permX); !vd.Allowed {
+				return &aclRefusal{path: q.dfsPathOf(b.Name), attrs: a, verdict: vd, want: permR | permX,
+					why: "a listing without a delimiter, which shows what is inside it,", fixPath: b.Name}, nil
+			}
+		}
+		if len(recs) < listPage {
+			return nil, nil
+		}
+	}
 }
 
 func (q *req) explainACL(r *aclRefusal, oid string) string {

@@ -112,6 +112,22 @@ func TestDFSHostilePaths(t *testing.T) {
 	if st != http.StatusOK {
 		t.Fatalf("the deep file after the rename: %d", st)
 	}
+	// List filesystems, one per page; a continuation only works for its own
+	// listing.
+	st, hdr, body = rawDo(t, e, http.MethodGet, "/dfshostile?resource=account&maxResults=1", auth, nil)
+	code("list filesystems", st, hdr, body, http.StatusOK, "")
+	cont := hdr.Get("x-ms-continuation")
+	if !strings.Contains(body, `"name":"lake"`) || cont == "" {
+		t.Fatalf("first page of filesystems: %s (continuation %q)", body, cont)
+	}
+	st, hdr, body = rawDo(t, e, http.MethodGet, "/dfshostile?resource=account&maxResults=1&continuation="+cont, auth, nil)
+	code("list filesystems, page 2", st, hdr, body, http.StatusOK, "")
+	if !strings.Contains(body, `"name":"lake2"`) || hdr.Get("x-ms-continuation") != "" {
+		t.Fatalf("second page of filesystems: %s", body)
+	}
+	st, hdr, body = do(http.MethodGet, "lake?resource=filesystem&recursive=true&continuation="+cont, nil)
+	code("a continuation of another listing", st, hdr, body, http.StatusBadRequest, "InvalidQueryParameterValue")
+
 	// Bad input to the other operations.
 	st, hdr, body = do(http.MethodPatch, "lake/enc/slash?action=append&position=-1", nil)
 	code("negative position", st, hdr, body, http.StatusBadRequest, "InvalidQueryParameterValue")

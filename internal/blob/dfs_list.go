@@ -1,7 +1,7 @@
 package blob
 
 import (
-	"encoding/base64"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -9,25 +9,28 @@ import (
 	"strings"
 	"time"
 
+	"github.com/amlid/amlid/internal/paging"
 	"github.com/amlid/amlid/internal/storage"
 	"github.com/amlid/amlid/internal/store"
 )
 
 // DFS listings: List Paths and Set Access Control Recursive walk the blob
-// records of a filesystem in key order; continuation tokens are the last
-// key's path, opaque to clients.
+// records of a filesystem in key order; continuation tokens carry the last
+// path through package paging (opaque, bound to their listing).
 
-func encodeContinuation(path string) string {
-	return "d1." + base64.RawURLEncoding.EncodeToString([]byte(path))
+// continuation makes an x-ms-continuation token (package paging: opaque,
+// bound to its listing, refused elsewhere).
+func (h *Handler) continuation(ctx context.Context, list, cursor string) (string, error) {
+	return h.pages.Token(ctx, list, cursor)
 }
 
-func decodeContinuation(s string) (string, bool) {
-	rest, ok := strings.CutPrefix(s, "d1.")
-	if !ok {
-		return "", false
+// resumeAt reads an x-ms-continuation token of listing list.
+func (h *Handler) resumeAt(ctx context.Context, list, token string) (string, error) {
+	c, err := h.pages.Cursor(ctx, list, token)
+	if errors.Is(err, paging.ErrInvalid) {
+		return "", errInvalidQuery("continuation", token, "not a continuation this service returned for this listing")
 	}
-	b, err := base64.RawURLEncoding.DecodeString(rest)
-	return string(b), err == nil
+	return c, err
 }
 
 // fileTime is a Windows file time (100 ns since 1601), as creationTime.
@@ -103,15 +106,14 @@ func (h *Handler) listPaths(q *req) error {
 	if dir != "" {
 		prefix = dir + "/"
 	}
+	ctx := q.r.Context()
+	listing := "dfs-paths|" + c.UID + "|" + strconv.FormatBool(recursive) + "|" + dir
 	after := ""
 	if v := q.query("continuation"); v != "" {
-		p, ok := decodeContinuation(v)
-		if !ok || !strings.HasPrefix(p, prefix) {
-			return errInvalidQuery("continuation", v, "not a continuation this service returned for this directory")
+		if after, err = h.resumeAt(ctx, listing, v); err != nil {
+			return err
 		}
-		after = p
 	}
-	ctx := q.r.Context()
 	var view *pathView
 	readable := map[string]bool{dir: true}
 	if q.posix != nil {
@@ -163,7 +165,11 @@ scan:
 				}
 			}
 			if len(out.Paths) == max {
-				q.w.Header().Set("x-ms-continuation", encodeContinuation(last))
+				tok, err := h.continuation(ctx, listing, last)
+				if err != nil {
+					return err
+				}
+				q.w.Header().Set("x-ms-continuation", tok)
 				break scan
 			}
 			var b blobRecord
@@ -218,13 +224,13 @@ func (h *Handler) setAccessControlRecursive(q *req) error {
 	}
 	ctx := q.r.Context()
 	top := q.blob
+	listing := "dfs-acl|" + c.UID + "|" + top
 	after, resume := "", false
 	if v := q.query("continuation"); v != "" {
-		p, ok := decodeContinuation(v)
-		if !ok {
-			return errInvalidQuery("continuation", v, "not a continuation this service returned")
+		if after, err = h.resumeAt(ctx, listing, v); err != nil {
+			return err
 		}
-		after, resume = p, true
+		resume = true
 	}
 	var fileEntries []parsedEntry
 	for _, e := range entries {
@@ -376,7 +382,11 @@ func (h *Handler) setAccessControlRecursive(q *req) error {
 		return dfsMapTxErr(err)
 	}
 	if next != "" {
-		q.w.Header().Set("x-ms-continuation", encodeContinuation(next))
+		tok, err := h.continuation(ctx, listing, next)
+		if err != nil {
+			return err
+		}
+		q.w.Header().Set("x-ms-continuation", tok)
 	}
 	return writeJSON(q, http.StatusOK, res)
 }

@@ -213,21 +213,26 @@ func (h *Handler) listFilesystems(q *req) error {
 		}
 		max = min(n, 5000)
 	}
+	ctx := q.r.Context()
+	listing := "dfs-filesystems|" + strings.ToLower(q.account.Name) + "|" + q.query("prefix")
 	after := ""
 	if v := q.query("continuation"); v != "" {
-		b, err := base64.RawURLEncoding.DecodeString(v)
-		if err != nil {
-			return errInvalidQuery("continuation", v, "not a continuation this service returned")
+		var err error
+		if after, err = h.resumeAt(ctx, listing, v); err != nil {
+			return err
 		}
-		after = string(b)
 	}
-	cs, err := h.prov.ListContainers(q.r.Context(), q.account, q.query("prefix"), after, max+1)
+	cs, err := h.prov.ListContainers(ctx, q.account, q.query("prefix"), after, max+1)
 	if err != nil {
 		return err
 	}
 	if len(cs) > max {
 		cs = cs[:max]
-		q.w.Header().Set("x-ms-continuation", base64.RawURLEncoding.EncodeToString([]byte(cs[len(cs)-1].Name)))
+		tok, err := h.continuation(ctx, listing, cs[len(cs)-1].Name)
+		if err != nil {
+			return err
+		}
+		q.w.Header().Set("x-ms-continuation", tok)
 	}
 	type fs struct {
 		Name         string `json:"name"`

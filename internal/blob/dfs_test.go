@@ -222,7 +222,8 @@ func TestDFSGoClient(t *testing.T) {
 		t.Fatalf("get access control: acl %v perms %v", deref(ga.ACL), deref(ga.Permissions))
 	}
 	dc := fs.NewDirectoryClient("data")
-	res, err := dc.SetAccessControlRecursive(ctx, "user::rwx,group::r-x,other::--x", nil)
+	// Two paths per request: the client follows x-ms-continuation.
+	res, err := dc.SetAccessControlRecursive(ctx, "user::rwx,group::r-x,other::--x", &directory.SetAccessControlRecursiveOptions{BatchSize: to.Ptr(int32(2))})
 	must(t, err)
 	if *res.DirectoriesSuccessful != 3 || *res.FilesSuccessful != 2 || *res.FailureCount != 0 {
 		t.Fatalf("set access control recursive: dirs %d files %d failures %d", *res.DirectoriesSuccessful, *res.FilesSuccessful, *res.FailureCount)
@@ -377,6 +378,19 @@ func TestDFSACLAfterRBAC(t *testing.T) {
 	lp = ufs.NewListPathsPager(false, &filesystem.ListPathsOptions{Prefix: to.Ptr("data/team-b")})
 	if _, err := lp.NextPage(ctx); err == nil {
 		t.Fatal("user listed team-b")
+	}
+
+	// Through the Blob API: one level of data lists (r-x on data); a flat
+	// listing of data shows team-b's contents too, which team-b refuses.
+	ucc, err := container.NewClient(e.AccountURL("adlsacl")+"lake", e.Cred(user), &container.ClientOptions{ClientOptions: dlOpts(e)})
+	must(t, err)
+	hp := ucc.NewListBlobsHierarchyPager("/", &container.ListBlobsHierarchyOptions{Prefix: to.Ptr("data/")})
+	if _, err := hp.NextPage(ctx); err != nil {
+		t.Fatalf("user lists data/ one level through the Blob API: %v", err)
+	}
+	fp := ucc.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: to.Ptr("data/")})
+	if _, err := fp.NextPage(ctx); err == nil || !strings.Contains(err.Error(), "/lake/data/team-b") {
+		t.Fatalf("user lists data/ flat through the Blob API: %v", err)
 	}
 
 	// Sticky bit: in a world-writable sticky directory only a path's owner
