@@ -103,7 +103,7 @@ func (ss *sealedStore) Tx(ctx context.Context, fn func(tx store.Tx) error) error
 }
 
 func (ss *sealedStore) Revision(ctx context.Context) (int64, error) { return ss.inner.Revision(ctx) }
-func (ss *sealedStore) Close() error                                 { return ss.inner.Close() }
+func (ss *sealedStore) Close() error                                { return ss.inner.Close() }
 
 // Unwrap returns the store underneath.
 func (ss *sealedStore) Unwrap() store.Store { return ss.inner }
