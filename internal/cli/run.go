@@ -165,19 +165,14 @@ func (a *app) runAs(ctx context.Context, resourceID, clientID string, mode sandb
 		child.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a process group of its own, as on a node
 	}
 	child.Stdin, child.Stdout, child.Stderr = a.stdin, a.stdout, a.stderr
-	childPID, err := sb.ChildPID(child)
+	tracker, err := sb.Track(child)
 	if err != nil {
 		return err
 	}
 	if err := child.Start(); err != nil {
 		return &cliError{Message: fmt.Sprintf("cannot start %s: %v", name, err), Exit: 127}
 	}
-	target := child.Process
-	if pid, err := childPID(); err == nil && pid > 0 {
-		if p, err := os.FindProcess(pid); err == nil {
-			target = p
-		}
-	}
+	tracker.Started()
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
@@ -188,7 +183,7 @@ func (a *app) runAs(ctx context.Context, resourceID, clientID string, mode sandb
 	for {
 		select {
 		case s := <-sigs:
-			target.Signal(s)
+			tracker.Signal(s)
 		case err := <-done:
 			cancel()
 			var ee *exec.ExitError

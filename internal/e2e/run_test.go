@@ -1,13 +1,16 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -129,6 +132,28 @@ func TestRunAsWorkload(t *testing.T) {
 	cmd.Env = append(append(cleanEnv(), in.env()...), "AMLID_CONFIG_DIR="+cfg)
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "NotAWorkloadHost") {
 		t.Fatalf("run --as a UAI: %v %s", err, out)
+	}
+	// A signal to amlid run reaches the command itself inside the sandbox
+	// (bwrap does not forward signals): it runs its trap and exits with it.
+	{
+		cmd := exec.Command(amlidBin, "run", "--as", host, "--", "sh", "-c", "trap 'echo got TERM; exit 42' TERM; echo ready; while :; do sleep 0.1; done")
+		cmd.Env = append(append(cleanEnv(), in.env()...), "AMLID_CONFIG_DIR="+cfg)
+		var se bytes.Buffer
+		out, _ := cmd.StdoutPipe()
+		cmd.Stderr = &se
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		rd := bufio.NewReader(out)
+		if line, _ := rd.ReadString('\n'); line != "ready\n" {
+			t.Fatalf("amlid run: %q %s", line, se.String())
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		rest, _ := io.ReadAll(rd)
+		err := cmd.Wait()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 42 || !strings.Contains(string(rest), "got TERM") {
+			t.Fatalf("SIGTERM must reach the command: %v %q %s", err, rest, se.String())
+		}
 	}
 	// Credentials die with the process: the endpoint a finished workload
 	// used no longer answers with a token.

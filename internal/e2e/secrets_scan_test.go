@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"io/fs"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/amlid/amlid/internal/store/pgtest"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 )
 
 // privateKeyMarkers betray a private key in a database file: PEM headers
@@ -165,5 +168,67 @@ func TestNoSecretAtRest(t *testing.T) {
 	}
 	if v := strings.TrimSpace(in.mustCLI(cfg, "keyvault", "secret", "show", "--vault-name", "scankv", "-n", "s1", "--query", "value", "-o", "tsv")); v != vaultValue {
 		t.Fatalf("vault secret after a restart: %q", v)
+	}
+}
+
+// A PostgreSQL reader (issue 15): with the state in PostgreSQL, a plain SQL
+// read of every record finds no storage account key, registry admin
+// password, endpoint key or private key: the token-signing and registry
+// keys and every ARM resource are sealed, so the database alone cannot
+// mint a token.
+func TestPostgresReaderFindsNoSecret(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Start(t)
+	in := start(t, "", "--store", url)
+	cfg := t.TempDir()
+	in.mustCLI(cfg, "group", "create", "-n", "pg-rg", "-l", "eastus")
+	acct := mustJSON(t, in.mustCLI(cfg, "storage", "account", "create", "-n", "pgscan", "-g", "pg-rg", "-l", "eastus"))
+	var secrets []string
+	for _, k := range in.armPost(t, acct["id"].(string)+"/listKeys", "2023-01-01")["keys"].([]any) {
+		secrets = append(secrets, k.(map[string]any)["value"].(string))
+	}
+	in.mustCLI(cfg, "acr", "create", "-n", "pgscanreg", "-g", "pg-rg", "--admin-enabled", "true")
+	for _, p := range mustJSON(t, in.mustCLI(cfg, "acr", "credential", "show", "-n", "pgscanreg", "-g", "pg-rg"))["passwords"].([]any) {
+		secrets = append(secrets, p.(map[string]any)["value"].(string))
+	}
+	// The registry's signing key is made on its first token.
+	in.mustCLI(cfg, "acr", "login", "-n", "pgscanreg", "-g", "pg-rg", "--expose-token")
+
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(t.Context(), "SELECT kind, key, value FROM records")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	kinds := map[string]int{}
+	for rows.Next() {
+		var kind, key string
+		var value []byte
+		if err := rows.Scan(&kind, &key, &value); err != nil {
+			t.Fatal(err)
+		}
+		kinds[kind]++
+		for _, s := range secrets {
+			if bytes.Contains(value, []byte(s)) {
+				t.Errorf("record %s/%s holds the secret %q in clear", kind, key, s)
+			}
+		}
+		for _, m := range privateKeyMarkers {
+			if bytes.Contains(value, []byte(m)) {
+				t.Errorf("record %s/%s holds a private key in clear (%q)", kind, key, m)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"arm.resource", "token.key", "registry.key"} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s record in PostgreSQL: the scan looked at the wrong database (%v)", k, kinds)
+		}
 	}
 }

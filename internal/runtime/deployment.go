@@ -129,6 +129,9 @@ func (d *deployment) begin() {
 	d.sink.notef("starting %d instance(s) of %s", sp.Instances, sp.ID)
 	d.sink.notef("scoring script %s in %s, run with %s; the environment's image and conda_file are not installed (amlid runs the code with this interpreter)",
 		sp.ScoringScript, sp.CodeDir, d.s.cfg.Python)
+	if !d.s.cfg.Sandbox.Active() {
+		d.sink.notef("WARNING: no workload sandbox: the scoring code runs as amlid's OS user and can read amlid's data dir (install bubblewrap; see amlid up --workload-sandbox)")
+	}
 	for _, in := range d.insts {
 		d.wg.Add(1)
 		go in.loop()

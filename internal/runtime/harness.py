@@ -27,6 +27,7 @@ Nothing here prints the environment: MSI_SECRET and the endpoint path stay out
 of the logs (the Go side also redacts them from whatever the script prints).
 """
 
+import hmac
 import http.server
 import importlib.util
 import inspect
@@ -80,6 +81,24 @@ def exit_now(code):
         sys.stderr.flush()
     finally:
         os._exit(code)
+
+
+TOKEN_HEADER = "X-Amlid-Harness-Token"
+
+
+def read_token(fd):
+    """Reads the line amlid writes first on the lifeline: the token its
+    requests carry (not in the environment, where other processes of the
+    machine could read it)."""
+    buf = b""
+    while not buf.endswith(b"\n"):
+        chunk = os.read(fd, 1)
+        if not chunk:
+            exit_now(0)  # amlid went away before starting us
+        buf += chunk
+        if len(buf) > 256:
+            exit_now(2)
+    return buf.strip().decode("ascii")
 
 
 def watch_lifeline(fd):
@@ -145,7 +164,7 @@ class Scorer:
         self.wants_headers = "request_headers" in params
 
 
-def make_handler(scorer):
+def make_handler(scorer, token):
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
@@ -177,6 +196,16 @@ def make_handler(scorer):
 
         def do_POST(self):
             path = self.path.split("?", 1)[0]
+            # Only amlid may call the harness: its port is on the machine's
+            # loopback, where other workloads run too.
+            given = self.headers.get(TOKEN_HEADER, "")
+            if not hmac.compare_digest(given.encode("utf-8", "replace"), token.encode("ascii")):
+                self.close_connection = True
+                length = self.headers.get("Content-Length", "")
+                if length.isdigit() and int(length) <= 1 << 20:
+                    self.drain()  # so the close does not reset the connection before the answer is read
+                self.reply(403, "Forbidden: score through the endpoint's scoring URI", "text/plain; charset=utf-8", {"Connection": "close"})
+                return
             if path != "/score":
                 self.drain()
                 self.reply(404, "Not found: POST /score runs the scoring script", "text/plain; charset=utf-8")
@@ -259,6 +288,7 @@ def main():
             pass
 
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    token = read_token(lifeline_fd)
     threading.Thread(target=watch_lifeline, args=(lifeline_fd,), name="amlid-lifeline", daemon=True).start()
 
     script_path = os.path.join(code_dir, script)
@@ -284,7 +314,7 @@ def main():
 
     sock = socket.socket(fileno=listen_fd)
     sock.setblocking(True)
-    server = Server(("127.0.0.1", 0), make_handler(Scorer(module)), bind_and_activate=False)
+    server = Server(("127.0.0.1", 0), make_handler(Scorer(module), token), bind_and_activate=False)
     server.socket.close()
     server.socket = sock
     server.server_address = sock.getsockname()

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -31,6 +33,20 @@ type statusMsg struct {
 	PID   int    `json:"pid,omitempty"`
 }
 
+// HarnessTokenHeader carries the per-launch token the harness requires.
+const HarnessTokenHeader = "X-Amlid-Harness-Token"
+
+type tokenTransport struct {
+	tr    *http.Transport
+	token string
+}
+
+func (t tokenTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set(HarnessTokenHeader, t.token)
+	return t.tr.RoundTrip(r)
+}
+
 // readyMarker ends the harness's "Worker with pid N ready for serving
 // traffic" log line.
 const readyMarker = " ready for serving traffic"
@@ -39,7 +55,8 @@ const readyMarker = " ready for serving traffic"
 type proc struct {
 	cmd      *exec.Cmd
 	pid      int
-	client   *http.Client
+	tr       *http.Transport
+	client   *http.Client   // tr, with the harness token on every request
 	status   chan statusMsg // at most one message, then closed
 	exited   chan struct{}  // closed once the leader was reaped
 	outDone  chan struct{}  // closed once the output pipe hit EOF
@@ -102,9 +119,17 @@ func (in *instance) launch() (*proc, error) {
 	outW.Close()
 	stW.Close()
 	lifeR.Close()
+	// The harness serves only requests carrying this launch's token: its
+	// port is on the machine's loopback, where other workloads run too.
+	token := make([]byte, 32)
+	_, _ = rand.Read(token)
+	tok := hex.EncodeToString(token)
+	if _, err := lifeW.Write([]byte(tok + "\n")); err != nil {
+		d.sink.notef("instance %d: handing the harness its token: %v", in.idx, err)
+	}
 	tr := &http.Transport{Proxy: nil, DisableCompression: true, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second,
 		ResponseHeaderTimeout: 0}
-	p := &proc{cmd: cmd, pid: cmd.Process.Pid, client: &http.Client{Transport: tr},
+	p := &proc{cmd: cmd, pid: cmd.Process.Pid, tr: tr, client: &http.Client{Transport: tokenTransport{tr, tok}},
 		status: make(chan statusMsg, 1), exited: make(chan struct{}), outDone: make(chan struct{}), lifeline: lifeW,
 		logged: make(chan struct{})}
 	// The harness prints its PID as it sees it (in a sandbox, its PID
@@ -173,9 +198,7 @@ func (p *proc) wait() {
 	p.mu.Unlock()
 	p.waitErr = p.cmd.Wait()
 	p.lifeline.Close()
-	if tr, ok := p.client.Transport.(*http.Transport); ok {
-		tr.CloseIdleConnections()
-	}
+	p.tr.CloseIdleConnections()
 	close(p.exited)
 }
 

@@ -3,7 +3,9 @@ package runtime
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -168,5 +170,38 @@ func TestSandboxHostileScoringScript(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("results: %s", body)
+	}
+}
+
+// A deployment's harness listens on the machine's loopback, where other
+// workloads run too: a request without the launch's token (another
+// workload calling run() directly, past the endpoint's authentication) is
+// refused with 403; amlid's own Score passes.
+func TestHarnessRefusesRequestsWithoutToken(t *testing.T) {
+	s := newSup(t)
+	id := depID("token")
+	start(t, s, Spec{ID: id, CodeDir: code(t, map[string]string{"score.py": "def init():\n    pass\n\ndef run(raw):\n    return 'scored'\n"}),
+		ScoringScript: "score.py", Instances: 1})
+	port := s.get(id).insts[0].port
+	for _, tok := range []string{"", "forged"} {
+		req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1:"+strconv.Itoa(port)+"/score", strings.NewReader(`{}`))
+		if tok != "" {
+			req.Header.Set(HarnessTokenHeader, tok)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			logs, _ := s.Logs(id, 50)
+			t.Fatalf("%v\n%s", err, logs)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || strings.Contains(string(b), "scored") {
+			t.Fatalf("token %q: %d %s", tok, resp.StatusCode, b)
+		}
+	}
+	code, body, _, err := s.Score(context.Background(), id, []byte(`{}`), "application/json")
+	if err != nil || code != 200 || string(body) != `"scored"` {
+		logs, _ := s.Logs(id, 50)
+		t.Fatalf("Score: %d %s %v\n%s", code, body, err, logs)
 	}
 }

@@ -34,6 +34,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -42,6 +43,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -389,33 +391,108 @@ func (l *Launcher) args(j Jail, interp string) []string {
 	return a
 }
 
-// ChildPID arranges for cmd (made by Command, ExtraFiles already set) to
-// report the workload's PID as amlid's PID namespace sees it, so signals
-// can go to the workload itself rather than to bwrap (which does not
-// forward them). Call it before cmd.Start; call the returned function
-// after a successful Start. Without a sandbox it returns cmd.Process.Pid.
-func (l *Launcher) ChildPID(cmd *exec.Cmd) (func() (int, error), error) {
+// Tracker sends signals to a workload started by Command: with bwrap, to
+// the workload's own process rather than to bwrap (which does not forward
+// signals) or to bwrap's init in the workload's PID namespace (which
+// ignores them).
+type Tracker struct {
+	cmd  *exec.Cmd
+	r, w *os.File
+
+	once sync.Once
+	init int // bwrap's "child-pid": the PID namespace's init
+	err  error
+}
+
+// Track arranges for cmd (made by Command, ExtraFiles already set) to be
+// signalled through the returned Tracker. Call it before cmd.Start, and
+// Started after a successful Start.
+func (l *Launcher) Track(cmd *exec.Cmd) (*Tracker, error) {
+	t := &Tracker{cmd: cmd}
 	if !l.Active() {
-		return func() (int, error) { return cmd.Process.Pid, nil }, nil
+		return t, nil
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
+	t.r, t.w = r, w
 	fd := 3 + len(cmd.ExtraFiles)
 	cmd.ExtraFiles = append(cmd.ExtraFiles, w)
 	cmd.Args = append([]string{cmd.Args[0], "--info-fd", fmt.Sprint(fd)}, cmd.Args[1:]...)
-	return func() (int, error) {
-		defer r.Close()
-		w.Close() // the child holds its copy once started
+	return t, nil
+}
+
+// Started closes amlid's copy of the info pipe's write end.
+func (t *Tracker) Started() {
+	if t.w != nil {
+		t.w.Close()
+	}
+}
+
+// Signal sends sig to the workload.
+func (t *Tracker) Signal(sig os.Signal) error {
+	if t.r == nil {
+		return t.cmd.Process.Signal(sig)
+	}
+	t.once.Do(func() {
+		defer t.r.Close()
 		var info struct {
 			ChildPID int `json:"child-pid"`
 		}
-		if err := json.NewDecoder(r).Decode(&info); err != nil {
-			return 0, fmt.Errorf("bwrap did not report the workload's PID: %w", err)
+		if err := json.NewDecoder(t.r).Decode(&info); err != nil || info.ChildPID <= 0 {
+			t.err = fmt.Errorf("bwrap did not report the workload's PID: %v", err)
+			return
 		}
-		return info.ChildPID, nil
-	}, nil
+		t.init = info.ChildPID
+	})
+	if t.err != nil {
+		return t.cmd.Process.Signal(sig)
+	}
+	kids := childrenOf(t.init)
+	if len(kids) == 0 {
+		return t.cmd.Process.Signal(sig)
+	}
+	var first error
+	for _, pid := range kids {
+		if p, err := os.FindProcess(pid); err == nil {
+			if err := p.Signal(sig); err != nil && first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
+
+// childrenOf lists the processes whose parent is pid (from /proc).
+func childrenOf(pid int) []int {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, e := range ents {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …; comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) >= 2 {
+			if ppid, err := strconv.Atoi(f[1]); err == nil && ppid == pid {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
 }
 
 func inRuntime(p string) bool {

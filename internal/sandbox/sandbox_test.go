@@ -64,3 +64,25 @@ func TestHideInsideWorkingFolder(t *testing.T) {
 		t.Fatalf("the working folder must be writable: %q", b)
 	}
 }
+
+// An interpreter outside /usr (a virtualenv: <root>/bin/python) has its
+// tree bound read-only; the folders next to it stay out of sight.
+func TestInterpreterTreeOutsideUsr(t *testing.T) {
+	l, err := New(Options{Mode: Require})
+	if err != nil {
+		t.Fatalf("the sandbox must run here (scripts/test.sh installs bubblewrap): %v", err)
+	}
+	base := t.TempDir()
+	venv := filepath.Join(base, "venv")
+	os.MkdirAll(filepath.Join(venv, "bin"), 0o755)
+	os.MkdirAll(filepath.Join(venv, "lib"), 0o755)
+	os.WriteFile(filepath.Join(venv, "lib", "site.txt"), []byte("SITE"), 0o644)
+	os.WriteFile(filepath.Join(base, "neighbour.txt"), []byte("NEIGHBOUR"), 0o644)
+	tool := filepath.Join(venv, "bin", "tool")
+	os.WriteFile(tool, []byte("#!/bin/sh\ncat \"$(dirname \"$0\")/../lib/site.txt\"; cat \"$(dirname \"$0\")/../../neighbour.txt\" 2>/dev/null || echo HIDDEN\n"), 0o755)
+	work := t.TempDir()
+	out, err := l.Command(Jail{Dir: work}, nil, tool).CombinedOutput()
+	if err != nil || string(out) != "SITEHIDDEN\n" {
+		t.Fatalf("%v: %q", err, out)
+	}
+}

@@ -18,6 +18,7 @@
 package seal
 
 import (
+	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -163,15 +164,22 @@ func (s *Sealer) Seal(plain []byte, ad string) (string, error) {
 
 // Open decrypts a sealed value for ad.
 func (s *Sealer) Open(sealed, ad string) ([]byte, error) {
-	if !strings.HasPrefix(sealed, Prefix) {
+	return s.open([]byte(sealed), ad)
+}
+
+func (s *Sealer) open(sealed []byte, ad string) ([]byte, error) {
+	if !bytes.HasPrefix(sealed, []byte(Prefix)) {
 		return nil, ErrNotSealed
 	}
-	b, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(sealed, Prefix))
+	enc := sealed[len(Prefix):]
+	b := make([]byte, base64.StdEncoding.DecodedLen(len(enc)))
+	m, err := base64.StdEncoding.Decode(b, enc)
+	b = b[:m]
 	if err != nil || len(b) < s.aead.NonceSize() {
 		return nil, errors.New("seal: sealed value is corrupt")
 	}
 	n := s.aead.NonceSize()
-	plain, err := s.aead.Open(nil, b[:n], b[n:], []byte(ad))
+	plain, err := s.aead.Open(b[n:n], b[:n], b[n:], []byte(ad))
 	if err != nil {
 		return nil, errors.New("seal: sealed value does not open with this key and identity")
 	}

@@ -3,7 +3,6 @@ package seal
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,12 +11,12 @@ import (
 )
 
 // A sealed record value is a JSON object with one member, so the stored
-// value stays JSON: {"sealed":"v1:…"}.
-var sealedHead = []byte(`{"sealed":"` + Prefix)
-
-type sealedValue struct {
-	Sealed string `json:"sealed"`
-}
+// value stays JSON: {"sealed":"v1:<base64>"} (base64 needs no JSON
+// escaping, so it is written and read without a JSON codec).
+var (
+	sealedHead = []byte(`{"sealed":"` + Prefix)
+	sealedTail = []byte(`"}`)
+)
 
 // IsSealedValue reports whether a stored record value is sealed.
 func IsSealedValue(v []byte) bool { return bytes.HasPrefix(v, sealedHead) }
@@ -48,10 +47,8 @@ func (ss *sealedStore) seal(rec store.Record) (store.Record, error) {
 	if err != nil {
 		return rec, err
 	}
-	b, err := json.Marshal(sealedValue{Sealed: v})
-	if err != nil {
-		return rec, err
-	}
+	b := make([]byte, 0, len(sealedHead)+len(v)+len(sealedTail))
+	b = append(append(append(b, sealedHead[:len(sealedHead)-len(Prefix)]...), v...), sealedTail...)
 	rec.Value = b
 	return rec, nil
 }
@@ -60,11 +57,11 @@ func (ss *sealedStore) open(rec store.Record) (store.Record, error) {
 	if !ss.sealed(rec.Kind) || !IsSealedValue(rec.Value) {
 		return rec, nil
 	}
-	var sv sealedValue
-	if err := json.Unmarshal(rec.Value, &sv); err != nil {
-		return rec, fmt.Errorf("seal: record %s/%s: %w", rec.Kind, rec.Key, err)
+	if !bytes.HasSuffix(rec.Value, sealedTail) {
+		return rec, fmt.Errorf("seal: record %s/%s: sealed value is corrupt", rec.Kind, rec.Key)
 	}
-	plain, err := ss.s.Open(sv.Sealed, recordAD(rec.Kind, rec.Key))
+	sealed := rec.Value[len(sealedHead)-len(Prefix) : len(rec.Value)-len(sealedTail)]
+	plain, err := ss.s.open(sealed, recordAD(rec.Kind, rec.Key))
 	if err != nil {
 		return rec, fmt.Errorf("seal: record %s/%s: %w", rec.Kind, rec.Key, err)
 	}
