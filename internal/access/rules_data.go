@@ -80,6 +80,9 @@ func credentialsType(ds *arm.Resource) string {
 // container. Without it, every reader uses its own identity (noted).
 func DS4(ctx context.Context, src Source, ds *arm.Resource) (Result, error) {
 	var res Result
+	if !strings.EqualFold(ds.Type, catalog.TypeDatastore) {
+		return res, fmt.Errorf("rule DS-4 applies to datastores, not to %s: `amlid analyze -w <workspace>` evaluates it for each datastore", ds.Type)
+	}
 	if !strings.EqualFold(credentialsType(ds), "None") {
 		res.Notes = append(res.Notes, fmt.Sprintf("Datastore %s caches %s credentials in the workspace key vault (rule DS-2): readers use them, not their identity; `amlid ml datastore secret-readers -n %s` lists who can read them.",
 			ds.Name, credentialsType(ds), ds.Name))

@@ -595,3 +595,53 @@ func accountName(ws map[string]any) string {
 	s := ws["storage_account"].(string)
 	return s[strings.LastIndex(s, "/")+1:]
 }
+
+// DS-2 under the access-policy model: a workspace that brings a vault
+// using access policies writes datastore secrets only once its identity has
+// the "set" policy permission; the refusal is the vault's, naming the model,
+// the permission and the set-policy command. Default datastores wait for it
+// too (created on the next workspace write).
+func TestDatastoreSecretAccessPolicyVault(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	in.mustCLI(cfg, "group", "create", "-n", "apds", "-l", "eastus")
+	in.mustCLI(cfg, "configure", "--defaults", "group=apds", "workspace=apws")
+	kv := mustJSON(t, in.mustCLI(cfg, "keyvault", "create", "-n", "apvault1"))
+	if kv["properties"].(map[string]any)["enableRbacAuthorization"] == true {
+		t.Fatal("the vault should use access policies")
+	}
+	ws := mustJSON(t, in.mustCLI(cfg, "ml", "workspace", "create", "-n", "apws", "--key-vault", kv["id"].(string)))
+	pid := ws["identity"].(map[string]any)["principal_id"].(string)
+	if l := in.mustCLI(cfg, "ml", "datastore", "list", "--query", "[].name", "-o", "tsv"); strings.TrimSpace(l) != "" {
+		t.Fatalf("default datastores were created without a vault policy: %s", l)
+	}
+	in.mustCLI(cfg, "storage", "account", "create", "-n", "apdsdata")
+	key := strings.TrimSpace(in.mustCLI(cfg, "storage", "account", "keys", "list", "-n", "apdsdata", "--query", "[0].value", "-o", "tsv"))
+	dir := t.TempDir()
+	yml := filepath.Join(dir, "ds.yml")
+	os.WriteFile(yml, []byte("name: keyed\ntype: azure_blob\naccount_name: apdsdata\ncontainer_name: c1\ncredentials:\n  account_key: "+key+"\n"), 0o644)
+	in.cliFails(t, cfg, []string{"DS-2", "KeyVaultAccessDenied", "access-policy", "amlid keyvault set-policy", pid}, "ml", "datastore", "create", "-f", yml)
+	in.mustCLI(cfg, "keyvault", "set-policy", "-n", "apvault1", "--object-id", pid, "--secret-permissions", "get", "list", "set", "delete")
+	in.mustCLI(cfg, "ml", "datastore", "create", "-f", yml)
+	shown := mustJSON(t, in.mustCLI(cfg, "ml", "datastore", "show", "-n", "keyed", "--include-secrets"))
+	if shown["secrets"].(map[string]any)["key"] != key {
+		t.Fatalf("listSecrets through an access-policy vault: %v", shown)
+	}
+	// The next workspace write creates the default datastores.
+	in.mustCLI(cfg, "ml", "workspace", "update", "-n", "apws", "--description", "now with a vault policy")
+	if d := strings.TrimSpace(in.mustCLI(cfg, "ml", "datastore", "list", "--query", "[?is_default].name", "-o", "tsv")); d != "workspaceblobstore" {
+		t.Fatalf("default datastore after the policy: %q", d)
+	}
+	var readers []map[string]any
+	json.Unmarshal([]byte(in.mustCLI(cfg, "ml", "datastore", "secret-readers", "-n", "keyed")), &readers)
+	found := false
+	for _, r := range readers {
+		if strings.EqualFold(r["principalId"].(string), pid) && r["via"] == "vault-access-policy" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("secret readers through the access policy: %v", readers)
+	}
+}
