@@ -201,3 +201,55 @@ func mustRead(t *testing.T, p string) string {
 	}
 	return string(b)
 }
+
+// ADLS Gen2 through a job (issue 19 item 5, rule DS-9): an identity-based
+// AzureDataLakeGen2 datastore read by a user-identity job; POSIX ACLs let
+// the user read team-a's folder and refuse team-b's, with no data role.
+func TestJobReadsADLSWithACLs(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	in.mustCLI(cfg, "group", "create", "-n", "lake-rg", "-l", "eastus")
+	in.mustCLI(cfg, "configure", "--defaults", "group=lake-rg", "workspace=lake-ws")
+	in.mustCLI(cfg, "ml", "workspace", "create", "-n", "lake-ws")
+	rgID := strings.TrimSpace(in.mustCLI(cfg, "group", "show", "-n", "lake-rg", "--query", "id", "-o", "tsv"))
+	acct := mustJSON(t, in.mustCLI(cfg, "storage", "account", "create", "-n", "teamlake", "-l", "eastus", "--hns", "true"))["id"].(string)
+	admin := strings.TrimSpace(in.mustCLI(cfg, "ad", "sp", "show", "--id", in.Boot.ClientID, "--query", "id", "-o", "tsv"))
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", admin, "--assignee-principal-type", "ServicePrincipal",
+		"--role", "Storage Blob Data Owner", "--scope", acct)
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o644)
+		return p
+	}
+	fs := func(args ...string) { in.mustCLI(cfg, append(append([]string{"storage", "fs"}, args...), "--account-name", "teamlake", "--auth-mode", "login")...) }
+	fs("create", "-n", "data")
+	fs("directory", "create", "-n", "team-a", "-f", "data")
+	fs("directory", "create", "-n", "team-b", "-f", "data")
+	fs("file", "upload", "-s", write("x.csv", "team,a\n1,2\n"), "-p", "team-a/x.csv", "-f", "data")
+	fs("file", "upload", "-s", write("y.csv", "team,b\n3,4\n"), "-p", "team-b/y.csv", "-f", "data")
+	in.mustCLI(cfg, "ml", "datastore", "create", "-f", write("lake.yml", "name: lake\ntype: azure_data_lake_gen2\naccount_name: teamlake\nfilesystem: data\n"))
+	in.mustCLI(cfg, "ml", "compute", "create", "-n", "cpu-cluster", "--type", "amlcompute", "--identity-type", "system_assigned")
+	in.mustCLI(cfg, "ad", "user", "create", "--display-name", "Bo", "--user-principal-name", "bo@amlid.onmicrosoft.com", "--password", "Secr3t-pass!")
+	bo := t.TempDir()
+	if so, se, code := in.cliNoEnvCreds(bo, "login", "-u", "bo@amlid.onmicrosoft.com", "-p", "Secr3t-pass!"); code != 0 {
+		t.Fatalf("login: %s%s", so, se)
+	}
+	boID := strings.TrimSpace(in.mustCLI(cfg, "ad", "user", "show", "--id", "bo@amlid.onmicrosoft.com", "--query", "id", "-o", "tsv"))
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", boID, "--assignee-principal-type", "User", "--role", "Contributor", "--scope", rgID)
+	// ACLs: execute on the root, read+execute on team-a, read on its file.
+	fs("access", "set", "--acl", "user::rwx,user:"+boID+":--x,group::r-x,mask::r-x,other::---", "-p", "/", "-f", "data")
+	fs("access", "set", "--acl", "user::rwx,user:"+boID+":r-x,group::r-x,mask::r-x,other::---", "-p", "team-a", "-f", "data")
+	fs("access", "set", "--acl", "user::rw-,user:"+boID+":r--,group::r--,mask::r--,other::---", "-p", "team-a/x.csv", "-f", "data")
+	job := func(name, path string) (string, string, int) {
+		y := write(name+".yml", "command: cat ${{inputs.f}}\ncompute: azureml:cpu-cluster\nidentity:\n  type: user_identity\ninputs:\n  f:\n    type: uri_file\n    path: azureml://datastores/lake/paths/"+path+"\n")
+		return in.cliNoEnvCreds(bo, "ml", "job", "create", "-f", y, "--name", name, "--stream", "-g", "lake-rg", "-w", "lake-ws")
+	}
+	if so, se, code := job("team-a", "team-a/x.csv"); code != 0 || !strings.Contains(so, "team,a") {
+		t.Fatalf("team-a through its ACL: exit %d\n%s\n%s", code, so, se)
+	}
+	if so, se, code := job("team-b", "team-b/y.csv"); code == 0 || !strings.Contains(se, boID) || !strings.Contains(se, "DS-5") {
+		t.Fatalf("team-b without an ACL entry: exit %d\n%s\n%s", code, so, se)
+	}
+}
