@@ -117,6 +117,7 @@ type principalView struct {
 type armDecider struct {
 	a     *app
 	sub   string
+	rg    string // the analyzed resource's group: listed when the subscription may not be
 	roles []rbac.RoleDefinition
 	byID  *rbac.Engine // roles only, for Role()
 	views map[string]*principalView
@@ -134,11 +135,18 @@ func (a *app) decider(ctx context.Context, scope string) (*armDecider, error) {
 		}
 		listScope = "/subscriptions/" + sub
 	}
+	d := &armDecider{a: a, sub: listScope, views: map[string]*principalView{}}
+	if id, err := arm.ParseID(scope); err == nil && id.ResourceGroup != "" {
+		d.rg = id.ResourceGroupID()
+	}
 	defs, err := a.armList(ctx, listScope+"/providers/Microsoft.Authorization/roleDefinitions", apiRoleDefinitions, nil)
+	var ce *cliError
+	if errors.As(err, &ce) && ce.Status == http.StatusForbidden && d.rg != "" {
+		defs, err = a.armList(ctx, d.rg+"/providers/Microsoft.Authorization/roleDefinitions", apiRoleDefinitions, nil)
+	}
 	if err != nil {
 		return nil, err
 	}
-	d := &armDecider{a: a, sub: listScope, views: map[string]*principalView{}}
 	for _, def := range defs {
 		b, _ := json.Marshal(flattenRoleDefinition(def))
 		var rd struct {
@@ -167,8 +175,14 @@ func (d *armDecider) view(ctx context.Context, oid string) (*principalView, erro
 	if v := d.views[k]; v != nil {
 		return v, nil
 	}
-	items, err := d.a.armList(ctx, d.sub+"/providers/Microsoft.Authorization/roleAssignments", apiRoleAssignments,
-		url.Values{"$filter": {"assignedTo('" + oid + "')"}})
+	filter := url.Values{"$filter": {"assignedTo('" + oid + "')"}}
+	items, err := d.a.armList(ctx, d.sub+"/providers/Microsoft.Authorization/roleAssignments", apiRoleAssignments, filter)
+	var ce *cliError
+	if errors.As(err, &ce) && ce.Status == http.StatusForbidden && d.rg != "" {
+		// A caller who may read role assignments only in the resource's
+		// group sees those at, above and below it there.
+		items, err = d.a.armList(ctx, d.rg+"/providers/Microsoft.Authorization/roleAssignments", apiRoleAssignments, filter)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -119,7 +119,7 @@ It runs the same rules as the server, fed only by ARM reads.`,
 	f.StringVarP(&ws, "workspace-name", "w", "", "Analyze this workspace and its endpoints")
 	f.StringVar(&resource, "resource", "", "Analyze this resource (and its children)")
 	f.StringVarP(&file, "file", "f", "", "What-if: evaluate this YAML before it is submitted")
-	f.StringVar(&kind, "kind", "", "What-if: workspace, online-endpoint or online-deployment (default: detected)")
+	f.StringVar(&kind, "kind", "", "What-if: workspace, online-endpoint, online-deployment or job (default: detected)")
 	f.StringVar(&endpoint, "endpoint-name", "", "What-if for an online deployment: its endpoint (default: endpoint_name in the YAML)")
 	f.StringVar(&format, "output-format", "report", "report, or sarif (SARIF 2.1.0 for CI annotations)")
 	return c
@@ -217,8 +217,16 @@ func (a *app) whatIf(ctx context.Context, file, kind, endpoint string, ref *wsRe
 		} else if err != nil {
 			return nil, err
 		}
+	case "job":
+		ws, err := a.workspace(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		if res, err = a.hypotheticalJob(ctx, ws, spec); err != nil {
+			return nil, err
+		}
 	default:
-		return nil, usageErr("--kind must be workspace, online-endpoint or online-deployment (could not detect it from %s)", file)
+		return nil, usageErr("--kind must be workspace, online-endpoint, online-deployment or job (could not detect it from %s)", file)
 	}
 	mem := access.NewMemorySource(src, res)
 	d, err := a.decider(ctx, res.ID)
@@ -243,6 +251,10 @@ func detectKind(spec *mlSpec) string {
 		return "online-endpoint"
 	case strings.Contains(schema, "workspace"):
 		return "workspace"
+	case strings.Contains(schema, "commandjob"):
+		return "job"
+	case spec.has("command") && spec.has("compute"):
+		return "job"
 	case spec.has("model") || spec.has("code_configuration") || spec.has("endpoint_name"):
 		return "online-deployment"
 	case spec.has("auth_mode"):
@@ -446,4 +458,42 @@ func (a *app) graphItems(ctx context.Context, path string) ([]any, error) {
 		next = str(m["@odata.nextLink"])
 	}
 	return out, nil
+}
+
+// hypotheticalJob is the job a `ml job create -f` would submit, as the
+// signed-in principal, without uploading its code.
+func (a *app) hypotheticalJob(ctx context.Context, ws *wsCtx, spec *mlSpec) (*arm.Resource, error) {
+	comp := strings.TrimPrefix(spec.str("compute"), "azureml:")
+	if comp == "" {
+		return nil, usageErr("the job names no compute (compute: azureml:<name>)")
+	}
+	if !strings.HasPrefix(comp, "/") {
+		comp = ws.path + "/computes/" + comp
+	}
+	props := map[string]any{"jobType": "Command", "command": spec.str("command"), "computeId": comp}
+	inputs := map[string]any{}
+	for name, v := range spec.sub("inputs") {
+		if m, ok := v.(map[string]any); ok {
+			p, _ := m["path"].(string)
+			inputs[name] = map[string]any{"uri": p}
+		}
+	}
+	props["inputs"] = inputs
+	if id := spec.sub("identity"); id != nil {
+		if t, _ := id["type"].(string); strings.EqualFold(t, "user_identity") {
+			props["identity"] = map[string]any{"identityType": "UserIdentity"}
+			oid, err := a.callerObjectID(ctx)
+			if err != nil {
+				return nil, err
+			}
+			t, _ := a.target()
+			tenant := ""
+			if t != nil {
+				tenant = t.TenantID
+			}
+			props["amlidSubmittedBy"] = map[string]any{"objectId": oid, "tenantId": tenant}
+		}
+	}
+	name := firstNonEmpty(spec.str("name"), "what-if")
+	return &arm.Resource{ID: ws.path + "/jobs/" + url.PathEscape(name), Name: name, Type: catalog.TypeJob, Properties: props}, nil
 }

@@ -57,8 +57,13 @@ func TestJobsRunWithTheRightIdentity(t *testing.T) {
 	}
 	jobYAML := filepath.Join("testdata", "ml", "job", "job.yml")
 
+	// What-if predicts the refusal before the job is submitted.
+	so, se, code := adaCLI("analyze", "-f", jobYAML)
+	if code != 1 || !strings.Contains(so, `"rule": "DS-5"`) || !strings.Contains(so, "Storage Blob Data Reader") || !strings.Contains(so, adaID) {
+		t.Fatalf("what-if on the job YAML before the grant: exit %d\n%s\n%s", code, so, se)
+	}
 	// DS-5 with user identity: refused while Ada lacks a data role.
-	so, se, code := adaCLI("ml", "job", "create", "-f", jobYAML, "--name", "census-1", "--stream")
+	so, se, code = adaCLI("ml", "job", "create", "-f", jobYAML, "--name", "census-1", "--stream")
 	if code == 0 || !strings.Contains(se, adaID) || !strings.Contains(se, "blobs/read") || !strings.Contains(se, "DS-5") ||
 		!strings.Contains(se, `--role "Storage Blob Data Reader" --scope `+acct) {
 		t.Fatalf("user-identity job without a data role: exit %d\n%s\n%s", code, so, se)
@@ -69,6 +74,9 @@ func TestJobsRunWithTheRightIdentity(t *testing.T) {
 	}
 	// After the grant the same job completes, and says who read the input.
 	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", adaID, "--assignee-principal-type", "User", "--role", "Storage Blob Data Reader", "--scope", acct)
+	if so, se, code := adaCLI("analyze", "-f", jobYAML); code != 0 {
+		t.Fatalf("what-if on the job YAML after the grant: exit %d\n%s\n%s", code, so, se)
+	}
 	so, se, code = adaCLI("ml", "job", "create", "-f", jobYAML, "--name", "census-2", "--stream")
 	if code != 0 || !strings.Contains(so, "census rows: 2") || !strings.Contains(so, "--census-csv: ") {
 		t.Fatalf("user-identity job after the grant: exit %d\n%s\n%s", code, so, se)
