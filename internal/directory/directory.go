@@ -112,8 +112,13 @@ type Principal struct {
 	Disabled       bool                    `json:"disabled,omitempty"`
 	// DirectoryAdmin marks a Global Administrator: it may write the
 	// directory through Graph (the bootstrap admin is one).
-	DirectoryAdmin bool      `json:"directoryAdmin,omitempty"`
-	Created        time.Time `json:"created"`
+	DirectoryAdmin bool `json:"directoryAdmin,omitempty"`
+	// RedirectURIs are the reply URLs of an application's service
+	// principal (mirrored from its app registration's web, spa and
+	// publicClient platforms): the authorization-code flow sends codes
+	// only there.
+	RedirectURIs []string  `json:"redirectUris,omitempty"`
+	Created      time.Time `json:"created"`
 }
 
 // IsManagedIdentity reports whether p is a managed identity's principal.

@@ -174,13 +174,6 @@ func (s *Service) handleKeys(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.JWKS())
 }
 
-// handleAuthorize: amlid has no browser sign-in.
-func (s *Service) handleAuthorize(w http.ResponseWriter, r *http.Request) {
-	s.writeError(w, r, newErr(http.StatusBadRequest, "unsupported_response_type", 900144,
-		"amlid has no browser sign-in (authorization code flow). Use a service principal secret or certificate, username/password, or the device code flow (approve with POST %s/%s/oauth2/deviceauth).",
-		s.base, r.PathValue("tenant")))
-}
-
 // handleInstance answers MSAL's instance discovery, for clients whose
 // login.microsoftonline.com is pointed at amlid.
 func (s *Service) handleInstance(w http.ResponseWriter, r *http.Request) {
