@@ -23,6 +23,12 @@ require github.com/google/btree v1.1.3
 require github.com/Azure/azure-sdk-for-go/sdk/storage/azdatalake v1.6.0
 
 require (
+	github.com/chromedp/cdproto v0.160.1 // indirect
+	github.com/chromedp/chromedp v0.23.1 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+)
+
+require (
 	github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/machinelearning/armmachinelearning/v4 v4.0.0
 	gotest.tools/v3 v3.5.2 // indirect
 )

@@ -12,15 +12,15 @@
   const trimScope = s => low(s).replace(/\/+$/, '');
   const H = 22, GAP = 4, TOP = 30;
   const COLS = [
-    { x: 10, w: 230, title: 'Principals' },
-    { x: 280, w: 230, title: 'Role assignments' },
-    { x: 550, w: 250, title: 'Scopes' },
-    { x: 850, w: 220, title: 'Workloads' },
-    { x: 1110, w: 220, title: 'Acting identity' },
-    { x: 1370, w: 380, title: 'Required access' },
+    { x: 10, w: 200, title: 'Principals' },
+    { x: 240, w: 210, title: 'Role assignments' },
+    { x: 490, w: 220, title: 'Scopes' },
+    { x: 750, w: 190, title: 'Workloads' },
+    { x: 970, w: 190, title: 'Acting identity' },
+    { x: 1190, w: 380, title: 'Required access' },
   ];
   const stats = window.__amlid = { loads: 0, renders: 0, drawMs: 0, fetchMs: 0, parseMs: 0, version: '', nodes: 0, edges: 0 };
-  const st = { d: null, sel: null, nodes: new Map(), edgesOf: new Map() };
+  const st = { d: null, sel: null, nodes: new Map(), edgesOf: new Map(), layout: null, drawn: null, hl: '' };
 
   function status(t) { $('#status').textContent = t; }
 
@@ -146,24 +146,27 @@
 
   function trunc(s, n) { s = String(s); return s.length > n ? s.slice(0, n - 1) + '…' : s; }
 
+  // render lays out every shown node (cheap: numbers only), then draws the
+  // part of the graph near the viewport: a 10,000-assignment graph is 250,000
+  // pixels tall, and the browser would otherwise lay out and paint 30,000
+  // SVG elements and 20,000 curves it never shows.
   function render() {
     const t0 = performance.now();
     const d = st.d, f = filter();
     st.nodes = new Map(); st.edgesOf = new Map();
-    const parts = [], edges = { e: [], met: [], unmet: [] };
+    const nodes = [], edges = [];
     const colY = COLS.map(() => TOP);
     const node = (key, col, y, cls, label, ref) => {
-      const c = COLS[col];
-      st.nodes.set(key, { key, col, y, cls, ref });
-      parts.push('<g class="n ' + cls + '" data-k="' + esc(key) + '" transform="translate(' + c.x + ',' + y + ')"><rect width="' + c.w + '" height="' + H + '"></rect><text x="6" y="15">' + esc(trunc(label, Math.floor(c.w / 6.6))) + '</text></g>');
+      const n = { key, col, y, cls, label, ref };
+      st.nodes.set(key, n); nodes.push(n);
     };
     const edge = (a, b, cls) => {
       const na = st.nodes.get(a), nb = st.nodes.get(b);
       if (!na || !nb) return;
       const x1 = COLS[na.col].x + COLS[na.col].w, y1 = na.y + H / 2, x2 = COLS[nb.col].x, y2 = nb.y + H / 2, mx = (x1 + x2) / 2;
-      const p = 'M' + x1 + ' ' + y1 + 'C' + mx + ' ' + y1 + ' ' + mx + ' ' + y2 + ' ' + x2 + ' ' + y2;
-      edges[cls || 'e'].push(p);
-      for (const k of [a, b]) { if (!st.edgesOf.has(k)) st.edgesOf.set(k, []); st.edgesOf.get(k).push([p, a, b]); }
+      const e = { d: 'M' + x1 + ' ' + y1 + 'C' + mx + ' ' + y1 + ' ' + mx + ' ' + y2 + ' ' + x2 + ' ' + y2, cls: cls || 'e', lo: Math.min(y1, y2), hi: Math.max(y1, y2), a, b };
+      edges.push(e);
+      for (const k of [a, b]) { if (!st.edgesOf.has(k)) st.edgesOf.set(k, []); st.edgesOf.get(k).push(e); }
     };
     // Principals with their assignments side by side.
     const aBy = new Map();
@@ -181,7 +184,7 @@
     // Scopes as a tree.
     for (const s of d.scopeOrder) {
       if (!f.shownS.has(trimScope(s.id))) continue;
-      const ind = '  '.repeat(Math.min(s.depth, 6));
+      const ind = '\u2002'.repeat(Math.min(s.depth, 6));
       const kind = s.type.split('/').slice(-1)[0];
       node('s:' + trimScope(s.id), 2, colY[2], 'scope' + (s.above ? ' above' : ''), ind + s.name + ' · ' + kind, s);
       colY[2] += H + GAP;
@@ -210,20 +213,45 @@
     }
     for (const a of f.shownA) { edge('p:' + a.principalId, 'a:' + a.i); edge('a:' + a.i, 's:' + trimScope(a.scope)); }
     const height = Math.max(...colY) + 20, width = COLS[5].x + COLS[5].w + 20;
-    const heads = COLS.map(c => '<text class="colhead" x="' + c.x + '" y="18">' + c.title + '</text>').join('');
-    const svg = '<svg xmlns="http://www.w3.org/2000/svg" id="svg" width="' + width + '" height="' + height + '" viewBox="0 0 ' + width + ' ' + height + '">' + heads +
-      '<path class="e" d="' + edges.e.join('') + '"></path><path class="e met" d="' + edges.met.join('') + '"></path><path class="e unmet" d="' + edges.unmet.join('') + '"></path>' +
-      parts.join('') + '<path class="e hl" id="hl" d=""></path></svg>';
-    $('#graph').innerHTML = svg;
+    st.layout = { nodes, edges, height, width };
+    const g = $('#graph');
+    if (!$('#svg')) g.innerHTML = '<svg xmlns="http://www.w3.org/2000/svg" id="svg"></svg>';
+    const svg = $('#svg');
+    svg.setAttribute('width', width); svg.setAttribute('height', height); svg.setAttribute('viewBox', '0 0 ' + width + ' ' + height);
+    st.drawn = null;
+    if (st.sel && st.nodes.has(st.sel)) highlight(st.sel); else st.hl = '';
+    draw();
     renderFindings(f);
     const nA = f.shownA.length, nW = f.shownW.length;
     let met = 0, un = 0;
     f.shownW.forEach(w => (f.reqs.get(w.id) || []).forEach(x => { if (x.met) met++; else if (!x.optional) un++; }));
     status(plist.length + ' principals · ' + nA + ' assignments · ' + f.shownS.size + ' scopes · ' + nW + ' workloads · ' + met + ' met · ' + un + ' unmet' + (f.any ? ' (filtered)' : ''));
-    if (st.sel && st.nodes.has(st.sel)) select(st.sel, true); else if (st.sel) showDetails(null);
-    stats.nodes = st.nodes.size; stats.edges = edges.e.length + edges.met.length + edges.unmet.length;
+    if (st.sel && st.nodes.has(st.sel)) showDetails(st.nodes.get(st.sel)); else if (st.sel) { st.sel = null; showDetails(null); }
+    stats.nodes = nodes.length; stats.edges = edges.length;
     // Drawn = after the browser has laid out and painted the new SVG.
     requestAnimationFrame(() => setTimeout(() => { stats.drawMs = performance.now() - t0; stats.renders++; }, 0));
+  }
+
+  // draw puts the nodes and edges near the viewport into the SVG.
+  const MARGIN = 800;
+  function draw() {
+    const L = st.layout, wrap = $('#graphwrap');
+    if (!L) return;
+    const top = wrap.scrollTop - MARGIN, bot = wrap.scrollTop + wrap.clientHeight + MARGIN;
+    const win = Math.floor(top / 400) + ':' + Math.ceil(bot / 400);
+    if (st.drawn === win) return;
+    st.drawn = win;
+    const out = [], paths = { e: [], met: [], unmet: [] };
+    for (const e of L.edges) if (e.hi >= top && e.lo <= bot) paths[e.cls].push(e.d);
+    const heads = COLS.map(c => '<text class="colhead" x="' + c.x + '" y="18">' + c.title + '</text>').join('');
+    out.push(heads, '<path class="e" d="' + paths.e.join('') + '"></path><path class="e met" d="' + paths.met.join('') + '"></path><path class="e unmet" d="' + paths.unmet.join('') + '"></path>');
+    for (const n of L.nodes) {
+      if (n.y + H < top || n.y > bot) continue;
+      const c = COLS[n.col];
+      out.push('<g class="n ' + n.cls + (n.key === st.sel ? ' sel' : '') + '" data-k="' + esc(n.key) + '" transform="translate(' + c.x + ',' + n.y + ')"><rect width="' + c.w + '" height="' + H + '"></rect><text x="6" y="15">' + esc(trunc(n.label, Math.floor(c.w / 6.6))) + '</text></g>');
+    }
+    out.push('<path class="e hl" id="hl" d="' + (st.hl || '') + '"></path>');
+    $('#svg').innerHTML = out.join('');
   }
 
   function renderFindings(f) {
@@ -245,25 +273,26 @@
     $('#findings-count').textContent = n ? '(' + n + ')' : '';
   }
 
-  function select(key, keep) {
-    const svg = $('#svg');
-    if (!svg) return;
-    svg.querySelectorAll('.n.sel').forEach(e => e.classList.remove('sel'));
+  function select(key) {
     st.sel = key;
-    const el = svg.querySelector('[data-k="' + CSS.escape(key) + '"]');
-    if (el) el.classList.add('sel');
-    // Highlight one hop both ways (two for principals → assignments → scopes).
+    highlight(key);
+    st.drawn = null;
+    draw();
+    showDetails(st.nodes.get(key));
+  }
+
+  // highlight marks the edges one or two hops from the selected node.
+  function highlight(key) {
     const seen = new Set([key]), ds = [];
     const hop = (k, depth) => {
-      for (const [p, a, b] of st.edgesOf.get(k) || []) {
-        ds.push(p);
-        const o = a === k ? b : a;
+      for (const e of st.edgesOf.get(k) || []) {
+        ds.push(e.d);
+        const o = e.a === k ? e.b : e.a;
         if (!seen.has(o)) { seen.add(o); if (depth > 1) hop(o, depth - 1); }
       }
     };
     hop(key, 2);
-    $('#hl').setAttribute('d', ds.join(''));
-    if (!keep || true) showDetails(st.nodes.get(key));
+    st.hl = ds.join('');
   }
 
   function assignmentsAbove(scope) {
@@ -370,6 +399,8 @@
     $('#q').addEventListener('input', onFilter);
     ['#type', '#rule', '#unmet'].forEach(s => $(s).addEventListener('change', render));
     $('#graph').addEventListener('click', ev => { const g = ev.target.closest('.n'); if (g) select(g.dataset.k); });
+    let ticking = false;
+    $('#graphwrap').addEventListener('scroll', () => { if (!ticking) { ticking = true; requestAnimationFrame(() => { ticking = false; draw(); }); } }, { passive: true });
     document.body.addEventListener('click', ev => { if (ev.target.matches('button.copy')) copy(ev.target); });
     load().then(live);
   });
