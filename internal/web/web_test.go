@@ -1,14 +1,11 @@
 package web_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"html"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -21,64 +18,31 @@ import (
 	"github.com/amlid/amlid/internal/directory"
 	"github.com/amlid/amlid/internal/server"
 	"github.com/amlid/amlid/internal/store"
+	"github.com/amlid/amlid/internal/testenv"
 	"github.com/amlid/amlid/internal/web"
 )
 
-// env is an in-process amlid (memory store, free ports).
+// env is the shared in-process harness plus the page's helpers.
 type env struct {
-	t      testing.TB
-	srv    *server.Server
-	base   string
-	sub    string
-	admin  string // ARM token of the bootstrap admin
-	client *http.Client
+	*testenv.Env
+	t    testing.TB
+	srv  *server.Server
+	base string
+	sub  string
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	ctx := context.Background()
-	srv, err := server.Start(ctx, server.Options{DataDir: t.TempDir(), Store: "memory:", Port: -1, MSIPort: -1, BlobPort: -1, ResourcePortBase: -1,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Close(c)
-	})
-	e := &env{t: t, srv: srv, base: srv.State.ARMURL, sub: srv.State.SubscriptionID}
-	e.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.CertPool()}}, Timeout: 60 * time.Second}
-	resp, err := e.client.PostForm(e.base+"/"+srv.Bootstrap.TenantID+"/oauth2/v2.0/token", url.Values{"grant_type": {"client_credentials"},
-		"client_id": {srv.Bootstrap.ClientID}, "client_secret": {srv.Bootstrap.ClientSecret}, "scope": {"https://management.azure.com/.default"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	json.NewDecoder(resp.Body).Decode(&tok)
-	resp.Body.Close()
-	e.admin = tok.AccessToken
-	return e
+	te := testenv.New(t, testenv.Options{})
+	return &env{Env: te, t: t, srv: te.S, base: te.URL(), sub: te.Sub()}
 }
 
 // arm sends an ARM request as the bootstrap admin.
 func (e *env) arm(method, path, apiVersion string, body any) map[string]any {
 	e.t.Helper()
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(method, e.base+path+"?api-version="+apiVersion, bytes.NewReader(b))
-	req.Header.Set("Authorization", "Bearer "+e.admin)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := e.client.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	json.NewDecoder(resp.Body).Decode(&out)
-	if resp.StatusCode >= 300 {
-		e.t.Fatalf("%s %s: %d %v", method, path, resp.StatusCode, out)
+	st, out := e.ARM(e.Admin, method, path, apiVersion, body)
+	if st >= 300 {
+		e.t.Fatalf("%s %s: %d %v", method, path, st, out)
 	}
 	return out
 }
@@ -123,7 +87,7 @@ type browser struct {
 
 func (e *env) browser() *browser {
 	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Transport: e.client.Transport, Jar: jar, Timeout: 60 * time.Second,
+	c := &http.Client{Transport: e.Transport(), Jar: jar, Timeout: 60 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return &browser{e: e, c: c}
 }
@@ -172,9 +136,6 @@ func (b *browser) signIn(upn, password string) {
 	st, h, body = b.get(cb)
 	if st != 302 || h.Get("Location") != web.Prefix+"/" {
 		t.Fatalf("callback: %d %s", st, body)
-	}
-	for _, c := range resp.Cookies() {
-		_ = c
 	}
 }
 
