@@ -62,7 +62,7 @@ func (s *Server) webModule(ctx context.Context) (Module, error) {
 		}
 	}
 	s.Web = web.New(web.Config{BaseURL: base, TenantID: s.Bootstrap.TenantID, ClientID: app.AppID, Tokens: s.Tokens,
-		Directory: s.Directory, Authz: s.Authz, Store: s.Store, Logger: s.log})
+		Directory: s.Directory, Authz: s.Authz, Store: s.Store, Logger: s.log, Stopping: s.stopping})
 	sweep := func(context.Context) error {
 		go func() {
 			t := time.NewTicker(time.Hour)

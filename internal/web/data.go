@@ -453,6 +453,8 @@ func (h *Handler) serveEvents(w http.ResponseWriter, r *http.Request, s *session
 		select {
 		case <-ctx.Done():
 			return
+		case <-h.cfg.Stopping:
+			return
 		case <-t.C:
 		}
 		if _, err := h.cfg.Store.Get(ctx, KindSession, s.key); err != nil || !time.Now().Before(s.Expires) {

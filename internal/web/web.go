@@ -80,6 +80,9 @@ type Config struct {
 	SessionLifetime time.Duration
 	// PollInterval is how often /api/events looks for changes (default 1s).
 	PollInterval time.Duration
+	// Stopping, when closed, ends the event streams (the server is shutting
+	// down: an open page must not hold the drain).
+	Stopping <-chan struct{}
 }
 
 // Handler serves the page.

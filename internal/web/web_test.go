@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -351,5 +352,53 @@ func BenchmarkPageData(b *testing.B) {
 		if st, _, _ := br.get(web.Prefix + "/api/graph"); st != 200 {
 			b.Fatal(st)
 		}
+	}
+}
+
+// The event stream says "change" when an assignment changes, and does not
+// hold the server's drain when amlid stops with a page open.
+func TestEventsOnChangeAndShutdown(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rg := e.rg("live")
+	_, pid := e.uai(rg, "worker")
+	dana := e.user("Dana", "Dana-pass-1")
+	e.grant(dana.ObjectID, "User", catalog.Reader, rg)
+	b := e.browser()
+	b.signIn(dana.UPN, "Dana-pass-1")
+	resp, err := b.c.Get(e.base + web.Prefix + "/api/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || ct != "text/event-stream" {
+		t.Fatalf("events: %d %s", resp.StatusCode, ct)
+	}
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	next := func(prefix string) {
+		t.Helper()
+		for l := range lines {
+			if strings.HasPrefix(l, prefix) {
+				return
+			}
+		}
+		t.Fatalf("the stream ended before %q", prefix)
+	}
+	next("event: hello")
+	e.grant(pid, "ServicePrincipal", catalog.AcrPull, rg)
+	next("event: change")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.srv.Close(ctx); err != nil {
+		t.Fatalf("shutdown with an open event stream: %v", err)
+	}
+	for range lines { // the stream ends with the server
 	}
 }
