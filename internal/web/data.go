@@ -59,6 +59,9 @@ type Principal struct {
 	AppID      string `json:"appId,omitempty"`
 	ResourceID string `json:"resourceId,omitempty"`
 	Unknown    bool   `json:"unknown,omitempty"` // not in the directory (deleted)
+	// MemberOf lists the shown groups the principal belongs to (directly):
+	// their assignments reach it too.
+	MemberOf []string `json:"memberOf,omitempty"`
 }
 
 // Assignment is a visible role assignment.
@@ -300,13 +303,44 @@ func (h *Handler) build(ctx context.Context, s *session) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Members of shown groups are shown too (their access comes through
+	// the group), nested groups included.
+	byID := make(map[string]*directory.Principal, len(all))
+	for _, p := range all {
+		byID[strings.ToLower(p.ObjectID)] = p
+	}
+	memberOf := map[string][]string{}
+	queue := make([]string, 0, len(seenPrincipal))
+	for k := range seenPrincipal {
+		queue = append(queue, k)
+	}
+	expanded := map[string]bool{}
+	for len(queue) > 0 {
+		k := queue[0]
+		queue = queue[1:]
+		g := byID[k]
+		if g == nil || g.Type != directory.TypeGroup || expanded[k] {
+			continue
+		}
+		expanded[k] = true
+		for _, m := range g.Members {
+			mk := strings.ToLower(m)
+			memberOf[mk] = append(memberOf[mk], k)
+			if !seenPrincipal[mk] {
+				seenPrincipal[mk] = true
+				queue = append(queue, mk)
+			}
+		}
+	}
 	for _, p := range all {
 		k := strings.ToLower(p.ObjectID)
 		if !seenPrincipal[k] {
 			continue
 		}
 		delete(seenPrincipal, k)
-		v.Principals = append(v.Principals, principalOf(p))
+		pp := principalOf(p)
+		pp.MemberOf = memberOf[k]
+		v.Principals = append(v.Principals, pp)
 	}
 	for k := range seenPrincipal {
 		v.Principals = append(v.Principals, Principal{ID: k, Name: k, Type: "Unknown", Unknown: true})

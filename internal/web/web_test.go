@@ -71,6 +71,15 @@ func (e *env) user(name, password string) *directory.Principal {
 	return p
 }
 
+func (e *env) group(name string, members ...string) string {
+	e.t.Helper()
+	p := &directory.Principal{TenantID: e.srv.Bootstrap.TenantID, Type: directory.TypeGroup, DisplayName: name, Members: members}
+	if err := e.srv.Directory.CreatePrincipal(context.Background(), p); err != nil {
+		e.t.Fatal(err)
+	}
+	return p.ObjectID
+}
+
 func (e *env) grant(pid, ptype string, role catalog.Role, scope string) {
 	e.t.Helper()
 	if err := e.srv.Store.Tx(context.Background(), func(tx store.Tx) error {
@@ -164,6 +173,11 @@ func TestReaderOfOneGroupAndSessionRefusals(t *testing.T) {
 	e.grant(carol.ObjectID, "User", catalog.Reader, rgA)
 	secret := e.user("Bob", "Bob-pass-1") // assigned only in team-b
 	e.grant(secret.ObjectID, "User", catalog.Contributor, rgB)
+	// Groups: Erin reaches team-a through one, Frank team-b through another.
+	erin, frank := e.user("Erin", "Erin-pass-1"), e.user("Frank", "Frank-pass-1")
+	ga, gb := e.group("readers-a", erin.ObjectID), e.group("writers-b", frank.ObjectID)
+	e.grant(ga, "Group", catalog.Reader, rgA)
+	e.grant(gb, "Group", catalog.Contributor, rgB)
 
 	b := e.browser()
 	// Unauthenticated: the sign-in page, and 401 from the API.
@@ -185,14 +199,20 @@ func TestReaderOfOneGroupAndSessionRefusals(t *testing.T) {
 		t.Fatalf("graph: %d %s", st, raw)
 	}
 	low := strings.ToLower(raw)
-	for _, want := range []string{strings.ToLower(rgA), strings.ToLower(idA), pidA, carol.ObjectID, "storage blob data reader", "owner"} {
+	for _, want := range []string{strings.ToLower(rgA), strings.ToLower(idA), pidA, carol.ObjectID, "storage blob data reader", "owner", ga, erin.ObjectID} {
 		if !strings.Contains(low, strings.ToLower(want)) {
 			t.Errorf("the reader's view lacks %s", want)
 		}
 	}
-	for _, hidden := range []string{"team-b", strings.ToLower(idB), pidB, secret.ObjectID, "bob", "acrpull"} {
+	for _, hidden := range []string{"team-b", strings.ToLower(idB), pidB, secret.ObjectID, "bob", "acrpull", gb, "writers-b", frank.ObjectID, "frank"} {
 		if strings.Contains(low, strings.ToLower(hidden)) {
 			t.Errorf("the reader of team-a sees %q:\n%s", hidden, raw)
+		}
+	}
+	for _, p := range v["principals"].([]any) {
+		pm := p.(map[string]any)
+		if pm["id"] == erin.ObjectID && fmt.Sprint(pm["memberOf"]) != "["+ga+"]" {
+			t.Errorf("Erin's groups: %v", pm)
 		}
 	}
 	// The subscription itself is above Carol's reach: shown only as the

@@ -329,6 +329,13 @@
       const p = n.ref, pid = low(p.id);
       h += '<h3>' + esc(p.name) + '</h3><div class="kv">' + esc(p.type) + ' · object ' + esc(p.id) + (p.upn ? ' · ' + esc(p.upn) : '') + (p.appId ? ' · app ' + esc(p.appId) : '') + (p.resourceId ? '<br>' + esc(p.resourceId) : '') + '</div>';
       h += '<h4>What this identity can do: its role assignments</h4>' + listAssignments(d.byPrincipal.get(pid) || [], false);
+      // Through its groups (transitively).
+      const via = [], seenG = new Set();
+      const up = (id) => { const q = d.principalMap.get(low(id)); (q && q.memberOf || []).forEach(g => { if (!seenG.has(g)) { seenG.add(g); via.push(g); up(g); } }); };
+      up(pid);
+      via.forEach(g => { h += '<h4>Through group ' + esc(pname(g)) + '</h4>' + listAssignments(d.byPrincipal.get(g) || [], false); });
+      const members = d.principals.filter(q => (q.memberOf || []).includes(pid));
+      if (members.length) h += '<h4>Members</h4><ul>' + members.map(q => '<li>' + esc(q.name) + ' <span class="kv">' + esc(q.type) + '</span></li>').join('') + '</ul>';
       const acts = d.workloads.filter(w => w.identity && low(w.identity.principalId) === pid);
       if (acts.length) {
         h += '<h4>Workloads acting as it, and what they need</h4><ul>';
