@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -178,5 +181,56 @@ func TestWebPageInChromium(t *testing.T) {
 	screenshot(t, ctx, shots, "5-who-can-registry.png")
 	if rows == 0 {
 		t.Fatal("who can pull from the registry does not list the endpoint identity")
+	}
+}
+
+// App registrations carry the redirect URIs the authorization-code flow
+// checks: set with amlid's CLI (and Debian's az), enforced at /authorize.
+func TestAppRedirectURIs(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	app := mustJSON(t, in.mustCLI(cfg, "ad", "app", "create", "--display-name", "notebook", "--web-redirect-uris", "https://app.example/cb", "http://localhost/cb"))
+	appID := app["appId"].(string)
+	in.mustCLI(cfg, "ad", "sp", "create", "--id", appID)
+	if got := in.mustCLI(cfg, "ad", "app", "show", "--id", appID, "--query", "web.redirectUris", "-o", "tsv"); !strings.Contains(got, "https://app.example/cb") || !strings.Contains(got, "http://localhost/cb") {
+		t.Fatalf("redirect URIs: %q", got)
+	}
+	c := in.httpClient()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	authorize := func(redirect string) (int, string) {
+		q := url.Values{"client_id": {appID}, "response_type": {"code"}, "redirect_uri": {redirect}, "scope": {"openid"},
+			"code_challenge": {strings.Repeat("a", 43)}, "code_challenge_method": {"S256"}}
+		resp, err := c.Get(in.State.ARMURL + "/" + in.State.TenantID + "/oauth2/v2.0/authorize?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if st, body := authorize("https://app.example/cb"); st != 200 || !strings.Contains(body, `id="login"`) {
+		t.Fatalf("registered URI: %d %s", st, body)
+	}
+	if st, _ := authorize("http://localhost:49152/cb"); st != 200 {
+		t.Fatalf("loopback URI on another port: %d", st)
+	}
+	if st, body := authorize("https://evil.example/cb"); st != 400 || !strings.Contains(body, "AADSTS50011") {
+		t.Fatalf("unregistered URI: %d %s", st, body)
+	}
+	in.mustCLI(cfg, "ad", "app", "update", "--id", appID, "--web-redirect-uris", "https://new.example/cb")
+	if st, _ := authorize("https://app.example/cb"); st != 400 {
+		t.Fatalf("a removed URI still works: %d", st)
+	}
+	if st, _ := authorize("https://new.example/cb"); st != 200 {
+		t.Fatalf("the new URI: %d", st)
+	}
+	// Debian's az registers one the same way.
+	az := newAz(t, in)
+	az.must(t, "login", "--service-principal", "-u", in.Boot.ClientID, "-p", in.Boot.ClientSecret, "--tenant", in.State.TenantID)
+	azApp := mustJSON(t, az.must(t, "ad", "app", "create", "--display-name", "az-app", "--web-redirect-uris", "https://az.example/cb"))
+	got := in.mustCLI(cfg, "ad", "app", "show", "--id", azApp["appId"].(string), "--query", "web.redirectUris[0]", "-o", "tsv")
+	if strings.TrimSpace(got) != "https://az.example/cb" {
+		t.Fatalf("az's app: %q", got)
 	}
 }

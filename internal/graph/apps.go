@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -78,6 +79,9 @@ func (a *application) redirectURIs() []string {
 	out = append(out, a.SPA...)
 	return append(out, a.PublicClient...)
 }
+
+// filterStartsWith is OData's startswith(field,'value').
+var filterStartsWith = regexp.MustCompile(`(?i)^\s*startswith\(\s*(\w+)\s*,\s*'([^']*)'\s*\)\s*$`)
 
 func orEmpty(s []string) []string {
 	if s == nil {
@@ -156,19 +160,30 @@ func (h *Handler) applications(c *call, segs []string) error {
 	switch {
 	case len(segs) == 0 && c.r.Method == http.MethodGet:
 		var field, value string
+		prefix := false
 		if f := c.r.URL.Query().Get("$filter"); f != "" {
-			m := filterEq.FindStringSubmatch(f)
-			if m == nil {
+			if m := filterStartsWith.FindStringSubmatch(f); m != nil { // az ad app create looks for namesakes so
+				field, value, prefix = strings.ToLower(m[1]), m[2], true
+			} else if m := filterEq.FindStringSubmatch(f); m != nil {
+				field, value = strings.ToLower(m[1]), m[2]
+			} else {
 				return errf(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query: $filter=%s.", f)
 			}
-			field, value = strings.ToLower(m[1]), m[2]
 		}
 		keep := func(r store.Record) bool {
 			var a application
 			if json.Unmarshal(r.Value, &a) != nil {
 				return false
 			}
-			return !((field == "appid" && !strings.EqualFold(a.AppID, value)) || (field == "displayname" && a.DisplayName != value))
+			switch {
+			case field == "appid":
+				return strings.EqualFold(a.AppID, value)
+			case field == "displayname" && prefix:
+				return strings.HasPrefix(strings.ToLower(a.DisplayName), strings.ToLower(value))
+			case field == "displayname":
+				return a.DisplayName == value
+			}
+			return true
 		}
 		return h.writePage(c, KindApplication, keep, func(r store.Record) (any, error) {
 			var a application
