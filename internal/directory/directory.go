@@ -456,3 +456,13 @@ func listJSON[T any](ctx context.Context, rd store.Reader, kind string, o store.
 	}
 	return out, nil
 }
+
+// GroupsVersion identifies the state of a tenant's groups (it changes with
+// any group or membership change): a cheap "has anything changed" probe.
+func (d *Directory) GroupsVersion(ctx context.Context, tenant string) (string, error) {
+	rec, err := d.s.Get(ctx, kindMeta, groupsVersionKey(tenant))
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	return rec.ETag, err
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"sort"
@@ -54,7 +55,7 @@ type Scope struct {
 type Principal struct {
 	ID         string `json:"id"`
 	Name       string `json:"name"`
-	Type       string `json:"type"` // User | Group | ServicePrincipal | ManagedIdentity
+	Type       string `json:"type"` // User | Group | ServicePrincipal | SystemAssignedIdentity | UserAssignedIdentity
 	UPN        string `json:"upn,omitempty"`
 	AppID      string `json:"appId,omitempty"`
 	ResourceID string `json:"resourceId,omitempty"`
@@ -162,11 +163,9 @@ func (h *Handler) build(ctx context.Context, s *session) (*View, error) {
 		return nil, err
 	}
 	fp := sha256.New()
-	rv, err := h.cfg.Authz.Version(ctx)
-	if err != nil {
+	if err := h.versions(ctx, s, fp); err != nil {
 		return nil, err
 	}
-	fp.Write([]byte(rv))
 	visible := map[string]bool{} // lower-cased scope IDs
 	var roots []string           // scopes to analyze: visible, with no visible parent
 	for _, sub := range subs {
@@ -358,8 +357,10 @@ func (h *Handler) build(ctx context.Context, s *session) (*View, error) {
 func principalOf(p *directory.Principal) Principal {
 	out := Principal{ID: strings.ToLower(p.ObjectID), Name: p.DisplayName, Type: p.Type, UPN: p.UPN}
 	switch {
+	case p.IsManagedIdentity() && p.SystemAssigned:
+		out.Type, out.ResourceID, out.AppID = "SystemAssignedIdentity", p.ResourceID, p.AppID
 	case p.IsManagedIdentity():
-		out.Type, out.ResourceID, out.AppID = "ManagedIdentity", p.ResourceID, p.AppID
+		out.Type, out.ResourceID, out.AppID = "UserAssignedIdentity", p.ResourceID, p.AppID
 	case p.Type == directory.TypeServicePrincipal:
 		out.AppID = p.AppID
 	}
@@ -369,15 +370,27 @@ func principalOf(p *directory.Principal) Principal {
 	return out
 }
 
-// fingerprint is the view's version without building it: RBAC state and
-// every resource's ETag in the tenant's subscriptions.
-func (h *Handler) fingerprint(ctx context.Context, s *session) (string, error) {
-	fp := sha256.New()
+// versions writes the RBAC state's and the tenant's groups' versions.
+func (h *Handler) versions(ctx context.Context, s *session, w io.Writer) error {
 	rv, err := h.cfg.Authz.Version(ctx)
 	if err != nil {
+		return err
+	}
+	gv, err := h.cfg.Directory.GroupsVersion(ctx, s.TenantID)
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(w, rv+"\x00"+gv+"\x00")
+	return err
+}
+
+// fingerprint is the view's version without building it: RBAC state, the
+// tenant's groups and every resource's ETag in the tenant's subscriptions.
+func (h *Handler) fingerprint(ctx context.Context, s *session) (string, error) {
+	fp := sha256.New()
+	if err := h.versions(ctx, s, fp); err != nil {
 		return "", err
 	}
-	fp.Write([]byte(rv))
 	subs, err := h.cfg.Directory.Subscriptions(ctx, s.TenantID)
 	if err != nil {
 		return "", err

@@ -414,6 +414,9 @@ func TestEventsOnChangeAndShutdown(t *testing.T) {
 	next("event: hello")
 	e.grant(pid, "ServicePrincipal", catalog.AcrPull, rg)
 	next("event: change")
+	// A membership change counts too: it changes who reaches what.
+	e.group("on-call", dana.ObjectID)
+	next("event: change")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := e.srv.Close(ctx); err != nil {
