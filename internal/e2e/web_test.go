@@ -82,6 +82,13 @@ func TestWebPageInChromium(t *testing.T) {
 	in.mustCLI(cfg, "ad", "user", "create", "--display-name", "Ada", "--user-principal-name", "ada@amlid.onmicrosoft.com", "--password", "Secr3t-pass!")
 	ada := strings.TrimSpace(in.mustCLI(cfg, "ad", "user", "show", "--id", "ada@amlid.onmicrosoft.com", "--query", "id", "-o", "tsv"))
 	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", ada, "--assignee-principal-type", "User", "--role", "Reader", "--scope", rgID)
+	// Ben reads another group only.
+	in.mustCLI(cfg, "group", "create", "-n", "web-other", "-l", "eastus")
+	otherID := strings.TrimSpace(in.mustCLI(cfg, "group", "show", "-n", "web-other", "--query", "id", "-o", "tsv"))
+	in.mustCLI(cfg, "identity", "create", "-n", "other-id", "-g", "web-other")
+	in.mustCLI(cfg, "ad", "user", "create", "--display-name", "Ben", "--user-principal-name", "ben@amlid.onmicrosoft.com", "--password", "Other-pass-1")
+	ben := strings.TrimSpace(in.mustCLI(cfg, "ad", "user", "show", "--id", "ben@amlid.onmicrosoft.com", "--query", "id", "-o", "tsv"))
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", ben, "--assignee-principal-type", "User", "--role", "Reader", "--scope", otherID)
 
 	// amlid open prints the page's URL.
 	if u := strings.TrimSpace(in.mustCLI(cfg, "open", "--no-browser")); u != in.State.ARMURL+"/amlid/web/" {
@@ -181,6 +188,32 @@ func TestWebPageInChromium(t *testing.T) {
 	screenshot(t, ctx, shots, "5-who-can-registry.png")
 	if rows == 0 {
 		t.Fatal("who can pull from the registry does not list the endpoint identity")
+	}
+
+	// Sign out, then Ben: his group only, nothing of web-rg.
+	var page string
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#logout button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#signedout`)),
+		chromedp.Click(chromedp.CSS(`a#signin`)),
+		chromedp.WaitVisible(chromedp.CSS(`#login`)),
+		chromedp.SendKeys(chromedp.CSS(`#login`), "ben@amlid.onmicrosoft.com"),
+		chromedp.SendKeys(chromedp.CSS(`#passwd`), "Other-pass-1"),
+		chromedp.Click(chromedp.CSS(`button#signin`)),
+		chromedp.WaitVisible(chromedp.CSS(`#svg .scope`)),
+		chromedp.Sleep(300*time.Millisecond),
+		into(&page, chromedp.Evaluate[string](`document.body.textContent`)),
+	); err != nil {
+		t.Fatalf("Ben's sign-in: %v", err)
+	}
+	screenshot(t, ctx, shots, "6-reader-of-another-group.png")
+	if !strings.Contains(page, "Ben") || !strings.Contains(page, "web-other") || !strings.Contains(page, "other-id") {
+		t.Fatalf("Ben's page lacks his group: %s", page)
+	}
+	for _, hidden := range []string{"web-rg", "web-ws", "scorer", "webreg", "Ada", pe} {
+		if strings.Contains(page, hidden) {
+			t.Errorf("Ben, a Reader of web-other, sees %q", hidden)
+		}
 	}
 }
 
