@@ -325,8 +325,11 @@
     if (!n) { el.innerHTML = '<p class="hint">Select a node to see who can reach it, what an identity can do, or a requirement\'s fix.</p>'; return; }
     const d = st.d, k = n.key[0];
     let h = '';
-    if (k === 'p') {
-      const p = n.ref, pid = low(p.id);
+    let pref = k === 'p' ? n.ref : null;
+    // The acting identity's node is its principal: what can it do.
+    if (k === 'i' && n.ref.identity) pref = d.principalMap.get(low(n.ref.identity.principalId)) || null;
+    if (pref) {
+      const p = pref, pid = low(p.id);
       h += '<h3>' + esc(p.name) + '</h3><div class="kv">' + esc(p.type) + ' · object ' + esc(p.id) + (p.upn ? ' · ' + esc(p.upn) : '') + (p.appId ? ' · app ' + esc(p.appId) : '') + (p.resourceId ? '<br>' + esc(p.resourceId) : '') + '</div>';
       h += '<h4>What this identity can do: its role assignments</h4>' + listAssignments(d.byPrincipal.get(pid) || [], false);
       // Through its groups (transitively).
