@@ -220,8 +220,9 @@ func (h *Handler) build(ctx context.Context, s *session) (*View, error) {
 		}
 	}
 	scopeOK := map[string]bool{}
+	roleNames := map[string]string{} // role definition ID → name
 	seenPrincipal := map[string]bool{}
-	for _, a := range rd.eng.Assignments() {
+	for _, a := range rd.eng.AssignmentsUnordered() {
 		sk := strings.ToLower(strings.TrimRight(a.Scope, "/"))
 		ok, done := scopeOK[sk]
 		if !done {
@@ -241,9 +242,13 @@ func (h *Handler) build(ctx context.Context, s *session) (*View, error) {
 		if !ok {
 			continue
 		}
-		role := a.RoleDefinitionID
-		if rdef, found := rd.eng.Role(a.RoleDefinitionID); found {
-			role = rdef.RoleName
+		role, known := roleNames[a.RoleDefinitionID]
+		if !known {
+			role = a.RoleDefinitionID
+			if rdef, found := rd.eng.Role(a.RoleDefinitionID); found {
+				role = rdef.RoleName
+			}
+			roleNames[a.RoleDefinitionID] = role
 		}
 		v.Assignments = append(v.Assignments, Assignment{ID: a.ID, PrincipalID: strings.ToLower(a.PrincipalID), Role: role, Scope: a.Scope})
 		seenPrincipal[strings.ToLower(a.PrincipalID)] = true
@@ -445,7 +450,7 @@ func (h *Handler) serveWhoCan(w http.ResponseWriter, r *http.Request, s *session
 		apiError(w, http.StatusNotFound, "ScopeNotFound", "No scope '"+scope+"' that you may read (you need …/read and Microsoft.Authorization/roleAssignments/read there).")
 		return
 	}
-	x := access.NewWhoCanIndex(rd.eng.Assignments(), rd.eng.Role)
+	x := access.NewWhoCanIndex(rd.eng.AssignmentsUnordered(), rd.eng.Role)
 	x.Members = func(group string) []access.Member {
 		g, err := h.cfg.Directory.Principal(ctx, group)
 		if err != nil {
