@@ -422,6 +422,7 @@ func (h *Handler) serveGraph(w http.ResponseWriter, r *http.Request, s *session)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("ETag", `"`+v.Version+`"`)
+	w.Header().Set("Server-Timing", fmt.Sprintf("build;dur=%.1f", v.BuildMillis))
 	_ = json.NewEncoder(w).Encode(v)
 }
 
