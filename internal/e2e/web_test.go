@@ -149,6 +149,22 @@ func TestWebPageInChromium(t *testing.T) {
 		}
 	}
 
+	// "Unmet only" and the rule filter keep the gap and drop what is met.
+	var metShown, unmetShown int
+	if err := chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`#unmet`)),
+		chromedp.Sleep(300*time.Millisecond),
+		into(&metShown, chromedp.Evaluate[int](`document.querySelectorAll('.finding.met, #svg .req.met').length`)),
+		into(&unmetShown, chromedp.Evaluate[int](`document.querySelectorAll('.finding.unmet').length`)),
+		chromedp.Click(chromedp.CSS(`#unmet`)),
+		chromedp.Sleep(300*time.Millisecond),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if metShown != 0 || unmetShown != 1 {
+		t.Fatalf("unmet only: %d met and %d unmet shown", metShown, unmetShown)
+	}
+
 	// The fix, through the CLI, as the page wrote it.
 	args := splitCommand(fix)
 	in.mustCLI(cfg, args[1:]...)
