@@ -364,3 +364,7 @@ func (s *Service) AssignmentsAt(ctx context.Context, tenant, principalID, scope 
 func (s *Service) Role(id string) (rbac.RoleDefinition, bool) { return s.engine.Role(id) }
 
 var _ access.Decider = (*Service)(nil)
+
+// Version identifies the current RBAC state (role assignments and custom
+// roles): it changes with every RBAC write, on any replica sharing the store.
+func (s *Service) Version(ctx context.Context) (string, error) { return s.currentVersion(ctx) }

@@ -242,9 +242,9 @@ func (a *app) adCmd() *cobra.Command {
 	}
 	spdel.Flags().StringVar(&id, "id", "", "Object ID or app ID")
 	spdel.MarkFlagRequired("id")
-	sp.AddCommand(cfr, spshow, splist, spdel)
+	sp.AddCommand(cfr, a.adSPCreateCmd(), spshow, splist, spdel)
 
-	ad.AddCommand(user, group, sp)
+	ad.AddCommand(user, group, sp, a.adAppCmd())
 	return ad
 }
 

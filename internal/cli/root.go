@@ -109,7 +109,7 @@ func (a *app) rootCmd() *cobra.Command {
 	pf.BoolVar(&a.onlyErrors, "only-show-errors", false, "Only show errors, suppressing warnings")
 	pf.StringVar(&a.dataDir, "data-dir", "", "amlid's data directory (default $AMLID_DATA_DIR or ~/.amlid)")
 	root.AddCommand(
-		a.upCmd(), a.envCmd(), a.groupCmd(), a.identityCmd(), a.configureCmd(), a.accountCmd(),
+		a.upCmd(), a.openCmd(), a.envCmd(), a.groupCmd(), a.identityCmd(), a.configureCmd(), a.accountCmd(),
 	)
 	for _, c := range extraCommands {
 		root.AddCommand(c(a))

@@ -42,6 +42,7 @@ SIGTERM: in-flight requests drain and the store closes cleanly.`,
 			fmt.Fprintf(a.stdout, "  Blob storage       %s/<account>/\n", st.BlobURL)
 			fmt.Fprintf(a.stdout, "  Managed identity   %s/msi/  (per workload: amlid run --as …)\n", st.MSIURL)
 			fmt.Fprintf(a.stdout, "  CA certificate     %s\n", st.CAFile)
+			fmt.Fprintf(a.stdout, "  Identities page    %s   (amlid open; sign in as a directory user)\n", st.WebURL)
 			if st.VaultProxyURL != "" {
 				fmt.Fprintf(a.stdout, "  Azure host names   %s  (HTTPS proxy: management.azure.com, *.blob.core.windows.net, *.vault.azure.net, …)\n", st.VaultProxyURL)
 			}

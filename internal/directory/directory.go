@@ -112,8 +112,13 @@ type Principal struct {
 	Disabled       bool                    `json:"disabled,omitempty"`
 	// DirectoryAdmin marks a Global Administrator: it may write the
 	// directory through Graph (the bootstrap admin is one).
-	DirectoryAdmin bool      `json:"directoryAdmin,omitempty"`
-	Created        time.Time `json:"created"`
+	DirectoryAdmin bool `json:"directoryAdmin,omitempty"`
+	// RedirectURIs are the reply URLs of an application's service
+	// principal (mirrored from its app registration's web, spa and
+	// publicClient platforms): the authorization-code flow sends codes
+	// only there.
+	RedirectURIs []string  `json:"redirectUris,omitempty"`
+	Created      time.Time `json:"created"`
 }
 
 // IsManagedIdentity reports whether p is a managed identity's principal.
@@ -450,4 +455,14 @@ func listJSON[T any](ctx context.Context, rd store.Reader, kind string, o store.
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// GroupsVersion identifies the state of a tenant's groups (it changes with
+// any group or membership change): a cheap "has anything changed" probe.
+func (d *Directory) GroupsVersion(ctx context.Context, tenant string) (string, error) {
+	rec, err := d.s.Get(ctx, kindMeta, groupsVersionKey(tenant))
+	if errors.Is(err, store.ErrNotFound) {
+		return "", nil
+	}
+	return rec.ETag, err
 }

@@ -231,7 +231,9 @@ func TestJobReadsADLSWithACLs(t *testing.T) {
 		os.WriteFile(p, []byte(body), 0o644)
 		return p
 	}
-	fs := func(args ...string) { in.mustCLI(cfg, append(append([]string{"storage", "fs"}, args...), "--account-name", "teamlake", "--auth-mode", "login")...) }
+	fs := func(args ...string) {
+		in.mustCLI(cfg, append(append([]string{"storage", "fs"}, args...), "--account-name", "teamlake", "--auth-mode", "login")...)
+	}
 	fs("create", "-n", "data")
 	fs("directory", "create", "-n", "team-a", "-f", "data")
 	fs("directory", "create", "-n", "team-b", "-f", "data")

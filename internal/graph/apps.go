@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -20,7 +21,73 @@ type application struct {
 	TenantID    string                       `json:"tenantId"`
 	DisplayName string                       `json:"displayName"`
 	Secrets     []directory.SecretCredential `json:"secrets,omitempty"`
-	Created     time.Time                    `json:"createdDateTime"`
+	// Redirect URIs per platform (Graph's web/spa/publicClient).
+	Web          []string  `json:"webRedirectUris,omitempty"`
+	SPA          []string  `json:"spaRedirectUris,omitempty"`
+	PublicClient []string  `json:"publicClientRedirectUris,omitempty"`
+	Created      time.Time `json:"createdDateTime"`
+}
+
+// platforms is the redirect-URI part of an application's JSON.
+type platforms struct {
+	Web *struct {
+		RedirectURIs []string `json:"redirectUris"`
+	} `json:"web"`
+	SPA *struct {
+		RedirectURIs []string `json:"redirectUris"`
+	} `json:"spa"`
+	PublicClient *struct {
+		RedirectURIs []string `json:"redirectUris"`
+	} `json:"publicClient"`
+}
+
+// apply sets the platforms present in p; a redirect URI must be an absolute
+// https URL, or http on a loopback host (as Entra requires).
+func (a *application) apply(p platforms) error {
+	check := func(us []string) ([]string, error) {
+		out := []string{}
+		for _, u := range us {
+			if err := directory.CheckRedirectURI(u); err != nil {
+				return nil, errf(http.StatusBadRequest, "Request_BadRequest", "Invalid redirect URI '%s': %v.", u, err)
+			}
+			out = append(out, u)
+		}
+		return out, nil
+	}
+	var err error
+	if p.Web != nil {
+		if a.Web, err = check(p.Web.RedirectURIs); err != nil {
+			return err
+		}
+	}
+	if p.SPA != nil {
+		if a.SPA, err = check(p.SPA.RedirectURIs); err != nil {
+			return err
+		}
+	}
+	if p.PublicClient != nil {
+		if a.PublicClient, err = check(p.PublicClient.RedirectURIs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *application) redirectURIs() []string {
+	var out []string
+	out = append(out, a.Web...)
+	out = append(out, a.SPA...)
+	return append(out, a.PublicClient...)
+}
+
+// filterStartsWith is OData's startswith(field,'value').
+var filterStartsWith = regexp.MustCompile(`(?i)^\s*startswith\(\s*(\w+)\s*,\s*'([^']*)'\s*\)\s*$`)
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func (a *application) json() map[string]any {
@@ -31,7 +98,9 @@ func (a *application) json() map[string]any {
 	}
 	return map[string]any{"@odata.type": "#microsoft.graph.application", "id": a.ID, "appId": a.AppID, "displayName": a.DisplayName,
 		"signInAudience": "AzureADMyOrg", "passwordCredentials": creds, "keyCredentials": []any{}, "createdDateTime": a.Created,
-		"identifierUris": []any{}, "publisherDomain": "amlid.onmicrosoft.com"}
+		"identifierUris": []any{}, "publisherDomain": "amlid.onmicrosoft.com",
+		"web": map[string]any{"redirectUris": orEmpty(a.Web)}, "spa": map[string]any{"redirectUris": orEmpty(a.SPA)},
+		"publicClient": map[string]any{"redirectUris": orEmpty(a.PublicClient)}}
 }
 
 func (h *Handler) loadApp(c *call, key string) (*application, error) {
@@ -67,7 +136,8 @@ func (h *Handler) saveApp(c *call, a *application) error {
 	return err
 }
 
-// syncSecrets mirrors an application's secrets onto its service principal.
+// syncSecrets mirrors an application's secrets and redirect URIs onto its
+// service principal.
 func (h *Handler) syncSecrets(c *call, a *application) error {
 	sp, err := h.cfg.Directory.Lookup(c.r.Context(), c.tenant, directory.IndexAppID, a.AppID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -78,6 +148,7 @@ func (h *Handler) syncSecrets(c *call, a *application) error {
 	}
 	_, err = h.cfg.Directory.UpdatePrincipal(c.r.Context(), sp.ObjectID, func(p *directory.Principal) error {
 		p.Secrets = a.Secrets
+		p.RedirectURIs = a.redirectURIs()
 		return nil
 	})
 	h.cfg.Tokens.InvalidateCache(sp.ObjectID)
@@ -89,19 +160,30 @@ func (h *Handler) applications(c *call, segs []string) error {
 	switch {
 	case len(segs) == 0 && c.r.Method == http.MethodGet:
 		var field, value string
+		prefix := false
 		if f := c.r.URL.Query().Get("$filter"); f != "" {
-			m := filterEq.FindStringSubmatch(f)
-			if m == nil {
+			if m := filterStartsWith.FindStringSubmatch(f); m != nil { // az ad app create looks for namesakes so
+				field, value, prefix = strings.ToLower(m[1]), m[2], true
+			} else if m := filterEq.FindStringSubmatch(f); m != nil {
+				field, value = strings.ToLower(m[1]), m[2]
+			} else {
 				return errf(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query: $filter=%s.", f)
 			}
-			field, value = strings.ToLower(m[1]), m[2]
 		}
 		keep := func(r store.Record) bool {
 			var a application
 			if json.Unmarshal(r.Value, &a) != nil {
 				return false
 			}
-			return !((field == "appid" && !strings.EqualFold(a.AppID, value)) || (field == "displayname" && a.DisplayName != value))
+			switch {
+			case field == "appid":
+				return strings.EqualFold(a.AppID, value)
+			case field == "displayname" && prefix:
+				return strings.HasPrefix(strings.ToLower(a.DisplayName), strings.ToLower(value))
+			case field == "displayname":
+				return a.DisplayName == value
+			}
+			return true
 		}
 		return h.writePage(c, KindApplication, keep, func(r store.Record) (any, error) {
 			var a application
@@ -116,6 +198,7 @@ func (h *Handler) applications(c *call, segs []string) error {
 		}
 		var in struct {
 			DisplayName string `json:"displayName"`
+			platforms
 		}
 		if err := readJSON(c.r, &in); err != nil {
 			return err
@@ -124,6 +207,9 @@ func (h *Handler) applications(c *call, segs []string) error {
 			return errf(http.StatusBadRequest, "Request_BadRequest", "displayName is required.")
 		}
 		a := &application{ID: uuid.NewString(), AppID: uuid.NewString(), TenantID: c.tenant, DisplayName: in.DisplayName, Created: time.Now().UTC()}
+		if err := a.apply(in.platforms); err != nil {
+			return err
+		}
 		if err := h.saveApp(c, a); err != nil {
 			return err
 		}
@@ -137,6 +223,31 @@ func (h *Handler) applications(c *call, segs []string) error {
 	switch {
 	case len(segs) == 1 && c.r.Method == http.MethodGet:
 		writeJSON(c.w, http.StatusOK, a.json())
+		return nil
+	case len(segs) == 1 && c.r.Method == http.MethodPatch:
+		if err := h.requireAdmin(c); err != nil {
+			return err
+		}
+		var in struct {
+			DisplayName *string `json:"displayName"`
+			platforms
+		}
+		if err := readJSON(c.r, &in); err != nil {
+			return err
+		}
+		if in.DisplayName != nil && *in.DisplayName != "" {
+			a.DisplayName = *in.DisplayName
+		}
+		if err := a.apply(in.platforms); err != nil {
+			return err
+		}
+		if err := h.saveApp(c, a); err != nil {
+			return err
+		}
+		if err := h.syncSecrets(c, a); err != nil {
+			return err
+		}
+		c.w.WriteHeader(http.StatusNoContent)
 		return nil
 	case len(segs) == 1 && c.r.Method == http.MethodDelete:
 		if err := h.requireAdmin(c); err != nil {
@@ -230,7 +341,7 @@ func (h *Handler) servicePrincipals(c *call, segs []string) error {
 			return errf(http.StatusBadRequest, "Request_BadRequest", "The appId '%s' of the service principal does not reference a valid application object.", in.AppID)
 		}
 		p := &directory.Principal{TenantID: c.tenant, Type: directory.TypeServicePrincipal, Subtype: directory.SubtypeApplication,
-			DisplayName: a.DisplayName, AppID: a.AppID, Secrets: a.Secrets}
+			DisplayName: a.DisplayName, AppID: a.AppID, Secrets: a.Secrets, RedirectURIs: a.redirectURIs()}
 		if err := h.cfg.Directory.CreatePrincipal(ctx, p); err != nil {
 			if errors.Is(err, store.ErrAlreadyExists) {
 				return errf(http.StatusConflict, "Request_MultipleObjectsWithSameKeyValue", "The service principal for appId '%s' already exists.", a.AppID)

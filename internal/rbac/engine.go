@@ -529,6 +529,19 @@ func (e *Engine) Assignments() []Assignment {
 	return out
 }
 
+// AssignmentsUnordered returns all assignments in no particular order
+// (cheaper than Assignments for callers that index or sort them their way).
+func (e *Engine) AssignmentsUnordered() []Assignment {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	all := e.state().idx.byKey.all()
+	out := make([]Assignment, len(all))
+	for i, en := range all {
+		out[i] = en.a
+	}
+	return out
+}
+
 // Len returns the number of assignments.
 func (e *Engine) Len() int { return int(e.state().idx.count.Load()) }
 

@@ -57,6 +57,7 @@ func (s *Server) moduleList() []func(context.Context) (Module, error) {
 		s.registryModule,
 		s.vaultModule,
 		s.mlModule,
+		s.webModule,
 	}
 }
 

@@ -37,6 +37,7 @@ import (
 	"github.com/amlid/amlid/internal/store/sqlstore"
 	"github.com/amlid/amlid/internal/tlsca"
 	"github.com/amlid/amlid/internal/token"
+	"github.com/amlid/amlid/internal/web"
 	"github.com/amlid/amlid/internal/workload"
 )
 
@@ -93,6 +94,8 @@ type Server struct {
 	// Sandbox launches workload code (scoring scripts).
 	Sandbox *sandbox.Launcher
 	Storage *storage.Provider
+	// Web is the page of identities and access (/amlid/web/).
+	Web *web.Handler
 	// Hosts serves the resources Azure addresses by host name (vaults,
 	// registries), one loopback port each.
 	Hosts     *hostport.Pool
@@ -263,6 +266,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		CAFile: s.CA.CAPath(), CABundle: bundle, StoreKind: storeKind(o.Store),
 		MSIURL:  "http://" + urlHost("127.0.0.1", s.msiLn.Addr().(*net.TCPAddr).Port),
 		BlobURL: blobURL,
+		WebURL:  web.URL(base),
 	}
 	s.Hosts = hostport.New(hostport.Config{Host: o.Host, BasePort: o.ResourcePortBase, TLS: s.CA.TLSConfig(),
 		Wrap: func(h http.Handler) http.Handler {
@@ -423,6 +427,8 @@ func (s *Server) front() http.Handler {
 		switch {
 		case first == "subscriptions" || first == "tenants" || first == "providers" || first == "metadata":
 			s.ARM.ServeHTTP(w, r)
+		case web.OwnsPath(r.URL.Path):
+			s.Web.ServeHTTP(w, r)
 		case first == "amlid":
 			s.serveAmlid(w, r)
 		case graph.OwnsPath(r.URL.Path):

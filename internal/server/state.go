@@ -22,6 +22,7 @@ type State struct {
 	StoreKind      string `json:"storeKind"` // sqlite | postgres | memory
 	MSIURL         string `json:"msiUrl"`    // http://127.0.0.1:46808, the managed-identity endpoints
 	BlobURL        string `json:"blobUrl"`   // https://127.0.0.1:8444, path-style Blob storage
+	WebURL         string `json:"webUrl"`    // https://127.0.0.1:8443/amlid/web/, the page of identities and access
 	// VaultProxyURL is the CONNECT proxy that reaches key vaults as
 	// {vault}.vault.azure.net (HTTPS_PROXY for Debian's az; keyvault issue 8).
 	VaultProxyURL string `json:"vaultProxyUrl,omitempty"`

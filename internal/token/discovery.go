@@ -103,16 +103,17 @@ func (s *Service) baseOf(r *http.Request) string {
 func (s *Service) oidcDocument(ref tenantRef, ver, b string) map[string]any {
 	host := hostOnly(b)
 	doc := map[string]any{
-		"response_types_supported":              []string{"code", "id_token", "code id_token", "token id_token", "token"},
+		"response_types_supported":              []string{"code"},
+		"code_challenge_methods_supported":      []string{"S256"},
 		"response_modes_supported":              []string{"query", "fragment", "form_post"},
 		"subject_types_supported":               []string{"pairwise"},
 		"id_token_signing_alg_values_supported": []string{"RS256"},
 		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
-		"grant_types_supported": []string{"client_credentials", "password", "refresh_token",
+		"grant_types_supported": []string{"authorization_code", "client_credentials", "password", "refresh_token",
 			"urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:jwt-bearer"},
 		"scopes_supported": []string{"openid", "profile", "email", "offline_access"},
 		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "nbf", "name", "oid", "tid", "upn",
-			"preferred_username", "ver", "appid", "azp", "idtyp", "groups", "xms_mirid"},
+			"preferred_username", "ver", "appid", "azp", "idtyp", "groups", "xms_mirid", "nonce", "amr"},
 		"request_uri_parameter_supported": false,
 		"http_logout_supported":           true,
 		"frontchannel_logout_supported":   true,
@@ -172,13 +173,6 @@ func (s *Service) handleKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, s.JWKS())
-}
-
-// handleAuthorize: amlid has no browser sign-in.
-func (s *Service) handleAuthorize(w http.ResponseWriter, r *http.Request) {
-	s.writeError(w, r, newErr(http.StatusBadRequest, "unsupported_response_type", 900144,
-		"amlid has no browser sign-in (authorization code flow). Use a service principal secret or certificate, username/password, or the device code flow (approve with POST %s/%s/oauth2/deviceauth).",
-		s.base, r.PathValue("tenant")))
 }
 
 // handleInstance answers MSAL's instance discovery, for clients whose

@@ -22,6 +22,7 @@ const (
 	grantDeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
 	grantDeviceCodeShort   = "device_code" // MSAL Go and ADAL send this form
 	grantJWTBearer         = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+	grantAuthCode          = "authorization_code"
 
 	clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 )
@@ -125,9 +126,11 @@ func (s *Service) token(ctx context.Context, w http.ResponseWriter, tr *tokenReq
 		return s.grantDevice(ctx, tr)
 	case grantJWTBearer:
 		return s.grantOBO(ctx, tr)
+	case grantAuthCode:
+		return s.grantAuthCode(ctx, tr)
 	}
 	return nil, newErr(http.StatusBadRequest, "unsupported_grant_type", 70003,
-		"The app requested an unsupported grant type '%s'. amlid supports client_credentials, password, refresh_token, device_code and urn:ietf:params:oauth:grant-type:jwt-bearer (on-behalf-of).", tr.grant)
+		"The app requested an unsupported grant type '%s'. amlid supports authorization_code, client_credentials, password, refresh_token, device_code and urn:ietf:params:oauth:grant-type:jwt-bearer (on-behalf-of).", tr.grant)
 }
 
 // scopeOf parses scope= or resource= following the endpoint version:
@@ -243,6 +246,12 @@ func (s *Service) authUser(ctx context.Context, ref tenantRef, username, passwor
 // userTokens issues the access token, id_token, client_info and refresh
 // token of a user flow.
 func (s *Service) userTokens(ctx context.Context, cl *client, user *directory.Principal, q scopeReq, amr []string) (*tokenResult, *oauthError) {
+	return s.userTokensNonce(ctx, cl, user, q, amr, "")
+}
+
+// userTokensNonce is userTokens with the OpenID Connect nonce the ID token
+// echoes (authorization-code flow).
+func (s *Service) userTokensNonce(ctx context.Context, cl *client, user *directory.Principal, q scopeReq, amr []string, nonce string) (*tokenResult, *oauthError) {
 	tid := strings.ToLower(user.TenantID)
 	if cl.sp != nil && !strings.EqualFold(cl.sp.TenantID, tid) {
 		return nil, errUnknownClient(cl.appID, tid)
@@ -250,7 +259,7 @@ func (s *Service) userTokens(ctx context.Context, cl *client, user *directory.Pr
 	if oe := s.checkResource(ctx, tid, q.Resource); oe != nil {
 		return nil, oe
 	}
-	g := &grantCtx{tid: tid, principal: user, appID: cl.appID, appACR: cl.acr, aud: q.Resource, scp: q.scp(), ver: q.version(), amr: amr}
+	g := &grantCtx{tid: tid, principal: user, appID: cl.appID, appACR: cl.acr, aud: q.Resource, scp: q.scp(), ver: q.version(), amr: amr, nonce: nonce}
 	at, _, err := s.access(ctx, g, false)
 	if err != nil {
 		return nil, errServer(err)

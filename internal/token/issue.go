@@ -57,6 +57,7 @@ type grantCtx struct {
 	scp       string // user tokens only
 	ver       string
 	amr       []string
+	nonce     string // OpenID Connect nonce echoed in the ID token
 }
 
 func (g *grantCtx) isUser() bool { return g.principal.Type == directory.TypeUser }
@@ -176,7 +177,7 @@ func (s *Service) access(ctx context.Context, g *grantCtx, cacheable bool) (Acce
 func (s *Service) mintIDToken(g *grantCtx, lifetime time.Duration) (string, error) {
 	now := s.now()
 	p := g.principal
-	return s.sign(map[string]any{
+	c := map[string]any{
 		"aud":                g.appID,
 		"iss":                s.issuer(g.tid, g.ver),
 		"iat":                now.Unix(),
@@ -191,7 +192,14 @@ func (s *Service) mintIDToken(g *grantCtx, lifetime time.Duration) (string, erro
 		"name":               p.DisplayName,
 		"ver":                g.ver,
 		"uti":                newUTI(),
-	})
+	}
+	if g.nonce != "" {
+		c["nonce"] = g.nonce
+	}
+	if len(g.amr) > 0 {
+		c["amr"] = g.amr
+	}
+	return s.sign(c)
 }
 
 // clientInfo is MSAL's home-account blob: unpadded base64url JSON.

@@ -133,7 +133,7 @@ func (s *Service) sweepRecords(ctx context.Context) error {
 	s.lastSweep = time.Now()
 	s.mu.Unlock()
 	now := s.now()
-	for _, kind := range []string{KindRefreshToken, KindDeviceCode} {
+	for _, kind := range []string{KindRefreshToken, KindDeviceCode, KindAuthCode} {
 		recs, err := s.st.List(ctx, kind, store.ListOptions{})
 		if err != nil {
 			return err

@@ -34,7 +34,7 @@
 //	GET  /{t}/v2.0/.well-known/openid-configuration   GET  /{t}/.well-known/openid-configuration
 //	POST /{t}/oauth2/v2.0/token                       POST /{t}/oauth2/token
 //	POST /{t}/oauth2/v2.0/devicecode                  POST /{t}/oauth2/devicecode
-//	POST /{t}/oauth2/deviceauth?user_code=…           GET  /{t}/oauth2[/v2.0]/authorize (400)
+//	POST /{t}/oauth2/deviceauth?user_code=…           GET|POST /{t}/oauth2[/v2.0]/authorize (sign-in form)
 //	GET  /{t}/discovery/v2.0/keys                     GET  /{t}/discovery/keys
 //	GET  /{t}/discovery/instance                      GET  /common/UserRealm/{upn}
 //
@@ -62,6 +62,7 @@ const (
 	KindKey          = "token.key"        // signing keys (private key included)
 	KindRefreshToken = "token.refresh"    // refresh tokens, keyed by SHA-256
 	KindDeviceCode   = "token.devicecode" // pending device codes, keyed by SHA-256, parent = user code
+	KindAuthCode     = "token.authcode"   // authorization codes, keyed by SHA-256, parent = user object ID
 )
 
 // Defaults.

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -254,7 +255,8 @@ func TestTokenEndpointErrors(t *testing.T) {
 		{"two resources", v2, cc(e.app.AppID, e.appSecret, storageAud+"/.default https://vault.azure.net/.default"), 400, "invalid_scope", 28000},
 		{"missing client_id", v2, url.Values{"grant_type": {"client_credentials"}, "scope": {storageAud + "/.default"}}, 400, "invalid_request", 900144},
 		{"client credentials without secret", v2, url.Values{"grant_type": {"client_credentials"}, "client_id": {e.app.AppID}, "scope": {storageAud + "/.default"}}, 401, "invalid_client", 7000218},
-		{"unsupported grant", v2, url.Values{"grant_type": {"authorization_code"}, "client_id": {e.app.AppID}, "code": {"x"}}, 400, "unsupported_grant_type", 70003},
+		{"unsupported grant", v2, url.Values{"grant_type": {"implicit"}, "client_id": {e.app.AppID}, "code": {"x"}}, 400, "unsupported_grant_type", 70003},
+		{"unknown authorization code", v2, url.Values{"grant_type": {"authorization_code"}, "client_id": {e.app.AppID}, "code": {"x"}}, 400, "invalid_grant", 70008},
 		{"missing grant", v2, url.Values{"client_id": {e.app.AppID}}, 400, "invalid_request", 900144},
 		{"bad password", v2, pw(e.user.UPN, "wrong"), 400, "invalid_grant", 50126},
 		{"unknown user", v2, pw("nobody@contoso.test", "x"), 400, "invalid_grant", 50034},
@@ -297,10 +299,13 @@ func TestTokenEndpointErrors(t *testing.T) {
 			t.Fatalf("status %d", resp.StatusCode)
 		}
 	})
-	t.Run("authorize is not offered", func(t *testing.T) {
-		code, body := e.get("/" + e.tenant + "/oauth2/v2.0/authorize?client_id=x")
-		if code != 400 || body["error"] == nil {
-			t.Fatalf("%d %v", code, body)
+	t.Run("authorize refuses an unknown client", func(t *testing.T) {
+		resp, err := e.srv.Client().Get(e.base + "/" + e.tenant + "/oauth2/v2.0/authorize?client_id=x&redirect_uri=https://x.example/")
+		must(t, err)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || !strings.Contains(string(b), "AADSTS700016") {
+			t.Fatalf("%d %s", resp.StatusCode, b)
 		}
 	})
 	t.Run("correlation id echoed", func(t *testing.T) {

@@ -158,3 +158,14 @@ const (
 
 // Jobs.
 const TypeJob = TypeWorkspace + "/jobs"
+
+// Read actions the web page checks to decide what a signed-in principal
+// may see (issue 22).
+const (
+	SubscriptionRead   = "Microsoft.Resources/subscriptions/read"
+	ResourceGroupRead  = "Microsoft.Resources/subscriptions/resourceGroups/read"
+	RoleAssignmentRead = "Microsoft.Authorization/roleAssignments/read"
+)
+
+// ReadAction is the ARM read action of a resource type ("<type>/read").
+func ReadAction(resourceType string) string { return resourceType + "/read" }
