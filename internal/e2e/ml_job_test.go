@@ -87,6 +87,28 @@ func TestJobsRunWithTheRightIdentity(t *testing.T) {
 		t.Fatalf("job after the grant: %v", job)
 	}
 
+	// Code in a user-identity job gets Ada's token through azure-ai-ml's
+	// AzureMLOnBehalfOfCredential (OBO_ENDPOINT) and reads the blob as her.
+	obo := filepath.Join(dir, "obo")
+	os.MkdirAll(filepath.Join(obo, "pydash"), 0o755)
+	for _, f := range []string{"__init__.py", "objects.py"} { // azure-ai-ml imports pydash (README)
+		os.WriteFile(filepath.Join(obo, "pydash", f), []byte(mustRead(t, filepath.Join("..", "..", "scripts", "pydash-stub", "pydash", f))), 0o644)
+	}
+	os.WriteFile(filepath.Join(obo, "obo.py"), []byte(`import os, json, base64
+from azure.ai.ml.identity import AzureMLOnBehalfOfCredential
+from azure.storage.blob import BlobClient
+credential = AzureMLOnBehalfOfCredential()
+tok = credential.get_token("https://storage.azure.com/.default").token
+p = tok.split(".")[1]
+print("token for", json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))["oid"])
+print("blob:", BlobClient.from_blob_url(os.environ["BLOB_URL"], credential=credential).download_blob().readall().decode().splitlines()[0])
+`), 0o644)
+	oboYAML := write("obo.yml", "command: python obo.py\ncode: obo\ncompute: azureml:cpu-cluster\nidentity:\n  type: user_identity\nenvironment_variables:\n  BLOB_URL: "+in.State.BlobURL+"/censusdata/data/census.csv\n")
+	so, se, code = adaCLI("ml", "job", "create", "-f", oboYAML, "--name", "obo-1", "--stream")
+	if code != 0 || !strings.Contains(so, "token for "+adaID) || !strings.Contains(so, "blob: age,workclass,income") {
+		t.Fatalf("AzureMLOnBehalfOfCredential in a user-identity job: exit %d\n%s\n%s", code, so, se)
+	}
+
 	// Compute identity (no identity on the job: DS-5's fallback, CMP-2) on a
 	// user-assigned cluster: its code runs the seed's DEFAULT_IDENTITY_CLIENT_ID
 	// snippet and reads a blob; two nodes run it.

@@ -66,6 +66,7 @@ type Provider struct {
 	// Replica names this amlid process in the queue's leases.
 	Replica string
 
+	obo     *oboServer
 	mu      sync.Mutex
 	running map[string]context.CancelFunc // lower(job ID) → cancel
 	wake    chan struct{}

@@ -138,6 +138,9 @@ func (p *Provider) recoverExpired(ctx context.Context, all bool) {
 // Resume starts this replica's worker: jobs left running by a previous
 // process of this data dir (a crash) fail, queued ones run.
 func (p *Provider) Resume(ctx context.Context) error {
+	if err := p.startOBO(); err != nil {
+		return err
+	}
 	p.recoverExpired(ctx, true)
 	go p.worker()
 	return nil
@@ -156,6 +159,7 @@ func (p *Provider) Stop(context.Context) {
 		c()
 	}
 	p.mu.Unlock()
+	p.obo.stop()
 }
 
 func (p *Provider) worker() {

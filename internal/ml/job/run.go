@@ -165,6 +165,12 @@ func (p *Provider) execute(ctx context.Context, jobID string) (string, string) {
 		k := strings.TrimSpace(placeholder.FindStringSubmatch(m)[1])
 		return shellQuote(values[k])
 	})
+	if reader.Kind == "user" && p.obo != nil {
+		// AzureMLOnBehalfOfCredential: the user's token, while the job runs.
+		url, closeSession := p.obo.open(reader.principal)
+		defer closeSession()
+		s.Env["OBO_ENDPOINT"] = url
+	}
 	_ = p.setStatus(ctx, jobID, Running, "")
 	fmt.Fprintf(logf, "amlid: job %s running on %d node(s) of %s as %s\n", r.Name, len(nodes), comp.Name, reader.describe())
 	code, err := p.runOnNodes(ctx, r, s, dir, command, nodes, logf)
