@@ -129,7 +129,7 @@ func TestAzureHostnamesShell(t *testing.T) {
 
 	env := append(cleanEnv(), in.azureEnv(t)...)
 	joined := strings.Join(env, "\n")
-	if !strings.Contains(joined, "AZURE_TENANT_ID="+in.State.TenantID) || !strings.Contains(joined, "HTTPS_PROXY=http://127.0.0.1:") ||
+	if !strings.Contains(joined, "AZURE_TENANT_ID="+in.State.TenantID) || !strings.Contains(joined, "HTTPS_PROXY=http://azure@127.0.0.1:") ||
 		strings.Contains(joined, "AZURE_AUTHORITY_HOST=") || strings.Contains(joined, "AZUREML_DEV_URL_MFE=") {
 		t.Fatalf("amlid env --azure-hostnames:\n%s", joined)
 	}
@@ -234,14 +234,20 @@ func TestAzureProxyRefusals(t *testing.T) {
 		}
 	}
 
-	// tunnel opens CONNECT name and a TLS session with sni.
-	tunnel := func(name, sni string) (*tls.Conn, error) {
+	// tunnel opens CONNECT name and a TLS session with sni, in the
+	// Azure-hostnames mode (the proxy user `amlid env --azure-hostnames` puts
+	// in HTTPS_PROXY) or not.
+	tunnel := func(name, sni string, azure bool) (*tls.Conn, error) {
 		c, err := net.DialTimeout("tcp", proxy, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
 		c.SetDeadline(time.Now().Add(10 * time.Second))
-		fmt.Fprintf(c, "CONNECT %s:443 HTTP/1.1\r\nHost: %s:443\r\n\r\n", name, name)
+		auth := ""
+		if azure {
+			auth = "Proxy-Authorization: Basic YXp1cmU6\r\n" // azure:
+		}
+		fmt.Fprintf(c, "CONNECT %s:443 HTTP/1.1\r\nHost: %s:443\r\n%s\r\n", name, name, auth)
 		br := bufio.NewReader(c)
 		resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
 		if err != nil || resp.StatusCode != 200 {
@@ -251,31 +257,44 @@ func TestAzureProxyRefusals(t *testing.T) {
 		return tc, tc.Handshake()
 	}
 	// A TLS name other than the CONNECT name: no certificate, no session.
-	if tc, err := tunnel("pxaccta.blob.core.windows.net", "pxacctb.blob.core.windows.net"); err == nil {
+	if tc, err := tunnel("pxaccta.blob.core.windows.net", "pxacctb.blob.core.windows.net", true); err == nil {
 		tc.Close()
 		t.Fatal("TLS for pxacctb inside a tunnel to pxaccta was accepted")
 	}
 	// A Host header other than the CONNECT name: 421, the handler never runs.
-	tc, err := tunnel("pxaccta.blob.core.windows.net", "pxaccta.blob.core.windows.net")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tc.Close()
-	br := bufio.NewReader(tc)
-	for host, want := range map[string]int{"pxacctb.blob.core.windows.net": 421, "pxaccta.blob.core.windows.net": 401} {
-		fmt.Fprintf(tc, "GET /data?restype=container HTTP/1.1\r\nHost: %s\r\nx-ms-version: 2021-08-06\r\n\r\n", host)
-		resp, err := http.ReadResponse(br, nil)
+	// In the Azure-hostnames mode the challenge names Azure's login host and
+	// the tenant's ID; without it (`amlid keyvault proxy-env` callers, whose
+	// credentials use amlid's authority) amlid's own authority.
+	for _, azure := range []bool{true, false} {
+		tc, err := tunnel("pxaccta.blob.core.windows.net", "pxaccta.blob.core.windows.net", azure)
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Fatalf("Host %s in a tunnel to pxaccta: %d %s", host, resp.StatusCode, body)
+		br := bufio.NewReader(tc)
+		for _, host := range []string{"pxacctb.blob.core.windows.net", "pxaccta.blob.core.windows.net"} {
+			fmt.Fprintf(tc, "GET /data?restype=container HTTP/1.1\r\nHost: %s\r\nx-ms-version: 2021-08-06\r\n\r\n", host)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			want := 401
+			if host != "pxaccta.blob.core.windows.net" {
+				want = 421
+			}
+			if resp.StatusCode != want {
+				t.Fatalf("Host %s in a tunnel to pxaccta: %d %s", host, resp.StatusCode, body)
+			}
+			authority := "https://login.microsoftonline.com/"
+			if !azure {
+				authority = in.State.AuthorityHost + "/"
+			}
+			if want == 401 && !strings.Contains(resp.Header.Get("WWW-Authenticate"), authority+in.State.TenantID) {
+				t.Fatalf("challenge (Azure mode %v): %q", azure, resp.Header.Get("WWW-Authenticate"))
+			}
 		}
-		if want == 401 && !strings.Contains(resp.Header.Get("WWW-Authenticate"), "https://login.microsoftonline.com/"+in.State.TenantID) {
-			t.Fatalf("the challenge under Azure's name should name Azure's login host: %q", resp.Header.Get("WWW-Authenticate"))
-		}
+		tc.Close()
 	}
 	// The server's log reaches the test through a pipe: wait (boundedly)
 	// for the lines of the refusals above to arrive.
