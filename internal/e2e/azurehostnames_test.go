@@ -129,7 +129,7 @@ func TestAzureHostnamesShell(t *testing.T) {
 
 	env := append(cleanEnv(), in.azureEnv(t)...)
 	joined := strings.Join(env, "\n")
-	if !strings.Contains(joined, "AZURE_TENANT_ID="+in.State.TenantID) || !strings.Contains(joined, "HTTPS_PROXY=http://azure@127.0.0.1:") ||
+	if !strings.Contains(joined, "AZURE_TENANT_ID="+in.State.TenantID) || !strings.Contains(joined, "HTTPS_PROXY=http://azure:hostnames@127.0.0.1:") ||
 		strings.Contains(joined, "AZURE_AUTHORITY_HOST=") || strings.Contains(joined, "AZUREML_DEV_URL_MFE=") {
 		t.Fatalf("amlid env --azure-hostnames:\n%s", joined)
 	}
@@ -188,6 +188,19 @@ cat `+upload+`.back
 `)
 	if !strings.Contains(out, rg) || !strings.Contains(out, "from az") {
 		t.Fatalf("az on AzureCloud: %s", out)
+	}
+
+	// Resources report Azure's endpoints to callers in this mode, amlid's
+	// loopback ones to the others.
+	out = runIn(t, azEnv, "bash", "-euo", "pipefail", "-c", `
+az storage account show -n `+acct+` -g `+rg+` --query primaryEndpoints.blob -o tsv
+az keyvault show -n `+vault+` --query properties.vaultUri -o tsv
+`)
+	if want := "https://" + acct + ".blob.core.windows.net/\nhttps://" + vault + ".vault.azure.net/\n"; out != want {
+		t.Fatalf("endpoints in the Azure-hostnames mode: %q, want %q", out, want)
+	}
+	if got := in.mustCLI(cfg, "storage", "account", "show", "-n", acct, "-g", rg, "--query", "primaryEndpoints.blob", "-o", "tsv"); !strings.HasPrefix(got, "https://127.0.0.1:") {
+		t.Fatalf("loopback callers see %q", got)
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 // dfs, served by the Blob data plane) gets the request with its own
 // account host; vaults, registries and scoring endpoints are the pool's.
 func (s *Server) azureRoute(blobH http.Handler) func(n azurehost.Name) (http.Handler, error) {
-	front := s.logRequests(limitBody(s.front(), s.Opts.BodyIdleTimeout, frontReadTimeout))
+	front := s.logRequests(limitBody(azureStyleEndpoints(s.front()), s.Opts.BodyIdleTimeout, frontReadTimeout))
 	blob := s.logRequests(limitBody(blobH, s.Opts.BodyIdleTimeout, dataReadTimeout))
 	dfs := s.logRequests(limitBody(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// The Blob data plane reads the account from a blob host name.
