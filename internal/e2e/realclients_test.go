@@ -222,3 +222,39 @@ func TestRestartOnAnotherPort(t *testing.T) {
 		t.Fatalf("az group show after the restart: %q", got)
 	}
 }
+
+// `amlid run --as` workloads reach Azure's host names by default (issue 16):
+// code written for Azure — ManagedIdentityCredential and a BlobClient on
+// https://{account}.blob.core.windows.net — runs unchanged.
+func TestRunAsReachesAzureNames(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	sub := in.State.SubscriptionID
+	in.mustCLI(cfg, "group", "create", "-n", "runnames-rg", "-l", "eastus")
+	id := "/subscriptions/" + sub + "/resourceGroups/runnames-rg/providers/Microsoft.Storage/storageAccounts/runnames"
+	res := in.armPut(t, id, "2023-01-01", map[string]any{"location": "eastus", "kind": "StorageV2", "sku": map[string]any{"name": "Standard_LRS"},
+		"identity": map[string]any{"type": "SystemAssigned"}})
+	pid := res["identity"].(map[string]any)["principalId"].(string)
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", pid, "--assignee-principal-type", "ServicePrincipal",
+		"--role", "Storage Blob Data Reader", "--scope", id)
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee", in.Boot.ClientID, "--role", "Storage Blob Data Contributor", "--scope", id)
+	in.mustCLI(cfg, "storage", "container", "create", "-n", "hello", "--account-name", "runnames", "--auth-mode", "login")
+	f := filepath.Join(t.TempDir(), "hello.txt")
+	os.WriteFile(f, []byte("Hello from an Azure name"), 0o644)
+	in.mustCLI(cfg, "storage", "blob", "upload", "-f", f, "-c", "hello", "-n", "hello.txt", "--account-name", "runnames", "--auth-mode", "login")
+
+	script := `
+from azure.identity import ManagedIdentityCredential
+from azure.storage.blob import BlobClient
+blob_client = BlobClient(account_url="https://runnames.blob.core.windows.net/", container_name="hello", blob_name="hello.txt",
+                         credential=ManagedIdentityCredential())
+print(blob_client.download_blob().content_as_text())
+`
+	cmd := exec.Command(amlidBin, "run", "--as", id, "--", "/usr/bin/python3", "-c", script)
+	cmd.Env = append(append(cleanEnv(), in.env()...), "AMLID_CONFIG_DIR="+cfg)
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "Hello from an Azure name" {
+		t.Fatalf("amlid run --as with an Azure blob name: %v\n%s", err, out)
+	}
+}
