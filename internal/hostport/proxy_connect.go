@@ -249,22 +249,31 @@ func refuseConnect(w http.ResponseWriter, status int, reason string) {
 }
 
 // leafFor returns a certificate for host from amlid's CA (cached; renewed
-// a day before expiry).
+// a day before expiry). Per-resource names share one wildcard certificate
+// per suffix (*.blob.core.windows.net), so any number of CONNECTs costs a
+// bounded number of key generations.
 func (p *Pool) leafFor(host string) (*tls.Certificate, error) {
+	name := host
+	if n, ok := azurehost.Parse(host); ok && n.Resource != "" {
+		name = "*" + host[strings.IndexByte(host, '.'):]
+	}
 	ns := p.names()
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
-	if c := ns.certs[host]; c != nil && (c.Leaf == nil || time.Until(c.Leaf.NotAfter) > 24*time.Hour) {
+	if c := ns.certs[name]; c != nil && (c.Leaf == nil || time.Until(c.Leaf.NotAfter) > 24*time.Hour) {
 		return c, nil
 	}
 	if ns.issue == nil {
 		return nil, errors.New("amlid's proxy has no certificate issuer")
 	}
-	c, err := ns.issue(host)
+	c, err := ns.issue(name)
 	if err != nil {
 		return nil, err
 	}
-	ns.certs[host] = &c
+	if len(ns.certs) > 512 { // scoring hosts vary by region: keep the cache bounded
+		clear(ns.certs)
+	}
+	ns.certs[name] = &c
 	return &c, nil
 }
 
