@@ -139,6 +139,16 @@ curl -sS --fail-with-body -X POST "https://$LOGIN_SERVER/oauth2/exchange" \
 	if tid := v["properties"].(map[string]any)["tenantId"]; tid != in.State.TenantID {
 		t.Fatalf("vault with tenantId adfs: %v", v["properties"])
 	}
+	// Debian's az (amlid registered as its cloud) signs in with the
+	// exported name, and with the domain: az resolves both to the ID.
+	az := newAz(t, in)
+	for _, tn := range []string{"adfs", domain} {
+		az.must(t, "login", "--service-principal", "-u", in.Boot.ClientID, "-p", in.Boot.ClientSecret, "--tenant", tn, "-o", "none")
+		if got := strings.TrimSpace(az.must(t, "account", "show", "--query", "tenantId", "-o", "tsv")); got != in.State.TenantID {
+			t.Fatalf("az login --tenant %s: account tenant %q", tn, got)
+		}
+		az.must(t, "group", "show", "-n", "tenant-rg")
+	}
 	// The CLI signs in with --tenant adfs and records the tenant's ID.
 	login := in.bash(t, t.TempDir(), `eval "$(amlid env)"
 amlid login --service-principal -u "$AZURE_CLIENT_ID" -p "$AZURE_CLIENT_SECRET" --tenant "$AZURE_TENANT_ID" -o none
