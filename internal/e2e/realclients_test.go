@@ -20,7 +20,7 @@ import (
 // az's argument syntax (issue 16): the user's exact commands. A multi-value
 // option takes space-separated values as in az (nargs='+'/'*', list from
 // az's command table: internal/cli/aznargs.json), and a command that does
-// not exist says "unknown command", not "unknown flag".
+// not exist (ml batch-endpoint) says "unknown command", not "unknown flag".
 func TestAzArgumentSyntax(t *testing.T) {
 	t.Parallel()
 	in := start(t, "")
@@ -51,11 +51,11 @@ func TestAzArgumentSyntax(t *testing.T) {
 	}
 
 	for _, args := range [][]string{
-		{"ml", "compute", "create", "--name", "cpu-cluster", "--size", "Standard_DS3_v2", "--min-instances", "0"},
-		{"ml", "compute", "list"},
+		{"ml", "batch-endpoint", "create", "--name", "my-batch", "--file", "endpoint.yml"},
+		{"ml", "batch-endpoint", "list"},
 	} {
 		so, se, code := in.cli(cfg, args...)
-		if code != 2 || !strings.Contains(se, `unknown command "compute" for "amlid ml"`) || strings.Contains(se, "unknown flag") {
+		if code != 2 || !strings.Contains(se, `unknown command "batch-endpoint" for "amlid ml"`) || strings.Contains(se, "unknown flag") {
 			t.Fatalf("amlid %s: exit %d\n%s%s", strings.Join(args, " "), code, so, se)
 		}
 	}
