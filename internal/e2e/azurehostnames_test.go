@@ -147,6 +147,18 @@ print(c.download_blob("py.txt").readall().decode(), sorted(b.name for b in c.lis
 		t.Fatalf("Python BlobServiceClient: %s", out)
 	}
 
+	// The China cloud's names too: Entra at login.chinacloudapi.cn, Blob at
+	// .blob.core.chinacloudapi.cn.
+	out = runIn(t, env, "/usr/bin/python3", "-c", `
+from azure.identity import AzureAuthorityHosts, DefaultAzureCredential
+from azure.storage.blob import BlobServiceClient
+svc = BlobServiceClient("https://`+acct+`.blob.core.chinacloudapi.cn", DefaultAzureCredential(authority=AzureAuthorityHosts.AZURE_CHINA))
+print(svc.get_container_client("data").download_blob("py.txt").readall().decode())
+`)
+	if strings.TrimSpace(out) != "from python" {
+		t.Fatalf("Python on China-cloud names: %s", out)
+	}
+
 	// Go: azsecrets with challenge-resource verification on, and azblob.
 	self, _ := os.Executable()
 	out = runIn(t, append(env, "AMLID_E2E_HELPER=azsecrets", "AMLID_E2E_ARG="+vault), self)
