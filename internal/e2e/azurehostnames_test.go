@@ -182,6 +182,26 @@ print(ml_client.workspaces.get("`+ws+`").name)
 		t.Fatalf("MLClient.workspaces.get: %s", out)
 	}
 
+	// An online endpoint's scoring URI is Azure's in this mode, and answers
+	// there (no deployment yet: the scoring service itself says so).
+	in.mustCLI(cfg, "ml", "online-endpoint", "create", "-g", rg, "-w", ws, "--name", "names-ep", "-f",
+		"testdata/ml/endpoints/online/managed/managed-identities/1-sai-create-endpoint.yml")
+	out = runIn(t, append(env, "PYTHONPATH="+pydashStub(t)), "/usr/bin/python3", "-c", `
+import os, requests
+from azure.ai.ml import MLClient
+from azure.identity import DefaultAzureCredential
+ml_client = MLClient(DefaultAzureCredential(), os.environ["AZURE_SUBSCRIPTION_ID"], "`+rg+`", "`+ws+`")
+ep = ml_client.online_endpoints.get("names-ep")
+key = ml_client.online_endpoints.get_keys("names-ep").primary_key
+r = requests.post(ep.scoring_uri, json={"data": [[1]]}, headers={"Authorization": "Bearer " + key})
+print(ep.scoring_uri, r.status_code, r.headers.get("content-type"))
+`)
+	t.Logf("scoring through the Azure name: %s", out)
+	if f := strings.Fields(out); len(f) < 2 || f[0] != "https://names-ep.eastus.inference.ml.azure.com/score" ||
+		f[1] == "401" || f[1] == "403" || f[1] == "407" || !strings.Contains(out, "json") {
+		t.Fatalf("scoring through the Azure name: %s", out)
+	}
+
 	// Debian's az on its default cloud: no az cloud register.
 	if _, err := exec.LookPath("az"); err != nil {
 		t.Fatal("az not found: install Debian's azure-cli (scripts/test.sh does)")
