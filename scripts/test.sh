@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(bubblewrap postgresql azure-cli python3-azure python3-azure-storage python3-msal python3-requests chromium python3-sklearn python3-joblib python3-numpy ca-certificates)
+APT_PACKAGES=(bubblewrap postgresql azure-cli python3-azure python3-azure-storage python3-msal python3-requests chromium python3-sklearn python3-joblib python3-numpy ca-certificates curl)
 
 if [ "${SKIP_INSTALL:-}" != "1" ]; then
   missing=()

@@ -129,6 +129,25 @@ func LoginHost(c Cloud) string {
 	return "login.microsoftonline.com"
 }
 
+// ProxyUser is the user name in the proxy URL of the Azure-hostnames mode
+// (http://azure:hostnames@127.0.0.1:PORT; Python's requests sends no
+// credentials without a password). Clients send it on CONNECT
+// (Proxy-Authorization: Basic), which tells the proxy that the caller's
+// credentials are Azure-style (tenant by ID, Azure's login host): it then
+// answers as Azure does (challenges, discovery documents, endpoints). A
+// CONNECT without it (`amlid keyvault proxy-env`, whose credentials use
+// amlid's own authority and "adfs") gets amlid's loopback answers under
+// the same names.
+const ProxyUser = "azure"
+
+// ProxyURL is the Azure-hostnames form of the proxy's URL (http://host:port).
+func ProxyURL(proxy string) string {
+	if rest, ok := strings.CutPrefix(proxy, "http://"); ok && !strings.Contains(rest, "@") {
+		return "http://" + ProxyUser + ":hostnames@" + rest
+	}
+	return proxy
+}
+
 type ctxKey struct{}
 
 // WithName marks a request as arrived under an Azure name (the proxy).

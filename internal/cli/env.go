@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/amlid/amlid/internal/server"
+	"github.com/amlid/amlid/internal/workload"
 	"github.com/spf13/cobra"
 )
 
@@ -106,8 +107,11 @@ func azureHostnameLines(lines [][2]string, st *server.State) [][2]string {
 	}
 	// Loopback URLs (amlid's own, MSI_ENDPOINT) stay direct. Python and
 	// curl read the lower-case names too.
-	return append(out, [2]string{"HTTPS_PROXY", st.VaultProxyURL}, [2]string{"https_proxy", st.VaultProxyURL},
-		[2]string{"NO_PROXY", "127.0.0.1,localhost"}, [2]string{"no_proxy", "127.0.0.1,localhost"})
+	pe := workload.ProxyEnv(st.VaultProxyURL)
+	for _, k := range []string{"HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"} {
+		out = append(out, [2]string{k, pe[k]})
+	}
+	return out
 }
 
 // azCloudCommands registers amlid as a custom cloud (client-protocols.md §3):

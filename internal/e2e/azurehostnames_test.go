@@ -129,7 +129,7 @@ func TestAzureHostnamesShell(t *testing.T) {
 
 	env := append(cleanEnv(), in.azureEnv(t)...)
 	joined := strings.Join(env, "\n")
-	if !strings.Contains(joined, "AZURE_TENANT_ID="+in.State.TenantID) || !strings.Contains(joined, "HTTPS_PROXY=http://127.0.0.1:") ||
+	if !strings.Contains(joined, "AZURE_TENANT_ID="+in.State.TenantID) || !strings.Contains(joined, "HTTPS_PROXY=http://azure:hostnames@127.0.0.1:") ||
 		strings.Contains(joined, "AZURE_AUTHORITY_HOST=") || strings.Contains(joined, "AZUREML_DEV_URL_MFE=") {
 		t.Fatalf("amlid env --azure-hostnames:\n%s", joined)
 	}
@@ -145,6 +145,18 @@ print(c.download_blob("py.txt").readall().decode(), sorted(b.name for b in c.lis
 `)
 	if !strings.Contains(out, "from python ['py.txt']") {
 		t.Fatalf("Python BlobServiceClient: %s", out)
+	}
+
+	// The China cloud's names too: Entra at login.chinacloudapi.cn, Blob at
+	// .blob.core.chinacloudapi.cn.
+	out = runIn(t, env, "/usr/bin/python3", "-c", `
+from azure.identity import AzureAuthorityHosts, DefaultAzureCredential
+from azure.storage.blob import BlobServiceClient
+svc = BlobServiceClient("https://`+acct+`.blob.core.chinacloudapi.cn", DefaultAzureCredential(authority=AzureAuthorityHosts.AZURE_CHINA))
+print(svc.get_container_client("data").download_blob("py.txt").readall().decode())
+`)
+	if strings.TrimSpace(out) != "from python" {
+		t.Fatalf("Python on China-cloud names: %s", out)
 	}
 
 	// Go: azsecrets with challenge-resource verification on, and azblob.
@@ -170,6 +182,26 @@ print(ml_client.workspaces.get("`+ws+`").name)
 		t.Fatalf("MLClient.workspaces.get: %s", out)
 	}
 
+	// An online endpoint's scoring URI is Azure's in this mode, and answers
+	// there (no deployment yet: the scoring service itself says so).
+	in.mustCLI(cfg, "ml", "online-endpoint", "create", "-g", rg, "-w", ws, "--name", "names-ep", "-f",
+		"testdata/ml/endpoints/online/managed/managed-identities/1-sai-create-endpoint.yml")
+	out = runIn(t, append(env, "PYTHONPATH="+pydashStub(t)), "/usr/bin/python3", "-c", `
+import os, requests
+from azure.ai.ml import MLClient
+from azure.identity import DefaultAzureCredential
+ml_client = MLClient(DefaultAzureCredential(), os.environ["AZURE_SUBSCRIPTION_ID"], "`+rg+`", "`+ws+`")
+ep = ml_client.online_endpoints.get("names-ep")
+key = ml_client.online_endpoints.get_keys("names-ep").primary_key
+r = requests.post(ep.scoring_uri, json={"data": [[1]]}, headers={"Authorization": "Bearer " + key})
+print(ep.scoring_uri, r.status_code, r.headers.get("content-type"))
+`)
+	t.Logf("scoring through the Azure name: %s", out)
+	if f := strings.Fields(out); len(f) < 2 || f[0] != "https://names-ep.eastus.inference.ml.azure.com/score" ||
+		f[1] == "401" || f[1] == "403" || f[1] == "407" || !strings.Contains(out, "json") {
+		t.Fatalf("scoring through the Azure name: %s", out)
+	}
+
 	// Debian's az on its default cloud: no az cloud register.
 	if _, err := exec.LookPath("az"); err != nil {
 		t.Fatal("az not found: install Debian's azure-cli (scripts/test.sh does)")
@@ -188,6 +220,19 @@ cat `+upload+`.back
 `)
 	if !strings.Contains(out, rg) || !strings.Contains(out, "from az") {
 		t.Fatalf("az on AzureCloud: %s", out)
+	}
+
+	// Resources report Azure's endpoints to callers in this mode, amlid's
+	// loopback ones to the others.
+	out = runIn(t, azEnv, "bash", "-euo", "pipefail", "-c", `
+az storage account show -n `+acct+` -g `+rg+` --query primaryEndpoints.blob -o tsv
+az keyvault show -n `+vault+` --query properties.vaultUri -o tsv
+`)
+	if want := "https://" + acct + ".blob.core.windows.net/\nhttps://" + vault + ".vault.azure.net/\n"; out != want {
+		t.Fatalf("endpoints in the Azure-hostnames mode: %q, want %q", out, want)
+	}
+	if got := in.mustCLI(cfg, "storage", "account", "show", "-n", acct, "-g", rg, "--query", "primaryEndpoints.blob", "-o", "tsv"); !strings.HasPrefix(got, "https://127.0.0.1:") {
+		t.Fatalf("loopback callers see %q", got)
 	}
 }
 
@@ -234,14 +279,20 @@ func TestAzureProxyRefusals(t *testing.T) {
 		}
 	}
 
-	// tunnel opens CONNECT name and a TLS session with sni.
-	tunnel := func(name, sni string) (*tls.Conn, error) {
+	// tunnel opens CONNECT name and a TLS session with sni, in the
+	// Azure-hostnames mode (the proxy user `amlid env --azure-hostnames` puts
+	// in HTTPS_PROXY) or not.
+	tunnel := func(name, sni string, azure bool) (*tls.Conn, error) {
 		c, err := net.DialTimeout("tcp", proxy, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
 		c.SetDeadline(time.Now().Add(10 * time.Second))
-		fmt.Fprintf(c, "CONNECT %s:443 HTTP/1.1\r\nHost: %s:443\r\n\r\n", name, name)
+		auth := ""
+		if azure {
+			auth = "Proxy-Authorization: Basic YXp1cmU6\r\n" // azure:
+		}
+		fmt.Fprintf(c, "CONNECT %s:443 HTTP/1.1\r\nHost: %s:443\r\n%s\r\n", name, name, auth)
 		br := bufio.NewReader(c)
 		resp, err := http.ReadResponse(br, &http.Request{Method: http.MethodConnect})
 		if err != nil || resp.StatusCode != 200 {
@@ -251,31 +302,44 @@ func TestAzureProxyRefusals(t *testing.T) {
 		return tc, tc.Handshake()
 	}
 	// A TLS name other than the CONNECT name: no certificate, no session.
-	if tc, err := tunnel("pxaccta.blob.core.windows.net", "pxacctb.blob.core.windows.net"); err == nil {
+	if tc, err := tunnel("pxaccta.blob.core.windows.net", "pxacctb.blob.core.windows.net", true); err == nil {
 		tc.Close()
 		t.Fatal("TLS for pxacctb inside a tunnel to pxaccta was accepted")
 	}
 	// A Host header other than the CONNECT name: 421, the handler never runs.
-	tc, err := tunnel("pxaccta.blob.core.windows.net", "pxaccta.blob.core.windows.net")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tc.Close()
-	br := bufio.NewReader(tc)
-	for host, want := range map[string]int{"pxacctb.blob.core.windows.net": 421, "pxaccta.blob.core.windows.net": 401} {
-		fmt.Fprintf(tc, "GET /data?restype=container HTTP/1.1\r\nHost: %s\r\nx-ms-version: 2021-08-06\r\n\r\n", host)
-		resp, err := http.ReadResponse(br, nil)
+	// In the Azure-hostnames mode the challenge names Azure's login host and
+	// the tenant's ID; without it (`amlid keyvault proxy-env` callers, whose
+	// credentials use amlid's authority) amlid's own authority.
+	for _, azure := range []bool{true, false} {
+		tc, err := tunnel("pxaccta.blob.core.windows.net", "pxaccta.blob.core.windows.net", azure)
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Fatalf("Host %s in a tunnel to pxaccta: %d %s", host, resp.StatusCode, body)
+		br := bufio.NewReader(tc)
+		for _, host := range []string{"pxacctb.blob.core.windows.net", "pxaccta.blob.core.windows.net"} {
+			fmt.Fprintf(tc, "GET /data?restype=container HTTP/1.1\r\nHost: %s\r\nx-ms-version: 2021-08-06\r\n\r\n", host)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			want := 401
+			if host != "pxaccta.blob.core.windows.net" {
+				want = 421
+			}
+			if resp.StatusCode != want {
+				t.Fatalf("Host %s in a tunnel to pxaccta: %d %s", host, resp.StatusCode, body)
+			}
+			authority := "https://login.microsoftonline.com/"
+			if !azure {
+				authority = in.State.AuthorityHost + "/"
+			}
+			if want == 401 && !strings.Contains(resp.Header.Get("WWW-Authenticate"), authority+in.State.TenantID) {
+				t.Fatalf("challenge (Azure mode %v): %q", azure, resp.Header.Get("WWW-Authenticate"))
+			}
 		}
-		if want == 401 && !strings.Contains(resp.Header.Get("WWW-Authenticate"), "https://login.microsoftonline.com/"+in.State.TenantID) {
-			t.Fatalf("the challenge under Azure's name should name Azure's login host: %q", resp.Header.Get("WWW-Authenticate"))
-		}
+		tc.Close()
 	}
 	// The server's log reaches the test through a pipe: wait (boundedly)
 	// for the lines of the refusals above to arrive.

@@ -20,7 +20,7 @@ import (
 // az's argument syntax (issue 16): the user's exact commands. A multi-value
 // option takes space-separated values as in az (nargs='+'/'*', list from
 // az's command table: internal/cli/aznargs.json), and a command that does
-// not exist says "unknown command", not "unknown flag".
+// not exist (ml batch-endpoint) says "unknown command", not "unknown flag".
 func TestAzArgumentSyntax(t *testing.T) {
 	t.Parallel()
 	in := start(t, "")
@@ -51,11 +51,11 @@ func TestAzArgumentSyntax(t *testing.T) {
 	}
 
 	for _, args := range [][]string{
-		{"ml", "compute", "create", "--name", "cpu-cluster", "--size", "Standard_DS3_v2", "--min-instances", "0"},
-		{"ml", "compute", "list"},
+		{"ml", "batch-endpoint", "create", "--name", "my-batch", "--file", "endpoint.yml"},
+		{"ml", "batch-endpoint", "list"},
 	} {
 		so, se, code := in.cli(cfg, args...)
-		if code != 2 || !strings.Contains(se, `unknown command "compute" for "amlid ml"`) || strings.Contains(se, "unknown flag") {
+		if code != 2 || !strings.Contains(se, `unknown command "batch-endpoint" for "amlid ml"`) || strings.Contains(se, "unknown flag") {
 			t.Fatalf("amlid %s: exit %d\n%s%s", strings.Join(args, " "), code, so, se)
 		}
 	}
@@ -139,6 +139,16 @@ curl -sS --fail-with-body -X POST "https://$LOGIN_SERVER/oauth2/exchange" \
 	if tid := v["properties"].(map[string]any)["tenantId"]; tid != in.State.TenantID {
 		t.Fatalf("vault with tenantId adfs: %v", v["properties"])
 	}
+	// Debian's az (amlid registered as its cloud) signs in with the
+	// exported name, and with the domain: az resolves both to the ID.
+	az := newAz(t, in)
+	for _, tn := range []string{"adfs", domain} {
+		az.must(t, "login", "--service-principal", "-u", in.Boot.ClientID, "-p", in.Boot.ClientSecret, "--tenant", tn, "-o", "none")
+		if got := strings.TrimSpace(az.must(t, "account", "show", "--query", "tenantId", "-o", "tsv")); got != in.State.TenantID {
+			t.Fatalf("az login --tenant %s: account tenant %q", tn, got)
+		}
+		az.must(t, "group", "show", "-n", "tenant-rg")
+	}
 	// The CLI signs in with --tenant adfs and records the tenant's ID.
 	login := in.bash(t, t.TempDir(), `eval "$(amlid env)"
 amlid login --service-principal -u "$AZURE_CLIENT_ID" -p "$AZURE_CLIENT_SECRET" --tenant "$AZURE_TENANT_ID" -o none
@@ -220,5 +230,41 @@ func TestRestartOnAnotherPort(t *testing.T) {
 	}
 	if got := strings.TrimSpace(az.must(t, "group", "show", "-n", "before-restart", "--query", "name", "-o", "tsv")); got != "before-restart" {
 		t.Fatalf("az group show after the restart: %q", got)
+	}
+}
+
+// `amlid run --as` workloads reach Azure's host names by default (issue 16):
+// code written for Azure — ManagedIdentityCredential and a BlobClient on
+// https://{account}.blob.core.windows.net — runs unchanged.
+func TestRunAsReachesAzureNames(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	sub := in.State.SubscriptionID
+	in.mustCLI(cfg, "group", "create", "-n", "runnames-rg", "-l", "eastus")
+	id := "/subscriptions/" + sub + "/resourceGroups/runnames-rg/providers/Microsoft.Storage/storageAccounts/runnames"
+	res := in.armPut(t, id, "2023-01-01", map[string]any{"location": "eastus", "kind": "StorageV2", "sku": map[string]any{"name": "Standard_LRS"},
+		"identity": map[string]any{"type": "SystemAssigned"}})
+	pid := res["identity"].(map[string]any)["principalId"].(string)
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", pid, "--assignee-principal-type", "ServicePrincipal",
+		"--role", "Storage Blob Data Reader", "--scope", id)
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee", in.Boot.ClientID, "--role", "Storage Blob Data Contributor", "--scope", id)
+	in.mustCLI(cfg, "storage", "container", "create", "-n", "hello", "--account-name", "runnames", "--auth-mode", "login")
+	f := filepath.Join(t.TempDir(), "hello.txt")
+	os.WriteFile(f, []byte("Hello from an Azure name"), 0o644)
+	in.mustCLI(cfg, "storage", "blob", "upload", "-f", f, "-c", "hello", "-n", "hello.txt", "--account-name", "runnames", "--auth-mode", "login")
+
+	script := `
+from azure.identity import ManagedIdentityCredential
+from azure.storage.blob import BlobClient
+blob_client = BlobClient(account_url="https://runnames.blob.core.windows.net/", container_name="hello", blob_name="hello.txt",
+                         credential=ManagedIdentityCredential())
+print(blob_client.download_blob().content_as_text())
+`
+	cmd := exec.Command(amlidBin, "run", "--as", id, "--", "/usr/bin/python3", "-c", script)
+	cmd.Env = append(append(cleanEnv(), in.env()...), "AMLID_CONFIG_DIR="+cfg)
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "Hello from an Azure name" {
+		t.Fatalf("amlid run --as with an Azure blob name: %v\n%s", err, out)
 	}
 }

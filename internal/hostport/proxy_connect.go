@@ -84,6 +84,7 @@ type tunnel struct {
 	name    azurehost.Name
 	handler http.Handler
 	client  string
+	azure   bool // the caller is in the Azure-hostnames mode (azurehost.ProxyUser)
 }
 
 type tunnelKey struct{}
@@ -132,7 +133,26 @@ func (p *Pool) serveTunnelled(w http.ResponseWriter, r *http.Request) {
 			strconv.Quote(fmt.Sprintf("This connection was opened for %s; a request for Host '%s' is refused. Open a connection (CONNECT) for each host name.", t.name.Host, r.Host)))
 		return
 	}
+	if !t.azure {
+		t.handler.ServeHTTP(w, r)
+		return
+	}
 	t.handler.ServeHTTP(w, r.WithContext(azurehost.WithName(r.Context(), t.name)))
+}
+
+// azureMode: the CONNECT carries the Azure-hostnames mode's proxy user.
+func azureMode(r *http.Request) bool {
+	user, _, ok := proxyBasicAuth(r)
+	return ok && user == azurehost.ProxyUser
+}
+
+func proxyBasicAuth(r *http.Request) (string, string, bool) {
+	h := r.Header.Get("Proxy-Authorization")
+	if h == "" {
+		return "", "", false
+	}
+	fake := &http.Request{Header: http.Header{"Authorization": {h}}}
+	return fake.BasicAuth()
 }
 
 // serveConnect answers the proxy's CONNECT requests.
@@ -206,7 +226,7 @@ func (p *Pool) serveConnect(w http.ResponseWriter, r *http.Request) {
 			return p.leafFor(name.Host)
 		},
 	})
-	ts.conns.Store(tc, &tunnel{name: name, handler: h, client: client})
+	ts.conns.Store(tc, &tunnel{name: name, handler: h, client: client, azure: azureMode(r)})
 	if !ts.ln.push(tc) {
 		ts.conns.Delete(tc)
 		tc.Close()
@@ -229,22 +249,31 @@ func refuseConnect(w http.ResponseWriter, status int, reason string) {
 }
 
 // leafFor returns a certificate for host from amlid's CA (cached; renewed
-// a day before expiry).
+// a day before expiry). Per-resource names share one wildcard certificate
+// per suffix (*.blob.core.windows.net), so any number of CONNECTs costs a
+// bounded number of key generations.
 func (p *Pool) leafFor(host string) (*tls.Certificate, error) {
+	name := host
+	if n, ok := azurehost.Parse(host); ok && n.Resource != "" {
+		name = "*" + host[strings.IndexByte(host, '.'):]
+	}
 	ns := p.names()
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
-	if c := ns.certs[host]; c != nil && (c.Leaf == nil || time.Until(c.Leaf.NotAfter) > 24*time.Hour) {
+	if c := ns.certs[name]; c != nil && (c.Leaf == nil || time.Until(c.Leaf.NotAfter) > 24*time.Hour) {
 		return c, nil
 	}
 	if ns.issue == nil {
 		return nil, errors.New("amlid's proxy has no certificate issuer")
 	}
-	c, err := ns.issue(host)
+	c, err := ns.issue(name)
 	if err != nil {
 		return nil, err
 	}
-	ns.certs[host] = &c
+	if len(ns.certs) > 512 { // scoring hosts vary by region: keep the cache bounded
+		clear(ns.certs)
+	}
+	ns.certs[name] = &c
 	return &c, nil
 }
 

@@ -9,9 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/keyvault/armkeyvault"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+	"github.com/amlid/amlid/internal/azurehost"
 	"github.com/amlid/amlid/internal/directory"
 	"github.com/google/uuid"
 )
@@ -211,30 +213,43 @@ func TestChallengeAndTokens(t *testing.T) {
 }
 
 // Through the resource proxy a vault answers as {vault}.vault.azure.net,
-// so the SDK works with challenge-resource verification left on.
+// so the SDK works with challenge-resource verification left on, for both
+// kinds of callers: `amlid keyvault proxy-env` ones, whose credentials name
+// amlid's "adfs" authority (the challenge names it too), and
+// `amlid env --azure-hostnames` ones (the proxy user azurehost.ProxyUser),
+// whose credentials name the tenant by ID, as Azure's challenge does.
 func TestProxyNameKeepsResourceVerification(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, "")
 	e.createVault("kv-proxy", true)
 	e.grant(e.admin.ObjectID, roleSecretsOffice, e.vaultID("kv-proxy"))
 	proxy, _ := url.Parse(e.s.State.VaultProxyURL)
-	opts := e.clientOptions()
-	opts.Transport = &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy), TLSClientConfig: e.http.Transport.(*http.Transport).TLSClientConfig}}
-	// Under Azure's names the challenge names the tenant by ID, as Azure's
-	// does; credentials for that mode name it so too (amlid env --azure-hostnames).
-	c, err := azsecrets.NewClient("https://kv-proxy.vault.azure.net/", e.CredIn(e.admin, e.tenant()), &azsecrets.ClientOptions{ClientOptions: opts})
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := c.SetSecret(t.Context(), "via-proxy", azsecrets.SetSecretParameters{Value: to("ok")}, nil)
-	if err != nil {
-		t.Fatalf("set through the proxy: %v", err)
-	}
-	if !strings.HasPrefix(string(*set.ID), "https://kv-proxy.vault.azure.net/secrets/via-proxy/") {
-		t.Fatalf("secret ID %s", *set.ID)
-	}
-	if g, err := c.GetSecret(t.Context(), "via-proxy", "", nil); err != nil || *g.Value != "ok" {
-		t.Fatalf("get through the proxy: %v", err)
+	azureProxy, _ := url.Parse(azurehost.ProxyURL(e.s.State.VaultProxyURL))
+	for _, tc := range []struct {
+		name  string
+		proxy *url.URL
+		cred  azcore.TokenCredential
+	}{
+		{"proxy-env", proxy, e.cred(e.admin)},
+		{"azure-hostnames", azureProxy, e.CredIn(e.admin, e.tenant())},
+	} {
+		opts := e.clientOptions()
+		opts.Transport = &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(tc.proxy), TLSClientConfig: e.http.Transport.(*http.Transport).TLSClientConfig}}
+		c, err := azsecrets.NewClient("https://kv-proxy.vault.azure.net/", tc.cred, &azsecrets.ClientOptions{ClientOptions: opts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := "via-" + tc.name
+		set, err := c.SetSecret(t.Context(), name, azsecrets.SetSecretParameters{Value: to("ok")}, nil)
+		if err != nil {
+			t.Fatalf("%s: set through the proxy: %v", tc.name, err)
+		}
+		if !strings.HasPrefix(string(*set.ID), "https://kv-proxy.vault.azure.net/secrets/"+name+"/") {
+			t.Fatalf("%s: secret ID %s", tc.name, *set.ID)
+		}
+		if g, err := c.GetSecret(t.Context(), name, "", nil); err != nil || *g.Value != "ok" {
+			t.Fatalf("%s: get through the proxy: %v", tc.name, err)
+		}
 	}
 	// The proxy reaches amlid's vaults only.
 	resp, err := (&http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(proxy)}}).Get("https://example.com/")

@@ -15,23 +15,14 @@ import (
 // dfs, served by the Blob data plane) gets the request with its own
 // account host; vaults, registries and scoring endpoints are the pool's.
 func (s *Server) azureRoute(blobH http.Handler) func(n azurehost.Name) (http.Handler, error) {
-	front := s.logRequests(limitBody(s.front(), s.Opts.BodyIdleTimeout, frontReadTimeout))
+	front := s.logRequests(limitBody(azureStyleEndpoints(s.front()), s.Opts.BodyIdleTimeout, frontReadTimeout))
 	blob := s.logRequests(limitBody(blobH, s.Opts.BodyIdleTimeout, dataReadTimeout))
-	dfs := s.logRequests(limitBody(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The Blob data plane reads the account from a blob host name.
-		n, _ := azurehost.FromContext(r.Context())
-		r2 := r.Clone(r.Context())
-		r2.Host = n.Resource + ".blob.core.windows.net"
-		blobH.ServeHTTP(w, r2)
-	}), s.Opts.BodyIdleTimeout, dataReadTimeout))
 	return func(n azurehost.Name) (http.Handler, error) {
 		switch n.Service {
 		case azurehost.ARM, azurehost.Login, azurehost.Graph:
 			return front, nil
-		case azurehost.Blob:
+		case azurehost.Blob, azurehost.DFS:
 			return blob, nil
-		case azurehost.DFS:
-			return dfs, nil
 		case azurehost.Vault:
 			return s.Hosts.NamedHandler(keyvault.HostKind, n.Resource, n.Host)
 		case azurehost.Registry:

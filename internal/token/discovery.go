@@ -51,7 +51,39 @@ func (s *Service) routes() *http.ServeMux {
 }
 
 // Handler serves the token service's routes (see the package comment).
-func (s *Service) Handler() http.Handler { return s.mux }
+func (s *Service) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if t, ok := adfsTenantDoc(r.URL.Path); ok && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			ref, oe := s.resolveTenant(r.Context(), t)
+			if oe != nil {
+				s.writeError(w, r, oe)
+				return
+			}
+			ref.Alias = "" // the tenant's own document: its issuer carries the tenant ID
+			writeJSON(w, http.StatusOK, s.oidcDocument(ref, verV1, s.baseOf(r)))
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+	})
+}
+
+// adfsTenantDoc recognises /adfs/{tenant}/.well-known/openid-configuration:
+// az resolves a --tenant that is not a GUID (a domain, or "adfs" as
+// `amlid env` exports it) with GET {activeDirectory}/{tenant}/.well-known/
+// openid-configuration and reads the tenant ID from the issuer, and amlid's
+// az cloud registration has activeDirectory = {authority}/adfs. (A mux
+// pattern would conflict with /{tenant}/v2.0/….)
+func adfsTenantDoc(path string) (string, bool) {
+	rest, ok := strings.CutPrefix(path, "/adfs/")
+	if !ok {
+		return "", false
+	}
+	t, ok := strings.CutSuffix(rest, "/.well-known/openid-configuration")
+	if !ok || t == "" || t == "v2.0" || strings.Contains(t, "/") {
+		return "", false
+	}
+	return t, true
+}
 
 // ownMux matches the route shapes regardless of method, for OwnsPath.
 var ownMux = func() *http.ServeMux {
@@ -74,6 +106,9 @@ var ownMux = func() *http.ServeMux {
 func OwnsPath(path string) bool {
 	if path == "" || path[0] != '/' {
 		return false
+	}
+	if _, ok := adfsTenantDoc(path); ok {
+		return true
 	}
 	_, pattern := ownMux.Handler(&http.Request{Method: http.MethodGet, URL: &url.URL{Path: path}})
 	return pattern != ""
