@@ -246,7 +246,7 @@ func (p *Provider) runOnNodes(ctx context.Context, r *arm.Resource, s *spec, dir
 		}
 		cmd := p.Sandbox.Command(jail, env, "/bin/sh", "-c", command)
 		cmd.Stdout, cmd.Stderr = lw, lw
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL} // nothing outlives amlid
 		if err := cmd.Start(); err != nil {
 			return 0, fmt.Errorf("could not start the command: %v", err)
 		}
