@@ -154,4 +154,23 @@ instance_count: 1
 		out = s
 	}
 	checkProbe(t, "online deployment score.py", out)
+
+	// A job on a compute's node.
+	in.mustCLI(cfg, "ml", "compute", "create", "-n", "hostile-cc", "--type", "amlcompute", "--identity-type", "system_assigned")
+	jdir := t.TempDir()
+	os.MkdirAll(filepath.Join(jdir, "src"), 0o755)
+	os.WriteFile(filepath.Join(jdir, "src", "probe.py"), []byte(hostileProbe+"\nprint('PROBE ' + json.dumps(probe()))\n"), 0o644)
+	os.WriteFile(filepath.Join(jdir, "job.yml"), []byte("command: python probe.py\ncode: src\ncompute: azureml:hostile-cc\nenvironment_variables:\n  AMLID_DATA: "+
+		in.DataDir+"\n  AMLID_PROC: \""+amlidPID+"\"\n"), 0o644)
+	jout, jerr, code := in.cli(cfg, "ml", "job", "create", "-f", filepath.Join(jdir, "job.yml"), "-n", "hostile-job", "--stream")
+	if code != 0 {
+		t.Fatalf("hostile job: exit %d\n%s\n%s", code, jout, jerr)
+	}
+	line := ""
+	for _, l := range strings.Split(jout, "\n") {
+		if p, ok := strings.CutPrefix(l, "PROBE "); ok {
+			line = p
+		}
+	}
+	checkProbe(t, "job on a compute node", line)
 }
