@@ -52,6 +52,7 @@ type world struct {
 	s        *server.Server
 	http     *http.Client
 	blobURL  string // …/<account>/<container>?restype=container&comp=list
+	dfsURL   string // …/<account>/<file system>?resource=filesystem (list paths)
 	vaultURL string // https://host:port
 	acrHost  string
 	scoreURL string
@@ -148,6 +149,14 @@ func newWorld(t *testing.T) *world {
 	if !strings.HasSuffix(s.Storage.BlobEndpoint("forgedacct"), "/") {
 		w.blobURL = s.Storage.BlobEndpoint("forgedacct") + "/data?restype=container&comp=list"
 	}
+	// ADLS Gen2 (DFS): a hierarchical-namespace account, a file system the
+	// admin may read.
+	lake := rg + "/providers/Microsoft.Storage/storageAccounts/forgedlake"
+	w.arm("PUT", lake, "2022-09-01", map[string]any{"location": "eastus", "kind": "StorageV2", "sku": map[string]any{"name": "Standard_LRS"},
+		"properties": map[string]any{"isHnsEnabled": true}})
+	w.arm("PUT", lake+"/blobServices/default/containers/lakefs", "2022-09-01", map[string]any{})
+	w.grant(s.Bootstrap.ObjectID, roleBlobReader, lake)
+	w.dfsURL = strings.TrimSuffix(s.Storage.BlobEndpoint("forgedlake"), "/") + "/lakefs?resource=filesystem&recursive=false"
 	// Key Vault (RBAC model) the admin may read.
 	vault := rg + "/providers/Microsoft.KeyVault/vaults/forgedkv"
 	w.arm("PUT", vault, "2022-07-01", map[string]any{"location": "eastus", "properties": map[string]any{"tenantId": s.Bootstrap.TenantID,
@@ -237,6 +246,12 @@ var planes = []plane{
 		},
 		call: func(w *world, raw, host string) (int, http.Header, []byte) {
 			req := bearer("GET", w.blobURL, raw, nil)
+			req.Header.Set("x-ms-version", forgedTableVersion)
+			return do(w, req, host)
+		}},
+	{name: "DFS (ADLS Gen2)", scope: storageScope, rbac: true, shape: jsonErrorCode,
+		call: func(w *world, raw, host string) (int, http.Header, []byte) {
+			req := bearer("GET", w.dfsURL, raw, nil)
 			req.Header.Set("x-ms-version", forgedTableVersion)
 			return do(w, req, host)
 		}},
