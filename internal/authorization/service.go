@@ -127,25 +127,34 @@ func (s *Service) reload(ctx context.Context) error {
 		}
 		roles = append(roles, rd)
 	}
-	recs, err = s.st.List(ctx, KindAssignment, store.ListOptions{})
-	if err != nil {
-		return err
-	}
-	as := make([]rbac.Assignment, 0, len(recs))
-	for _, r := range recs {
-		var sa storedAssignment
-		if err := json.Unmarshal(r.Value, &sa); err != nil {
-			return fmt.Errorf("corrupt role assignment %s: %w", r.Key, err)
+	// Read assignments a page at a time: the decoded assignments stay, the
+	// raw records of each page go (at a million assignments, holding every
+	// record at once would double the peak).
+	var as []rbac.Assignment
+	for o := (store.PageOptions{Limit: 10000}); ; {
+		p, err := store.ListPage(ctx, s.st, KindAssignment, o)
+		if err != nil {
+			return err
 		}
-		sa.fill()
-		if strings.TrimSpace(sa.Condition) != "" {
-			// Fail closed: a conditional assignment stored before conditions
-			// were refused grants nothing (amlid cannot evaluate it, and
-			// granting without the condition would widen it).
-			s.log.Warn("role assignment with an ABAC condition ignored: conditions are not evaluated", "assignment", sa.ID)
-			continue
+		for _, r := range p.Records {
+			var sa storedAssignment
+			if err := json.Unmarshal(r.Value, &sa); err != nil {
+				return fmt.Errorf("corrupt role assignment %s: %w", r.Key, err)
+			}
+			sa.fill()
+			if strings.TrimSpace(sa.Condition) != "" {
+				// Fail closed: a conditional assignment stored before conditions
+				// were refused grants nothing (amlid cannot evaluate it, and
+				// granting without the condition would widen it).
+				s.log.Warn("role assignment with an ABAC condition ignored: conditions are not evaluated", "assignment", sa.ID)
+				continue
+			}
+			as = append(as, sa.Assignment)
 		}
-		as = append(as, sa.Assignment)
+		if p.Next == "" {
+			break
+		}
+		o.After = p.Next
 	}
 	if err := s.engine.Load(roles, as); err != nil {
 		return err
