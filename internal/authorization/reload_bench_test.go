@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/amlid/amlid/internal/access/catalog"
 	"github.com/amlid/amlid/internal/rbac"
 	"github.com/amlid/amlid/internal/store"
 	"github.com/amlid/amlid/internal/store/sqlstore"
@@ -50,7 +51,7 @@ func BenchmarkRestart(b *testing.B) {
 					name := uuid.NewString()
 					sa := storedAssignment{Assignment: rbac.Assignment{
 						ID: scope + "/providers/Microsoft.Authorization/roleAssignments/" + name, Name: name, Scope: scope,
-						RoleDefinitionID: "/subscriptions/x/providers/Microsoft.Authorization/roleDefinitions/" + rbac.ReaderRoleID,
+						RoleDefinitionID: "/subscriptions/x/providers/Microsoft.Authorization/roleDefinitions/" + catalog.Reader.ID,
 						PrincipalID:      fmt.Sprintf("%08d-1111-2222-3333-444444444444", i%(n/8+1)), PrincipalType: "ServicePrincipal",
 					}, CreatedOn: time.Now(), UpdatedOn: time.Now()}
 					v, _ := json.Marshal(sa)
