@@ -22,11 +22,12 @@ import (
 //
 //   - raw TLS over loopback (the same CA and TLS settings as amlid, no HTTP,
 //     no storage): MB/s each way;
+//
 //   - a raw disk write of the same size into a temporary directory (the
 //     filesystem amlid keeps blobs on), 4 writers at their offsets, then
 //     fsync: MB/s.
 //
-//	go test ./internal/blob/ -run '^$' -bench MachineLimits -benchtime 1x
+//     go test ./internal/blob/ -run '^$' -bench MachineLimits -benchtime 1x
 func BenchmarkMachineLimits(b *testing.B) {
 	mib := envInt("BENCH_LARGE_MIB", 512)
 	rounds := envInt("BENCH_ROUNDS", 3)
