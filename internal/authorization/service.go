@@ -168,8 +168,9 @@ func (s *Service) reload(ctx context.Context) error {
 			return err
 		}
 		for _, r := range p.Records {
+			// Only the engine's fields: ARM's bookkeeping (times) is skipped.
 			var sa storedAssignment
-			if err := json.Unmarshal(r.Value, &sa); err != nil {
+			if err := json.Unmarshal(r.Value, &sa.Assignment); err != nil {
 				return fmt.Errorf("corrupt role assignment %s: %w", r.Key, err)
 			}
 			sa.fill()
