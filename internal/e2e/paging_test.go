@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/authorization/armauthorization/v2"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/msi/armmsi"
@@ -133,4 +137,77 @@ func TestSDKListsPageByNextLink(t *testing.T) {
 	cfg := t.TempDir()
 	out := in.mustCLI(cfg, "identity", "list", "-g", "pages", "--query", "[].name", "-o", "tsv")
 	check("amlid identity list", strings.Fields(out), 2)
+}
+
+// Graph collections page with $top and @odata.nextLink ($skiptoken): every
+// user once, no page over $top; an edited $skiptoken, or one replayed on
+// another collection, is 400.
+func TestGraphListsPage(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	ctx := t.Context()
+	cred := in.credential(t, in.Boot.TenantID, in.Boot.ClientID, in.Boot.ClientSecret)
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := in.httpClient()
+	call := func(method, url, body string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok.Token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	const n = 7
+	for i := range n {
+		if st, m := call("POST", in.State.GraphURL+"/v1.0/users", fmt.Sprintf(`{"accountEnabled":true,"displayName":"u%d","userPrincipalName":"u%d@amlid.onmicrosoft.com","mailNickname":"u%d","passwordProfile":{"password":"Secr3t-pass!%d"}}`, i, i, i, i)); st != 201 {
+			t.Fatalf("create user %d: %d %v", i, st, m)
+		}
+	}
+	seen := map[string]int{}
+	pages := 0
+	var firstNext string
+	for next := in.State.GraphURL + "/v1.0/users?$top=2"; next != ""; pages++ {
+		st, m := call("GET", next, "")
+		if st != 200 {
+			t.Fatalf("GET %s: %d %v", next, st, m)
+		}
+		items := m["value"].([]any)
+		if len(items) > 2 {
+			t.Fatalf("page of %d users with $top=2", len(items))
+		}
+		for _, it := range items {
+			seen[it.(map[string]any)["userPrincipalName"].(string)]++
+		}
+		next, _ = m["@odata.nextLink"].(string)
+		if pages == 0 {
+			firstNext = next
+		}
+	}
+	for i := range n {
+		if upn := fmt.Sprintf("u%d@amlid.onmicrosoft.com", i); seen[upn] != 1 {
+			t.Fatalf("%s listed %d times in %d pages: %v", upn, seen[upn], pages, seen)
+		}
+	}
+	u, _ := url.Parse(firstNext)
+	q := u.Query()
+	skip := []byte(q.Get("$skiptoken"))
+	skip[len(skip)/2] ^= 1
+	q.Set("$skiptoken", string(skip))
+	u.RawQuery = q.Encode()
+	if st, m := call("GET", u.String(), ""); st != 400 {
+		t.Fatalf("tampered $skiptoken: %d %v", st, m)
+	}
+	other, _ := url.Parse(strings.Replace(firstNext, "/v1.0/users", "/v1.0/groups", 1))
+	if st, m := call("GET", other.String(), ""); st != 400 {
+		t.Fatalf("a users $skiptoken on groups: %d %v", st, m)
+	}
 }
