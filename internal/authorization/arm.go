@@ -213,7 +213,9 @@ func (s *Service) putAssignment(w http.ResponseWriter, c *arm.Call, scope, name 
 	if c.Caller != nil {
 		sa.CreatedBy = c.Caller.ObjectID
 	}
+	var step versionStep
 	err = s.st.Tx(c.Ctx(), func(tx store.Tx) error {
+		step = versionStep{}
 		if rec, err := tx.Get(c.Ctx(), KindAssignment, a.Name); err == nil {
 			var old storedAssignment
 			_ = json.Unmarshal(rec.Value, &old)
@@ -231,12 +233,20 @@ func (s *Service) putAssignment(w http.ResponseWriter, c *arm.Call, scope, name 
 		if _, err := tx.Create(c.Ctx(), store.Record{Kind: KindAssignment, Key: a.Name, Parent: rbac.NormalizeScope(scope), Value: b}); err != nil {
 			return err
 		}
-		return bumpVersion(c.Ctx(), tx)
+		step, err = bumpVersionFrom(c.Ctx(), tx)
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	_ = s.reload(c.Ctx())
+	if step.to != "" {
+		_ = s.applyStep(c.Ctx(), step, func(e *rbac.Engine) error {
+			if strings.TrimSpace(a.Condition) != "" {
+				return errors.New("conditional: reload decides") // reload skips it, fail closed
+			}
+			return e.PutAssignment(a)
+		})
+	}
 	arm.WriteJSON(w, http.StatusCreated, assignmentJSON(sa))
 	return nil
 }
@@ -269,7 +279,9 @@ func (s *Service) deleteAssignment(w http.ResponseWriter, c *arm.Call, scope, na
 		return err
 	}
 	var deleted *storedAssignment
+	var step versionStep
 	err := s.st.Tx(c.Ctx(), func(tx store.Tx) error {
+		deleted, step = nil, versionStep{}
 		rec, err := tx.Get(c.Ctx(), KindAssignment, strings.ToLower(name))
 		if errors.Is(err, store.ErrNotFound) {
 			return nil
@@ -288,7 +300,8 @@ func (s *Service) deleteAssignment(w http.ResponseWriter, c *arm.Call, scope, na
 			return err
 		}
 		deleted = &sa
-		return bumpVersion(c.Ctx(), tx)
+		step, err = bumpVersionFrom(c.Ctx(), tx)
+		return err
 	})
 	if err != nil {
 		return err
@@ -297,7 +310,10 @@ func (s *Service) deleteAssignment(w http.ResponseWriter, c *arm.Call, scope, na
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	_ = s.reload(c.Ctx())
+	_ = s.applyStep(c.Ctx(), step, func(e *rbac.Engine) error {
+		e.DeleteAssignment(deleted.Name)
+		return nil
+	})
 	arm.WriteJSON(w, http.StatusOK, assignmentJSON(deleted))
 	return nil
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/amlid/amlid/internal/blob/blobtest"
+	"github.com/amlid/amlid/internal/store"
 )
 
 // BenchmarkBlobVsAzurite measures, with one client (azblob) and the same
@@ -241,4 +242,63 @@ func startAzurite(b *testing.B, bin string) *azblob.Client {
 	}
 	_ = http.MethodGet
 	return c
+}
+
+// BenchmarkSmallAuth is one 4 KiB Put Blob + Get Blob pair at a time, with
+// the account key and with a bearer token + RBAC (SQLite metadata with
+// AMLID_TEST_STORE=sqlite): the per-request cost of authentication and
+// authorization, for profiling.
+//
+//	AMLID_TEST_STORE=sqlite go test ./internal/blob/ -run '^$' -bench SmallAuth -cpuprofile cpu.out
+func BenchmarkSmallAuth(b *testing.B) {
+	var counter *blobtest.CountingStore
+	e := blobtest.New(b, blobtest.Options{Quiet: true, Wrap: func(st store.Store) store.Store {
+		counter = &blobtest.CountingStore{Store: st}
+		return counter
+	}})
+	e.CreateAccount("bench", nil)
+	w := e.NewApp("bench-writer", e.Tenant)
+	e.Grant(w.ObjectID, blobtest.RoleStorageBlobDataContrib, e.AccountID("bench"))
+	data := streamBytes(12, 4096)
+	for _, mode := range []string{"sharedkey", "bearer"} {
+		c := keyClient(b, e, "bench", e.AccountKey("bench"))
+		if strings.HasPrefix(mode, "bearer") {
+			c = tokenClient(b, e, w, "bench")
+		}
+		ctx := context.Background()
+		cont := "small-" + mode
+		if _, err := c.CreateContainer(ctx, cont, nil); err != nil {
+			b.Fatal(err)
+		}
+		// Store reads of one authenticated GET (outside transactions).
+		if _, err := c.UploadBuffer(ctx, cont, "probe", data, nil); err != nil {
+			b.Fatal(err)
+		}
+		for range 2 { // the second GET sees warm caches
+			before := counter.Reads.Load()
+			resp, err := c.DownloadStream(ctx, cont, "probe", nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			fmt.Printf("%s: %d store reads for one 4 KiB GET\n", mode, counter.Reads.Load()-before)
+		}
+		b.Run(mode, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				name := "obj-" + strconv.Itoa(i%100)
+				i++
+				if _, err := c.UploadBuffer(ctx, cont, name, data, nil); err != nil {
+					b.Fatal(err)
+				}
+				resp, err := c.DownloadStream(ctx, cont, name, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
 }

@@ -3,6 +3,7 @@ package blob_test
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -143,6 +144,21 @@ func TestDFSHostilePaths(t *testing.T) {
 	code("delete a non-empty directory", st, hdr, body, http.StatusConflict, "DirectoryNotEmpty")
 	st, hdr, body = do(http.MethodGet, "lake?resource=filesystem&recursive=true&continuation=garbage", nil)
 	code("bad continuation", st, hdr, body, http.StatusBadRequest, "InvalidQueryParameterValue")
+	// A real continuation, tampered with or taken to another filesystem.
+	st, hdr, body = do(http.MethodGet, "lake?resource=filesystem&recursive=true&maxResults=1", nil)
+	code("one path a page", st, hdr, body, http.StatusOK, "")
+	tok := hdr.Get("x-ms-continuation")
+	if tok == "" {
+		t.Fatal("no x-ms-continuation with maxResults=1")
+	}
+	flipped := []byte(tok)
+	flipped[len(flipped)/2] ^= 1
+	st, hdr, body = do(http.MethodGet, "lake?resource=filesystem&recursive=true&continuation="+url.QueryEscape(string(flipped)), nil)
+	code("tampered continuation", st, hdr, body, http.StatusBadRequest, "InvalidQueryParameterValue")
+	st, hdr, body = do(http.MethodGet, "lake2?resource=filesystem&recursive=true&continuation="+url.QueryEscape(tok), nil)
+	code("continuation of another filesystem", st, hdr, body, http.StatusBadRequest, "InvalidQueryParameterValue")
+	st, hdr, body = do(http.MethodGet, "lake?resource=filesystem&recursive=true&maxResults=1&continuation="+url.QueryEscape(tok), nil)
+	code("the real continuation", st, hdr, body, http.StatusOK, "")
 
 	if b, _ := os.ReadFile(canary); string(b) != "canary" {
 		t.Fatal("the canary outside the data directory was touched")

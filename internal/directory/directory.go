@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/amlid/amlid/internal/store"
@@ -130,6 +131,8 @@ type Directory struct {
 
 	mu     sync.Mutex
 	groups map[string]groupCache // tenant → its groups at a groups version
+	// groupIndexed: the group index is known to be complete.
+	groupIndexed atomic.Bool
 }
 
 // groupCache holds a tenant's groups as of a groups-version ETag.
@@ -151,6 +154,87 @@ func groupsVersionKey(tenant string) string { return "groups|" + strings.ToLower
 
 func bumpGroups(ctx context.Context, tx store.Tx, tenant string) error {
 	_, err := tx.Put(ctx, store.Record{Kind: kindMeta, Key: groupsVersionKey(tenant), Value: []byte(`{}`)}, "")
+	return err
+}
+
+// KindGroup indexes a tenant's groups: key "<tenant>|<object ID>", parent
+// the lower-case tenant, written with the group in the same transaction, so
+// group expansion reads the tenant's groups, not every principal of it
+// (a tenant with 100,000 managed identities and ten groups).
+const KindGroup = "directory.group"
+
+func groupKey(tenant, objectID string) string {
+	return strings.ToLower(tenant) + "|" + strings.ToLower(objectID)
+}
+
+func putGroupIndex(ctx context.Context, tx store.Tx, p *Principal) error {
+	_, err := tx.Put(ctx, store.Record{Kind: KindGroup, Key: groupKey(p.TenantID, p.ObjectID), Parent: strings.ToLower(p.TenantID), Value: []byte(`{}`)}, "")
+	return err
+}
+
+func deleteGroupIndex(ctx context.Context, tx store.Tx, p *Principal) error {
+	if err := tx.Delete(ctx, KindGroup, groupKey(p.TenantID, p.ObjectID), ""); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// groupIndexMarker says the group index covers every group (databases
+// written before it existed are indexed once, by ensureGroupIndex).
+const groupIndexMarker = "groupindex"
+
+// groupIndexReady reports whether the group index is complete (its marker
+// exists); until then group expansion lists every principal, as before it.
+func (d *Directory) groupIndexReady(ctx context.Context) (bool, error) {
+	if d.groupIndexed.Load() {
+		return true, nil
+	}
+	_, err := d.s.Get(ctx, kindMeta, groupIndexMarker)
+	switch {
+	case err == nil:
+		d.groupIndexed.Store(true)
+		return true, nil
+	case errors.Is(err, store.ErrNotFound):
+		return false, nil
+	}
+	return false, err
+}
+
+// EnsureGroupIndex indexes the groups of a store written before the index
+// existed (one pass over every principal, once per database) and marks it
+// complete. amlid runs it at start; it must not run inside a transaction.
+func (d *Directory) EnsureGroupIndex(ctx context.Context) error {
+	if ok, err := d.groupIndexReady(ctx); ok || err != nil {
+		return err
+	}
+	err := d.s.Tx(ctx, func(tx store.Tx) error {
+		if _, err := tx.Get(ctx, kindMeta, groupIndexMarker); err == nil {
+			return nil
+		}
+		for o := (store.PageOptions{Limit: 10000}); ; {
+			p, err := store.ListPage(ctx, tx, KindPrincipal, o)
+			if err != nil {
+				return err
+			}
+			for _, r := range p.Records {
+				var pr Principal
+				if json.Unmarshal(r.Value, &pr) == nil && pr.Type == TypeGroup {
+					if err := putGroupIndex(ctx, tx, &pr); err != nil {
+						return err
+					}
+				}
+			}
+			if p.Next == "" {
+				break
+			}
+			o.After = p.Next
+		}
+		_, err := tx.Put(ctx, store.Record{Kind: kindMeta, Key: groupIndexMarker, Value: []byte(`{}`)}, "")
+		return err
+	})
+	if err == nil {
+		d.groupIndexed.Store(true)
+	}
 	return err
 }
 
@@ -255,6 +339,9 @@ func CreatePrincipal(ctx context.Context, tx store.Tx, p *Principal) error {
 		return err
 	}
 	if p.Type == TypeGroup {
+		if err := putGroupIndex(ctx, tx, p); err != nil {
+			return err
+		}
 		return bumpGroups(ctx, tx, p.TenantID)
 	}
 	return nil
@@ -278,6 +365,9 @@ func DeletePrincipal(ctx context.Context, tx store.Tx, objectID string) error {
 		}
 	}
 	if p.Type == TypeGroup {
+		if err := deleteGroupIndex(ctx, tx, &p); err != nil {
+			return err
+		}
 		if err := bumpGroups(ctx, tx, p.TenantID); err != nil {
 			return err
 		}
@@ -324,6 +414,7 @@ func (d *Directory) UpdatePrincipal(ctx context.Context, objectID string, fn fun
 			return err
 		}
 		before := principalIndexes(&out)
+		was := out
 		if err := fn(&out); err != nil {
 			return err
 		}
@@ -341,7 +432,18 @@ func (d *Directory) UpdatePrincipal(ctx context.Context, objectID string, fn fun
 		if _, err := tx.Put(ctx, old, old.ETag); err != nil {
 			return err
 		}
+		if was.Type == TypeGroup && (out.Type != TypeGroup || !strings.EqualFold(was.TenantID, out.TenantID)) {
+			if err := deleteGroupIndex(ctx, tx, &was); err != nil {
+				return err
+			}
+			if err := bumpGroups(ctx, tx, was.TenantID); err != nil {
+				return err
+			}
+		}
 		if out.Type == TypeGroup {
+			if err := putGroupIndex(ctx, tx, &out); err != nil {
+				return err
+			}
 			return bumpGroups(ctx, tx, out.TenantID)
 		}
 		return nil
@@ -431,9 +533,37 @@ func (d *Directory) tenantGroups(ctx context.Context, tenant string) ([]*Princip
 	if ok && c.version == v {
 		return c.groups, nil
 	}
-	groups, err := d.Principals(ctx, tenant, TypeGroup)
+	ready, err := d.groupIndexReady(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if !ready {
+		groups, err := d.Principals(ctx, tenant, TypeGroup)
+		if err != nil {
+			return nil, err
+		}
+		d.mu.Lock()
+		d.groups[key] = groupCache{version: v, groups: groups}
+		d.mu.Unlock()
+		return groups, nil
+	}
+	idx, err := d.s.List(ctx, KindGroup, store.ListOptions{Parent: key})
+	if err != nil {
+		return nil, err
+	}
+	groups := make([]*Principal, 0, len(idx))
+	for _, r := range idx {
+		_, oid, _ := strings.Cut(r.Key, "|")
+		g, err := GetPrincipal(ctx, d.s, oid)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // deleted since the listing
+		}
+		if err != nil {
+			return nil, err
+		}
+		if g.Type == TypeGroup && strings.EqualFold(g.TenantID, tenant) {
+			groups = append(groups, g)
+		}
 	}
 	d.mu.Lock()
 	d.groups[key] = groupCache{version: v, groups: groups}

@@ -75,7 +75,7 @@ func (h *Handler) writePage(c *call, kind string, keep func(store.Record) bool, 
 		}
 		o.Limit = n
 	}
-	list := kind + "|" + strings.ToLower(c.tenant) + "|" + q.Get("$filter")
+	list := kind + "|" + strings.ToLower(c.r.URL.Path) + "|" + strings.ToLower(c.tenant) + "|" + q.Get("$filter")
 	if tok := q.Get("$skiptoken"); tok != "" {
 		after, err := h.pages.Cursor(c.r.Context(), list, tok)
 		if errors.Is(err, paging.ErrInvalid) {

@@ -212,6 +212,11 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if err := s.bootstrap(ctx); err != nil {
 		return nil, fmt.Errorf("bootstrap: %w", err)
 	}
+	// Group expansion reads a tenant's groups from their index (issue 23);
+	// a database from before it is indexed once here.
+	if err := s.Directory.EnsureGroupIndex(ctx); err != nil {
+		return nil, fmt.Errorf("index groups: %w", err)
+	}
 	s.ln, err = net.Listen("tcp", net.JoinHostPort(o.Host, strconv.Itoa(o.Port)))
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s:%d: %w (another program uses the port? pick one with --port)", o.Host, o.Port, err)

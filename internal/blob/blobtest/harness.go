@@ -73,6 +73,8 @@ type Options struct {
 	TrustedService func(ctx context.Context, c *token.Claims) bool
 	// Quiet drops server logs (benchmarks).
 	Quiet bool
+	// Wrap, if set, wraps the store every component uses (to count reads).
+	Wrap func(store.Store) store.Store
 }
 
 // App is a service principal with a secret.
@@ -177,6 +179,9 @@ func New(t testing.TB, o Options) *Env {
 		t.Cleanup(func() { st.Close() })
 	default:
 		t.Fatalf("blobtest: unknown store %q", o.Store)
+	}
+	if o.Wrap != nil {
+		e.Store = o.Wrap(e.Store)
 	}
 	var logW io.Writer = e.logs
 	if o.Quiet {

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/amlid/amlid/internal/store"
@@ -176,4 +177,21 @@ func (t *kindTx) Delete(ctx context.Context, kind, key, ifMatch string) error {
 	t.remember(kind, key)
 	delete(t.s.recs[kind], key)
 	return nil
+}
+
+// CountingStore counts the reads made outside transactions (Get and List)
+// of the store it wraps.
+type CountingStore struct {
+	store.Store
+	Reads atomic.Int64
+}
+
+func (s *CountingStore) Get(ctx context.Context, kind, key string) (store.Record, error) {
+	s.Reads.Add(1)
+	return s.Store.Get(ctx, kind, key)
+}
+
+func (s *CountingStore) List(ctx context.Context, kind string, o store.ListOptions) ([]store.Record, error) {
+	s.Reads.Add(1)
+	return s.Store.List(ctx, kind, o)
 }

@@ -58,6 +58,11 @@ type DB struct {
 	// connection and r a pool of read-only connections.
 	w, r *sql.DB
 	q    queries
+	// Prepared reads outside transactions: a one-shot query makes the
+	// driver compile the statement on every call (for SQLite about as much
+	// work as running it), and Get runs several times per data-plane
+	// request. database/sql prepares each on a connection once.
+	getStmt, revStmt *sql.Stmt
 }
 
 // Open opens (creating if needed) the database named by rawURL and brings its
@@ -83,6 +88,10 @@ func open(ctx context.Context, rawURL string) (*DB, error) {
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: %s: %w", redact(rawURL), err)
+	}
+	if err := db.prepare(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlstore: %s: prepare: %w", redact(rawURL), err)
 	}
 	return db, nil
 }
@@ -131,8 +140,24 @@ func (d *dialect) open(ctx context.Context, dsn string) (*DB, error) {
 	return &DB{d: d, w: w, r: r, q: newQueries(d)}, nil
 }
 
+// prepare makes the prepared statements (after migration: they name the
+// tables).
+func (db *DB) prepare(ctx context.Context) error {
+	var err error
+	if db.getStmt, err = db.r.PrepareContext(ctx, db.q.get); err != nil {
+		return err
+	}
+	db.revStmt, err = db.r.PrepareContext(ctx, db.q.revision)
+	return err
+}
+
 // Close closes the database handles.
 func (db *DB) Close() error {
+	for _, st := range []*sql.Stmt{db.getStmt, db.revStmt} {
+		if st != nil {
+			st.Close()
+		}
+	}
 	err := db.w.Close()
 	if db.r != db.w {
 		err = errors.Join(err, db.r.Close())
@@ -142,7 +167,10 @@ func (db *DB) Close() error {
 
 // Get reads one committed record.
 func (db *DB) Get(ctx context.Context, kind, key string) (store.Record, error) {
-	return get(ctx, db.r, &db.q, kind, key)
+	if db.getStmt == nil { // opened without migrating (tests)
+		return get(ctx, db.r, &db.q, kind, key)
+	}
+	return get(ctx, stmtQuerier{db.getStmt}, &db.q, kind, key)
 }
 
 // List reads committed records ordered by key.
@@ -153,7 +181,13 @@ func (db *DB) List(ctx context.Context, kind string, o store.ListOptions) ([]sto
 // Revision reads the store revision.
 func (db *DB) Revision(ctx context.Context) (int64, error) {
 	var rev int64
-	if err := db.r.QueryRowContext(ctx, db.q.revision).Scan(&rev); err != nil {
+	var row *sql.Row
+	if db.revStmt != nil {
+		row = db.revStmt.QueryRowContext(ctx)
+	} else { // opened without migrating (tests)
+		row = db.r.QueryRowContext(ctx, db.q.revision)
+	}
+	if err := row.Scan(&rev); err != nil {
 		return 0, fmt.Errorf("sqlstore: read revision: %w", err)
 	}
 	return rev, nil
