@@ -10,6 +10,7 @@ import (
 	"github.com/amlid/amlid/internal/ml"
 	"github.com/amlid/amlid/internal/ml/assets"
 	"github.com/amlid/amlid/internal/ml/compute"
+	"github.com/amlid/amlid/internal/ml/connection"
 	"github.com/amlid/amlid/internal/ml/datastore"
 	"github.com/amlid/amlid/internal/ml/endpoint"
 	"github.com/amlid/amlid/internal/ml/job"
@@ -24,9 +25,10 @@ type mlParts struct {
 	assets    *assets.Provider
 	endpoints *endpoint.Provider
 	runtime   *runtime.Supervisor
-	compute   *compute.Provider   // workspaces/computes and their nodes (issue 17)
-	data      *datastore.Provider // datastores and data assets (issue 18)
-	jobs      *job.Provider       // jobs on the computes' nodes (issue 20)
+	compute   *compute.Provider    // workspaces/computes and their nodes (issue 17)
+	data      *datastore.Provider  // datastores and data assets (issue 18)
+	jobs      *job.Provider        // jobs on the computes' nodes (issue 20)
+	conns     *connection.Provider // workspace connections (issue 21)
 }
 
 // registerML declares Microsoft.MachineLearningServices and its children,
@@ -56,6 +58,8 @@ func (s *Server) registerML(ctx context.Context, reg *arm.Registry, base string)
 		BlobEndpoint: s.Storage.BlobEndpoint, WorkDir: filepath.Join(s.Opts.DataDir, "ml", "jobs"), Python: s.Opts.Python,
 		CABundle: s.State.CABundle, Replica: fmt.Sprintf("%s-%d", s.State.ARMURL, os.Getpid())}
 	s.ml.jobs.Register(reg)
+	s.ml.conns = &connection.Provider{ML: s.ml.provider, Sealer: s.Sealer}
+	s.ml.conns.Register(reg)
 	return nil
 }
 

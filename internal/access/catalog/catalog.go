@@ -124,17 +124,18 @@ const (
 
 // Machine Learning, Insights and Managed Identity actions.
 const (
-	WorkspaceWrite      = "Microsoft.MachineLearningServices/workspaces/write"
-	EndpointScore       = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/score/action"
-	ComputeStop         = "Microsoft.MachineLearningServices/workspaces/computes/stop/action"
-	ComputeStart        = "Microsoft.MachineLearningServices/workspaces/computes/start/action"
-	ComputeRestart      = "Microsoft.MachineLearningServices/workspaces/computes/restart/action"
-	ComputeWrite        = "Microsoft.MachineLearningServices/workspaces/computes/write"
-	DatastoreListSecret = "Microsoft.MachineLearningServices/workspaces/datastores/listSecrets/action"
-	DataVersionRead     = "Microsoft.MachineLearningServices/workspaces/data/versions/read"
-	InsightsWrite       = "Microsoft.Insights/components/write"
-	UAIAssign           = "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action"
-	RoleAssignmentWrite = "Microsoft.Authorization/roleAssignments/write"
+	WorkspaceWrite       = "Microsoft.MachineLearningServices/workspaces/write"
+	EndpointScore        = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/score/action"
+	ComputeStop          = "Microsoft.MachineLearningServices/workspaces/computes/stop/action"
+	ComputeStart         = "Microsoft.MachineLearningServices/workspaces/computes/start/action"
+	ComputeRestart       = "Microsoft.MachineLearningServices/workspaces/computes/restart/action"
+	ComputeWrite         = "Microsoft.MachineLearningServices/workspaces/computes/write"
+	DatastoreListSecret  = "Microsoft.MachineLearningServices/workspaces/datastores/listSecrets/action"
+	DataVersionRead      = "Microsoft.MachineLearningServices/workspaces/data/versions/read"
+	ConnectionListSecret = "Microsoft.MachineLearningServices/workspaces/connections/listsecrets/action"
+	InsightsWrite        = "Microsoft.Insights/components/write"
+	UAIAssign            = "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action"
+	RoleAssignmentWrite  = "Microsoft.Authorization/roleAssignments/write"
 )
 
 // WriteAction is the ARM write action of a resource type ("<type>/write").
@@ -149,6 +150,9 @@ const (
 	TypeDataVersion    = TypeDataContainer + "/versions"
 	TypeDeployment     = TypeOnlineEndpoint + "/deployments"
 	TypeCompute        = TypeWorkspace + "/computes"
+	TypeConnection     = TypeWorkspace + "/connections"
+	TypeEnvironment    = TypeWorkspace + "/environments"
+	TypeEnvVersion     = TypeEnvironment + "/versions"
 	TypeStorageAccount = "Microsoft.Storage/storageAccounts"
 	TypeVault          = "Microsoft.KeyVault/vaults"
 	TypeRegistry       = "Microsoft.ContainerRegistry/registries"
