@@ -114,8 +114,10 @@ var workloadTypes = []struct {
 	typ      string
 	children []string
 }{
-	{catalog.TypeWorkspace, []string{catalog.TypeOnlineEndpoint, catalog.TypeCompute, catalog.TypeDatastore}},
+	{catalog.TypeWorkspace, []string{catalog.TypeOnlineEndpoint, catalog.TypeCompute, catalog.TypeDatastore, catalog.TypeEnvironment}},
 	{catalog.TypeDatastore, nil},
+	{catalog.TypeEnvironment, []string{catalog.TypeEnvVersion}},
+	{catalog.TypeEnvVersion, nil},
 	{catalog.TypeOnlineEndpoint, []string{catalog.TypeDeployment}},
 	{catalog.TypeDeployment, nil},
 	{catalog.TypeCompute, nil},
