@@ -13,6 +13,7 @@ import (
 	"github.com/amlid/amlid/internal/ml/connection"
 	"github.com/amlid/amlid/internal/ml/datastore"
 	"github.com/amlid/amlid/internal/ml/endpoint"
+	"github.com/amlid/amlid/internal/ml/envimage"
 	"github.com/amlid/amlid/internal/ml/job"
 	"github.com/amlid/amlid/internal/runtime"
 	"github.com/amlid/amlid/internal/token"
@@ -29,6 +30,7 @@ type mlParts struct {
 	data      *datastore.Provider  // datastores and data assets (issue 18)
 	jobs      *job.Provider        // jobs on the computes' nodes (issue 20)
 	conns     *connection.Provider // workspace connections (issue 21)
+	images    *envimage.Provider   // environment image pulls and builds (issue 21)
 }
 
 // registerML declares Microsoft.MachineLearningServices and its children,
@@ -60,6 +62,8 @@ func (s *Server) registerML(ctx context.Context, reg *arm.Registry, base string)
 	s.ml.jobs.Register(reg)
 	s.ml.conns = &connection.Provider{ML: s.ml.provider, Sealer: s.Sealer}
 	s.ml.conns.Register(reg)
+	s.ml.images = &envimage.Provider{ML: s.ml.provider, Tokens: s.Tokens, RootCAs: s.CA.Pool(), Password: s.ml.conns.Password}
+	s.ml.assets.EnvHook = s.ml.images.PrepareEnvironment
 	return nil
 }
 

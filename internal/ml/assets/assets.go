@@ -49,6 +49,11 @@ func (p *Provider) registerAssets(reg *arm.Registry) {
 // prepareAssetVersion creates the asset's container on its first version
 // (the REST API creates it implicitly).
 func (p *Provider) prepareAssetVersion(ctx context.Context, c *arm.Call, id arm.ID, old *arm.Resource, body map[string]any) error {
+	if p.EnvHook != nil && len(id.Types) >= 3 && strings.EqualFold(id.Types[1], "environments") {
+		if err := p.EnvHook(ctx, c, id, old, body); err != nil {
+			return err
+		}
+	}
 	parent := id.Parent()
 	if _, err := p.Store.Get(ctx, arm.KindResource, parent.Key()); err == nil {
 		return nil
@@ -103,6 +108,9 @@ func Load(ctx context.Context, r store.Reader, id string) (*arm.Resource, error)
 // Provider declares models, code and environments over the ML core.
 type Provider struct {
 	*ml.Provider
+	// EnvHook checks and builds an environment version naming an amlid
+	// registry's image (issue 21: envimage.PrepareEnvironment).
+	EnvHook func(ctx context.Context, c *arm.Call, id arm.ID, old *arm.Resource, body map[string]any) error
 }
 
 // Register declares the asset types on reg.
