@@ -427,7 +427,7 @@ func (s *Service) listDefinitions(w http.ResponseWriter, c *arm.Call, scope stri
 	}
 	items := []any{}
 	for _, rd := range s.engine.Roles() {
-		if byName != "" && !strings.EqualFold(rd.RoleName, byName) {
+		if byName != "" && !roleNameMatches(rd.RoleName, byName) {
 			continue
 		}
 		if byType != "" && !strings.EqualFold(rd.RoleType, byType) {
@@ -440,6 +440,18 @@ func (s *Service) listDefinitions(w http.ResponseWriter, c *arm.Call, scope stri
 	}
 	arm.WriteJSON(w, http.StatusOK, map[string]any{"value": items})
 	return nil
+}
+
+// roleNameMatches is the roleName filter as Azure answers it (and az 2.45
+// relies on, sending --role verbatim): case-insensitive, and spaces do not
+// count, so "acrpull" names AcrPull and "managedidentityoperator" names
+// Managed Identity Operator (the seeds' spellings).
+func roleNameMatches(name, want string) bool {
+	if strings.EqualFold(name, want) {
+		return true
+	}
+	squash := func(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), " ", "") }
+	return squash(want) != "" && strings.EqualFold(squash(name), squash(want))
 }
 
 // assignableRelated: a custom role shows at scopes its assignable scopes
