@@ -171,8 +171,6 @@ func ACR5(ctx context.Context, src Source, env *arm.Resource) (Result, error) {
 		if pc.From == "connection" {
 			via = "workspace connection " + pc.Connection
 		}
-		res.Requirements = append(res.Requirements, rbacReq("ACR-5", env.ID, uai, catalog.AcrPull, catalog.RegistryPull, false, reg.ID,
-			fmt.Sprintf("the managed-environment build pulls base image %s as this UAI (named by %s)", image, via)))
 		if ids := Identities(ws); len(ids) > 0 && ids[0].Kind == SystemAssigned {
 			sai := ids[0]
 			if sai.TenantID == "" {
@@ -183,6 +181,8 @@ func ACR5(ctx context.Context, src Source, env *arm.Resource) (Result, error) {
 		} else {
 			res.Notes = append(res.Notes, "Rule ACR-5: workspace "+ws.Name+" has no system-assigned identity to act as the UAI "+pc.UAI+".")
 		}
+		res.Requirements = append(res.Requirements, rbacReq("ACR-5", env.ID, uai, catalog.AcrPull, catalog.RegistryPull, false, reg.ID,
+			fmt.Sprintf("the managed-environment build pulls base image %s as this UAI (named by %s)", image, via)))
 	case pc.Username != "":
 		// Admin credentials: the registry's admin user (ACR-1) is the check.
 	default:

@@ -262,8 +262,12 @@ func (p *Provider) Build(ctx context.Context, in BuildInput) (*BuildResult, erro
 			if err != nil {
 				return nil, err
 			}
-			for _, f := range access.Unmet(fs) {
-				return nil, &Refused{Msg: access.Refusal("ACR-5", f.Identity, []access.Finding{f}), Status: http.StatusForbidden}
+			if un := access.Unmet(fs); len(un) > 0 {
+				var msgs []string
+				for _, f := range un {
+					msgs = append(msgs, access.Refusal("ACR-5", f.Identity, []access.Finding{f}))
+				}
+				return nil, &Refused{Msg: strings.Join(msgs, "\n"), Status: http.StatusForbidden}
 			}
 			u, err := src.Get(ctx, pc.UAI)
 			if err != nil {

@@ -1,0 +1,217 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// privateBase makes a tiny OCI layout and imports it into registry reg as
+// repo:tag with amlid acr import; it returns the image reference.
+func (in *instance) privateBase(t *testing.T, cfg, reg, repoTag string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "oci")
+	img, _ := random.Image(16<<10, 2)
+	lp, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	in.mustCLI(cfg, "acr", "import", "-n", reg, "--source", dir, "--image", repoTag)
+	ls := mustJSON(t, in.mustCLI(cfg, "acr", "show", "-n", reg))["loginServer"].(string)
+	return ls + "/" + repoTag
+}
+
+func writeFile(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Seed 000 step 2 and seed 003 (issue 21): a managed environment built on a
+// private base image through a workspace connection naming a UAI is refused
+// while the workspace SAI lacks Managed Identity Operator on the UAI, then
+// while the UAI lacks AcrPull on the private registry (each refusal names
+// rule ACR-5, the identity and the grant command, and the seeds' role
+// spellings fix them); the built image lands in the workspace registry
+// (created on first need, WS-7) as azureml/azureml_<hash>, pulls with
+// go-containerregistry and has the same digest when rebuilt; a
+// RegistryIdentity on the environment naming a second UAI wins over the
+// connection. Connections keep admin passwords out of GETs.
+func TestEnvironmentBuildOnPrivateBase(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	admin := in.credential(t, in.Boot.TenantID, in.Boot.ClientID, in.Boot.ClientSecret)
+	in.mustCLI(cfg, "group", "create", "-n", "reg-rg", "-l", "eastus")
+	in.mustCLI(cfg, "configure", "--defaults", "group=reg-rg")
+	ws := mustJSON(t, in.mustCLI(cfg, "ml", "workspace", "create", "-n", "reg-ws"))
+	wsPath := ws["id"].(string)
+	sai := ws["identity"].(map[string]any)["principal_id"]
+	privReg := mustJSON(t, in.mustCLI(cfg, "acr", "create", "-n", "privreg21", "--sku", "Basic"))["id"].(string)
+	base := in.privateBase(t, cfg, "privreg21", "base/py:1")
+	ls := strings.SplitN(base, "/", 2)[0]
+	uai := mustJSON(t, in.mustCLI(cfg, "identity", "create", "-n", "pulluai"))
+	uaiID, uaiPID := uai["id"].(string), uai["principalId"].(string)
+
+	dir := t.TempDir()
+	conn := writeFile(t, dir, "conn.yml", fmt.Sprintf("name: privacr\ntype: container_registry\ntarget: %s\ncredentials:\n  type: managed_identity\n  resource_id: %s\n  client_id: %s\n", ls, uaiID, uai["clientId"]))
+	got := mustJSON(t, in.mustCLI(cfg, "ml", "connection", "create", "-f", conn, "-w", "reg-ws"))
+	if got["credentials"].(map[string]any)["resource_id"] != uaiID {
+		t.Fatalf("connection: %v", got)
+	}
+
+	envPath := wsPath + "/environments/pyenv/versions/"
+	envBody := func(extra map[string]any) map[string]any {
+		p := map[string]any{"image": base, "condaFile": "name: env\ndependencies:\n- python=3.10\n"}
+		for k, v := range extra {
+			p[k] = v
+		}
+		return map[string]any{"properties": p}
+	}
+	// 1. No Managed Identity Operator for the workspace SAI on the UAI.
+	st, out := in.armDo(t, admin, http.MethodPut, envPath+"1", "2023-04-01", envBody(nil))
+	msg := fmt.Sprint(out)
+	if st != http.StatusForbidden || !strings.Contains(msg, "ACR-5") || !strings.Contains(msg, "Managed Identity Operator") || !strings.Contains(msg, fmt.Sprint(sai)) {
+		t.Fatalf("build without Managed Identity Operator: %d %s", st, msg)
+	}
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", fmt.Sprint(sai), "--assignee-principal-type", "ServicePrincipal",
+		"--role", "managedidentityoperator", "--scope", uaiID)
+	// 2. No AcrPull for the UAI on the private registry.
+	st, out = in.armDo(t, admin, http.MethodPut, envPath+"1", "2023-04-01", envBody(nil))
+	msg = fmt.Sprint(out)
+	if st != http.StatusForbidden || !strings.Contains(msg, "ACR-5") || !strings.Contains(msg, "AcrPull") || !strings.Contains(msg, uaiPID) ||
+		strings.Contains(msg, "Managed Identity Operator") ||
+		!strings.Contains(msg, "role assignment create") {
+		t.Fatalf("build without AcrPull for the UAI: %d %s", st, msg)
+	}
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", uaiPID, "--assignee-principal-type", "ServicePrincipal",
+		"--role", "acrpull", "--scope", privReg)
+	// 3. Both: the build runs and pushes to the workspace registry.
+	st, out = in.armDo(t, admin, http.MethodPut, envPath+"1", "2023-04-01", envBody(nil))
+	if st != http.StatusOK {
+		t.Fatalf("build with both grants: %d %v", st, out)
+	}
+	b1 := out["properties"].(map[string]any)["amlidBuild"].(map[string]any)
+	if !strings.Contains(b1["image"].(string), "/azureml/azureml_") || !strings.Contains(b1["log"].(string), uaiID) {
+		t.Fatalf("build result: %v", b1)
+	}
+	st, out = in.armDo(t, admin, http.MethodPut, envPath+"2", "2023-04-01", envBody(nil))
+	if st != http.StatusOK {
+		t.Fatalf("rebuild: %d %v", st, out)
+	}
+	b2 := out["properties"].(map[string]any)["amlidBuild"].(map[string]any)
+	if b1["digest"] != b2["digest"] || b1["image"] != b2["image"] {
+		t.Fatalf("same inputs, different builds: %v vs %v", b1, b2)
+	}
+	// The built image pulls with go-containerregistry as an AcrPull holder
+	// (the workspace SAI got Contributor on the registry it created; a new
+	// app gets AcrPull).
+	wsReg := mustJSON(t, in.mustCLI(cfg, "ml", "workspace", "show", "-n", "reg-ws"))["container_registry"]
+	if wsReg == nil {
+		t.Fatalf("workspace has no registry after the build (WS-7)")
+	}
+	appID, secret, oid := in.newSP(t, cfg, "puller21")
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", oid, "--assignee-principal-type", "ServicePrincipal",
+		"--role", "AcrPull", "--scope", fmt.Sprint(wsReg))
+	wsLS := strings.SplitN(b1["image"].(string), "/", 2)[0]
+	at := in.clientToken(t, in.Boot.TenantID, appID, secret, "https://management.azure.com/.default")
+	resp, err := in.httpClient().PostForm("https://"+wsLS+"/oauth2/exchange", url.Values{"grant_type": {"access_token"}, "service": {wsLS},
+		"tenant": {in.Boot.TenantID}, "access_token": {at}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ex map[string]any
+	json.NewDecoder(resp.Body).Decode(&ex)
+	resp.Body.Close()
+	rt, _ := ex["refresh_token"].(string)
+	if rt == "" {
+		t.Fatalf("exchange at the workspace registry: %d %v", resp.StatusCode, ex)
+	}
+	ref, err := name.ParseReference(b1["image"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := remote.Image(ref, remote.WithTransport(in.httpClient().Transport), remote.WithAuth(authn.FromConfig(authn.AuthConfig{IdentityToken: rt})))
+	if err != nil {
+		t.Fatalf("pull the built image as an AcrPull holder: %v", err)
+	}
+	if d, _ := img.Digest(); d.String() != b1["digest"] {
+		t.Fatalf("pulled %s, built %s", d, b1["digest"])
+	}
+	layers, _ := img.Layers()
+	if len(layers) != 3 {
+		t.Fatalf("built image has %d layers, want the base's 2 + 1", len(layers))
+	}
+
+	// 4. A RegistryIdentity on the environment names a second UAI, which
+	// wins over the connection: refused until it has its own grants.
+	uai2 := mustJSON(t, in.mustCLI(cfg, "identity", "create", "-n", "envuai"))
+	ri := map[string]any{"registryIdentity": map[string]any{"resourceId": uai2["id"], "clientId": uai2["clientId"]}}
+	st, out = in.armDo(t, admin, http.MethodPut, envPath+"3", "2023-04-01", envBody(ri))
+	msg = fmt.Sprint(out)
+	if st != http.StatusForbidden || !strings.Contains(msg, uai2["id"].(string)) {
+		t.Fatalf("registry identity without grants: %d %s", st, msg)
+	}
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", fmt.Sprint(sai), "--assignee-principal-type", "ServicePrincipal",
+		"--role", "Managed Identity Operator", "--scope", uai2["id"].(string))
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", uai2["principalId"].(string), "--assignee-principal-type", "ServicePrincipal",
+		"--role", "acrpull", "--scope", privReg)
+	st, out = in.armDo(t, admin, http.MethodPut, envPath+"3", "2023-04-01", envBody(ri))
+	if st != http.StatusOK || !strings.Contains(fmt.Sprint(out), uai2["id"].(string)) {
+		t.Fatalf("build with the registry identity: %d %v", st, out)
+	}
+
+	// Admin-credential connections: the password never comes back on GET.
+	adm := writeFile(t, dir, "adm.yml", "name: admacr\ntype: container_registry\ntarget: example.azurecr.io\ncredentials:\n  type: username_password\n  username: admuser\n  password: s3cret-Pa55word-21\n")
+	in.mustCLI(cfg, "ml", "connection", "create", "-f", adm, "-w", "reg-ws")
+	shown := in.mustCLI(cfg, "ml", "connection", "show", "-n", "admacr", "-w", "reg-ws")
+	listed := in.mustCLI(cfg, "ml", "connection", "list", "-w", "reg-ws")
+	if strings.Contains(shown+listed, "s3cret-Pa55word-21") || !strings.Contains(shown, "admuser") {
+		t.Fatalf("a GET returned the password: %s %s", shown, listed)
+	}
+	if s := in.mustCLI(cfg, "ml", "connection", "show", "-n", "admacr", "-w", "reg-ws", "--include-secrets"); !strings.Contains(s, "s3cret-Pa55word-21") {
+		t.Fatalf("listsecrets: %s", s)
+	}
+	filepath.Walk(in.DataDir, func(p string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			if b, _ := os.ReadFile(p); strings.Contains(string(b), "s3cret-Pa55word-21") {
+				t.Errorf("the password is stored in clear in %s", p)
+			}
+		}
+		return nil
+	})
+
+	// Bad input.
+	both := writeFile(t, dir, "both.yml", fmt.Sprintf("name: both\ntype: container_registry\ntarget: %s\ncredentials:\n  resource_id: %s\n  username: u\n  password: p\n", ls, uaiID))
+	in.cliFails(t, cfg, []string{"ACR-5", "both"}, "ml", "connection", "create", "-f", both, "-w", "reg-ws")
+	for _, c := range []struct {
+		image string
+		want  string
+	}{
+		{ls + "/base/py", "no tag or digest"},
+		{"127.0.0.1:1/base/py:1", "no amlid registry"},
+	} {
+		st, out := in.armDo(t, admin, http.MethodPut, envPath+"9", "2023-04-01", map[string]any{"properties": map[string]any{"image": c.image}})
+		if st != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out), c.want) {
+			t.Fatalf("image %s: %d %v", c.image, st, out)
+		}
+	}
+}
