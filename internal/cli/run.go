@@ -27,7 +27,7 @@ import (
 func init() { extraCommands = append(extraCommands, (*app).runCmd) }
 
 func (a *app) runCmd() *cobra.Command {
-	var as, clientID, sandboxMode string
+	var as, clientID, sandboxMode, environment string
 	cmd := &cobra.Command{
 		Use:   "run --as RESOURCE_ID [--client-id UAI_CLIENT_ID] -- COMMAND [ARGS...]",
 		Short: "Run a local command as a workload of a resource, with its managed identities wired in",
@@ -54,16 +54,17 @@ pick it with --client-id.`,
 			if err != nil {
 				return usageErr("%s", err.Error())
 			}
-			return a.runAs(c.Context(), as, clientID, mode, args)
+			return a.runAs(c.Context(), as, clientID, environment, mode, args)
 		},
 	}
 	cmd.Flags().StringVar(&as, "as", "", "ARM ID of the resource the command runs on")
 	cmd.Flags().StringVar(&clientID, "client-id", "", "Client ID of the user-assigned identity to use by default")
+	cmd.Flags().StringVar(&environment, "environment", "", "On a compute: an environment (azureml:name:version or its ID) whose amlid-registry image the compute pulls as its identity first (rule ACR-5)")
 	cmd.Flags().StringVar(&sandboxMode, "sandbox", envOr("AMLID_WORKLOAD_SANDBOX", "auto"), "auto (bubblewrap when it can run, else unsandboxed with a warning), bwrap (bubblewrap or fail), off (env AMLID_WORKLOAD_SANDBOX)")
 	return cmd
 }
 
-func (a *app) runAs(ctx context.Context, resourceID, clientID string, mode sandbox.Mode, args []string) error {
+func (a *app) runAs(ctx context.Context, resourceID, clientID, environment string, mode sandbox.Mode, args []string) error {
 	t, err := a.target()
 	if err != nil {
 		return err
@@ -76,7 +77,7 @@ func (a *app) runAs(ctx context.Context, resourceID, clientID string, mode sandb
 	if err != nil {
 		return err
 	}
-	body, _ := json.Marshal(map[string]string{"resourceId": resourceID, "clientId": clientID})
+	body, _ := json.Marshal(map[string]string{"resourceId": resourceID, "clientId": clientID, "environment": environment})
 	// The request lives as long as the workload: its context is cancelled
 	// (closing the connection) when the child has exited.
 	wctx, cancel := context.WithCancel(context.Background())
@@ -107,9 +108,13 @@ func (a *app) runAs(ctx context.Context, resourceID, clientID string, mode sandb
 		Env        map[string]string `json:"env"`
 		Node       string            `json:"node"`
 		WorkDir    string            `json:"workingDirectory"`
+		PullLog    string            `json:"imagePullLog"`
 	}
 	if err := json.Unmarshal(line, &wl); err != nil {
 		return fmt.Errorf("bad workload answer: %v", err)
+	}
+	if wl.PullLog != "" {
+		fmt.Fprint(os.Stderr, wl.PullLog)
 	}
 	env := scrub(os.Environ())
 	keys := make([]string, 0, len(wl.Env))

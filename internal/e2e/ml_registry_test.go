@@ -215,3 +215,41 @@ func TestEnvironmentBuildOnPrivateBase(t *testing.T) {
 		}
 	}
 }
+
+// Seed 000 step 1 and ACR-5's first half: a compute pulls a private base
+// image as is, through the registry's OCI API with a token exchanged for its
+// own identity: refused (naming ACR-5, the compute's identity and the grant)
+// until the seed's `role assignment create --role acrpull`; then the pull
+// shows in the run's log and the image lands on the node.
+func TestComputePullsPrivateBaseAsIs(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	in.mustCLI(cfg, "group", "create", "-n", "asis-rg", "-l", "eastus")
+	in.mustCLI(cfg, "configure", "--defaults", "group=asis-rg", "workspace=asis-ws")
+	in.mustCLI(cfg, "ml", "workspace", "create", "-n", "asis-ws")
+	privReg := mustJSON(t, in.mustCLI(cfg, "acr", "create", "-n", "privreg22", "--sku", "Basic"))["id"].(string)
+	base := in.privateBase(t, cfg, "privreg22", "base/py:1")
+	c := mustJSON(t, in.mustCLI(cfg, "ml", "compute", "create", "-f", filepath.Join("testdata", "ml", "compute", "create-cluster-sai.yml")))
+	cid, pid := c["id"].(string), c["identity"].(map[string]any)["principal_id"].(string)
+	in.mustCLI(cfg, "ml", "environment", "create", "-n", "asis", "--version", "1", "--image", base)
+
+	_, se, code := in.cli(cfg, "run", "--as", cid, "--environment", "azureml:asis:1", "--sandbox", "off", "--", "/bin/true")
+	if code == 0 || !strings.Contains(se, "ACR-5") || !strings.Contains(se, pid) || !strings.Contains(se, "AcrPull") ||
+		!strings.Contains(se, "role assignment create") || !strings.Contains(se, privReg) {
+		t.Fatalf("pull without AcrPull: exit %d\n%s", code, se)
+	}
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", pid, "--assignee-principal-type", "ServicePrincipal",
+		"--role", "acrpull", "--scope", privReg)
+	so, se, code := in.cli(cfg, "run", "--as", cid, "--environment", "azureml:asis:1", "--sandbox", "off", "--", "/bin/true")
+	if code != 0 || !strings.Contains(se, "pulled "+base) {
+		t.Fatalf("pull with AcrPull: exit %d\n%s\n%s", code, so, se)
+	}
+	_, rest, _ := strings.Cut(se, "image layout written to ")
+	dir, _, _ := strings.Cut(rest, " ")
+	if b, err := os.ReadFile(filepath.Join(dir, "index.json")); err != nil || !strings.Contains(string(b), "manifests") {
+		t.Fatalf("no image layout on the node at %q: %v %s", dir, err, b)
+	}
+	// Bad input: an environment that is no version.
+	in.cliFails(t, cfg, []string{"azureml:<name>:<version>"}, "run", "--as", cid, "--environment", "azureml:asis", "--sandbox", "off", "--", "/bin/true")
+}

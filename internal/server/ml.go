@@ -3,7 +3,11 @@ package server
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
+	"strings"
+
+	"github.com/amlid/amlid/internal/access"
 	"path/filepath"
 
 	"github.com/amlid/amlid/internal/arm"
@@ -109,4 +113,42 @@ func (s *Server) computeNode(ctx context.Context, resourceID string) (*compute.N
 		return nil, func() {}, nil
 	}
 	return s.ml.compute.Acquire(ctx, resourceID)
+}
+
+// pullEnvironment pulls an environment's amlid-registry image onto a
+// compute node as the compute's acting identity (rules ACR-5 and ACR-2,
+// CMP-2) before `amlid run --environment` starts the command; it returns
+// the pull's log.
+func (s *Server) pullEnvironment(ctx context.Context, res *arm.Resource, node *compute.Node, env string) (string, error) {
+	if env == "" {
+		return "", nil
+	}
+	if node == nil || s.ml.images == nil {
+		return "", arm.Errorf(http.StatusBadRequest, "UserError", "--environment applies to a command run on a compute (--as <compute ID>).")
+	}
+	envID := env
+	if strings.HasPrefix(strings.ToLower(env), "azureml:") {
+		parts := strings.Split(env[len("azureml:"):], ":")
+		if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+			return "", arm.Errorf(http.StatusBadRequest, "UserError", "environment '%s' must be azureml:<name>:<version> or an environment version's resource ID.", env)
+		}
+		cid, _ := arm.ParseID(res.ID)
+		envID = cid.Parent().String() + "/environments/" + parts[0] + "/versions/" + parts[1]
+	}
+	er, err := ml.LoadResource(ctx, s.Store, envID)
+	if err != nil {
+		return "", arm.Errorf(http.StatusNotFound, "ResourceNotFound", "Environment version '%s' was not found.", envID)
+	}
+	id, ok := access.Acting(res)
+	if !ok {
+		return "", arm.Errorf(http.StatusBadRequest, "UserError", "Rule ACR-5: compute %s has no managed identity to pull environment %s's image with.", res.Name, er.Name)
+	}
+	if id.TenantID == "" {
+		id.TenantID = res.Identity.TenantID
+	}
+	var log strings.Builder
+	if _, err := s.ml.images.PullInto(ctx, er, id, filepath.Join(node.Dir, ".azureml-image"), &log); err != nil {
+		return log.String(), envimage.ARMError(err)
+	}
+	return log.String(), nil
 }

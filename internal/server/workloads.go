@@ -49,6 +49,10 @@ func (r *armResolver) Identities(ctx context.Context, resourceID string) ([]*dir
 type workloadRequest struct {
 	ResourceID string `json:"resourceId"`
 	ClientID   string `json:"clientId,omitempty"`
+	// Environment (issue 21): an environment version (resource ID, or
+	// azureml:name:version in the compute's workspace) whose amlid-registry
+	// image the compute pulls as its identity before the command starts.
+	Environment string `json:"environment,omitempty"`
 }
 
 // serveWorkloads registers a workload for the caller and keeps it alive for
@@ -112,6 +116,11 @@ func (s *Server) serveWorkloads(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
+	pullLog, err := s.pullEnvironment(ctx, res, node, req.Environment)
+	if err != nil {
+		arm.WriteError(w, arm.AsError(err))
+		return
+	}
 	wl, err := s.Workloads.Register(ctx, res.ID, opts...)
 	if err != nil {
 		arm.WriteError(w, arm.Errorf(http.StatusBadRequest, "InvalidWorkload", "%v", err))
@@ -124,6 +133,9 @@ func (s *Server) serveWorkloads(w http.ResponseWriter, r *http.Request) {
 	answer := map[string]any{"workloadId": wl.ID, "resourceId": res.ID, "env": env}
 	if node != nil {
 		answer["node"], answer["workingDirectory"] = node.ID, node.Dir
+	}
+	if pullLog != "" {
+		answer["imagePullLog"] = pullLog
 	}
 	_ = json.NewEncoder(w).Encode(answer)
 	if f, ok := w.(http.Flusher); ok {

@@ -37,6 +37,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -466,4 +468,49 @@ func (p *Provider) PrepareEnvironment(ctx context.Context, c *arm.Call, id arm.I
 	}
 	props["amlidBuild"] = map[string]any{"status": "Succeeded", "image": res.Image, "digest": res.Digest, "log": res.Log}
 	return nil
+}
+
+// EnvironmentImage is the image a job or deployment of environment version
+// env pulls: the built managed image when amlid built one, else the
+// environment's image as is; "" when it names no amlid registry. rule is
+// the rule the pull answers to (ACR-5 for a private registry's image as is,
+// ACR-2 for the workspace registry's).
+func (p *Provider) EnvironmentImage(ctx context.Context, env *arm.Resource) (image, rule string) {
+	if b, ok := env.Prop("amlidBuild").(map[string]any); ok {
+		if s, _ := b["image"].(string); s != "" {
+			return s, "ACR-2"
+		}
+	}
+	img, _ := access.EnvImage(env)
+	if img == "" || !p.AmlidRegistry(ctx, env.ID, img) {
+		return "", ""
+	}
+	return img, "ACR-5"
+}
+
+// PullInto is what a job or deployment does before it starts: pull the
+// environment version's image (EnvironmentImage) as identity id into dir
+// (an OCI image layout), writing the steps to log. It returns the pulled
+// image reference ("" when the environment names no amlid registry's
+// image); a refusal is a *Refused naming the rule, identity and fix.
+func (p *Provider) PullInto(ctx context.Context, env *arm.Resource, id access.Identity, dir string, log io.Writer) (string, error) {
+	image, rule := p.EnvironmentImage(ctx, env)
+	if image == "" {
+		return "", nil
+	}
+	img, err := p.Pull(ctx, rule, env.ID, image, id, log)
+	if err != nil {
+		return image, err
+	}
+	if dir != "" {
+		lp, err := layout.Write(dir, empty.Index)
+		if err != nil {
+			return image, err
+		}
+		if err := lp.AppendImage(img); err != nil {
+			return image, err
+		}
+		fmt.Fprintf(log, "image layout written to %s (code still runs on the host's python3, not inside the image)\n", dir)
+	}
+	return image, nil
 }
