@@ -161,6 +161,17 @@ func TestEnvironmentBuildOnPrivateBase(t *testing.T) {
 		t.Fatalf("built image has %d layers, want the base's 2 + 1", len(layers))
 	}
 
+	// An online deployment of the built environment pulls it as the
+	// endpoint's identity before it starts; the pull opens its log.
+	echo := filepath.Join("testdata", "ml", "echo")
+	in.mustCLI(cfg, "ml", "online-endpoint", "create", "-f", filepath.Join(echo, "endpoint.yml"), "-w", "reg-ws", "-n", "reg-ep")
+	in.mustCLI(cfg, "ml", "online-deployment", "create", "-f", filepath.Join(echo, "deployment.yml"), "-w", "reg-ws", "--endpoint-name", "reg-ep",
+		"--name", "blue", "--all-traffic", "--set", "instance_count=1", "environment=azureml:pyenv:1", "environment_variables.DEPLOYMENT_COLOR=blue")
+	logs := in.mustCLI(cfg, "ml", "online-deployment", "get-logs", "-w", "reg-ws", "--endpoint-name", "reg-ep", "--name", "blue")
+	if !strings.Contains(logs, "pulled "+b1["image"].(string)) || !strings.Contains(logs, "system-assigned identity of") {
+		t.Fatalf("deployment log lacks the image pull:\n%s", logs)
+	}
+
 	// 4. A RegistryIdentity on the environment names a second UAI, which
 	// wins over the connection: refused until it has its own grants.
 	uai2 := mustJSON(t, in.mustCLI(cfg, "identity", "create", "-n", "envuai"))

@@ -70,6 +70,9 @@ func (s *Supervisor) newDeployment(spec Spec, harness string) (*deployment, erro
 	if err != nil {
 		return nil, fmt.Errorf("runtime: opening the deployment log: %w", err)
 	}
+	if spec.Prelude != "" {
+		sink.write([]byte(spec.Prelude))
+	}
 	d := &deployment{s: s, spec: spec, harness: harness, home: home, env: buildEnv(s.environ(), home, spec), sink: sink,
 		done: make(chan struct{}), first: make(chan initResult, spec.Instances), state: StateStarting}
 	d.ctx, d.cancel = context.WithCancel(context.Background())

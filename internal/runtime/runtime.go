@@ -189,6 +189,9 @@ type Spec struct {
 	// sandbox (amlid's CA bundle). Only paths amlid chose: never derived
 	// from the user's deployment.
 	ReadOnly []string
+	// Prelude is written at the head of the deployment log before the
+	// processes start (the environment image pull, issue 21).
+	Prelude string
 }
 
 // Status is a deployment's runtime state.

@@ -269,6 +269,22 @@ func (p *Provider) runDeployment(ctx context.Context, id string, gen float64) er
 	if err != nil {
 		return fmt.Errorf("code %s: %v", codeID, err)
 	}
+	// Issue 21: an environment naming an amlid registry's image is pulled
+	// as the endpoint's acting identity before the processes start (the
+	// code still runs on the host's python3); the pull opens the log.
+	var prelude strings.Builder
+	if envID := dep.StringProp("environmentId"); envID != "" && p.PullImage != nil {
+		if envRes, err := assets.Load(ctx, p.Store, envID); err == nil {
+			if id, ok := access.Acting(ep); ok {
+				if id.TenantID == "" {
+					id.TenantID = ws.StringProp("tenantId")
+				}
+				if _, err := p.PullImage(ctx, envRes, id, filepath.Join(dir, "image"), &prelude); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	codeDir := filepath.Join(dir, "code")
 	if err := p.downloadFolder(ctx, ws, ep, code.StringProp("codeUri"), codeDir); err != nil {
 		return fmt.Errorf("downloading the code %s: %v", code.StringProp("codeUri"), err)
@@ -326,6 +342,7 @@ func (p *Provider) runDeployment(ctx context.Context, id string, gen float64) er
 	}
 	capacity, _ := dep.SKU["capacity"].(float64)
 	spec := runtime.Spec{ID: dep.ID, CodeDir: codeDir, ScoringScript: script, ModelDir: modelDir, Env: env, Instances: int(capacity)}
+	spec.Prelude = prelude.String()
 	if p.CABundle != "" {
 		spec.ReadOnly = []string{p.CABundle} // visible in the workload sandbox
 	}

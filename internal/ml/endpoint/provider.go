@@ -6,9 +6,12 @@
 package endpoint
 
 import (
+	"context"
 	"crypto/x509"
+	"io"
 	"sync"
 
+	"github.com/amlid/amlid/internal/access"
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/hostport"
 	"github.com/amlid/amlid/internal/ml"
@@ -35,6 +38,10 @@ type Provider struct {
 	// reaches {account}.blob.core.windows.net (or .chinacloudapi.cn) as
 	// written for Azure.
 	ProxyURL func() string
+	// PullImage pulls a deployment's environment image when it names an
+	// amlid registry (issue 21: envimage.Provider.PullInto), as identity id
+	// into dir, logging to log; it returns the image ("" when none).
+	PullImage func(ctx context.Context, env *arm.Resource, id access.Identity, dir string, log io.Writer) (string, error)
 
 	mu        sync.Mutex
 	workloads map[string]string // lower(deployment ID) → workload ID

@@ -316,7 +316,7 @@ func (p *Provider) Build(ctx context.Context, in BuildInput) (*BuildResult, erro
 		return nil, err
 	}
 	ls := wr.StringProp("loginServer")
-	target, err := name.ParseReference(ls + "/azureml/azureml_" + hash)
+	target, err := name.ParseReference(ls + "/azureml/azureml_" + hash + ":latest")
 	if err != nil {
 		return nil, err
 	}
