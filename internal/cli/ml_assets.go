@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/http"
@@ -254,6 +256,20 @@ func environmentBody(spec *mlSpec, m map[string]any) (map[string]any, error) {
 	}
 	if b, ok := m["build"].(map[string]any); ok {
 		props["build"] = map[string]any{"contextUri": b["path"], "dockerfilePath": firstNonNil(b["dockerfile_path"], "Dockerfile")}
+		// A local build context is sent with the request (issue 21): amlid
+		// builds the image itself, on the workspace registry.
+		if bp, _ := b["path"].(string); bp != "" && !isRemote(bp) {
+			files, err := readBuildContext(spec.path(bp))
+			if err != nil {
+				return nil, err
+			}
+			props["amlidBuildContext"] = files
+		}
+	}
+	if ri, ok := m["registry_identity"].(map[string]any); ok {
+		// v1 RegistryIdentity: the identity the build pulls a private base
+		// with (rule ACR-5: it wins over a workspace connection).
+		props["registryIdentity"] = map[string]any{"resourceId": firstNonNil(ri["resource_id"], ri["resourceId"]), "clientId": firstNonNil(ri["client_id"], ri["clientId"])}
 	}
 	if props["image"] == nil && props["build"] == nil {
 		return nil, usageErr("an environment needs image (or build)")
@@ -308,6 +324,18 @@ func environmentShape(v any) any {
 	if cf, ok := p["condaFile"].(string); ok {
 		out["conda_file"] = cf
 	}
+	if b, ok := p["build"].(map[string]any); ok {
+		out["build"] = map[string]any{"path": b["contextUri"], "dockerfile_path": b["dockerfilePath"]}
+	}
+	if ri, ok := p["registryIdentity"].(map[string]any); ok {
+		out["registry_identity"] = map[string]any{"resource_id": ri["resourceId"], "client_id": ri["clientId"]}
+	}
+	if b, ok := p["amlidBuild"].(map[string]any); ok {
+		out["build_status"], out["built_image"], out["built_digest"] = b["status"], b["image"], b["digest"]
+	}
+	if p["isArchived"] == true {
+		out["archived"] = true
+	}
 	if len(parts) > 4 {
 		out["resourceGroup"] = parts[4]
 	}
@@ -319,8 +347,9 @@ func init() { mlSubcommands = append(mlSubcommands, (*app).mlEnvironmentCmd) }
 func (a *app) mlEnvironmentCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "environment", Short: "Manage environments (image + conda file; amlid records the conda file and runs the machine's python3)"}
 	var ref wsRef
-	var file, name, version, image, conda string
+	var file, name, version, image, conda, buildContext string
 	var sets []string
+	var stream, archived bool
 	create := &cobra.Command{
 		Use: "create", Short: "Create an environment version", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -336,6 +365,10 @@ func (a *app) mlEnvironmentCmd() *cobra.Command {
 			}
 			if conda != "" {
 				spec.m["conda_file"] = conda
+			}
+			if buildContext != "" {
+				abs, _ := filepath.Abs(buildContext)
+				spec.m["build"] = map[string]any{"path": abs}
 			}
 			n := firstNonEmpty(name, spec.str("name"))
 			if n == "" {
@@ -363,6 +396,7 @@ func (a *app) mlEnvironmentCmd() *cobra.Command {
 	create.Flags().StringVarP(&file, "file", "f", "", "Local path to the YAML file of the environment")
 	create.Flags().StringVar(&image, "image", "", "Base image")
 	create.Flags().StringVar(&conda, "conda-file", "", "Local path to a conda file (recorded, not installed)")
+	create.Flags().StringVar(&buildContext, "build-context", "", "Local folder of a build context (its Dockerfile's FROM is the base when --image is not given)")
 	create.Flags().StringSliceVar(&sets, "set", nil, "Update a field of the YAML: --set path=value")
 	create.Flags().StringVarP(&version, "version", "v", "", "Version (default 1)")
 	show := &cobra.Command{
@@ -384,10 +418,53 @@ func (a *app) mlEnvironmentCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.print(environmentShape(res))
+			out := environmentShape(res)
+			if p, _ := res.(map[string]any)["properties"].(map[string]any); p != nil {
+				if b, ok := p["amlidBuild"].(map[string]any); ok {
+					if stream {
+						fmt.Fprint(os.Stdout, b["log"])
+						return nil
+					}
+					out.(map[string]any)["build_log"] = b["log"]
+				}
+			}
+			if stream {
+				return &cliError{Message: "environment " + name + " was not built by amlid (no conda file or build context on an amlid registry's image): no build log", Exit: exitError}
+			}
+			return a.print(out)
 		},
 	}
 	show.Flags().StringVarP(&version, "version", "v", "", "Version (default: the latest)")
+	show.Flags().BoolVar(&stream, "stream", false, "Print the image build's log (rule ACR-5 credentials, base pull, push to the workspace registry)")
+	archive := &cobra.Command{
+		Use: "archive", Short: "Archive an environment version (hidden from list; still usable by reference)", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if name == "" || version == "" {
+				return usageErr("the following arguments are required: --name/-n, --version/-v")
+			}
+			ws, err := a.workspace(c.Context(), &ref)
+			if err != nil {
+				return err
+			}
+			id := ws.path + "/environments/" + url.PathEscape(name) + "/versions/" + url.PathEscape(version)
+			res, err := a.armRequest(c.Context(), http.MethodGet, id, apiML, nil)
+			if err != nil {
+				return err
+			}
+			body := res.(map[string]any)
+			p, _ := body["properties"].(map[string]any)
+			if p == nil {
+				p = map[string]any{}
+			}
+			p["isArchived"] = true
+			res, err = a.armRequest(c.Context(), http.MethodPut, id, apiML, map[string]any{"properties": p, "tags": body["tags"]})
+			if err != nil {
+				return err
+			}
+			return a.print(environmentShape(res))
+		},
+	}
+	archive.Flags().StringVarP(&version, "version", "v", "", "Version to archive")
 	list := &cobra.Command{
 		Use: "list", Short: "List environment versions", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -414,7 +491,11 @@ func (a *app) mlEnvironmentCmd() *cobra.Command {
 					return err
 				}
 				for _, it := range items {
-					out = append(out, environmentShape(it))
+					sh := environmentShape(it).(map[string]any)
+					if sh["archived"] == true && !archived {
+						continue
+					}
+					out = append(out, sh)
 				}
 			}
 			if out == nil {
@@ -423,7 +504,8 @@ func (a *app) mlEnvironmentCmd() *cobra.Command {
 			return a.print(out)
 		},
 	}
-	for _, sc := range []*cobra.Command{create, show, list} {
+	list.Flags().BoolVar(&archived, "include-archived", false, "List archived versions too")
+	for _, sc := range []*cobra.Command{create, show, list, archive} {
 		sc.Flags().StringVarP(&ref.v1name, "workspace-name", "w", "", "Name of the workspace (default: `amlid configure --defaults workspace=…`)")
 		sc.Flags().StringVarP(&ref.group, "resource-group", "g", "", "Name of the resource group")
 		if sc != create {
@@ -434,4 +516,45 @@ func (a *app) mlEnvironmentCmd() *cobra.Command {
 		cmd.AddCommand(sc)
 	}
 	return cmd
+}
+
+// readBuildContext reads a local build context folder as path → base64
+// (at most 64 MiB); symbolic links and anything outside the folder are
+// refused.
+func readBuildContext(dir string) (map[string]any, error) {
+	out := map[string]any{}
+	var total int64
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		rel = filepath.ToSlash(rel)
+		if d.Type()&fs.ModeSymlink != 0 {
+			return usageErr("build context %s: %s is a symbolic link; the context takes regular files only", dir, rel)
+		}
+		if d.IsDir() || !d.Type().IsRegular() {
+			return nil
+		}
+		if strings.HasPrefix(rel, "../") || rel == ".." {
+			return usageErr("build context path %s leaves %s", rel, dir)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if total += int64(len(b)); total > 64<<20 {
+			return usageErr("build context %s is larger than 64 MiB", dir)
+		}
+		out[rel] = base64.StdEncoding.EncodeToString(b)
+		return nil
+	})
+	if err != nil {
+		var ce *cliError
+		if errors.As(err, &ce) {
+			return nil, err
+		}
+		return nil, usageErr("cannot read the build context %s: %v", dir, err)
+	}
+	return out, nil
 }

@@ -172,6 +172,31 @@ func TestEnvironmentBuildOnPrivateBase(t *testing.T) {
 		t.Fatalf("deployment log lacks the image pull:\n%s", logs)
 	}
 
+	// The CLI: a build context whose Dockerfile names the private base,
+	// the build log through show --stream, list and archive.
+	ctxDir := t.TempDir()
+	writeFile(t, ctxDir, "Dockerfile", "FROM "+base+"\nCOPY requirements.txt /tmp/\n")
+	writeFile(t, ctxDir, "requirements.txt", "numpy\n")
+	built := mustJSON(t, in.mustCLI(cfg, "ml", "environment", "create", "-n", "ctxenv", "--version", "1", "--build-context", ctxDir, "-w", "reg-ws"))
+	if built["build_status"] != "Succeeded" || built["image"] != base || !strings.Contains(fmt.Sprint(built["built_image"]), "/azureml/azureml_") {
+		t.Fatalf("environment create --build-context: %v", built)
+	}
+	if log := in.mustCLI(cfg, "ml", "environment", "show", "-n", "ctxenv", "--version", "1", "--stream", "-w", "reg-ws"); !strings.Contains(log, "pushed ") || !strings.Contains(log, "pulled base "+base) {
+		t.Fatalf("show --stream:\n%s", log)
+	}
+	in.mustCLI(cfg, "ml", "environment", "archive", "-n", "ctxenv", "--version", "1", "-w", "reg-ws")
+	if l := in.mustCLI(cfg, "ml", "environment", "list", "-n", "ctxenv", "-w", "reg-ws"); strings.Contains(l, "ctxenv") {
+		t.Fatalf("archived version still listed: %s", l)
+	}
+	if sh := mustJSON(t, in.mustCLI(cfg, "ml", "environment", "show", "-n", "ctxenv", "--version", "1", "-w", "reg-ws")); sh["archived"] != true || sh["built_digest"] != built["built_digest"] {
+		t.Fatalf("archive changed the build or did not archive: %v", sh)
+	}
+	st, out = in.armDo(t, admin, http.MethodPut, envPath+"8", "2023-04-01", map[string]any{"properties": map[string]any{"image": base,
+		"amlidBuildContext": map[string]any{"../escape.txt": "eA=="}}})
+	if st != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out), "leaves the context") {
+		t.Fatalf("build context with '..': %d %v", st, out)
+	}
+
 	// 4. A RegistryIdentity on the environment names a second UAI, which
 	// wins over the connection: refused until it has its own grants.
 	uai2 := mustJSON(t, in.mustCLI(cfg, "identity", "create", "-n", "envuai"))

@@ -22,6 +22,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -439,8 +440,30 @@ func (p *Provider) PrepareEnvironment(ctx context.Context, c *arm.Call, id arm.I
 		return nil
 	}
 	delete(props, "amlidBuild")
+	if old != nil && props[ContextProp] == nil {
+		// An update that changes no build input (archive, description,
+		// tags) keeps the build.
+		if ob, ok := old.Prop("amlidBuild").(map[string]any); ok && old.StringProp("image") == fmt.Sprint(props["image"]) &&
+			old.StringProp("condaFile") == fmt.Sprint(firstOr(props["condaFile"], "")) {
+			props["amlidBuild"] = ob
+			if h := old.StringProp("buildContextHash"); h != "" {
+				props["buildContextHash"] = h
+			}
+			return nil
+		}
+	}
+	files, err := contextFiles(props)
+	if err != nil {
+		return err
+	}
+	if props["image"] == nil || props["image"] == "" {
+		if from := dockerfileFrom(files, props); from != "" {
+			props["image"] = from
+		}
+	}
 	env := &arm.Resource{ID: id.String(), Name: id.Name(), Type: catalog.TypeEnvVersion, Properties: props}
 	image, built := access.EnvImage(env)
+	built = built || len(files) > 0
 	if image == "" || !p.AmlidRegistry(ctx, id.String(), image) {
 		return nil
 	}
@@ -461,7 +484,7 @@ func (p *Provider) PrepareEnvironment(ctx context.Context, c *arm.Call, id arm.I
 	if err != nil {
 		return nil // the front door answers ParentResourceNotFound
 	}
-	res, err := p.Build(ctx, BuildInput{Workspace: ws, Env: env})
+	res, err := p.Build(ctx, BuildInput{Workspace: ws, Env: env, Context: files})
 	if err != nil {
 		p.ML.Log().Info("environment build refused", "environment", id.String(), "err", err)
 		return ARMError(err)
@@ -513,4 +536,85 @@ func (p *Provider) PullInto(ctx context.Context, env *arm.Resource, id access.Id
 		fmt.Fprintf(log, "image layout written to %s (code still runs on the host's python3, not inside the image)\n", dir)
 	}
 	return image, nil
+}
+
+// ContextProp is the request property carrying a local build context the
+// CLI read (path → base64 content); amlid keeps only its hash.
+const ContextProp = "amlidBuildContext"
+
+// contextFiles reads and removes the inline build context, refusing paths
+// that leave it.
+func contextFiles(props map[string]any) (map[string][]byte, error) {
+	raw, ok := props[ContextProp]
+	delete(props, ContextProp)
+	if !ok || raw == nil {
+		return nil, nil
+	}
+	m, ok := raw.(map[string]any)
+	if !ok {
+		return nil, arm.Errorf(http.StatusBadRequest, "UserError", "properties.%s must map relative paths to base64 contents.", ContextProp)
+	}
+	out := map[string][]byte{}
+	h := sha256.New()
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k == "" || strings.HasPrefix(k, "/") || strings.Contains(k, "\\") || slicesContains(strings.Split(k, "/"), "..") {
+			return nil, arm.Errorf(http.StatusBadRequest, "UserError", "Build context path '%s' leaves the context (absolute, or with '..'): only relative paths inside the build context are taken.", k)
+		}
+		s, _ := m[k].(string)
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return nil, arm.Errorf(http.StatusBadRequest, "UserError", "Build context file '%s' is not base64: %v", k, err)
+		}
+		out[k] = b
+		fmt.Fprintf(h, "%s %d\n", k, len(b))
+		h.Write(b)
+	}
+	props["buildContextHash"] = hex.EncodeToString(h.Sum(nil))
+	if props["build"] == nil {
+		props["build"] = map[string]any{"contextUri": "local", "dockerfilePath": "Dockerfile"}
+	}
+	return out, nil
+}
+
+func slicesContains(ss []string, v string) bool {
+	for _, s := range ss {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
+
+// dockerfileFrom is the base image a build context's Dockerfile names
+// (its first FROM), when the environment names no image.
+func dockerfileFrom(files map[string][]byte, props map[string]any) string {
+	df := "Dockerfile"
+	if b, ok := props["build"].(map[string]any); ok {
+		if s, _ := b["dockerfilePath"].(string); s != "" {
+			df = s
+		}
+	}
+	for _, line := range strings.Split(string(files[df]), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && strings.EqualFold(f[0], "FROM") {
+			for _, x := range f[1:] {
+				if !strings.HasPrefix(x, "--") {
+					return x
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func firstOr(v, def any) any {
+	if v == nil {
+		return def
+	}
+	return v
 }
