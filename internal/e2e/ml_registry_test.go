@@ -275,8 +275,17 @@ func TestComputePullsPrivateBaseAsIs(t *testing.T) {
 		!strings.Contains(se, "role assignment create") || !strings.Contains(se, privReg) {
 		t.Fatalf("pull without AcrPull: exit %d\n%s", code, se)
 	}
+	// amlid analyze lists the environment whose pull would be refused, with the fix.
+	envID := mustJSON(t, in.mustCLI(cfg, "ml", "environment", "show", "-n", "asis", "--version", "1"))["id"].(string)
+	met, found, fix := analyzeFinding(t, in.analyze(t, cfg), envID, "ACR-5")
+	if !found || met || !strings.Contains(fix, pid) || !strings.Contains(fix, "AcrPull") {
+		t.Fatalf("analyze on the as-is environment: found %v met %v fix %q", found, met, fix)
+	}
 	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", pid, "--assignee-principal-type", "ServicePrincipal",
 		"--role", "acrpull", "--scope", privReg)
+	if met, found, _ := analyzeFinding(t, in.analyze(t, cfg), envID, "ACR-5"); !found || !met {
+		t.Fatalf("analyze after the grant: found %v met %v", found, met)
+	}
 	so, se, code := in.cli(cfg, "run", "--as", cid, "--environment", "azureml:asis:1", "--sandbox", "off", "--", "/bin/true")
 	if code != 0 || !strings.Contains(se, "pulled "+base) {
 		t.Fatalf("pull with AcrPull: exit %d\n%s\n%s", code, so, se)
