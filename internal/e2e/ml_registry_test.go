@@ -298,3 +298,52 @@ func TestComputePullsPrivateBaseAsIs(t *testing.T) {
 	// Bad input: an environment that is no version.
 	in.cliFails(t, cfg, []string{"azureml:<name>:<version>"}, "run", "--as", cid, "--environment", "azureml:asis", "--sandbox", "off", "--", "/bin/true")
 }
+
+// azure-ai-ml 1.4.0 (issue 21): ml_client.connections creates, gets and
+// lists a container_registry connection naming a UAI, and one with admin
+// credentials whose password a get never returns;
+// ml_client.environments.create_or_update(Environment(image=…)) registers an
+// as-is environment on a private amlid registry, and one with a conda file
+// is built onto the workspace registry.
+func TestMLClientConnectionsAndEnvironments(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	in.mustCLI(cfg, "group", "create", "-n", "pyreg-rg", "-l", "eastus")
+	in.mustCLI(cfg, "configure", "--defaults", "group=pyreg-rg")
+	ws := mustJSON(t, in.mustCLI(cfg, "ml", "workspace", "create", "-n", "pyreg-ws"))
+	sai := ws["identity"].(map[string]any)["principal_id"].(string)
+	privReg := mustJSON(t, in.mustCLI(cfg, "acr", "create", "-n", "privreg23", "--sku", "Basic"))["id"].(string)
+	base := in.privateBase(t, cfg, "privreg23", "base/py:1")
+	ls := strings.SplitN(base, "/", 2)[0]
+	uai := mustJSON(t, in.mustCLI(cfg, "identity", "create", "-n", "pyuai"))
+	for _, g := range [][3]string{{sai, "managedidentityoperator", uai["id"].(string)}, {uai["principalId"].(string), "acrpull", privReg}} {
+		in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", g[0], "--assignee-principal-type", "ServicePrincipal", "--role", g[1], "--scope", g[2])
+	}
+	conda := writeFile(t, t.TempDir(), "conda.yml", "name: env\ndependencies:\n- python=3.10\n")
+	got := mustJSON(t, in.python(t, []string{"BASE=" + base, "LS=" + ls, "UAI_ID=" + uai["id"].(string), "UAI_CLIENT=" + uai["clientId"].(string), "CONDA=" + conda}, "-c", `
+import os, json
+from azure.ai.ml import MLClient
+from azure.ai.ml.entities import Environment, WorkspaceConnection, ManagedIdentityConfiguration, UsernamePasswordConfiguration
+from azure.identity import DefaultAzureCredential
+ml = MLClient(DefaultAzureCredential(), os.environ["AZURE_SUBSCRIPTION_ID"], "pyreg-rg", "pyreg-ws")
+c = ml.connections.create_or_update(WorkspaceConnection(name="privacr", type="container_registry", target=os.environ["LS"],
+    credentials=ManagedIdentityConfiguration(client_id=os.environ["UAI_CLIENT"], resource_id=os.environ["UAI_ID"])))
+ml.connections.create_or_update(WorkspaceConnection(name="admacr", type="container_registry", target="other.azurecr.io",
+    credentials=UsernamePasswordConfiguration(username="admin1", password="py-s3cret-21")))
+adm = ml.connections.get("admacr")
+asis = ml.environments.create_or_update(Environment(name="asis", version="1", image=os.environ["BASE"]))
+built = ml.environments.create_or_update(Environment(name="built", version="1", image=os.environ["BASE"], conda_file=os.environ["CONDA"]))
+print(json.dumps({"conn": c.name, "type": c.type, "resource_id": c.credentials.resource_id, "adm_user": adm.credentials.username,
+    "adm_password": adm.credentials.password, "listed": sorted(x.name for x in ml.connections.list()),
+    "asis": asis.image, "built": built.image}))
+`))
+	if got["conn"] != "privacr" || got["type"] != "container_registry" || !strings.EqualFold(fmt.Sprint(got["resource_id"]), uai["id"].(string)) ||
+		got["adm_user"] != "admin1" || got["adm_password"] != nil || fmt.Sprint(got["listed"]) != "[admacr privacr]" || got["asis"] != base || got["built"] != base {
+		t.Fatalf("MLClient: %v", got)
+	}
+	sh := mustJSON(t, in.mustCLI(cfg, "ml", "environment", "show", "-n", "built", "--version", "1", "-w", "pyreg-ws"))
+	if sh["build_status"] != "Succeeded" || !strings.Contains(fmt.Sprint(sh["build_log"]), uai["id"].(string)) {
+		t.Fatalf("the MLClient environment was not built through the connection: %v", sh)
+	}
+}
