@@ -295,6 +295,39 @@ func TestComputePullsPrivateBaseAsIs(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(dir, "index.json")); err != nil || !strings.Contains(string(b), "manifests") {
 		t.Fatalf("no image layout on the node at %q: %v %s", dir, err, b)
 	}
+	// The v1 SDK's set_connection body (category ACR, authType
+	// RegistryConnection, value {ResourceId, ClientId} as JSON text).
+	admin := in.credential(t, in.Boot.TenantID, in.Boot.ClientID, in.Boot.ClientSecret)
+	wsID := strings.SplitN(cid, "/computes/", 2)[0]
+	uai := mustJSON(t, in.mustCLI(cfg, "identity", "create", "-n", "v1uai"))
+	ls := strings.SplitN(base, "/", 2)[0]
+	val := fmt.Sprintf(`{"ResourceId": %q, "ClientId": %q}`, uai["id"], uai["clientId"])
+	st, out := in.armDo(t, admin, http.MethodPut, wsID+"/connections/v1conn", "2021-07-01", map[string]any{"properties": map[string]any{
+		"category": "ACR", "authType": "RegistryConnection", "target": ls, "value": val}})
+	creds, _ := out["properties"].(map[string]any)["credentials"].(map[string]any)
+	if st != http.StatusOK || !strings.EqualFold(fmt.Sprint(creds["resourceId"]), uai["id"].(string)) || out["properties"].(map[string]any)["category"] != "ContainerRegistry" {
+		t.Fatalf("v1 connection body: %d %v", st, out)
+	}
+	in.mustCLI(cfg, "ml", "connection", "delete", "-n", "v1conn", "--yes")
+
+	// Admin credentials through a connection (ACR-5's other path): the
+	// build pulls the base with the registry's admin user.
+	in.mustCLI(cfg, "acr", "create", "-n", "admreg22", "--sku", "Basic", "--admin-enabled", "true")
+	admBase := in.privateBase(t, cfg, "admreg22", "base/adm:1")
+	acred := mustJSON(t, in.mustCLI(cfg, "acr", "credential", "show", "-n", "admreg22"))
+	pw := acred["passwords"].([]any)[0].(map[string]any)["value"].(string)
+	connYAML := writeFile(t, t.TempDir(), "adm.yml", fmt.Sprintf("name: admconn\ntype: container_registry\ntarget: %s\ncredentials:\n  type: username_password\n  username: %s\n  password: %s\n",
+		strings.SplitN(admBase, "/", 2)[0], acred["username"], pw))
+	in.mustCLI(cfg, "ml", "connection", "create", "-f", connYAML)
+	condaF := writeFile(t, t.TempDir(), "conda.yml", "name: e\n")
+	built := mustJSON(t, in.mustCLI(cfg, "ml", "environment", "create", "-n", "admenv", "--version", "1", "--image", admBase, "--conda-file", condaF))
+	if built["build_status"] != "Succeeded" {
+		t.Fatalf("build with admin credentials: %v", built)
+	}
+	if log := in.mustCLI(cfg, "ml", "environment", "show", "-n", "admenv", "--version", "1", "--stream"); !strings.Contains(log, "admin user "+fmt.Sprint(acred["username"])) || strings.Contains(log, pw) {
+		t.Fatalf("admin build log:\n%s", log)
+	}
+
 	// Bad input: an environment that is no version.
 	in.cliFails(t, cfg, []string{"azureml:<name>:<version>"}, "run", "--as", cid, "--environment", "azureml:asis", "--sandbox", "off", "--", "/bin/true")
 }
