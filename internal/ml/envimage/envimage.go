@@ -229,8 +229,7 @@ func (p *Provider) Build(ctx context.Context, in BuildInput) (*BuildResult, erro
 	ws, env := in.Workspace, in.Env
 	image, _ := access.EnvImage(env)
 	for p := range in.Context {
-		clean := path.Clean("/" + p)
-		if strings.Contains(p, "..") || clean == "/" || strings.HasPrefix(p, "/") {
+		if clean := path.Clean("/" + p); clean == "/" || strings.HasPrefix(p, "/") || slicesContains(strings.Split(p, "/"), "..") {
 			return nil, refusedf("build context path '%s' leaves the context (absolute or with '..'): only relative paths inside the context are taken", p)
 		}
 	}
