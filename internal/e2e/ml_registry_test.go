@@ -226,6 +226,9 @@ func TestEnvironmentBuildOnPrivateBase(t *testing.T) {
 	if s := in.mustCLI(cfg, "ml", "connection", "show", "-n", "admacr", "-w", "reg-ws", "--include-secrets"); !strings.Contains(s, "s3cret-Pa55word-21") {
 		t.Fatalf("listsecrets: %s", s)
 	}
+	if strings.Contains(in.Log.String(), "s3cret-Pa55word-21") {
+		t.Errorf("the server log shows the connection password")
+	}
 	filepath.Walk(in.DataDir, func(p string, fi os.FileInfo, err error) error {
 		if err == nil && fi.Mode().IsRegular() {
 			if b, _ := os.ReadFile(p); strings.Contains(string(b), "s3cret-Pa55word-21") {

@@ -520,6 +520,9 @@ func (p *Provider) PullInto(ctx context.Context, env *arm.Resource, id access.Id
 	if image == "" {
 		return "", nil
 	}
+	if rule == "ACR-2" && strings.Contains(strings.ToLower(id.Of), "/onlineendpoints/") {
+		rule = "EP-3" // an endpoint pulls from the workspace registry under EP-3
+	}
 	img, err := p.Pull(ctx, rule, env.ID, image, id, log)
 	if err != nil {
 		return image, err
