@@ -298,6 +298,13 @@ func TestComputePullsPrivateBaseAsIs(t *testing.T) {
 	if b, err := os.ReadFile(filepath.Join(dir, "index.json")); err != nil || !strings.Contains(string(b), "manifests") {
 		t.Fatalf("no image layout on the node at %q: %v %s", dir, err, b)
 	}
+	// A job whose environment is that image pulls it as the compute's
+	// identity before it starts, and says so in its log.
+	jobYAML := filepath.Join(t.TempDir(), "job.yml")
+	os.WriteFile(jobYAML, []byte("command: echo job-ran\nenvironment: azureml:asis:1\ncompute: azureml:"+c["name"].(string)+"\n"), 0o644)
+	if so, se, code := in.cli(cfg, "ml", "job", "create", "-f", jobYAML, "-n", "asis-job", "--stream"); code != 0 || !strings.Contains(so, "pulled "+base) || !strings.Contains(so, "job-ran") {
+		t.Fatalf("a job on the private image: exit %d\n%s\n%s", code, so, se)
+	}
 	// The v1 SDK's set_connection body (category ACR, authType
 	// RegistryConnection, value {ResourceId, ClientId} as JSON text).
 	admin := in.credential(t, in.Boot.TenantID, in.Boot.ClientID, in.Boot.ClientSecret)

@@ -68,6 +68,7 @@ func (s *Server) registerML(ctx context.Context, reg *arm.Registry, base string)
 	s.ml.images = &envimage.Provider{ML: s.ml.provider, Tokens: s.Tokens, RootCAs: s.CA.Pool(), Password: s.ml.conns.Password}
 	s.ml.assets.EnvHook = s.ml.images.PrepareEnvironment
 	s.ml.endpoints.PullImage = s.ml.images.PullInto
+	s.ml.jobs.PullImage = s.ml.images.PullInto
 	return nil
 }
 

@@ -22,6 +22,9 @@ import (
 	"sync"
 	"time"
 
+	"io"
+
+	"github.com/amlid/amlid/internal/access"
 	"github.com/amlid/amlid/internal/access/catalog"
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/ml"
@@ -65,6 +68,9 @@ type Provider struct {
 	CABundle     string // system roots + amlid's CA, trusted by job code
 	// Replica names this amlid process in the queue's leases.
 	Replica string
+	// PullImage pulls an environment's amlid-registry image as an identity
+	// before the job starts (issue 21, ACR-5; nil: images are recorded only).
+	PullImage func(ctx context.Context, env *arm.Resource, id access.Identity, dir string, log io.Writer) (string, error)
 
 	obo     *oboServer
 	mu      sync.Mutex

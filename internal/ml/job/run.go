@@ -13,9 +13,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/amlid/amlid/internal/access"
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/ml"
 	"github.com/amlid/amlid/internal/sandbox"
+	"github.com/amlid/amlid/internal/store"
 )
 
 // jobDir is where a job's code, inputs, outputs and logs live.
@@ -122,6 +124,16 @@ func (p *Provider) execute(ctx context.Context, jobID string) (string, string) {
 	ws, err := ml.LoadResource(ctx, p.Store, wsID)
 	if err != nil {
 		return Failed, "workspace " + wsID + " was not found"
+	}
+	// The environment's image, when it is in an amlid registry: pulled as
+	// the compute's identity (ACR-5, AcrPull), visible in the job's log. The
+	// code still runs on the host Python.
+	if env := p.environment(ctx, wsID, s.Environment); env != nil && p.PullImage != nil {
+		if id, ok := access.Acting(comp); ok {
+			if _, err := p.PullImage(ctx, env, id, filepath.Join(dir, "image"), logf); err != nil {
+				return Failed, err.Error()
+			}
+		}
 	}
 	// The code snapshot (DS-7 for user identity).
 	if s.CodeID != "" {
@@ -299,4 +311,41 @@ func (l *lockedWriter) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(b)
+}
+
+// environment finds the workspace environment version a job names
+// (azureml:<name>:<version>, azureml:<name>@latest, or an ARM ID); nil for a
+// curated name that resolves to the host Python.
+func (p *Provider) environment(ctx context.Context, wsID, ref string) *arm.Resource {
+	if ref == "" {
+		return nil
+	}
+	if strings.HasPrefix(ref, "/") {
+		env, err := ml.LoadResource(ctx, p.Store, ref)
+		if err != nil {
+			return nil
+		}
+		return env
+	}
+	name := strings.TrimPrefix(ref, "azureml:")
+	if n, ok := strings.CutSuffix(name, "@latest"); ok {
+		recs, err := p.Store.List(ctx, arm.KindResource, store.ListOptions{KeyPrefix: strings.ToLower(wsID + "/environments/" + n + "/versions/")})
+		if err != nil || len(recs) == 0 {
+			return nil
+		}
+		env, err := arm.DecodeResource(recs[len(recs)-1].Value)
+		if err != nil {
+			return nil
+		}
+		return env
+	}
+	n, v, ok := strings.Cut(name, ":")
+	if !ok {
+		return nil
+	}
+	env, err := ml.LoadResource(ctx, p.Store, wsID+"/environments/"+n+"/versions/"+v)
+	if err != nil {
+		return nil
+	}
+	return env
 }
