@@ -3,11 +3,14 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
+	"github.com/amlid/amlid/internal/access/catalog"
+	"github.com/amlid/amlid/internal/arm"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -177,4 +180,43 @@ func componentOf(spec *mlSpec, step map[string]any) (map[string]any, string, err
 		}
 	}
 	return nil, "", fmt.Errorf("a pipeline step needs its component (component: {type: pipeline, jobs: …} or component: ./component.yml)")
+}
+
+// hypotheticalPipeline is the pipeline job a `ml job create -f` would
+// submit, as the signed-in principal, without uploading its steps' code.
+func (a *app) hypotheticalPipeline(ctx context.Context, ws *wsCtx, spec *mlSpec) (*arm.Resource, error) {
+	m := stripCode(spec.m).(map[string]any)
+	body, err := a.pipelineBody(ctx, ws, &mlSpec{m: m, dir: spec.dir})
+	if err != nil {
+		return nil, err
+	}
+	props := body["properties"].(map[string]any)
+	oid, err := a.callerObjectID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tenant := ""
+	if t, _ := a.target(); t != nil {
+		tenant = t.TenantID
+	}
+	props["amlidSubmittedBy"] = map[string]any{"objectId": oid, "tenantId": tenant}
+	name := firstNonEmpty(spec.str("name"), "what-if")
+	return &arm.Resource{ID: ws.path + "/jobs/" + url.PathEscape(name), Name: name, Type: catalog.TypeJob, Properties: props}, nil
+}
+
+// stripCode copies a pipeline YAML without its steps' code (what-if
+// uploads nothing).
+func stripCode(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+		for k, x := range t {
+			if k == "code" {
+				continue
+			}
+			out[k] = stripCode(x)
+		}
+		return out
+	}
+	return v
 }

@@ -90,6 +90,10 @@ jobs:
     inputs:
       data: ${{parent.jobs.prep.outputs.clean}}
 `)
+	// What-if agrees: the only storage read is the compute's, which may.
+	if so, se, code := cyCLI("analyze", "-f", override); code != 0 || !strings.Contains(so, computeID) {
+		t.Fatalf("what-if on the overriding pipeline: exit %d\n%s\n%s", code, so, se)
+	}
 	so, se, code := cyCLI("ml", "job", "create", "-f", override, "--name", "pl-override", "--stream")
 	if code != 0 || !strings.Contains(so, "prep-done") || !strings.Contains(so, "train rows: 2") {
 		t.Fatalf("step overriding the root's user identity with managed: exit %d\n%s\n%s", code, so, se)
@@ -132,6 +136,10 @@ jobs:
 		t.Fatalf("binding to an undeclared output: exit %d\n%s\n%s", code, so, se)
 	}
 	userStep = write("userstep.yml", strings.Replace(mustRead(t, userStep), "    identity:\n      type: user_identity\n", "    outputs:\n      o:\n    identity:\n      type: user_identity\n", 1))
+	// What-if predicts the refusal before submission (DS-6 names Cy).
+	if so, se, code := cyCLI("analyze", "-f", userStep); code != 1 || !strings.Contains(so, `"rule": "DS-6"`) || !strings.Contains(so, cyID) || !strings.Contains(so, "Storage Blob Data Reader") {
+		t.Fatalf("what-if on the user-identity step: exit %d\n%s\n%s", code, so, se)
+	}
 	so, se, code = cyCLI("ml", "job", "create", "-f", userStep, "--name", "pl-user-1", "--stream")
 	if code == 0 || !strings.Contains(se, "step read failed") || !strings.Contains(se, cyID) || !strings.Contains(se, "DS-5") ||
 		!strings.Contains(se, `--role "Storage Blob Data Reader" --scope `+acct) || strings.Contains(so, "after-ran") {

@@ -23,8 +23,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/amlid/amlid/internal/arm"
+	"github.com/amlid/amlid/internal/access"
 	"github.com/amlid/amlid/internal/access/catalog"
+	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/ml"
 )
 
@@ -147,15 +148,12 @@ func parsePipeline(props map[string]any, wsID string) (*pipeline, error) {
 					st.Deps = append(st.Deps, level+b[2])
 				}
 			}
-			// DS-6.
-			switch {
-			case s.Identity.Type != "":
-				st.Identity, st.Source = s.Identity, "step"
-			case !inComp && pl.Identity.Type != "":
-				st.Identity, st.Source = pl.Identity, "pipeline"
-			default:
-				st.Source = "compute"
-			}
+			// DS-6 (access.StepIdentity, the rule as data).
+			stepIDM, _ := cp["identity"].(map[string]any)
+			rootIDM, _ := props["identity"].(map[string]any)
+			var idm map[string]any
+			idm, st.Source = access.StepIdentity(stepIDM, rootIDM, inComp)
+			st.Identity = jobIdentity{Type: str(idm["identityType"]), ClientID: str(idm["clientId"]), ObjectID: str(idm["objectId"]), ResourceID: str(idm["resourceId"])}
 			s.Identity = st.Identity
 			all = append(all, st)
 		}
