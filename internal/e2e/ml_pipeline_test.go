@@ -121,7 +121,8 @@ inputs:
     path: azureml://datastores/mydata/paths/census.csv
 jobs:
   read:
-    command: cat ${{inputs.f}}
+    command: cat hello.txt ${{inputs.f}}
+    code: src
     inputs:
       f: ${{parent.inputs.census}}
     identity:
@@ -131,6 +132,8 @@ jobs:
     inputs:
       dep: ${{parent.jobs.read.outputs.o}}
 `)
+	os.MkdirAll(filepath.Join(dir, "src"), 0o755)
+	os.WriteFile(filepath.Join(dir, "src", "hello.txt"), []byte("hello-from-code\n"), 0o644)
 	// "after" binds to an output "read" does not declare: refused at once.
 	if so, se, code := cyCLI("ml", "job", "create", "-f", userStep, "--name", "pl-bad"); code == 0 || !strings.Contains(se, "declares no such output") {
 		t.Fatalf("binding to an undeclared output: exit %d\n%s\n%s", code, so, se)
@@ -151,7 +154,7 @@ jobs:
 	}
 	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", cyID, "--assignee-principal-type", "User", "--role", "Storage Blob Data Reader", "--scope", acct)
 	so, se, code = cyCLI("ml", "job", "create", "-f", userStep, "--name", "pl-user-2", "--stream")
-	if code != 0 || !strings.Contains(so, "39,State-gov") || !strings.Contains(so, "after-ran") {
+	if code != 0 || !strings.Contains(so, "hello-from-code") || !strings.Contains(so, "39,State-gov") || !strings.Contains(so, "after-ran") {
 		t.Fatalf("user-identity step after the grant: exit %d\n%s\n%s", code, so, se)
 	}
 	if _, steps = show("pl-user-2"); steps["read"]["principalId"] != cyID || steps["read"]["status"] != "Completed" {
@@ -192,5 +195,29 @@ jobs:
 	_, steps = show("pl-comp")
 	if s := steps["stage/inner"]; s == nil || s["principalId"] != computeID || s["identitySource"] != "compute" || !strings.Contains(s["identity"].(string), "compute") {
 		t.Fatalf("a component's step without identity should read as the compute: %v", steps)
+	}
+
+	// Bad input: refused at submission with a clear error.
+	bad := func(name, body string, want ...string) {
+		t.Helper()
+		so, se, code := in.cli(cfg, "ml", "job", "create", "-f", write(name, body))
+		if code == 0 {
+			t.Fatalf("%s: accepted\n%s", name, so)
+		}
+		for _, w := range want {
+			if !strings.Contains(se, w) {
+				t.Fatalf("%s: stderr lacks %q:\n%s", name, w, se)
+			}
+		}
+	}
+	bad("cycle.yml", "type: pipeline\nsettings:\n  default_compute: azureml:cpu-cluster\njobs:\n  a:\n    command: ls ${{inputs.x}}\n    inputs:\n      x: ${{parent.jobs.b.outputs.o}}\n    outputs:\n      o:\n  b:\n    command: ls ${{inputs.x}}\n    inputs:\n      x: ${{parent.jobs.a.outputs.o}}\n    outputs:\n      o:\n", "cycle", "a, b")
+	bad("nocompute.yml", "type: pipeline\njobs:\n  a:\n    command: echo hi\n", "step a names no compute")
+	bad("ghoststep.yml", "type: pipeline\nsettings:\n  default_compute: azureml:cpu-cluster\njobs:\n  a:\n    command: ls ${{inputs.x}}\n    inputs:\n      x: ${{parent.jobs.ghost.outputs.o}}\n", "ghost", "not a step")
+	bad("sweep.yml", "type: pipeline\nsettings:\n  default_compute: azureml:cpu-cluster\njobs:\n  a:\n    type: sweep\n", "sweep")
+	bad("noinput.yml", "type: pipeline\nsettings:\n  default_compute: azureml:cpu-cluster\njobs:\n  a:\n    command: ls ${{inputs.x}}\n    inputs:\n      x: ${{parent.inputs.nope}}\n", "nope")
+	// A failing step fails the pipeline with the step's exit status.
+	so, se, code = in.cli(cfg, "ml", "job", "create", "-f", write("fail.yml", "type: pipeline\nsettings:\n  default_compute: azureml:cpu-cluster\njobs:\n  one:\n    command: echo failing; exit 4\n"), "--name", "pl-fail", "--stream")
+	if code == 0 || !strings.Contains(se, "step one failed") || !strings.Contains(se, "exited with status 4") {
+		t.Fatalf("failing step: exit %d\n%s\n%s", code, so, se)
 	}
 }

@@ -268,6 +268,34 @@ func (p *Provider) validatePipeline(ctx context.Context, w *arm.Write) error {
 			return badRequest("properties.inputs.%s: %v", name, err)
 		}
 	}
+	// DS-7 for each user-identity step with code: its snapshot is
+	// checksummed now and verified before the step runs.
+	sums := map[string]any{}
+	for _, st := range pl.Steps {
+		if !strings.EqualFold(st.Identity.Type, "useridentity") || st.Spec.CodeID == "" {
+			continue
+		}
+		ws, err := ml.LoadResource(ctx, p.Store, wsID)
+		if err != nil {
+			return badRequest("workspace %s was not found", wsID)
+		}
+		uri, err := p.codeURI(ctx, st.Spec.CodeID)
+		if err != nil {
+			return badRequest("step %s: %v", st.Name, err)
+		}
+		cc, prefix, err := p.codeClient(ctx, ws, uri)
+		if err != nil {
+			return badRequest("step %s: the code snapshot %s: %v", st.Name, uri, err)
+		}
+		sum, _, err := snapshotChecksum(ctx, cc, prefix)
+		if err != nil {
+			return badRequest("step %s: the code snapshot %s could not be read to checksum it (rule DS-7): %v", st.Name, uri, err)
+		}
+		sums[st.Name] = sum
+	}
+	if len(sums) > 0 {
+		w.New.Properties["codeChecksums"] = sums
+	}
 	steps := make([]any, 0, len(pl.Steps))
 	for _, st := range pl.Steps {
 		steps = append(steps, map[string]any{"name": st.Name, "status": NotStarted, "compute": st.Spec.ComputeID, "identity": st.identityLabel(), "identitySource": st.Source})
@@ -363,7 +391,10 @@ func (p *Provider) runStep(ctx context.Context, r *arm.Resource, pl *pipeline, s
 		return fmt.Errorf("workspace %s was not found", wsID)
 	}
 	if s.CodeID != "" {
-		if err := p.fetchCode(ctx, r, ws, s, filepath.Join(dir, "code")); err != nil {
+		// fetchCode verifies the step's DS-7 checksum as a command job's.
+		sums, _ := r.Properties["codeChecksums"].(map[string]any)
+		props := map[string]any{"codeChecksum": str(sums[st.Name])}
+		if err := p.fetchCode(ctx, &arm.Resource{ID: r.ID, Name: r.Name, Properties: props}, ws, s, filepath.Join(dir, "code")); err != nil {
 			return err
 		}
 	}
