@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Pipeline jobs and rule DS-6 through the CLI: a step's identity overrides
@@ -219,5 +221,38 @@ jobs:
 	so, se, code = in.cli(cfg, "ml", "job", "create", "-f", write("fail.yml", "type: pipeline\nsettings:\n  default_compute: azureml:cpu-cluster\njobs:\n  one:\n    command: echo failing; exit 4\n"), "--name", "pl-fail", "--stream")
 	if code == 0 || !strings.Contains(se, "step one failed") || !strings.Contains(se, "exited with status 4") {
 		t.Fatalf("failing step: exit %d\n%s\n%s", code, so, se)
+	}
+	// Cancel while a step runs: the pipeline and the step end Canceled and
+	// the step's processes are gone.
+	in.mustCLI(cfg, "ml", "job", "create", "-f", write("sleep.yml", "type: pipeline\nsettings:\n  default_compute: azureml:cpu-cluster\njobs:\n  nap:\n    command: echo started-amlid-pipeline-cancel-probe; sleep 300\n"), "--name", "pl-sleepy")
+	for i := 0; ; i++ {
+		if _, steps := show("pl-sleepy"); steps["nap"]["status"] == "Running" {
+			break
+		}
+		if i > 200 {
+			t.Fatal("the step never ran")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	in.mustCLI(cfg, "ml", "job", "cancel", "-n", "pl-sleepy")
+	for i := 0; ; i++ {
+		out, _ := exec.Command("pgrep", "-f", "started-amlid-pipeline-cancel-probe").Output()
+		if strings.TrimSpace(string(out)) == "" {
+			break
+		}
+		if i > 100 {
+			t.Fatalf("the canceled step's processes are still running: %s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i := 0; ; i++ {
+		job, steps := show("pl-sleepy")
+		if job["status"] == "Canceled" && steps["nap"]["status"] == "Canceled" {
+			break
+		}
+		if i > 100 {
+			t.Fatalf("canceled pipeline: %v", job)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
