@@ -26,6 +26,9 @@ var datastoreURI = regexp.MustCompile(`^azureml://(?:subscriptions/[^/]+/resourc
 // that will read it and what it needs.
 func DS5(ctx context.Context, src Source, job *arm.Resource) (Result, error) {
 	var res Result
+	if strings.EqualFold(job.StringProp("jobType"), "Pipeline") {
+		return res, nil // its steps: DS-6
+	}
 	wsID, err := parentID(job.ID)
 	if err != nil {
 		return res, err

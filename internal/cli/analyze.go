@@ -251,7 +251,7 @@ func detectKind(spec *mlSpec) string {
 		return "online-endpoint"
 	case strings.Contains(schema, "workspace"):
 		return "workspace"
-	case strings.Contains(schema, "commandjob"):
+	case strings.Contains(schema, "commandjob"), strings.Contains(schema, "pipelinejob"), spec.str("type") == "pipeline":
 		return "job"
 	case spec.has("command") && spec.has("compute"):
 		return "job"
@@ -463,6 +463,9 @@ func (a *app) graphItems(ctx context.Context, path string) ([]any, error) {
 // hypotheticalJob is the job a `ml job create -f` would submit, as the
 // signed-in principal, without uploading its code.
 func (a *app) hypotheticalJob(ctx context.Context, ws *wsCtx, spec *mlSpec) (*arm.Resource, error) {
+	if spec.str("type") == "pipeline" {
+		return a.hypotheticalPipeline(ctx, ws, spec)
+	}
 	comp := strings.TrimPrefix(spec.str("compute"), "azureml:")
 	if comp == "" {
 		return nil, usageErr("the job names no compute (compute: azureml:<name>)")

@@ -19,6 +19,9 @@ var jobYAMLKeys = []string{"$schema", "type", "name", "display_name", "experimen
 
 // jobBody maps a command job YAML to the REST body azure-ai-ml sends.
 func (a *app) jobBody(ctx context.Context, ws *wsCtx, spec *mlSpec) (map[string]any, error) {
+	if spec.str("type") == "pipeline" {
+		return a.pipelineBody(ctx, ws, spec)
+	}
 	if err := spec.checkKeys("command job", jobYAMLKeys...); err != nil {
 		return nil, err
 	}
@@ -155,6 +158,15 @@ func jobShape(v any) any {
 		"identity": p["identity"], "environment_variables": p["environmentVariables"], "data_access": p["dataAccess"]}
 	if msg, _ := p["amlidMessage"].(string); msg != "" {
 		out["error"] = msg
+	}
+	if jt, _ := p["jobType"].(string); strings.EqualFold(jt, "Pipeline") {
+		out["type"], out["settings"], out["jobs"], out["steps"] = "pipeline", p["settings"], p["jobs"], p["steps"]
+		delete(out, "command")
+		delete(out, "compute")
+		delete(out, "environment")
+		delete(out, "code")
+		delete(out, "environment_variables")
+		delete(out, "data_access")
 	}
 	if sb, ok := p["amlidSubmittedBy"].(map[string]any); ok {
 		out["submitted_by"] = sb["objectId"]

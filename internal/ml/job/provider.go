@@ -164,7 +164,7 @@ func parseSpec(props map[string]any) (*spec, error) {
 		if jt == "" {
 			return nil, badRequest("properties.jobType is required: amlid runs Command jobs.")
 		}
-		return nil, badRequest("properties.jobType '%s' is not supported: amlid runs Command jobs (pipeline jobs are not built yet).", jt)
+		return nil, badRequest("properties.jobType '%s' is not supported: amlid runs Command and Pipeline jobs.", jt)
 	}
 	s.Command = str(props["command"])
 	if strings.TrimSpace(s.Command) == "" {
@@ -250,6 +250,9 @@ func badRequest(format string, args ...any) error {
 func (p *Provider) validate(ctx context.Context, w *arm.Write) error {
 	if w.Old != nil {
 		return nil
+	}
+	if isPipeline(w.New.Properties) {
+		return p.validatePipeline(ctx, w)
 	}
 	s, err := parseSpec(w.New.Properties)
 	if err != nil {

@@ -85,6 +85,9 @@ func (p *Provider) execute(ctx context.Context, jobID string) (string, string) {
 	if terminal(str(r.Properties["status"])) {
 		return str(r.Properties["status"]), ""
 	}
+	if isPipeline(r.Properties) {
+		return p.executePipeline(ctx, r)
+	}
 	s, err := parseSpec(r.Properties)
 	if err != nil {
 		return Failed, err.Error()

@@ -1,0 +1,510 @@
+package job
+
+// Pipeline jobs (issue 20, item 6; rule DS-6): a pipeline is a map of
+// command steps (and pipeline components, themselves maps of steps), bound
+// to the pipeline's inputs with ${{parent.inputs.x}} and to earlier steps'
+// outputs with ${{parent.jobs.<step>.outputs.<o>}}. amlid runs the steps in
+// topological order, in process, each on its compute's nodes (or the
+// pipeline's settings.default_compute) and records each step's status and
+// resolved identity in properties.steps. A failed step fails the pipeline.
+//
+// DS-6: a step's identity overrides the pipeline's; inside a pipeline
+// component only the step level counts (the root's and the component's
+// identity are ignored there), so a step without one reads with the
+// compute's identity.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/amlid/amlid/internal/access"
+	"github.com/amlid/amlid/internal/access/catalog"
+	"github.com/amlid/amlid/internal/arm"
+	"github.com/amlid/amlid/internal/ml"
+)
+
+func isPipeline(props map[string]any) bool {
+	return strings.EqualFold(str(props["jobType"]), "Pipeline")
+}
+
+type binding struct {
+	ParentInput  string // ${{parent.inputs.<ParentInput>}}
+	Step, Output string // ${{parent.jobs.<Step>.outputs.<Output>}}
+}
+
+type pstep struct {
+	Name        string // "step" or "component/step"
+	Level       string // "" or "component/"
+	InComponent bool
+	Spec        *spec
+	// Identity is what DS-6 resolves; Source says where it came from:
+	// "step", "pipeline", or "compute" (no job identity: DS-5's fallback).
+	Identity jobIdentity
+	Source   string
+	Binds    map[string]binding
+	Deps     []string
+}
+
+type pipeline struct {
+	Inputs   map[string]input
+	Identity jobIdentity
+	Steps    []*pstep // in topological order
+}
+
+var bindRE = regexp.MustCompile(`^\$\{\{\s*parent\.(?:inputs\.([A-Za-z0-9_-]+)|jobs\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+))\s*\}\}$`)
+
+// parsePipeline reads a pipeline job's properties: inputs, identity,
+// settings.default_compute and the jobs map (steps, pipeline components).
+func parsePipeline(props map[string]any, wsID string) (*pipeline, error) {
+	pl := &pipeline{Inputs: map[string]input{}}
+	if ins, ok := props["inputs"].(map[string]any); ok {
+		for name, v := range ins {
+			m, _ := v.(map[string]any)
+			if m == nil {
+				return nil, badRequest("properties.inputs.%s must be an object.", name)
+			}
+			pl.Inputs[name] = input{Type: str(m["jobInputType"]), URI: str(m["uri"]), Mode: str(m["mode"]), Value: str(m["value"])}
+		}
+	}
+	if idm, ok := props["identity"].(map[string]any); ok && idm != nil {
+		pl.Identity = jobIdentity{Type: str(idm["identityType"]), ClientID: str(idm["clientId"]), ObjectID: str(idm["objectId"]), ResourceID: str(idm["resourceId"])}
+		switch strings.ToLower(pl.Identity.Type) {
+		case "useridentity", "managed", "amltoken":
+		default:
+			return nil, badRequest("properties.identity.identityType '%s' is not UserIdentity, Managed or AMLToken.", pl.Identity.Type)
+		}
+	}
+	settings, _ := props["settings"].(map[string]any)
+	defCompute := firstNonEmpty(str(settings["default_compute"]), str(settings["defaultCompute"]), str(props["computeId"]))
+	jobs, _ := props["jobs"].(map[string]any)
+	if len(jobs) == 0 {
+		return nil, badRequest("properties.jobs is empty: a pipeline job needs at least one step (jobs: {<name>: {type: command, …}}).")
+	}
+	var all []*pstep
+	var walk func(jobs map[string]any, level string, inComp bool) error
+	walk = func(jobs map[string]any, level string, inComp bool) error {
+		for _, name := range sortedKeys(jobs) {
+			m, _ := jobs[name].(map[string]any)
+			if m == nil {
+				return badRequest("properties.jobs.%s must be an object.", level+name)
+			}
+			t := strings.ToLower(firstNonEmpty(str(m["type"]), str(m["jobType"]), "command"))
+			switch t {
+			case "pipeline":
+				sub, _ := m["jobs"].(map[string]any)
+				if c, ok := m["component"].(map[string]any); ok && sub == nil {
+					sub, _ = c["jobs"].(map[string]any)
+				}
+				if len(sub) == 0 {
+					return badRequest("properties.jobs.%s is a pipeline component without steps (jobs:).", level+name)
+				}
+				if err := walk(sub, level+name+"/", true); err != nil {
+					return err
+				}
+				continue
+			case "command":
+			default:
+				return badRequest("properties.jobs.%s has type '%s': amlid runs command steps and pipeline components.", level+name, t)
+			}
+			cp := map[string]any{}
+			for k, v := range m {
+				cp[k] = v
+			}
+			cp["jobType"] = "Command"
+			cid := strings.TrimPrefix(firstNonEmpty(str(cp["computeId"]), str(cp["compute"]), defCompute), "azureml:")
+			if cid == "" {
+				return badRequest("step %s names no compute and the pipeline has no settings.default_compute.", level+name)
+			}
+			if !strings.HasPrefix(cid, "/") {
+				cid = wsID + "/computes/" + cid
+			}
+			cp["computeId"] = cid
+			s, err := parseSpec(cp)
+			if err != nil {
+				return badRequest("step %s: %v", level+name, err)
+			}
+			st := &pstep{Name: level + name, Level: level, InComponent: inComp, Spec: s, Binds: map[string]binding{}}
+			for in, v := range s.Inputs {
+				if !strings.Contains(v.Value, "${{") {
+					continue
+				}
+				b := bindRE.FindStringSubmatch(strings.TrimSpace(v.Value))
+				if b == nil {
+					return badRequest("step %s: input %s is bound to %s, which is not ${{parent.inputs.<name>}} or ${{parent.jobs.<step>.outputs.<name>}}.", st.Name, in, v.Value)
+				}
+				if b[1] != "" {
+					if _, ok := pl.Inputs[b[1]]; !ok {
+						return badRequest("step %s: input %s is bound to the pipeline input %s, which the pipeline does not declare.", st.Name, in, b[1])
+					}
+					st.Binds[in] = binding{ParentInput: b[1]}
+				} else {
+					st.Binds[in] = binding{Step: level + b[2], Output: b[3]}
+					st.Deps = append(st.Deps, level+b[2])
+				}
+			}
+			// DS-6 (access.StepIdentity, the rule as data).
+			stepIDM, _ := cp["identity"].(map[string]any)
+			rootIDM, _ := props["identity"].(map[string]any)
+			var idm map[string]any
+			idm, st.Source = access.StepIdentity(stepIDM, rootIDM, inComp)
+			st.Identity = jobIdentity{Type: str(idm["identityType"]), ClientID: str(idm["clientId"]), ObjectID: str(idm["objectId"]), ResourceID: str(idm["resourceId"])}
+			s.Identity = st.Identity
+			all = append(all, st)
+		}
+		return nil
+	}
+	if err := walk(jobs, "", false); err != nil {
+		return nil, err
+	}
+	byName := map[string]*pstep{}
+	for _, st := range all {
+		byName[st.Name] = st
+	}
+	for _, st := range all {
+		for in, b := range st.Binds {
+			if b.Step == "" {
+				continue
+			}
+			src := byName[b.Step]
+			if src == nil {
+				return nil, badRequest("step %s: input %s is bound to the outputs of step %s, which is not a step at its level of the pipeline.", st.Name, in, b.Step)
+			}
+			if _, ok := src.Spec.Outputs[b.Output]; !ok {
+				return nil, badRequest("step %s: input %s is bound to output %s of step %s, which declares no such output.", st.Name, in, b.Output, b.Step)
+			}
+		}
+	}
+	// Topological order (Kahn; ties by name).
+	done := map[string]bool{}
+	for len(pl.Steps) < len(all) {
+		progress := false
+		for _, st := range all {
+			if done[st.Name] {
+				continue
+			}
+			ready := true
+			for _, d := range st.Deps {
+				ready = ready && done[d]
+			}
+			if ready {
+				done[st.Name] = true
+				pl.Steps = append(pl.Steps, st)
+				progress = true
+			}
+		}
+		if !progress {
+			var left []string
+			for _, st := range all {
+				if !done[st.Name] {
+					left = append(left, st.Name)
+				}
+			}
+			return nil, badRequest("the pipeline's steps %s depend on each other's outputs in a cycle.", strings.Join(left, ", "))
+		}
+	}
+	return pl, nil
+}
+
+// identityLabel says which identity DS-6 chose for a step, before it runs.
+func (st *pstep) identityLabel() string {
+	switch st.Source {
+	case "step":
+		return identityName(st.Identity) + " (set on the step; DS-6: the step's identity wins)"
+	case "pipeline":
+		return identityName(st.Identity) + " (inherited from the pipeline)"
+	}
+	if st.InComponent {
+		return "the compute's identity (DS-6: inside a pipeline component only the step's identity counts, and this step sets none)"
+	}
+	return "the compute's identity (neither the step nor the pipeline sets one)"
+}
+
+func identityName(id jobIdentity) string {
+	switch strings.ToLower(id.Type) {
+	case "useridentity":
+		return "user_identity"
+	case "managed":
+		return "managed"
+	case "amltoken":
+		return "aml_token"
+	}
+	return id.Type
+}
+
+// validatePipeline checks a new pipeline job: its steps parse and bind, each
+// step's compute exists, inputs resolve. It records the steps (status and
+// the identity DS-6 resolves for each).
+func (p *Provider) validatePipeline(ctx context.Context, w *arm.Write) error {
+	wsID := w.ID.Parent().String()
+	pl, err := parsePipeline(w.New.Properties, wsID)
+	if err != nil {
+		return err
+	}
+	for _, st := range pl.Steps {
+		comp, err := ml.LoadResource(ctx, p.Store, st.Spec.ComputeID)
+		if err != nil || !strings.EqualFold(comp.Type, catalog.TypeCompute) {
+			return badRequest("step %s: the compute '%s' was not found in workspace %s: create it first (amlid ml compute create).", st.Name, st.Spec.ComputeID, wsID)
+		}
+		for name, in := range st.Spec.Inputs {
+			if in.URI == "" {
+				continue
+			}
+			if _, err := p.Data.Resolve(ctx, wsID, in.URI); err != nil {
+				return badRequest("step %s: inputs.%s: %v", st.Name, name, err)
+			}
+		}
+	}
+	for name, in := range pl.Inputs {
+		if in.URI == "" {
+			continue
+		}
+		if _, err := p.Data.Resolve(ctx, wsID, in.URI); err != nil {
+			return badRequest("properties.inputs.%s: %v", name, err)
+		}
+	}
+	// DS-7 for each user-identity step with code: its snapshot is
+	// checksummed now and verified before the step runs.
+	sums := map[string]any{}
+	for _, st := range pl.Steps {
+		if !strings.EqualFold(st.Identity.Type, "useridentity") || st.Spec.CodeID == "" {
+			continue
+		}
+		ws, err := ml.LoadResource(ctx, p.Store, wsID)
+		if err != nil {
+			return badRequest("workspace %s was not found", wsID)
+		}
+		uri, err := p.codeURI(ctx, st.Spec.CodeID)
+		if err != nil {
+			return badRequest("step %s: %v", st.Name, err)
+		}
+		cc, prefix, err := p.codeClient(ctx, ws, uri)
+		if err != nil {
+			return badRequest("step %s: the code snapshot %s: %v", st.Name, uri, err)
+		}
+		sum, _, err := snapshotChecksum(ctx, cc, prefix)
+		if err != nil {
+			return badRequest("step %s: the code snapshot %s could not be read to checksum it (rule DS-7): %v", st.Name, uri, err)
+		}
+		sums[st.Name] = sum
+	}
+	if len(sums) > 0 {
+		w.New.Properties["codeChecksums"] = sums
+	}
+	steps := make([]any, 0, len(pl.Steps))
+	for _, st := range pl.Steps {
+		steps = append(steps, map[string]any{"name": st.Name, "status": NotStarted, "compute": st.Spec.ComputeID, "identity": st.identityLabel(), "identitySource": st.Source})
+	}
+	w.New.Properties["steps"] = steps
+	return nil
+}
+
+// executePipeline runs the steps in order; the first failure fails the
+// pipeline and leaves the steps after it NotStarted.
+func (p *Provider) executePipeline(ctx context.Context, r *arm.Resource) (string, string) {
+	wsID := mustParent(r.ID)
+	pl, err := parsePipeline(r.Properties, wsID)
+	if err != nil {
+		return Failed, err.Error()
+	}
+	_ = p.setStatus(ctx, r.ID, Preparing, "")
+	dir := p.jobDir(r.ID)
+	_ = os.RemoveAll(dir)
+	if err := os.MkdirAll(filepath.Join(dir, "user_logs"), 0o700); err != nil {
+		return Failed, err.Error()
+	}
+	logf, err := os.OpenFile(logPath(dir), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return Failed, err.Error()
+	}
+	defer logf.Close()
+	steps := make([]map[string]any, len(pl.Steps))
+	for i, st := range pl.Steps {
+		steps[i] = map[string]any{"name": st.Name, "status": NotStarted, "compute": st.Spec.ComputeID, "identity": st.identityLabel(), "identitySource": st.Source}
+	}
+	save := func() {
+		out := make([]any, len(steps))
+		for i, s := range steps {
+			out[i] = s
+		}
+		_ = p.setProp(context.Background(), r.ID, "steps", out)
+	}
+	_ = p.setStatus(ctx, r.ID, Running, "")
+	outDirs := map[string]string{} // "step/output" → local folder
+	for i, st := range pl.Steps {
+		steps[i]["status"] = Running
+		save()
+		fmt.Fprintf(logf, "amlid: pipeline %s: step %s starts\n", r.Name, st.Name)
+		err := p.runStep(ctx, r, pl, st, filepath.Join(dir, "steps", strings.ReplaceAll(st.Name, "/", "_")), outDirs, steps[i], logf)
+		switch {
+		case ctx.Err() != nil:
+			steps[i]["status"] = Canceled
+			save()
+			return Canceled, "Canceled while running step " + st.Name + "; its processes were stopped."
+		case err != nil:
+			steps[i]["status"], steps[i]["error"] = Failed, err.Error()
+			save()
+			fmt.Fprintf(logf, "amlid: step %s failed: %v\n", st.Name, err)
+			return Failed, fmt.Sprintf("step %s failed: %v", st.Name, err)
+		}
+		steps[i]["status"] = Completed
+		save()
+	}
+	_ = p.setStatus(ctx, r.ID, Finalizing, "")
+	return Completed, ""
+}
+
+// runStep runs one command step on its compute's nodes with the identity
+// DS-6 resolved (read as DS-5 says), its bound inputs materialised.
+func (p *Provider) runStep(ctx context.Context, r *arm.Resource, pl *pipeline, st *pstep, dir string, outDirs map[string]string, rec map[string]any, logf io.Writer) error {
+	s := st.Spec
+	for _, d := range []string{"code", "inputs", "outputs"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			return err
+		}
+	}
+	wsID := mustParent(r.ID)
+	var nodes []nodeRef
+	defer func() {
+		for _, n := range nodes {
+			n.release()
+		}
+	}()
+	for i := 0; i < s.Instances; i++ {
+		n, release, err := p.Compute.Acquire(ctx, s.ComputeID)
+		if err != nil {
+			return fmt.Errorf("could not get node %d of %d on compute %s: %v", i+1, s.Instances, s.ComputeID, err)
+		}
+		nodes = append(nodes, nodeRef{Env: n.Env, Dir: n.Dir, ID: n.ID, release: release})
+	}
+	comp, err := ml.LoadResource(ctx, p.Store, s.ComputeID)
+	if err != nil {
+		return fmt.Errorf("compute %s was not found", s.ComputeID)
+	}
+	ws, err := ml.LoadResource(ctx, p.Store, wsID)
+	if err != nil {
+		return fmt.Errorf("workspace %s was not found", wsID)
+	}
+	if s.CodeID != "" {
+		// fetchCode verifies the step's DS-7 checksum as a command job's.
+		sums, _ := r.Properties["codeChecksums"].(map[string]any)
+		props := map[string]any{"codeChecksum": str(sums[st.Name])}
+		if err := p.fetchCode(ctx, &arm.Resource{ID: r.ID, Name: r.Name, Properties: props}, ws, s, filepath.Join(dir, "code")); err != nil {
+			return err
+		}
+	}
+	rd, err := p.dataIdentity(ctx, r, comp, s)
+	if err != nil {
+		return fmt.Errorf("rule DS-6 (%s): %v", st.identityLabel(), err)
+	}
+	rec["identity"], rec["principalId"] = rd.Label, rd.PrincipalID
+	var accessLog []any
+	values := map[string]string{}
+	for _, name := range sortedKeys(s.Inputs) {
+		in := s.Inputs[name]
+		dest := filepath.Join(dir, "inputs", name)
+		if b, ok := st.Binds[name]; ok {
+			if b.Step != "" {
+				src := outDirs[b.Step+"/"+b.Output]
+				if err := copyTree(src, dest); err != nil {
+					return fmt.Errorf("input %s: the output %s of step %s: %v", name, b.Output, b.Step, err)
+				}
+				values["inputs."+name] = dest
+				accessLog = append(accessLog, map[string]any{"input": name, "uri": "${{parent.jobs." + strings.TrimPrefix(b.Step, st.Level) + ".outputs." + b.Output + "}}", "identity": "output of step " + b.Step})
+				continue
+			}
+			in = pl.Inputs[b.ParentInput]
+		}
+		if in.URI == "" {
+			values["inputs."+name] = in.Value
+			continue
+		}
+		local, used, err := p.fetchInput(ctx, wsID, comp, s, rd, name, in, dest)
+		if used != nil {
+			accessLog = append(accessLog, used)
+		}
+		if err != nil {
+			rec["dataAccess"] = accessLog
+			return err
+		}
+		values["inputs."+name] = local
+	}
+	rec["dataAccess"] = accessLog
+	for _, name := range sortedKeys(s.Outputs) {
+		d := filepath.Join(dir, "outputs", name)
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return err
+		}
+		values["outputs."+name] = d
+		outDirs[st.Name+"/"+name] = d
+	}
+	command := placeholder.ReplaceAllStringFunc(s.Command, func(m string) string {
+		k := strings.TrimSpace(placeholder.FindStringSubmatch(m)[1])
+		return shellQuote(values[k])
+	})
+	env := map[string]string{}
+	for k, v := range s.Env {
+		env[k] = v
+	}
+	s2 := *s
+	s2.Env = env
+	if rd.Kind == "user" && p.obo != nil {
+		url, closeSession := p.obo.open(rd.principal)
+		defer closeSession()
+		env["OBO_ENDPOINT"] = url
+	}
+	fmt.Fprintf(logf, "amlid: step %s running on %d node(s) of %s as %s\n", st.Name, len(nodes), comp.Name, rd.describe())
+	code, err := p.runOnNodes(ctx, r, &s2, dir, command, nodes, logf)
+	if err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if code != 0 {
+		return fmt.Errorf("its command exited with status %d; see user_logs/std_log.txt (amlid ml job stream -n %s)", code, r.Name)
+	}
+	return nil
+}
+
+// copyTree copies a step's output folder to a later step's input (a
+// read-only local copy, as ro_mount and download are).
+func copyTree(src, dst string) error {
+	if src == "" {
+		return fmt.Errorf("it was not produced")
+	}
+	return filepath.Walk(src, func(path string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		target := filepath.Join(dst, rel)
+		if info.IsDir() {
+			return os.MkdirAll(target, 0o700)
+		}
+		if !info.Mode().IsRegular() {
+			return nil
+		}
+		in, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		out, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o400)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, in); err != nil {
+			out.Close()
+			return err
+		}
+		return out.Close()
+	})
+}
+
+var _ = sort.Strings
