@@ -92,7 +92,6 @@ func (p *Provider) execute(ctx context.Context, jobID string) (string, string) {
 	if err != nil {
 		return Failed, err.Error()
 	}
-	_ = p.setStatus(ctx, jobID, Preparing, "")
 	dir := p.jobDir(jobID)
 	_ = os.RemoveAll(dir)
 	for _, d := range []string{"user_logs", "code", "inputs", "outputs"} {
@@ -113,13 +112,37 @@ func (p *Provider) execute(ctx context.Context, jobID string) (string, string) {
 			n.release()
 		}
 	}()
-	for i := 0; i < s.Instances; i++ {
-		n, release, err := p.Compute.Acquire(ctx, s.ComputeID)
-		if err != nil {
-			return Failed, fmt.Sprintf("could not get node %d of %d on compute %s: %v", i+1, s.Instances, s.ComputeID, err)
-		}
-		nodes = append(nodes, nodeRef{Env: n.Env, Dir: n.Dir, ID: n.ID, release: release})
+	// A job waits (Queued) until its compute has instance_count free nodes;
+	// it takes them all at once or none, so multi-node jobs never deadlock.
+	if max := maxNodes(ctx, p, s.ComputeID); max > 0 && s.Instances > max {
+		return Failed, fmt.Sprintf("the job asks for %d nodes (resources.instance_count) but compute %s has at most %d (max_instances)", s.Instances, s.ComputeID, max)
 	}
+	for waited := false; len(nodes) < s.Instances; {
+		n, release, err := p.Compute.Acquire(ctx, s.ComputeID)
+		if err == nil {
+			nodes = append(nodes, nodeRef{Env: n.Env, Dir: n.Dir, ID: n.ID, release: release})
+			continue
+		}
+		var ae *arm.Error
+		if !errors.As(err, &ae) || ae.Code != "ComputeAtCapacity" {
+			return Failed, fmt.Sprintf("could not get node %d of %d on compute %s: %v", len(nodes)+1, s.Instances, s.ComputeID, err)
+		}
+		for _, h := range nodes {
+			h.release()
+		}
+		nodes = nil
+		if !waited {
+			fmt.Fprintf(logf, "amlid: waiting for %d free node(s) of %s\n", s.Instances, s.ComputeID)
+			_ = p.setStatus(ctx, jobID, Queued, "")
+			waited = true
+		}
+		select {
+		case <-ctx.Done():
+			return Canceled, "Canceled while waiting for a node."
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	_ = p.setStatus(ctx, jobID, Preparing, "")
 	comp, err := ml.LoadResource(ctx, p.Store, s.ComputeID)
 	if err != nil {
 		return Failed, "compute " + s.ComputeID + " was not found"
@@ -351,4 +374,18 @@ func (p *Provider) environment(ctx context.Context, wsID, ref string) *arm.Resou
 		return nil
 	}
 	return env
+}
+
+// maxNodes is a compute's max_instances (0 when it has no such limit).
+func maxNodes(ctx context.Context, p *Provider, computeID string) int {
+	c, err := ml.LoadResource(ctx, p.Store, computeID)
+	if err != nil {
+		return 0
+	}
+	inner, _ := c.Prop("properties").(map[string]any)
+	ss, _ := inner["scaleSettings"].(map[string]any)
+	if v, ok := ss["maxNodeCount"].(float64); ok && v > 0 {
+		return int(v)
+	}
+	return 0
 }
