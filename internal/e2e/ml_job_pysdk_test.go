@@ -58,8 +58,10 @@ func TestSeedPythonSnippetRunsAJob(t *testing.T) {
 	res, out := run()
 	job := mustJSON(t, in.mustCLI(cfg, "ml", "job", "show", "-n", res["name"].(string)))
 	msg := fmt.Sprint(job)
-	if res["status"] != "Failed" || res["identity"] != "UserIdentityConfiguration" || !strings.Contains(out+msg, "DS-5") ||
-		!strings.Contains(out+msg, graceID) || !strings.Contains(out+msg, "Storage Blob Data Reader") {
+	// jobs.stream raises the run history's error: amlid's refusal.
+	failure, _ := res["failure"].(string)
+	if res["status"] != "Failed" || res["identity"] != "UserIdentityConfiguration" || !strings.Contains(failure, "DS-5") ||
+		!strings.Contains(failure, graceID) || !strings.Contains(failure, "Storage Blob Data Reader") || !strings.Contains(msg, "DS-5") {
 		t.Fatalf("seed snippet without a data role:\n%s\njob: %v", out, job)
 	}
 
