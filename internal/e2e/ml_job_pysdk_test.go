@@ -77,4 +77,19 @@ func TestSeedPythonSnippetRunsAJob(t *testing.T) {
 	if job["status"] != "Completed" || len(da) != 1 || da[0].(map[string]any)["principalId"] != graceID {
 		t.Fatalf("job after the grant: %v", job)
 	}
+
+	// The run history jobs.stream polls: details need a caller who may read
+	// the job; the log URL it lists works alone, and only as signed.
+	history := func(env []string) map[string]any {
+		out := in.python(t, env, filepath.Join("testdata", "ml", "job", "sdk", "run_history.py"), "sdkjob-rg", "sdkjob-ws", res["name"].(string))
+		return mustJSON(t, out)
+	}
+	if h := history(grace); h["details"] != 200.0 || h["log"] != 200.0 || !strings.Contains(h["content"].(string), "census rows: 2") || h["tampered"] != 403.0 {
+		t.Fatalf("run history as the submitter: %v", h)
+	}
+	in.mustCLI(cfg, "ad", "user", "create", "--display-name", "Nobody", "--user-principal-name", "nobody@amlid.onmicrosoft.com", "--password", "Secr3t-pass!")
+	nobody := append(append([]string{}, grace...), "AZURE_USERNAME=nobody@amlid.onmicrosoft.com")
+	if h := history(nobody); h["details"] != 403.0 || !strings.Contains(h["body"].(string), "jobs/read") {
+		t.Fatalf("run history as a user with no role: %v", h)
+	}
 }
