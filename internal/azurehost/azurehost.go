@@ -24,6 +24,7 @@ const (
 	Vault    Service = "vault"    // {vault}.vault.azure.net
 	Registry Service = "registry" // {registry}.azurecr.io
 	Scoring  Service = "scoring"  // {endpoint}.{region}.inference.ml.azure.com
+	MLAPI    Service = "mlapi"    // {region}.api.azureml.ms (workspace discovery, run history)
 )
 
 // Cloud is the Azure cloud a name belongs to.
@@ -70,6 +71,8 @@ var suffixes = []struct {
 	{".azurecr.cn", Registry, China},
 	{".inference.ml.azure.com", Scoring, Public},
 	{".inference.ml.azure.cn", Scoring, China},
+	{".api.azureml.ms", MLAPI, Public},
+	{".api.ml.azure.cn", MLAPI, China},
 }
 
 // Parse recognises host (a port is ignored). ok is false for names amlid

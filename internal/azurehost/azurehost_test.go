@@ -17,6 +17,8 @@ func TestParse(t *testing.T) {
 		"reg1.azurecr.cn":                         {Service: Registry, Cloud: China, Resource: "reg1"},
 		"my-ep.eastus.inference.ml.azure.com":     {Service: Scoring, Cloud: Public, Resource: "my-ep"},
 		"my-ep.chinaeast2.inference.ml.azure.cn.": {Service: Scoring, Cloud: China, Resource: "my-ep"},
+		"eastus.api.azureml.ms":                   {Service: MLAPI, Cloud: Public, Resource: "eastus"},
+		"chinaeast2.api.ml.azure.cn":              {Service: MLAPI, Cloud: China, Resource: "chinaeast2"},
 	} {
 		got, ok := Parse(host)
 		want.Host = got.Host
@@ -25,7 +27,7 @@ func TestParse(t *testing.T) {
 		}
 	}
 	for _, host := range []string{"", "example.com", "blob.core.windows.net", ".blob.core.windows.net", "a.b.blob.core.windows.net",
-		"evil.com.blob.core.windows.net.evil.com", "x_y.vault.azure.net", "my-ep.inference.ml.azure.com", "a.b.c.inference.ml.azure.com",
+		"evil.com.blob.core.windows.net.evil.com", "x_y.vault.azure.net", "my-ep.inference.ml.azure.com", "a.b.c.inference.ml.azure.com", "a.b.api.azureml.ms",
 		"127.0.0.1", "[::1]:443", "management.azure.com.evil.com"} {
 		if n, ok := Parse(host); ok {
 			t.Errorf("Parse(%q) = %+v, want refused", host, n)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,15 +22,23 @@ func pydashStub(t *testing.T) string {
 	return p
 }
 
-// python runs Debian's /usr/bin/python3 with amlid's env (plus extra) and
-// the pydash stand-in on PYTHONPATH; it returns stdout and fails the test on
-// a non-zero exit.
+// python runs Debian's /usr/bin/python3 with amlid's env (plus extra; an
+// extra entry without "=" unsets that variable) and the pydash stand-in on
+// PYTHONPATH; it returns stdout and fails the test on a non-zero exit.
 func (in *instance) python(t *testing.T, extra []string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/usr/bin/python3", args...)
-	cmd.Env = append(append(append(cleanEnv(), in.env()...), "PYTHONPATH="+pydashStub(t)), extra...)
+	env := append(append(cleanEnv(), in.env()...), "PYTHONPATH="+pydashStub(t))
+	for _, kv := range extra {
+		if !strings.Contains(kv, "=") {
+			env = slices.DeleteFunc(env, func(e string) bool { return strings.HasPrefix(e, kv+"=") })
+			continue
+		}
+		env = append(env, kv)
+	}
+	cmd.Env = env
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
 	if err := cmd.Run(); err != nil {

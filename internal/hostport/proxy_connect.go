@@ -182,7 +182,7 @@ func (p *Pool) serveConnect(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case !ok:
 		err = fmt.Errorf("amlid serves no Azure host named %s (it serves management.azure.com, login.microsoftonline.com, graph.microsoft.com, "+
-			"{account}.blob.core.windows.net, {vault}.vault.azure.net, {registry}.azurecr.io, {endpoint}.{region}.inference.ml.azure.com and their "+
+			"{account}.blob.core.windows.net, {vault}.vault.azure.net, {registry}.azurecr.io, {endpoint}.{region}.inference.ml.azure.com, {region}.api.azureml.ms and their "+
 			"China-cloud names); hosts that are not amlid's must bypass this proxy: NO_PROXY", host)
 	case port != "443":
 		err = fmt.Errorf("amlid serves %s on port 443 only, not %s", host, port)

@@ -132,6 +132,7 @@ const (
 	ComputeWrite         = "Microsoft.MachineLearningServices/workspaces/computes/write"
 	DatastoreListSecret  = "Microsoft.MachineLearningServices/workspaces/datastores/listSecrets/action"
 	DataVersionRead      = "Microsoft.MachineLearningServices/workspaces/data/versions/read"
+	JobRead              = "Microsoft.MachineLearningServices/workspaces/jobs/read"
 	ConnectionListSecret = "Microsoft.MachineLearningServices/workspaces/connections/listsecrets/action"
 	InsightsWrite        = "Microsoft.Insights/components/write"
 	UAIAssign            = "Microsoft.ManagedIdentity/userAssignedIdentities/*/assign/action"

@@ -26,6 +26,7 @@ import (
 	"github.com/amlid/amlid/internal/directory"
 	"github.com/amlid/amlid/internal/keyvault"
 	"github.com/amlid/amlid/internal/ml"
+	"github.com/amlid/amlid/internal/ml/datauri"
 	"github.com/amlid/amlid/internal/storage"
 )
 
@@ -323,18 +324,18 @@ func (p *Provider) codeClient(ctx context.Context, ws *arm.Resource, codeURI str
 	return cc, prefix, err
 }
 
+// splitBlobURL reads a code snapshot's folder URL: amlid's path-style
+// https://127.0.0.1:port/<account>/<container>/<path> (amlid's CLI) or
+// Azure's https://<account>.blob.core.windows.net/<container>/<path>
+// (azure-ai-ml uploads through the default datastore's host name).
 func splitBlobURL(u string) (account, cont, prefix string, err error) {
-	rest := u
-	if i := strings.Index(rest, "://"); i >= 0 {
-		rest = rest[i+3:]
-	}
-	parts := strings.SplitN(rest, "/", 4)
-	if len(parts) < 3 || parts[1] == "" || parts[2] == "" {
+	r, perr := datauri.Parse(u)
+	if perr != nil || r.Kind != datauri.KindHTTPS || r.Account == "" || r.Container == "" {
 		return "", "", "", fmt.Errorf("not a blob folder URL: %q", u)
 	}
-	account, cont = parts[1], parts[2]
-	if len(parts) == 4 && parts[3] != "" {
-		prefix = strings.TrimRight(parts[3], "/") + "/"
+	account, cont = r.Account, r.Container
+	if r.Path != "" {
+		prefix = strings.TrimRight(r.Path, "/") + "/"
 	}
 	return account, cont, prefix, nil
 }
