@@ -148,6 +148,35 @@ print("rank", os.environ["RANK"], "input files:", sorted(os.listdir(sys.argv[1])
 		t.Fatalf("the compute's UAI should have read the input: %v", job)
 	}
 
+	// Outputs with a path are uploaded on completion as the job's data
+	// identity (here the compute's UAI, which first may only read); a direct
+	// input is passed as its URI.
+	outYAML := write("out.yml", `command: echo "direct=${{inputs.d}}"; echo result > ${{outputs.model}}/result.txt
+inputs:
+  d:
+    type: uri_file
+    path: azureml://datastores/mydata/paths/census.csv
+    mode: direct
+outputs:
+  model:
+    type: uri_folder
+    path: azureml://datastores/mydata/paths/results/
+compute: azureml:uai-cluster
+`)
+	so, se, code = in.cli(cfg, "ml", "job", "create", "-f", outYAML, "--name", "out-1", "--stream")
+	if code == 0 || !strings.Contains(se, "blobs/write") || !strings.Contains(se, "Storage Blob Data Contributor") {
+		t.Fatalf("an output the identity may not write: exit %d\n%s\n%s", code, so, se)
+	}
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", uai["principalId"].(string), "--assignee-principal-type", "ServicePrincipal",
+		"--role", "Storage Blob Data Contributor", "--scope", acct)
+	so, se, code = in.cli(cfg, "ml", "job", "create", "-f", outYAML, "--name", "out-2", "--stream")
+	if code != 0 || !strings.Contains(so, "direct=azureml://datastores/mydata/paths/census.csv") || !strings.Contains(so, "1 file(s) uploaded") {
+		t.Fatalf("outputs after the grant: exit %d\n%s\n%s", code, so, se)
+	}
+	if got := in.mustCLI(cfg, "storage", "blob", "list", "--account-name", "censusdata", "-c", "data", "--auth-mode", "login", "--query", "[].name", "-o", "tsv"); !strings.Contains(got, "results/result.txt") {
+		t.Fatalf("the output blob is missing: %s", got)
+	}
+
 	// DS-5's first choice: a datastore with cached credentials is read with
 	// them, even for a user with no role; the compute's identity fetches
 	// them from the workspace key vault, so it needs to be allowed there.

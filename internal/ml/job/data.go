@@ -413,3 +413,78 @@ func (p *Provider) fetchCode(ctx context.Context, job, ws *arm.Resource, s *spec
 	}
 	return nil
 }
+
+// uploadOutput uploads an output folder on completion to its datastore
+// (its path: azureml://datastores/<d>/paths/<p>; an output without a path
+// stays in the job's folder) as the job's data identity, and
+// returns the output's URI and how many files it wrote. An empty folder
+// writes nothing.
+func (p *Provider) uploadOutput(ctx context.Context, wsID string, comp *arm.Resource, rd *reader, job, name string, out output, local string) (string, int, error) {
+	var files []string
+	_ = filepath.WalkDir(local, func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if len(files) == 0 {
+		return "", 0, nil
+	}
+	uri := out.URI
+	if uri == "" {
+		return "", 0, nil // no path: the output stays with the job (amlid ml job stream shows its log)
+	}
+	res, err := p.Data.Resolve(ctx, wsID, uri)
+	if err != nil {
+		return "", 0, fmt.Errorf("output %s (%s): %v", name, uri, err)
+	}
+	if res.Account == "" || res.Container == "" {
+		return "", 0, fmt.Errorf("output %s (%s) is not in blob storage amlid serves", name, uri)
+	}
+	base := strings.TrimRight(p.BlobEndpoint(res.Account), "/") + "/" + res.Container
+	var cc *container.Client
+	who := rd
+	if ds := res.DatastoreResource; ds != nil && credType(ds) == "AccountKey" {
+		secret, _, err := p.cachedSecret(ctx, wsID, comp, ds)
+		if err != nil {
+			return "", 0, err
+		}
+		cred, err := container.NewSharedKeyCredential(res.Account, secret)
+		if err != nil {
+			return "", 0, err
+		}
+		if cc, err = container.NewClientWithSharedKeyCredential(base, cred, p.clientOptions()); err != nil {
+			return "", 0, err
+		}
+		who = nil
+	} else {
+		tok, err := p.readerToken(ctx, rd)
+		if err != nil {
+			return "", 0, err
+		}
+		if cc, err = container.NewClient(base, staticToken(tok), p.clientOptions()); err != nil {
+			return "", 0, err
+		}
+	}
+	prefix := strings.TrimRight(res.Path, "/")
+	for _, f := range files {
+		rel, _ := filepath.Rel(local, f)
+		blob := path.Join(prefix, filepath.ToSlash(rel))
+		fh, err := os.Open(f)
+		if err != nil {
+			return "", 0, err
+		}
+		_, err = cc.NewBlockBlobClient(blob).UploadFile(ctx, fh, nil)
+		fh.Close()
+		if err != nil {
+			var re *azcore.ResponseError
+			if who != nil && errors.As(err, &re) {
+				return "", 0, fmt.Errorf("rules DS-4, DS-5: output %s (%s) is written as %s, which may not write there: %d %s. It needs data action %s on storage account %s.\nFix: %s",
+					name, res.URI, who.describe(), re.StatusCode, re.ErrorCode, catalog.BlobWrite, res.Account,
+					access.RoleFix(who.PrincipalID, who.principalType(), catalog.StorageBlobDataContributor.Name, firstNonEmpty(p.accountID(ctx, res.Account), "<storage account ID>")))
+			}
+			return "", 0, fmt.Errorf("output %s: %v", name, err)
+		}
+	}
+	return res.URI, len(files), nil
+}

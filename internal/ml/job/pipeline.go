@@ -445,7 +445,7 @@ func (p *Provider) runStep(ctx context.Context, r *arm.Resource, pl *pipeline, s
 	}
 	command := placeholder.ReplaceAllStringFunc(s.Command, func(m string) string {
 		k := strings.TrimSpace(placeholder.FindStringSubmatch(m)[1])
-		return shellQuote(values[k])
+		return values[k] // substituted as written, as Azure does
 	})
 	env := map[string]string{}
 	for k, v := range s.Env {

@@ -180,6 +180,15 @@ func (p *Provider) execute(ctx context.Context, jobID string) (string, string) {
 			values["inputs."+name] = in.Value
 			continue
 		}
+		if strings.EqualFold(in.Mode, "direct") {
+			// direct: the job gets the URI and reads it itself.
+			res, err := p.Data.Resolve(ctx, wsID, in.URI)
+			if err != nil {
+				return Failed, fmt.Sprintf("input %s (%s): %v", name, in.URI, err)
+			}
+			values["inputs."+name] = res.URI
+			continue
+		}
 		local, used, err := p.fetchInput(ctx, wsID, comp, s, reader, name, in, filepath.Join(dir, "inputs", name))
 		if used != nil {
 			accessLog = append(accessLog, used)
@@ -201,7 +210,7 @@ func (p *Provider) execute(ctx context.Context, jobID string) (string, string) {
 	}
 	command := placeholder.ReplaceAllStringFunc(s.Command, func(m string) string {
 		k := strings.TrimSpace(placeholder.FindStringSubmatch(m)[1])
-		return shellQuote(values[k])
+		return values[k] // substituted as written, as Azure does
 	})
 	if reader.Kind == "user" && p.obo != nil {
 		// AzureMLOnBehalfOfCredential: the user's token, while the job runs.
@@ -222,6 +231,23 @@ func (p *Provider) execute(ctx context.Context, jobID string) (string, string) {
 	if code != 0 {
 		return Failed, fmt.Sprintf("The command exited with status %d; see user_logs/std_log.txt (amlid ml job stream -n %s).", code, r.Name)
 	}
+	// Outputs (rw_mount, upload) go to their datastore on completion, as
+	// the identity that read the inputs (DS-5).
+	written := map[string]any{}
+	for _, name := range sortedKeys(s.Outputs) {
+		uri, n, err := p.uploadOutput(ctx, wsID, comp, reader, r.Name, name, s.Outputs[name], filepath.Join(dir, "outputs", name))
+		if err != nil {
+			fmt.Fprintf(logf, "amlid: output %s: %v\n", name, err)
+			return Failed, err.Error()
+		}
+		if uri != "" {
+			fmt.Fprintf(logf, "amlid: output %s: %d file(s) uploaded to %s\n", name, n, uri)
+			written[name] = map[string]any{"jobOutputType": s.Outputs[name].Type, "uri": uri, "mode": firstNonEmpty(s.Outputs[name].Mode, "ReadWriteMount")}
+		}
+	}
+	if len(written) > 0 {
+		_ = p.setProp(context.Background(), jobID, "outputs", written)
+	}
 	return Completed, ""
 }
 
@@ -239,9 +265,6 @@ func mustParent(id string) string {
 	return pid.Parent().String()
 }
 
-func shellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
 
 // runOnNodes runs the command once per node (rank in AZUREML_NODE_RANK /
 // RANK), each in the workload sandbox with the node's managed-identity
