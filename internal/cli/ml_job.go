@@ -2,7 +2,12 @@ package cli
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
 	"net/http"
 	"net/url"
 	"strings"
@@ -272,7 +277,19 @@ func (a *app) mlJobCmd() *cobra.Command {
 			return err
 		},
 	}
-	for _, c := range []*cobra.Command{create, show, list, streamCmd, cancel} {
+	archive := &cobra.Command{
+		Use: "archive", Short: "Archive a job (hidden from list unless --include-archived)", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ws, err := a.workspace(c.Context(), &ref)
+			if err != nil {
+				return err
+			}
+			_, err = a.armRequest(c.Context(), http.MethodPatch, jobPath(ws, name), apiML, map[string]any{"properties": map[string]any{"isArchived": true}})
+			return err
+		},
+	}
+	cmd.AddCommand(a.jobDownloadCmd(&ref))
+	for _, c := range []*cobra.Command{create, show, list, streamCmd, cancel, archive} {
 		ref.flags(c, false)
 		if c != create && c != list {
 			c.Flags().StringVarP(&name, "name", "n", "", "Name of the job")
@@ -318,4 +335,128 @@ func (a *app) streamJob(ctx context.Context, p string) error {
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
+}
+
+// jobDownloadCmd is `amlid ml job download`: the job's logs (artifacts/
+// user_logs/std_log.txt) and its outputs with a datastore path (named/<o>/),
+// read from their datastores with the caller's own Entra token.
+func (a *app) jobDownloadCmd(ref *wsRef) *cobra.Command {
+	var name, dest, outputName string
+	var all bool
+	c := &cobra.Command{
+		Use: "download", Short: "Download a job's logs and outputs", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ctx := c.Context()
+			ws, err := a.workspace(ctx, ref)
+			if err != nil {
+				return err
+			}
+			p := ws.path + "/jobs/" + url.PathEscape(name)
+			dest = firstNonEmpty(dest, ".")
+			root := filepath.Join(dest, name)
+			v, err := a.armRequest(ctx, http.MethodPost, p+"/getLogs", apiML, nil)
+			if err != nil {
+				return err
+			}
+			content, _ := v.(map[string]any)["content"].(string)
+			logPath := filepath.Join(root, "artifacts", "user_logs", "std_log.txt")
+			if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(logPath, []byte(content), 0o644); err != nil {
+				return err
+			}
+			jv, err := a.armRequest(ctx, http.MethodGet, p, apiML, nil)
+			if err != nil {
+				return err
+			}
+			props, _ := jv.(map[string]any)["properties"].(map[string]any)
+			outs, _ := props["outputs"].(map[string]any)
+			for oname, ov := range outs {
+				if outputName != "" && oname != outputName {
+					continue
+				}
+				if outputName == "" && !all {
+					continue
+				}
+				uri, _ := ov.(map[string]any)["uri"].(string)
+				m := regexp.MustCompile(`^azureml://datastores/([^/]+)/paths/(.*)$`).FindStringSubmatch(uri)
+				if m == nil {
+					continue
+				}
+				dsv, err := a.armRequest(ctx, http.MethodGet, ws.path+"/datastores/"+url.PathEscape(m[1]), apiML, nil)
+				if err != nil {
+					return err
+				}
+				dp, _ := dsv.(map[string]any)["properties"].(map[string]any)
+				acct, _ := dp["accountName"].(string)
+				cont := firstNonEmpty(str(dp["containerName"]), str(dp["filesystem"]))
+				bc, err := a.newBlobClient(ctx, &blobAuthFlags{account: acct, authMode: "login"})
+				if err != nil {
+					return err
+				}
+				n, err := bc.downloadPrefix(ctx, cont, m[2], filepath.Join(root, "named-outputs", oname))
+				if err != nil {
+					return err
+				}
+				a.progressf("Downloaded %d file(s) of output %s", n, oname)
+				a.progressDone("")
+			}
+			fmt.Fprintf(a.stderr, "Downloaded the job's artifacts to %s\n", root)
+			return nil
+		},
+	}
+	ref.flags(c, false)
+	c.Flags().StringVarP(&name, "name", "n", "", "Name of the job")
+	c.Flags().StringVarP(&dest, "download-path", "p", "", "Where to download (default: the current folder)")
+	c.Flags().StringVar(&outputName, "output-name", "", "Download this named output")
+	c.Flags().BoolVar(&all, "all", false, "Download every named output too")
+	return c
+}
+
+// downloadPrefix downloads every blob under prefix into dir.
+func (bc *blobClient) downloadPrefix(ctx context.Context, cont, prefix, dir string) (int, error) {
+	resp, err := bc.request(ctx, http.MethodGet, cont, url.Values{"restype": {"container"}, "comp": {"list"}, "prefix": {prefix}}, nil, nil, 0)
+	if err != nil {
+		return 0, err
+	}
+	var list struct {
+		Blobs []struct {
+			Name string `xml:"Name"`
+		} `xml:"Blobs>Blob"`
+	}
+	err = xml.NewDecoder(resp.Body).Decode(&list)
+	resp.Body.Close()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, b := range list.Blobs {
+		rel := strings.TrimPrefix(strings.TrimPrefix(b.Name, prefix), "/")
+		if rel == "" || strings.Contains(rel, "..") {
+			continue
+		}
+		r, err := bc.request(ctx, http.MethodGet, cont+"/"+b.Name, nil, nil, nil, 0)
+		if err != nil {
+			return n, err
+		}
+		local := filepath.Join(dir, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+			r.Body.Close()
+			return n, err
+		}
+		f, err := os.Create(local)
+		if err != nil {
+			r.Body.Close()
+			return n, err
+		}
+		_, err = io.Copy(f, r.Body)
+		r.Body.Close()
+		f.Close()
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }

@@ -177,6 +177,18 @@ compute: azureml:uai-cluster
 		t.Fatalf("the output blob is missing: %s", got)
 	}
 
+	// download: the log and the named output, with the caller's own token;
+	// archive.
+	dl := t.TempDir()
+	in.mustCLI(cfg, "ml", "job", "download", "-n", "out-2", "--all", "--download-path", dl)
+	if b, _ := os.ReadFile(filepath.Join(dl, "out-2", "named-outputs", "model", "result.txt")); strings.TrimSpace(string(b)) != "result" {
+		t.Fatalf("downloaded output: %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dl, "out-2", "artifacts", "user_logs", "std_log.txt")); !strings.Contains(string(b), "uploaded") {
+		t.Fatalf("downloaded log: %q", b)
+	}
+	in.mustCLI(cfg, "ml", "job", "archive", "-n", "out-2")
+
 	// DS-5's first choice: a datastore with cached credentials is read with
 	// them, even for a user with no role; the compute's identity fetches
 	// them from the workspace key vault, so it needs to be allowed there.
@@ -201,6 +213,52 @@ compute: azureml:uai-cluster
 	job = mustJSON(t, in.mustCLI(cfg, "ml", "job", "show", "-n", "keyed-2"))
 	if da, _ := job["data_access"].([]any); len(da) != 1 || !strings.Contains(da[0].(map[string]any)["identity"].(string), "cached datastore credentials") {
 		t.Fatalf("the keyed datastore's credentials should have read the input: %v", job)
+	}
+
+	// DS-7: a user-identity job's code snapshot changed in storage after
+	// submission fails the job before any of its code runs. The job waits
+	// for the compute's only node while the snapshot is changed.
+	in.mustCLI(cfg, "ml", "compute", "create", "-n", "solo", "--type", "amlcompute", "--identity-type", "system_assigned", "--max-instances", "1")
+	in.mustCLI(cfg, "ml", "job", "create", "-f", write("block.yml", "command: sleep 300\ncompute: azureml:solo\n"), "-n", "blocker")
+	waitStatus := func(name, want string) {
+		t.Helper()
+		for i := 0; ; i++ {
+			if st := mustJSON(t, in.mustCLI(cfg, "ml", "job", "show", "-n", name))["status"]; st == want {
+				return
+			}
+			if i > 300 {
+				t.Fatalf("job %s never reached %s", name, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitStatus("blocker", "Running")
+	if so, se, code := adaCLI("ml", "job", "create", "-f", jobYAML, "--name", "tampered", "--set", "compute=azureml:solo"); code != 0 {
+		t.Fatalf("submit: %s%s", so, se)
+	}
+	waitStatus("tampered", "Queued")
+	wsStore := ws["storage_account"].(string)
+	wsStoreName := wsStore[strings.LastIndex(wsStore, "/")+1:]
+	cont := "azureml-blobstore-" + strings.ToLower(ws["workspace_id"].(string))
+	var target string
+	for _, n := range strings.Fields(in.mustCLI(cfg, "storage", "blob", "list", "--account-name", wsStoreName, "-c", cont, "--query", "[].name", "-o", "tsv")) {
+		if strings.HasSuffix(n, "/hello-census.py") {
+			target = n
+		}
+	}
+	if target == "" {
+		t.Fatal("the code snapshot was not found in the workspace storage")
+	}
+	in.mustCLI(cfg, "storage", "blob", "upload", "--account-name", wsStoreName, "-c", cont, "-n", target, "--overwrite",
+		"-f", write("evil.py", "print('tampered code ran')\n"))
+	in.mustCLI(cfg, "ml", "job", "cancel", "-n", "blocker")
+	waitStatus("tampered", "Failed")
+	job = mustJSON(t, in.mustCLI(cfg, "ml", "job", "show", "-n", "tampered"))
+	if msg, _ := job["error"].(string); !strings.Contains(msg, "DS-7") {
+		t.Fatalf("the tampered snapshot should fail the job naming DS-7: %v", job)
+	}
+	if log, _, _ := in.cli(cfg, "ml", "job", "stream", "-n", "tampered"); strings.Contains(log, "tampered code ran") {
+		t.Fatalf("the tampered code ran: %s", log)
 	}
 
 	// Bad input: a clear refusal, or a Failed job with the reason.

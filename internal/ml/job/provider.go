@@ -111,7 +111,7 @@ func (p *Provider) prepare(ctx context.Context, c *arm.Call, id arm.ID, old *arm
 	if old != nil {
 		// Updates may change only description, tags and display name.
 		oldProps := old.Properties
-		for _, k := range []string{"description", "displayName", "tags"} {
+		for _, k := range []string{"description", "displayName", "tags", "isArchived"} {
 			if v, ok := props[k]; ok {
 				oldProps[k] = v
 			}
