@@ -265,7 +265,6 @@ func mustParent(id string) string {
 	return pid.Parent().String()
 }
 
-
 // runOnNodes runs the command once per node (rank in AZUREML_NODE_RANK /
 // RANK), each in the workload sandbox with the node's managed-identity
 // environment, and returns the first non-zero exit status.
