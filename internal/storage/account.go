@@ -177,3 +177,19 @@ func NewETag(t time.Time) string {
 	}
 	return fmt.Sprintf("\"0x%X\"", tick)
 }
+
+// AccountIDByName is a storage account's resource ID by its (globally
+// unique) name, "" when amlid has none of that name.
+func AccountIDByName(ctx context.Context, r store.Reader, name string) string {
+	rec, err := r.Get(ctx, KindAccountName, strings.ToLower(name))
+	if err != nil {
+		return ""
+	}
+	var idx struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(rec.Value, &idx) != nil {
+		return ""
+	}
+	return idx.ID
+}

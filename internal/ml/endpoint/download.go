@@ -3,23 +3,21 @@ package endpoint
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/amlid/amlid/internal/access"
 	"github.com/amlid/amlid/internal/arm"
+	"github.com/amlid/amlid/internal/ml/mlblob"
 	"github.com/amlid/amlid/internal/storage"
 )
 
@@ -67,7 +65,7 @@ func (p *Provider) downloadFolder(ctx context.Context, ws, ep *arm.Resource, fol
 		Retry:     policy.RetryOptions{MaxRetries: 2},
 	}}
 	base := strings.TrimRight(p.BlobEndpoint(account), "/")
-	cc, err := container.NewClient(base+"/"+cont, staticToken(tok.Token), opts)
+	cc, err := container.NewClient(base+"/"+cont, mlblob.StaticToken(tok.Token), opts)
 	if err != nil {
 		return err
 	}
@@ -77,7 +75,7 @@ func (p *Provider) downloadFolder(ctx context.Context, ws, ep *arm.Resource, fol
 			return err
 		}
 		scope := "storage account " + account
-		if id := p.accountID(ctx, account); id != "" {
+		if id := storage.AccountIDByName(ctx, p.Store, account); id != "" {
 			scope = id
 		}
 		if re.StatusCode == http.StatusNotFound {
@@ -103,7 +101,7 @@ func (p *Provider) downloadFolder(ctx context.Context, ws, ep *arm.Resource, fol
 			if rel == "" || filepath.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
 				return fmt.Errorf("blob %q would land outside the folder", *b.Name)
 			}
-			if err := downloadBlob(ctx, cc, *b.Name, filepath.Join(dest, clean)); err != nil {
+			if err := mlblob.Download(ctx, cc, *b.Name, filepath.Join(dest, clean), 0o600); err != nil {
 				return refused(err)
 			}
 			n++
@@ -113,48 +111,6 @@ func (p *Provider) downloadFolder(ctx context.Context, ws, ep *arm.Resource, fol
 		return fmt.Errorf("no blobs under %s", folderURL)
 	}
 	return nil
-}
-
-// staticToken is a TokenCredential for one token amlid issued.
-type staticToken string
-
-func (t staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return azcore.AccessToken{Token: string(t), ExpiresOn: time.Now().Add(time.Hour)}, nil
-}
-
-func downloadBlob(ctx context.Context, cc *container.Client, name, path string) error {
-	resp, err := cc.NewBlobClient(name).DownloadStream(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// accountID is a storage account's resource ID by name ("" if unknown).
-func (p *Provider) accountID(ctx context.Context, account string) string {
-	rec, err := p.Store.Get(ctx, storage.KindAccountName, strings.ToLower(account))
-	if err != nil {
-		return ""
-	}
-	var idx struct {
-		ID string `json:"id"`
-	}
-	if json.Unmarshal(rec.Value, &idx) != nil {
-		return ""
-	}
-	return idx.ID
 }
 
 func isLoopback(host string) bool {

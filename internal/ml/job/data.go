@@ -5,17 +5,14 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path"
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -27,6 +24,7 @@ import (
 	"github.com/amlid/amlid/internal/keyvault"
 	"github.com/amlid/amlid/internal/ml"
 	"github.com/amlid/amlid/internal/ml/datauri"
+	"github.com/amlid/amlid/internal/ml/mlblob"
 	"github.com/amlid/amlid/internal/storage"
 )
 
@@ -117,12 +115,6 @@ func firstNonEmpty(ss ...string) string {
 	return ""
 }
 
-type staticToken string
-
-func (t staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return azcore.AccessToken{Token: string(t), ExpiresOn: time.Now().Add(time.Hour)}, nil
-}
-
 func (p *Provider) clientOptions() *container.ClientOptions {
 	return &container.ClientOptions{ClientOptions: azcore.ClientOptions{
 		Transport: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.RootCAs}}},
@@ -181,7 +173,7 @@ func (p *Provider) fetchInput(ctx context.Context, wsID string, comp *arm.Resour
 			return "", used, fmt.Errorf("a storage token for %s: %v", rd.describe(), err)
 		}
 		used["identity"], used["principalId"] = rd.Label, rd.PrincipalID
-		cc, err = container.NewClient(base, staticToken(tok), p.clientOptions())
+		cc, err = container.NewClient(base, mlblob.StaticToken(tok), p.clientOptions())
 		if err != nil {
 			return "", used, err
 		}
@@ -268,37 +260,11 @@ func (p *Provider) cachedSecret(ctx context.Context, wsID string, comp *arm.Reso
 }
 
 func download(ctx context.Context, cc *container.Client, name, local string) error {
-	resp, err := cc.NewBlobClient(name).DownloadStream(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if err := os.MkdirAll(filepath.Dir(local), 0o700); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(local, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o400)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return mlblob.Download(ctx, cc, name, local, 0o400)
 }
 
 func (p *Provider) accountID(ctx context.Context, account string) string {
-	rec, err := p.Store.Get(ctx, storage.KindAccountName, strings.ToLower(account))
-	if err != nil {
-		return ""
-	}
-	var idx struct {
-		ID string `json:"id"`
-	}
-	if json.Unmarshal(rec.Value, &idx) != nil {
-		return ""
-	}
-	return idx.ID
+	return storage.AccountIDByName(ctx, p.Store, account)
 }
 
 // codeClient is a container client for a code asset's folder, as the
@@ -320,7 +286,7 @@ func (p *Provider) codeClient(ctx context.Context, ws *arm.Resource, codeURI str
 	if err != nil {
 		return nil, "", err
 	}
-	cc, err := container.NewClient(strings.TrimRight(p.BlobEndpoint(account), "/")+"/"+cont, staticToken(tok.Token), p.clientOptions())
+	cc, err := container.NewClient(strings.TrimRight(p.BlobEndpoint(account), "/")+"/"+cont, mlblob.StaticToken(tok.Token), p.clientOptions())
 	return cc, prefix, err
 }
 
@@ -462,7 +428,7 @@ func (p *Provider) uploadOutput(ctx context.Context, wsID string, comp *arm.Reso
 		if err != nil {
 			return "", 0, err
 		}
-		if cc, err = container.NewClient(base, staticToken(tok), p.clientOptions()); err != nil {
+		if cc, err = container.NewClient(base, mlblob.StaticToken(tok), p.clientOptions()); err != nil {
 			return "", 0, err
 		}
 	}
