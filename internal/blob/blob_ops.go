@@ -204,11 +204,7 @@ func (h *Handler) replaceBlob(q *req, c *storage.Container, nb *blobRecord, inli
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		t := target{}
-		if old != nil {
-			t = target{exists: true, etag: old.ETag, modified: old.Modified}
-		}
-		if e := checkConditions(q.r, t, condCreate); e != nil {
+		if e := checkConditions(q.r, old.asTarget(), condCreate); e != nil {
 			return e
 		}
 		if old != nil && q.createOnly {
@@ -353,11 +349,7 @@ func (h *Handler) precheck(q *req, c *storage.Container) *Error {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return errInternal(err)
 	}
-	t := target{}
-	if old != nil {
-		t = target{exists: true, etag: old.ETag, modified: old.Modified}
-	}
-	if e := checkConditions(q.r, t, condCreate); e != nil {
+	if e := checkConditions(q.r, old.asTarget(), condCreate); e != nil {
 		return e
 	}
 	if old != nil && q.createOnly {
@@ -568,7 +560,7 @@ func (h *Handler) getBlob(q *req) error {
 	}
 	defer h.release(c, s)
 	b := s.rec
-	if e := checkConditions(q.r, target{exists: true, etag: b.ETag, modified: b.Modified}, condRead); e != nil {
+	if e := checkConditions(q.r, b.asTarget(), condRead); e != nil {
 		e.Header = http.Header{"ETag": {b.ETag}, "Last-Modified": {fmtTime(b.Modified)}}
 		return e
 	}
@@ -638,7 +630,7 @@ func (h *Handler) getBlobMetadata(q *req) error {
 	if err != nil {
 		return err
 	}
-	if e := checkConditions(q.r, target{exists: true, etag: b.ETag, modified: b.Modified}, condRead); e != nil {
+	if e := checkConditions(q.r, b.asTarget(), condRead); e != nil {
 		return e
 	}
 	hd := q.w.Header()
@@ -669,7 +661,7 @@ func (h *Handler) updateBlob(q *req, fn func(b *blobRecord) error) (*blobRecord,
 		if err != nil {
 			return err
 		}
-		if e := checkConditions(q.r, target{exists: true, etag: b.ETag, modified: b.Modified}, condWrite); e != nil {
+		if e := checkConditions(q.r, b.asTarget(), condWrite); e != nil {
 			return e
 		}
 		if err := fn(b); err != nil {
@@ -776,7 +768,7 @@ func (h *Handler) deleteBlob(q *req) error {
 		if err != nil {
 			return err
 		}
-		if e := checkConditions(q.r, target{exists: true, etag: b.ETag, modified: b.Modified}, condWrite); e != nil {
+		if e := checkConditions(q.r, b.asTarget(), condWrite); e != nil {
 			return e
 		}
 		if q.account.IsHnsEnabled && b.isDir() {

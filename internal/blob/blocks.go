@@ -329,7 +329,7 @@ func (h *Handler) getBlockList(q *req) error {
 	doc := xmlBlockList{}
 	hd := q.w.Header()
 	if b != nil {
-		if e := checkConditions(q.r, target{exists: true, etag: b.ETag, modified: b.Modified}, condRead); e != nil {
+		if e := checkConditions(q.r, b.asTarget(), condRead); e != nil {
 			return e
 		}
 		hd.Set("ETag", b.ETag)

@@ -86,3 +86,12 @@ func checkConditions(r *http.Request, t target, kind conditionKind) *Error {
 	}
 	return nil
 }
+
+// asTarget is what conditional headers are checked against: the blob's
+// ETag and modification time, or a missing blob for nil.
+func (b *blobRecord) asTarget() target {
+	if b == nil {
+		return target{}
+	}
+	return target{exists: true, etag: b.ETag, modified: b.Modified}
+}

@@ -212,11 +212,7 @@ func (h *Handler) createPath(q *req) error {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		t := target{}
-		if old != nil {
-			t = target{exists: true, etag: old.ETag, modified: old.Modified}
-		}
-		if e := checkConditions(q.r, t, condCreate); e != nil {
+		if e := checkConditions(q.r, old.asTarget(), condCreate); e != nil {
 			return e
 		}
 		if old != nil && old.isDir() != isDir {
@@ -346,11 +342,7 @@ func (h *Handler) renamePath(q *req) error {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		t := target{}
-		if db != nil {
-			t = target{exists: true, etag: db.ETag, modified: db.Modified}
-		}
-		if e := checkConditions(q.r, t, condCreate); e != nil {
+		if e := checkConditions(q.r, db.asTarget(), condCreate); e != nil {
 			return e
 		}
 		if db != nil {
@@ -448,7 +440,7 @@ func (h *Handler) updatePath(q *req, fn func(a *posixAttrs, b *blobRecord) error
 		if err != nil {
 			return err
 		}
-		if e := checkConditions(q.r, target{exists: true, etag: b.ETag, modified: b.Modified}, condWrite); e != nil {
+		if e := checkConditions(q.r, b.asTarget(), condWrite); e != nil {
 			return e
 		}
 		a := b.attrs()
@@ -587,7 +579,7 @@ func (h *Handler) getPathStatus(q *req) error {
 		if err != nil {
 			return err
 		}
-		if e := checkConditions(q.r, target{exists: true, etag: b.ETag, modified: b.Modified}, condRead); e != nil {
+		if e := checkConditions(q.r, b.asTarget(), condRead); e != nil {
 			return e
 		}
 		a = b.attrs()
@@ -630,7 +622,7 @@ func (h *Handler) deletePath(q *req) error {
 		if err != nil {
 			return err
 		}
-		if e := checkConditions(q.r, target{exists: true, etag: b.ETag, modified: b.Modified}, condWrite); e != nil {
+		if e := checkConditions(q.r, b.asTarget(), condWrite); e != nil {
 			return e
 		}
 		victims := []*blobRecord{b}

@@ -190,7 +190,7 @@ func (h *Handler) flushData(q *req) error {
 		if err != nil {
 			return err
 		}
-		if e := checkConditions(q.r, target{exists: true, etag: b.ETag, modified: b.Modified}, condWrite); e != nil {
+		if e := checkConditions(q.r, b.asTarget(), condWrite); e != nil {
 			return e
 		}
 		staged, err := listStaged(ctx, tx, c, q.blob)
