@@ -112,3 +112,16 @@ func CMP6(ctx context.Context, src Source, c *arm.Resource) (Result, error) {
 		fmt.Sprintf("the instance stops itself after %d idle minutes by calling ARM stop with its own identity's token", IdleShutdownMinutes(c))))
 	return res, nil
 }
+
+// SubnetOf is the subnet a compute's nodes sit in
+// (properties.properties.subnet.id of an AmlCompute or compute instance),
+// "" when it has none: its traffic comes from the public network.
+func SubnetOf(c *arm.Resource) string {
+	if c == nil {
+		return ""
+	}
+	inner, _ := c.Prop("properties").(map[string]any)
+	sn, _ := inner["subnet"].(map[string]any)
+	id, _ := sn["id"].(string)
+	return strings.TrimSpace(id)
+}

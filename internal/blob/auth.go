@@ -10,7 +10,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/directory"
+	"github.com/amlid/amlid/internal/netorigin"
 	"github.com/amlid/amlid/internal/storage"
 	"github.com/amlid/amlid/internal/store"
 	"github.com/amlid/amlid/internal/token"
@@ -193,8 +195,25 @@ func (h *Handler) checkNetwork(q *req, claims *token.Claims) error {
 	if !n.Denies() {
 		return nil
 	}
+	// Where the request came from on amlid's network: a workload tunnelled
+	// by the proxy (its resource's subnet), else the public network.
+	// Nothing in the request itself (a token, a header) says it.
+	origin, fromWorkload := netorigin.From(q.r.Context())
+	subnet, resName := "", ""
+	if fromWorkload {
+		resName = origin.ResourceID
+		if h.cfg.SubnetOf != nil {
+			subnet, resName = h.cfg.SubnetOf(q.r.Context(), origin.ResourceID)
+		}
+	}
 	actual, seen, ok := h.effectiveAddrs(q.r)
-	if ok {
+	if subnet != "" {
+		// From a subnet: its private address matches no ipRules entry; the
+		// virtual-network rules decide.
+		if n.AllowsSubnet(subnet) != "" {
+			return nil
+		}
+	} else if ok {
 		if rule := n.AllowsIP(seen); rule != "" {
 			return nil
 		}
@@ -212,17 +231,29 @@ func (h *Handler) checkNetwork(q *req, claims *token.Claims) error {
 	}
 	var why strings.Builder
 	fmt.Fprintf(&why, "Storage account '%s' has networkAcls.defaultAction Deny and no rule allows this request: ", a.Name)
-	ipDesc := actual.String()
-	if seen != actual {
-		ipDesc = fmt.Sprintf("%s (a loopback caller counts as %s)", actual, seen)
+	rules := n.SubnetRules()
+	ruleList := "none"
+	if len(rules) > 0 {
+		ruleList = strings.Join(rules, ", ")
 	}
 	var ips []string
 	for _, r := range n.IPRules {
 		ips = append(ips, r.Value)
 	}
-	fmt.Fprintf(&why, "the caller's IP %s matches no ipRules entry %v", ipDesc, ips)
-	if len(n.VirtualNetworkRules) > 0 {
-		fmt.Fprintf(&why, "; its %d virtualNetworkRules never match (amlid has no virtual networks)", len(n.VirtualNetworkRules))
+	ipDesc := actual.String()
+	if seen != actual {
+		ipDesc = fmt.Sprintf("%s (a loopback caller counts as %s)", actual, seen)
+	}
+	switch {
+	case subnet != "":
+		fmt.Fprintf(&why, "it comes from %s (%s) in subnet %s, which matches no virtualNetworkRules entry (allowed subnets: %s)", resName, origin.Label, subnet, ruleList)
+	case fromWorkload:
+		fmt.Fprintf(&why, "it comes from %s (%s), which sits in no subnet: its requests come from the public network; the caller's IP %s matches no ipRules entry %v; virtualNetworkRules (allowed subnets: %s) let through only computes in those subnets", resName, origin.Label, ipDesc, ips, ruleList)
+	default:
+		fmt.Fprintf(&why, "it comes from the public network (not through a compute in a subnet), and the caller's IP %s matches no ipRules entry %v", ipDesc, ips)
+		if len(rules) > 0 {
+			fmt.Fprintf(&why, "; virtualNetworkRules (allowed subnets: %s) let through only code running on a compute in those subnets, never a token used from elsewhere", ruleList)
+		}
 	}
 	switch {
 	case claims == nil:
@@ -239,7 +270,22 @@ func (h *Handler) checkNetwork(q *req, claims *token.Claims) error {
 			fmt.Fprintf(&why, "; bypass is '%s', so trusted Azure services are not let through either", strings.Join(n.Bypass, ", "))
 		}
 	}
-	fmt.Fprintf(&why, ". Fix: add the caller's address to networkAcls.ipRules (az storage account network-rule add -n %s --ip-address %s), add a resource access rule, or set defaultAction Allow.", a.Name, seen)
+	rg := "<resource group>"
+	if id, err := arm.ParseID(a.ID); err == nil && id.ResourceGroup != "" {
+		rg = id.ResourceGroup
+	}
+	switch {
+	case subnet != "":
+		fmt.Fprintf(&why, ". Fix: allow the compute's subnet (az storage account network-rule add -g %s --account-name %s --subnet %s), or run the code on a compute created in an allowed subnet (network_settings.subnet).", rg, a.Name, subnet)
+	case fromWorkload:
+		if len(rules) > 0 {
+			fmt.Fprintf(&why, ". Fix: run the code on a compute created in an allowed subnet (network_settings: {vnet_name, subnet}; one of %s), or allow the caller's address (az storage account network-rule add -g %s --account-name %s --ip-address %s).", ruleList, rg, a.Name, seen)
+		} else {
+			fmt.Fprintf(&why, ". Fix: put the compute in a subnet and allow it (az storage account network-rule add -g %s --account-name %s --subnet <subnet ID>), allow the caller's address (--ip-address %s), or set defaultAction Allow.", rg, a.Name, seen)
+		}
+	default:
+		fmt.Fprintf(&why, ". Fix: add the caller's address to networkAcls.ipRules (az storage account network-rule add -n %s --ip-address %s), add a resource access rule, run the code on a compute in an allowed subnet, or set defaultAction Allow.", a.Name, seen)
+	}
 	return deny(why.String())
 }
 

@@ -71,6 +71,12 @@ type Config struct {
 	// through networkAcls whose bypass contains AzureServices (rule DS-8).
 	// Nil: no caller is a trusted service.
 	TrustedService func(ctx context.Context, c *token.Claims) bool
+	// SubnetOf returns the subnet the resource of a workload sits in (a
+	// compute's properties.properties.subnet.id; "" for none) and a name
+	// for messages. The blob plane asks it for requests amlid's proxy
+	// tunnelled for a workload (netorigin.From), for accounts with
+	// virtualNetworkRules (rule DS-8). Nil: no workload is in a subnet.
+	SubnetOf func(ctx context.Context, resourceID string) (subnet, name string)
 	// InlineMax is the largest Put Blob body kept in the store instead of a
 	// file (default 64 KiB; negative disables inlining).
 	InlineMax int64

@@ -93,6 +93,9 @@ func computeShape(v any) any {
 			out["namespace"] = ns
 		}
 	}
+	if ns := computeNetworkShape(in); ns != nil {
+		out["network_settings"] = ns
+	}
 	if n, ok := p["accessNotes"]; ok {
 		out["access_notes"] = n
 	}
@@ -126,6 +129,7 @@ func isoSeconds(s string) any {
 // computeFlags are the options of `amlid ml compute create|update`.
 type computeFlags struct {
 	file, name, typ, size, tier, identityType, uais, description, location, resourceID, namespace string
+	vnetName, subnet                                                                              string
 	minInstances, maxInstances, idleScaleDown, idleShutdown                                       int
 	sets                                                                                          []string
 }
@@ -140,6 +144,8 @@ func (f *computeFlags) register(c *cobra.Command, create bool) {
 		fl.StringVar(&f.tier, "tier", "", "dedicated or low_priority")
 		fl.StringVarP(&f.location, "location", "l", "", "Location (default: the workspace's)")
 		fl.StringVar(&f.description, "description", "", "Description")
+		fl.StringVar(&f.vnetName, "vnet-name", "", "Virtual network of the compute's subnet (YAML network_settings.vnet_name)")
+		fl.StringVar(&f.subnet, "subnet", "", "Subnet name (with --vnet-name) or resource ID the nodes sit in (YAML network_settings.subnet)")
 	}
 	fl.IntVar(&f.minInstances, "min-instances", -1, "Minimum number of nodes (clusters)")
 	fl.IntVar(&f.maxInstances, "max-instances", -1, "Maximum number of nodes (clusters)")
@@ -350,6 +356,9 @@ func (a *app) mlComputeCmd() *cobra.Command {
 			}
 			body, err := computeBody(spec, &cf)
 			if err != nil {
+				return err
+			}
+			if err := applyComputeSubnet(body, spec, cf.vnetName, cf.subnet, ws.path); err != nil {
 				return err
 			}
 			if body["location"] == nil {

@@ -138,7 +138,7 @@ func (a *app) runAs(ctx context.Context, resourceID, clientID, environment strin
 		ro = append(ro, st.CABundle)
 		// Azure's host names ({account}.blob.core.windows.net, …) reach
 		// amlid through its proxy, as in a deployment.
-		if st.VaultProxyURL != "" {
+		if _, own := wl.Env["HTTPS_PROXY"]; st.VaultProxyURL != "" && !own { // the workload's own credential wins
 			pe := workload.ProxyEnv(st.VaultProxyURL)
 			for _, k := range []string{"HTTPS_PROXY", "https_proxy", "NO_PROXY", "no_proxy"} {
 				env = append(env, k+"="+pe[k])

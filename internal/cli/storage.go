@@ -349,7 +349,7 @@ func (a *app) storageAccountCmd() *cobra.Command {
 		}
 		cmd.AddCommand(c)
 	}
-	cmd.AddCommand(keys)
+	cmd.AddCommand(keys, a.storageNetworkRuleCmd())
 	return cmd
 }
 

@@ -38,6 +38,7 @@ type nameState struct {
 	proxy  *http.Server
 	proxyP int
 	route  RouteFunc
+	origin OriginFunc
 	tunnel *tunnelServer // proxy_connect.go
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/amlid/amlid/internal/azurehost"
+	"github.com/amlid/amlid/internal/netorigin"
 )
 
 // RouteFunc returns the handler that serves an Azure name (ARM, Entra,
@@ -27,6 +28,21 @@ func (p *Pool) SetRouter(f RouteFunc) {
 	ns := p.names()
 	ns.mu.Lock()
 	ns.route = f
+	ns.mu.Unlock()
+}
+
+// OriginFunc maps a workload's proxy credential (the password of its
+// HTTPS_PROXY URL) to the workload (false: no live workload has it).
+type OriginFunc func(password string) (netorigin.Origin, bool)
+
+// SetOrigins sets how the proxy recognises workloads: requests tunnelled
+// for a CONNECT that carries a workload's credential carry its
+// netorigin.Origin (virtual-network rules, rule DS-8). Nothing a client
+// writes in a request can set it.
+func (p *Pool) SetOrigins(f OriginFunc) {
+	ns := p.names()
+	ns.mu.Lock()
+	ns.origin = f
 	ns.mu.Unlock()
 }
 
@@ -85,6 +101,9 @@ type tunnel struct {
 	handler http.Handler
 	client  string
 	azure   bool // the caller is in the Azure-hostnames mode (azurehost.ProxyUser)
+	// origin is the workload the CONNECT's credential belongs to (nil: the
+	// public network).
+	origin *netorigin.Origin
 }
 
 type tunnelKey struct{}
@@ -133,11 +152,30 @@ func (p *Pool) serveTunnelled(w http.ResponseWriter, r *http.Request) {
 			strconv.Quote(fmt.Sprintf("This connection was opened for %s; a request for Host '%s' is refused. Open a connection (CONNECT) for each host name.", t.name.Host, r.Host)))
 		return
 	}
-	if !t.azure {
-		t.handler.ServeHTTP(w, r)
-		return
+	ctx := r.Context()
+	if t.origin != nil {
+		ctx = netorigin.With(ctx, *t.origin)
 	}
-	t.handler.ServeHTTP(w, r.WithContext(azurehost.WithName(r.Context(), t.name)))
+	if t.azure {
+		ctx = azurehost.WithName(ctx, t.name)
+	}
+	t.handler.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// workloadCredential reports whether a CONNECT's proxy password has the
+// shape of a workload's proxy credential (64 hex characters); the shared
+// Azure-hostnames password ("hostnames") and others do not.
+func workloadCredential(r *http.Request) (string, bool) {
+	user, pass, ok := proxyBasicAuth(r)
+	if !ok || user != azurehost.ProxyUser || len(pass) != 64 {
+		return "", false
+	}
+	for _, c := range pass {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return "", false
+		}
+	}
+	return pass, true
 }
 
 // azureMode: the CONNECT carries the Azure-hostnames mode's proxy user.
@@ -175,8 +213,23 @@ func (p *Pool) serveConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	ns := p.names()
 	ns.mu.Lock()
-	route, ts := ns.route, ns.tunnel
+	route, ts, originOf := ns.route, ns.tunnel, ns.origin
 	ns.mu.Unlock()
+	var origin *netorigin.Origin
+	if cred, ok := workloadCredential(r); ok {
+		o, known := netorigin.Origin{}, false
+		if originOf != nil {
+			o, known = originOf(cred)
+		}
+		if !known {
+			p.cfg.Logger.Warn("proxy: CONNECT with an unknown workload credential; refused", "target", r.Host, "client", r.RemoteAddr)
+			refuseConnect(w, http.StatusProxyAuthRequired, "amlid's proxy knows no running workload with this HTTPS_PROXY credential: "+
+				"each job node, compute instance process and deployment gets its own, and it ends with the workload. "+
+				"Use the HTTPS_PROXY amlid gives the running workload, or `amlid env --azure-hostnames` on the host")
+			return
+		}
+		origin = &o
+	}
 	name, ok := azurehost.Parse(host)
 	var h http.Handler
 	switch {
@@ -226,7 +279,7 @@ func (p *Pool) serveConnect(w http.ResponseWriter, r *http.Request) {
 			return p.leafFor(name.Host)
 		},
 	})
-	ts.conns.Store(tc, &tunnel{name: name, handler: h, client: client, azure: azureMode(r)})
+	ts.conns.Store(tc, &tunnel{name: name, handler: h, client: client, azure: azureMode(r), origin: origin})
 	if !ts.ln.push(tc) {
 		ts.conns.Delete(tc)
 		tc.Close()

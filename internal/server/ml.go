@@ -52,7 +52,8 @@ func (s *Server) registerML(ctx context.Context, reg *arm.Registry, base string)
 	s.ml.assets.Register(reg)
 	s.ml.endpoints.Register(reg)
 	s.ml.compute = &compute.Provider{Provider: s.ml.provider, Workloads: s.Workloads, MSIURL: s.State.MSIURL, RootCAs: s.CA.Pool(),
-		WorkDir: filepath.Join(s.Opts.DataDir, "ml"), ARMURL: s.State.ARMURL, Minute: s.Opts.ComputeMinute, Logger: s.log}
+		WorkDir: filepath.Join(s.Opts.DataDir, "ml"), ARMURL: s.State.ARMURL, Minute: s.Opts.ComputeMinute, Logger: s.log,
+		ProxyURL: func() string { return s.State.VaultProxyURL }}
 	s.ml.compute.Register(reg)
 	s.ml.compute.RegisterAKS(reg)
 	s.ml.data = &datastore.Provider{ML: s.ml.provider, Vaults: func() datastore.Vaults { return s.kv.Vaults },

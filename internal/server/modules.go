@@ -73,12 +73,16 @@ func (s *Server) storageModule(context.Context) (Module, error) {
 	s.Storage = &storage.Provider{Store: s.Store, BlobBaseURL: s.State.BlobURL}
 	s.Storage.Register(s.ARM.Registry())
 	blobH, err := blob.New(blob.Config{Storage: s.Storage, Store: s.Store, Tokens: s.Tokens, Authz: s.Authz,
-		DataDir: filepath.Join(s.Opts.DataDir, "blobs"), Logger: s.log, AuthorityHost: s.State.ARMURL, TrustedService: s.trustedService})
+		DataDir: filepath.Join(s.Opts.DataDir, "blobs"), Logger: s.log, AuthorityHost: s.State.ARMURL, TrustedService: s.trustedService,
+		SubnetOf: s.subnetOf})
 	if err != nil {
 		return nil, err
 	}
 	// The proxy that serves Azure's host names (`amlid env --azure-hostnames`).
 	s.Hosts.SetRouter(s.azureRoute(blobH))
+	// Workloads' own proxy credentials tell storage where a request comes
+	// from (virtual-network rules).
+	s.Hosts.SetOrigins(s.workloadOrigin)
 	s.blobSrv = &http.Server{Handler: s.logRequests(limitBody(blobH, s.Opts.BodyIdleTimeout, dataReadTimeout)), TLSConfig: s.CA.TLSConfig(),
 		ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout,
 		MaxHeaderBytes: 64 << 10, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}

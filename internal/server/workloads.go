@@ -128,6 +128,13 @@ func (s *Server) serveWorkloads(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.Workloads.Unregister(wl.ID)
 	env := msi.EnvFor(wl, s.State.MSIURL)
+	if s.State.VaultProxyURL != "" {
+		// Its own proxy credential: storage knows the command runs on this
+		// resource (a compute's subnet: virtual-network rules, DS-8).
+		for k, v := range workload.ProxyEnvFor(s.State.VaultProxyURL, wl) {
+			env[k] = v
+		}
+	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	answer := map[string]any{"workloadId": wl.ID, "resourceId": res.ID, "env": env}

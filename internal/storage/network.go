@@ -31,8 +31,9 @@ type IPRule struct {
 	prefix netip.Prefix
 }
 
-// VirtualNetworkRule allows a subnet. amlid has no virtual networks, so such
-// a rule never matches a request; it is kept and reported.
+// VirtualNetworkRule allows a subnet: requests from workloads whose compute
+// sits in it (properties.properties.subnet.id), as amlid's proxy tells them
+// (package netorigin).
 type VirtualNetworkRule struct {
 	ID     string `json:"id"`
 	Action string `json:"action"`
@@ -68,6 +69,37 @@ func (n NetworkACLs) AllowsIP(addr netip.Addr) string {
 		}
 	}
 	return ""
+}
+
+// AllowsSubnet returns the ID of the first Allow virtual-network rule for
+// subnet (resource IDs compared case-insensitively, a trailing "/"
+// ignored), "" when none; an empty subnet (the public network) matches
+// nothing.
+func (n NetworkACLs) AllowsSubnet(subnet string) string {
+	subnet = strings.TrimRight(strings.TrimSpace(subnet), "/")
+	if subnet == "" {
+		return ""
+	}
+	for _, r := range n.VirtualNetworkRules {
+		if !strings.EqualFold(r.Action, "Allow") {
+			continue
+		}
+		if strings.EqualFold(strings.TrimRight(r.ID, "/"), subnet) {
+			return r.ID
+		}
+	}
+	return ""
+}
+
+// SubnetRules lists the IDs of the Allow virtual-network rules.
+func (n NetworkACLs) SubnetRules() []string {
+	var out []string
+	for _, r := range n.VirtualNetworkRules {
+		if strings.EqualFold(r.Action, "Allow") {
+			out = append(out, r.ID)
+		}
+	}
+	return out
 }
 
 // AllowsResource returns the first resource access rule that covers the
@@ -228,8 +260,10 @@ func ParseNetworkACLs(v any) (NetworkACLs, error) {
 			return n, aclError("virtualNetworkRules[*].id", "'"+r.ID+"' is not a subnet resource ID.")
 		}
 		act := r.Action
-		if act == "" {
+		if act == "" || strings.EqualFold(act, "allow") {
 			act = "Allow"
+		} else {
+			return n, aclError("virtualNetworkRules[*].action", "the only virtual network rule action is Allow.")
 		}
 		st := r.State
 		if st == "" {

@@ -1,6 +1,10 @@
 package workload
 
-import "github.com/amlid/amlid/internal/azurehost"
+import (
+	"strings"
+
+	"github.com/amlid/amlid/internal/azurehost"
+)
 
 // NoProxy is what stays direct when a workload uses amlid's proxy: amlid's
 // loopback URLs (MSI_ENDPOINT, the front door, Blob's path-style port).
@@ -17,4 +21,20 @@ func ProxyEnv(proxyURL string) map[string]string {
 		"HTTPS_PROXY": proxyURL, "https_proxy": proxyURL,
 		"NO_PROXY": NoProxy, "no_proxy": NoProxy,
 	}
+}
+
+// ProxyEnvFor is ProxyEnv with w's own proxy credential: its HTTPS_PROXY is
+// http://azure:<ProxySecret>@127.0.0.1:PORT, still the Azure-hostnames mode
+// (user azure), and the proxy knows the requests come from w's resource
+// (virtual-network rules, rule DS-8). Without w (or a proxy URL that is
+// not plain http://host:port) it is ProxyEnv.
+func ProxyEnvFor(proxyURL string, w *Workload) map[string]string {
+	rest, ok := strings.CutPrefix(proxyURL, "http://")
+	if w == nil || w.ProxySecret == "" || !ok || strings.Contains(rest, "@") {
+		return ProxyEnv(proxyURL)
+	}
+	env := ProxyEnv(proxyURL)
+	u := "http://" + azurehost.ProxyUser + ":" + w.ProxySecret + "@" + rest
+	env["HTTPS_PROXY"], env["https_proxy"] = u, u
+	return env
 }

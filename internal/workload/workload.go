@@ -82,6 +82,12 @@ type Workload struct {
 	// DEFAULT_IDENTITY_CLIENT_ID), as it was at registration; empty when the
 	// default identity is system-assigned or there is none.
 	DefaultClientID string
+	// ProxySecret is 64 lower-case hex characters (256 random bits): the
+	// password of the workload's own HTTPS_PROXY URL (ProxyEnvFor). amlid's
+	// proxy maps it back to the workload, so requests tunnelled with it come
+	// from the workload's resource on amlid's network (virtual-network rules,
+	// rule DS-8). Never log it.
+	ProxySecret string
 	// Label describes the workload for people ("job j1", "deployment
 	// blue"); optional, never a secret.
 	Label   string
@@ -134,11 +140,13 @@ type Registry struct {
 	// byKey is keyed by SHA-256(ID), so that a lookup compares digests, not
 	// the credential itself.
 	byKey map[[sha256.Size]byte]*Workload
+	// byProxy is keyed by SHA-256(ProxySecret).
+	byProxy map[[sha256.Size]byte]*Workload
 }
 
 // NewRegistry returns an empty registry over r.
 func NewRegistry(r Resolver) *Registry {
-	return &Registry{res: r, now: time.Now, byKey: map[[sha256.Size]byte]*Workload{}}
+	return &Registry{res: r, now: time.Now, byKey: map[[sha256.Size]byte]*Workload{}, byProxy: map[[sha256.Size]byte]*Workload{}}
 }
 
 func randomHex(n int) (string, error) {
@@ -186,6 +194,9 @@ func (r *Registry) Register(ctx context.Context, resourceID string, opts ...Opti
 	if w.Secret, err = randomHex(SecretBytes); err != nil {
 		return nil, err
 	}
+	if w.ProxySecret, err = randomHex(SecretBytes); err != nil {
+		return nil, err
+	}
 	if w.Handle, err = randomHex(handleBytes); err != nil {
 		return nil, err
 	}
@@ -201,6 +212,7 @@ func (r *Registry) Register(ctx context.Context, resourceID string, opts ...Opti
 		}
 	}
 	r.byKey[keyOf(w.ID)] = w
+	r.byProxy[keyOf(w.ProxySecret)] = w
 	c := *w
 	return &c, nil
 }
@@ -209,6 +221,9 @@ func (r *Registry) Register(ctx context.Context, resourceID string, opts ...Opti
 // Call it when the process ends. Unknown IDs are ignored.
 func (r *Registry) Unregister(id string) {
 	r.mu.Lock()
+	if w := r.byKey[keyOf(id)]; w != nil {
+		delete(r.byProxy, keyOf(w.ProxySecret))
+	}
 	delete(r.byKey, keyOf(id))
 	r.mu.Unlock()
 }
@@ -222,6 +237,7 @@ func (r *Registry) UnregisterResource(resourceID string) int {
 	for k, w := range r.byKey {
 		if strings.EqualFold(w.ResourceID, resourceID) {
 			delete(r.byKey, k)
+			delete(r.byProxy, keyOf(w.ProxySecret))
 			n++
 		}
 	}
@@ -268,6 +284,23 @@ func (r *Registry) Authenticate(id, secret string) (*Workload, bool) {
 
 var dummySecret = strings.Repeat("0", 2*SecretBytes)
 
+// ByProxySecret returns (a copy of) the live workload whose proxy
+// credential is secret. The lookup is by SHA-256 digest, so its timing
+// says nothing about the secret.
+func (r *Registry) ByProxySecret(secret string) (*Workload, bool) {
+	if len(secret) != 2*SecretBytes {
+		return nil, false
+	}
+	r.mu.RLock()
+	w := r.byProxy[keyOf(secret)]
+	r.mu.RUnlock()
+	if w == nil {
+		return nil, false
+	}
+	c := *w
+	return &c, true
+}
+
 // SecretMatches reports, in constant time, whether secret is w's secret.
 func SecretMatches(w *Workload, secret string) bool {
 	if w == nil || w.Secret == "" {
@@ -283,7 +316,7 @@ func (r *Registry) List() []*Workload {
 	out := make([]*Workload, 0, len(r.byKey))
 	for _, w := range r.byKey {
 		c := *w
-		c.ID, c.Secret = "", ""
+		c.ID, c.Secret, c.ProxySecret = "", "", ""
 		out = append(out, &c)
 	}
 	r.mu.RUnlock()

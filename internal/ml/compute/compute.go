@@ -55,6 +55,11 @@ type Provider struct {
 	// accelerate idle shutdown and node scale-down with it.
 	Minute time.Duration
 	Logger *slog.Logger
+	// ProxyURL is amlid's proxy for Azure's host names (known once the
+	// vault module resumed): each node's code gets it as HTTPS_PROXY with
+	// the node's own credential, so storage sees which compute (and subnet)
+	// a request comes from (virtual-network rules, rule DS-8).
+	ProxyURL func() string
 
 	mu       sync.Mutex
 	computes map[string]*state // lower(compute ID)
@@ -182,6 +187,9 @@ func (p *Provider) validate(ctx context.Context, w *arm.Write) error {
 	}
 	props["properties"] = inner
 	var err error
+	if err := validateSubnet(inner, old, ct); err != nil {
+		return err
+	}
 	switch ct {
 	case AmlCompute:
 		err = validateCluster(inner)
@@ -278,6 +286,45 @@ func isoDuration(s string) (time.Duration, bool) {
 		d += time.Duration(f * float64(time.Second))
 	}
 	return d, true
+}
+
+// validateSubnet checks properties.properties.subnet ({"id": subnet
+// resource ID}, YAML network_settings): only clusters and instances sit in
+// a subnet, and a compute's subnet is fixed at creation, as on Azure.
+func validateSubnet(inner map[string]any, old *arm.Resource, ct string) error {
+	raw, present := inner["subnet"]
+	if raw == nil {
+		delete(inner, "subnet")
+	}
+	newID := ""
+	if present && raw != nil {
+		m, ok := raw.(map[string]any)
+		id, _ := m["id"].(string)
+		if !ok || strings.TrimSpace(id) == "" {
+			return badRequest("properties.properties.subnet must be {\"id\": \"<subnet resource ID>\"} (YAML network_settings: {vnet_name: <vnet>, subnet: <name or ID>}); got %v.", raw)
+		}
+		pid, err := arm.ParseID(strings.TrimSpace(id))
+		if err != nil || !strings.EqualFold(pid.TypeName(), "Microsoft.Network/virtualNetworks/subnets") {
+			return badRequest("properties.properties.subnet.id '%s' is not a subnet resource ID (/subscriptions/<sub>/resourceGroups/<rg>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>).", id)
+		}
+		if ct != AmlCompute && ct != ComputeInstance {
+			return badRequest("Only compute clusters (AmlCompute) and compute instances sit in a subnet; an attached %s does not take properties.properties.subnet.", ct)
+		}
+		newID = strings.TrimRight(strings.TrimSpace(id), "/")
+		inner["subnet"] = map[string]any{"id": newID}
+	}
+	if old != nil {
+		if was := access.SubnetOf(old); !strings.EqualFold(was, newID) {
+			show := func(s string) string {
+				if s == "" {
+					return "none (public network)"
+				}
+				return s
+			}
+			return badRequest("Compute %s's subnet cannot change after creation (it is %s; the request asks for %s). Delete the compute and create it again in the subnet you want (network_settings.subnet).", old.Name, show(was), show(newID))
+		}
+	}
+	return nil
 }
 
 func validateCluster(inner map[string]any) error {

@@ -199,8 +199,13 @@ func (p *Provider) removeNode(n *node) {
 type Node struct {
 	ID  string
 	Dir string
-	// Env is the node's managed-identity environment.
+	// Env is the node's managed-identity environment, and HTTPS_PROXY with
+	// the node's own proxy credential when amlid's proxy runs.
 	Env map[string]string
+	// ProxyURL is that HTTPS_PROXY ("" without a proxy): what amlid itself
+	// uses to read and write storage for code on the node (job inputs and
+	// outputs), so those requests take the node's network path too.
+	ProxyURL string
 }
 
 // IsCompute reports whether a resource ID is a compute.
@@ -250,6 +255,14 @@ func (p *Provider) Acquire(ctx context.Context, computeID string) (*Node, func()
 		}
 	}
 	out := &Node{ID: n.ID, Dir: n.Dir, Env: msi.EnvFor(n.wl, p.MSIURL)}
+	if p.ProxyURL != nil && p.ProxyURL() != "" {
+		// The node's own proxy credential: storage knows the request comes
+		// from this compute (its subnet: virtual-network rules, DS-8).
+		for k, v := range workload.ProxyEnvFor(p.ProxyURL(), n.wl) {
+			out.Env[k] = v
+		}
+		out.ProxyURL = out.Env["HTTPS_PROXY"]
+	}
 	release := func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()

@@ -334,7 +334,7 @@ func (p *Provider) runDeployment(ctx context.Context, id string, gen float64) er
 	// Azure's host names reach amlid through its proxy (the code is run
 	// unchanged); loopback (MSI_ENDPOINT, amlid's own URLs) stays direct.
 	if p.ProxyURL != nil && p.ProxyURL() != "" {
-		for k, v := range workload.ProxyEnv(p.ProxyURL()) {
+		for k, v := range workload.ProxyEnvFor(p.ProxyURL(), wl) {
 			if _, set := env[k]; !set {
 				env[k] = v
 			}

@@ -7,10 +7,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"html"
 	"net/http"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -39,6 +42,10 @@ type reader struct {
 	principal   *directory.Principal
 	// Of is the compute, for a compute identity.
 	Of *arm.Resource
+	// via is the HTTPS_PROXY of the job's first node (its own proxy
+	// credential): amlid reads inputs and writes outputs through it, so
+	// they take the node's network path (virtual-network rules, DS-8).
+	via string
 }
 
 func (r *reader) describe() string {
@@ -115,11 +122,42 @@ func firstNonEmpty(ss ...string) string {
 	return ""
 }
 
+// storageBase is the container URL and client options amlid uses for a
+// job's data: the account's Azure name through the node's proxy credential
+// when the job has a node (the request comes from the compute's network),
+// else amlid's loopback endpoint (the public network).
+func (p *Provider) storageBase(rd *reader, account, cont string) (string, *container.ClientOptions) {
+	if rd != nil && rd.via != "" {
+		if u, err := url.Parse(rd.via); err == nil {
+			return "https://" + account + ".blob.core.windows.net/" + cont, &container.ClientOptions{ClientOptions: azcore.ClientOptions{
+				Transport: &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(u), TLSClientConfig: &tls.Config{RootCAs: p.RootCAs}}},
+				Retry:     policy.RetryOptions{MaxRetries: 1},
+			}}
+		}
+	}
+	return strings.TrimRight(p.BlobEndpoint(account), "/") + "/" + cont, p.clientOptions()
+}
+
 func (p *Provider) clientOptions() *container.ClientOptions {
 	return &container.ClientOptions{ClientOptions: azcore.ClientOptions{
 		Transport: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: p.RootCAs}}},
 		Retry:     policy.RetryOptions{MaxRetries: 1},
 	}}
+}
+
+var storageMessage = regexp.MustCompile(`<Message>([\s\S]*?)</Message>`)
+
+// networkRefusal is the storage's own message when it refused a request
+// for its network rules (403 AuthorizationFailure, rule DS-8): it names the
+// rules, where the request came from and the fix.
+func networkRefusal(re *azcore.ResponseError) (string, bool) {
+	if re.StatusCode != http.StatusForbidden || re.ErrorCode != "AuthorizationFailure" {
+		return "", false
+	}
+	if m := storageMessage.FindStringSubmatch(re.Error()); m != nil {
+		return html.UnescapeString(strings.TrimSpace(m[1])), true
+	}
+	return "403 AuthorizationFailure (rule DS-8: the storage account's network rules)", true
 }
 
 // fetchInput materialises one input (ro_mount and download alike: a local
@@ -135,7 +173,7 @@ func (p *Provider) fetchInput(ctx context.Context, wsID string, comp *arm.Resour
 	}
 	used := map[string]any{"input": name, "uri": res.URI}
 	var cc *container.Client
-	base := strings.TrimRight(p.BlobEndpoint(res.Account), "/") + "/" + res.Container
+	base, opts := p.storageBase(rd, res.Account, res.Container)
 	how := ""
 	var who *reader = rd
 	if ds := res.DatastoreResource; ds != nil && credType(ds) != "" && credType(ds) != "None" {
@@ -153,12 +191,12 @@ func (p *Provider) fetchInput(ctx context.Context, wsID string, comp *arm.Resour
 			if err != nil {
 				return "", used, fmt.Errorf("datastore %s: its account key is not valid: %v", ds.Name, err)
 			}
-			cc, err = container.NewClientWithSharedKeyCredential(base, cred, p.clientOptions())
+			cc, err = container.NewClientWithSharedKeyCredential(base, cred, opts)
 			if err != nil {
 				return "", used, err
 			}
 		case "Sas":
-			cc, err = container.NewClientWithNoCredential(base+"?"+strings.TrimPrefix(secret, "?"), p.clientOptions())
+			cc, err = container.NewClientWithNoCredential(base+"?"+strings.TrimPrefix(secret, "?"), opts)
 			if err != nil {
 				return "", used, err
 			}
@@ -173,7 +211,7 @@ func (p *Provider) fetchInput(ctx context.Context, wsID string, comp *arm.Resour
 			return "", used, fmt.Errorf("a storage token for %s: %v", rd.describe(), err)
 		}
 		used["identity"], used["principalId"] = rd.Label, rd.PrincipalID
-		cc, err = container.NewClient(base, mlblob.StaticToken(tok), p.clientOptions())
+		cc, err = container.NewClient(base, mlblob.StaticToken(tok), opts)
 		if err != nil {
 			return "", used, err
 		}
@@ -183,6 +221,9 @@ func (p *Provider) fetchInput(ctx context.Context, wsID string, comp *arm.Resour
 		var re *azcore.ResponseError
 		if !errors.As(err, &re) {
 			return fmt.Errorf("input %s (%s): %v", name, res.URI, err)
+		}
+		if msg, ok := networkRefusal(re); ok {
+			return fmt.Errorf("input %s (%s) is read from compute %s's nodes: the storage's firewall refused it: %s", name, res.URI, comp.Name, msg)
 		}
 		if who == nil {
 			return fmt.Errorf("input %s (%s): read with %s: %d %s", name, res.URI, how, re.StatusCode, re.ErrorCode)
@@ -407,7 +448,7 @@ func (p *Provider) uploadOutput(ctx context.Context, wsID string, comp *arm.Reso
 	if res.Account == "" || res.Container == "" {
 		return "", 0, fmt.Errorf("output %s (%s) is not in blob storage amlid serves", name, uri)
 	}
-	base := strings.TrimRight(p.BlobEndpoint(res.Account), "/") + "/" + res.Container
+	base, opts := p.storageBase(rd, res.Account, res.Container)
 	var cc *container.Client
 	who := rd
 	if ds := res.DatastoreResource; ds != nil && credType(ds) == "AccountKey" {
@@ -419,7 +460,7 @@ func (p *Provider) uploadOutput(ctx context.Context, wsID string, comp *arm.Reso
 		if err != nil {
 			return "", 0, err
 		}
-		if cc, err = container.NewClientWithSharedKeyCredential(base, cred, p.clientOptions()); err != nil {
+		if cc, err = container.NewClientWithSharedKeyCredential(base, cred, opts); err != nil {
 			return "", 0, err
 		}
 		who = nil
@@ -428,7 +469,7 @@ func (p *Provider) uploadOutput(ctx context.Context, wsID string, comp *arm.Reso
 		if err != nil {
 			return "", 0, err
 		}
-		if cc, err = container.NewClient(base, mlblob.StaticToken(tok), p.clientOptions()); err != nil {
+		if cc, err = container.NewClient(base, mlblob.StaticToken(tok), opts); err != nil {
 			return "", 0, err
 		}
 	}
@@ -444,6 +485,11 @@ func (p *Provider) uploadOutput(ctx context.Context, wsID string, comp *arm.Reso
 		fh.Close()
 		if err != nil {
 			var re *azcore.ResponseError
+			if errors.As(err, &re) {
+				if msg, ok := networkRefusal(re); ok {
+					return "", 0, fmt.Errorf("output %s (%s) is written from compute %s's nodes: the storage's firewall refused it: %s", name, res.URI, comp.Name, msg)
+				}
+			}
 			if who != nil && errors.As(err, &re) {
 				return "", 0, fmt.Errorf("rules DS-4, DS-5: output %s (%s) is written as %s, which may not write there: %d %s. It needs data action %s on storage account %s.\nFix: %s",
 					name, res.URI, who.describe(), re.StatusCode, re.ErrorCode, catalog.BlobWrite, res.Account,

@@ -380,7 +380,7 @@ func (p *Provider) runStep(ctx context.Context, r *arm.Resource, pl *pipeline, s
 		if err != nil {
 			return fmt.Errorf("could not get node %d of %d on compute %s: %v", i+1, s.Instances, s.ComputeID, err)
 		}
-		nodes = append(nodes, nodeRef{Env: n.Env, Dir: n.Dir, ID: n.ID, release: release})
+		nodes = append(nodes, nodeRef{Env: n.Env, Dir: n.Dir, ID: n.ID, ProxyURL: n.ProxyURL, release: release})
 	}
 	comp, err := ml.LoadResource(ctx, p.Store, s.ComputeID)
 	if err != nil {
@@ -401,6 +401,9 @@ func (p *Provider) runStep(ctx context.Context, r *arm.Resource, pl *pipeline, s
 	rd, err := p.dataIdentity(ctx, r, comp, s)
 	if err != nil {
 		return fmt.Errorf("rule DS-6 (%s): %v", st.identityLabel(), err)
+	}
+	if len(nodes) > 0 {
+		rd.via = nodes[0].ProxyURL // the compute's network path (DS-8)
 	}
 	rec["identity"], rec["principalId"] = rd.Label, rd.PrincipalID
 	var accessLog []any

@@ -120,7 +120,7 @@ func (p *Provider) execute(ctx context.Context, jobID string) (string, string) {
 	for waited := false; len(nodes) < s.Instances; {
 		n, release, err := p.Compute.Acquire(ctx, s.ComputeID)
 		if err == nil {
-			nodes = append(nodes, nodeRef{Env: n.Env, Dir: n.Dir, ID: n.ID, release: release})
+			nodes = append(nodes, nodeRef{Env: n.Env, Dir: n.Dir, ID: n.ID, ProxyURL: n.ProxyURL, release: release})
 			continue
 		}
 		var ae *arm.Error
@@ -171,6 +171,9 @@ func (p *Provider) execute(ctx context.Context, jobID string) (string, string) {
 	reader, err := p.dataIdentity(ctx, r, comp, s)
 	if err != nil {
 		return Failed, err.Error()
+	}
+	if len(nodes) > 0 {
+		reader.via = nodes[0].ProxyURL // the compute's network path (DS-8)
 	}
 	values := map[string]string{}
 	var accessLog []any
@@ -252,9 +255,10 @@ func (p *Provider) execute(ctx context.Context, jobID string) (string, string) {
 }
 
 type nodeRef struct {
-	ID, Dir string
-	Env     map[string]string
-	release func()
+	ID, Dir  string
+	ProxyURL string
+	Env      map[string]string
+	release  func()
 }
 
 func mustParent(id string) string {
