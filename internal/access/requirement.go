@@ -15,6 +15,7 @@ const (
 	KindRBAC    = "rbac"         // an action or data action, granted by a role
 	KindPolicy  = "accessPolicy" // secret permissions in a vault using access policies
 	KindNetwork = "network"      // a storage firewall letting the identity through
+	KindSubnet  = "subnet"       // a storage firewall letting a compute's network (its subnet) through
 )
 
 // Requirement is one thing a rule asks of an identity.
@@ -33,6 +34,8 @@ type Requirement struct {
 	Why               string   `json:"why"`
 	// Optional requirements are reported but never fail a check.
 	Optional bool `json:"optional,omitempty"`
+	// From is the compute whose network the requests come from (KindSubnet).
+	From string `json:"from,omitempty"`
 }
 
 // Need is "<role> on <scope>" (or the access-policy permissions) for messages.
@@ -42,6 +45,8 @@ func (r Requirement) Need() string {
 		return "access policy on key vault " + r.Scope + ": secret permissions " + strings.Join(r.SecretPermissions, ", ")
 	case KindNetwork:
 		return "network access to " + r.Scope
+	case KindSubnet:
+		return "network access from compute " + r.From + " to " + r.Scope
 	}
 	return r.Role + " on " + r.Scope
 }
@@ -136,6 +141,16 @@ func Evaluate(ctx context.Context, d Decider, src Source, r Requirement) (Findin
 			return f, nil
 		}
 		f.Fix = fmt.Sprintf("amlid storage account update -n %s --bypass AzureServices", acct.Name)
+	case KindSubnet:
+		acct, err := src.Get(ctx, r.Scope)
+		if err != nil {
+			return f, err
+		}
+		comp, err := src.Get(ctx, r.From)
+		if err != nil {
+			return f, err
+		}
+		f.Met, f.Via, f.Reason, f.Fix = subnetThrough(acct, comp, r.Identity)
 	default:
 		return f, fmt.Errorf("access: unknown requirement kind %q", r.Kind)
 	}
@@ -157,6 +172,109 @@ func trustedServiceThrough(acct *arm.Resource) (bool, string) {
 		}
 	}
 	return false, fmt.Sprintf("Storage account %s denies by default (networkAcls.defaultAction Deny) and bypass '%s' does not let trusted Azure services (the workspace identity) through.", acct.Name, bypass)
+}
+
+// subnetThrough says whether a storage account's firewall lets the
+// requests of code on a compute through (rule DS-8): by the compute's
+// subnet (virtualNetworkRules), by a resource access rule for the identity
+// that reads, or — a compute in no subnet reaches storage from the public
+// network, as the host does — by ipRules, which the analyzer cannot match
+// against an address and takes as allowing.
+func subnetThrough(acct, comp *arm.Resource, id Identity) (met bool, via, reason, fix string) {
+	acls, _ := acct.Prop("networkAcls").(map[string]any)
+	if def, _ := acls["defaultAction"].(string); def == "" || strings.EqualFold(def, "Allow") {
+		return true, "the account's firewall allows every network (defaultAction Allow)", "", ""
+	}
+	subnet := SubnetOf(comp)
+	var allowed []string
+	vr, _ := acls["virtualNetworkRules"].([]any)
+	for _, e := range vr {
+		m, _ := e.(map[string]any)
+		rid, _ := m["id"].(string)
+		if act, _ := m["action"].(string); act != "" && !strings.EqualFold(act, "Allow") {
+			continue
+		}
+		allowed = append(allowed, rid)
+		if subnet != "" && strings.EqualFold(strings.TrimRight(rid, "/"), strings.TrimRight(subnet, "/")) {
+			return true, fmt.Sprintf("virtualNetworkRules entry %s (compute %s's subnet)", rid, comp.Name), "", ""
+		}
+	}
+	miRes := id.ResourceID
+	if miRes == "" {
+		miRes = id.Of
+	}
+	rar, _ := acls["resourceAccessRules"].([]any)
+	for _, e := range rar {
+		m, _ := e.(map[string]any)
+		tid, _ := m["tenantId"].(string)
+		rid, _ := m["resourceId"].(string)
+		if miRes != "" && (id.TenantID == "" || strings.EqualFold(tid, id.TenantID)) && resourcePatternMatches(rid, miRes) {
+			return true, "resourceAccessRules entry " + rid, "", ""
+		}
+	}
+	ips, _ := acls["ipRules"].([]any)
+	if subnet == "" && len(ips) > 0 {
+		return true, fmt.Sprintf("compute %s sits in no subnet and reaches storage from the public network, as the host does: the account's %d ipRules entries decide", comp.Name, len(ips)), "", ""
+	}
+	list := "none"
+	if len(allowed) > 0 {
+		list = strings.Join(allowed, ", ")
+	}
+	rg := "<resource group>"
+	if aid, err := arm.ParseID(acct.ID); err == nil {
+		rg = aid.ResourceGroup
+	}
+	if subnet == "" {
+		return false, "", fmt.Sprintf("Storage account %s denies by default (networkAcls.defaultAction Deny); compute %s sits in no subnet, so its requests come from the public network, which no rule allows (allowed subnets: %s).", acct.Name, comp.Name, list),
+			fmt.Sprintf("create the compute in an allowed subnet (amlid ml compute create -n %s … --vnet-name <vnet> --subnet <subnet>; a compute's subnet is fixed at creation) or allow its address: amlid storage account network-rule add -g %s --account-name %s --ip-address <address>", comp.Name, rg, acct.Name)
+	}
+	return false, "", fmt.Sprintf("Storage account %s denies by default (networkAcls.defaultAction Deny); compute %s sits in subnet %s, which no virtualNetworkRules entry allows (allowed subnets: %s).", acct.Name, comp.Name, subnet, list),
+		fmt.Sprintf("amlid storage account network-rule add -g %s --account-name %s --subnet %s", rg, acct.Name, subnet)
+}
+
+// resourcePatternMatches is a resource access rule's match: segments
+// compared case-insensitively, "*" for any one segment, a trailing "*"
+// for deeper IDs too.
+func resourcePatternMatches(pattern, id string) bool {
+	ps := strings.Split(strings.Trim(pattern, "/"), "/")
+	is := strings.Split(strings.Trim(id, "/"), "/")
+	if len(is) < len(ps) {
+		return false
+	}
+	for i, p := range ps {
+		if p != "*" && !strings.EqualFold(p, is[i]) {
+			return false
+		}
+	}
+	return len(is) == len(ps) || ps[len(ps)-1] == "*"
+}
+
+// denies reports whether a storage account's firewall denies by default.
+func denies(acct *arm.Resource) bool {
+	acls, _ := acct.Prop("networkAcls").(map[string]any)
+	def, _ := acls["defaultAction"].(string)
+	return strings.EqualFold(def, "Deny")
+}
+
+// SubnetRequirement is rule DS-8 for code on a compute that reads or
+// writes a storage account which denies by default: the compute's network
+// must get through (nil when the account allows every network or is not
+// amlid's).
+func SubnetRequirement(ctx context.Context, src Source, resource string, id Identity, comp *arm.Resource, acctID, why string) (*Requirement, error) {
+	if comp == nil || acctID == "" {
+		return nil, nil
+	}
+	acct, err := src.Get(ctx, acctID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !denies(acct) {
+		return nil, nil
+	}
+	return &Requirement{Rule: "DS-8", Resource: resource, Identity: id, Kind: KindSubnet, Scope: acct.ID, From: comp.ID, Why: why}, nil
 }
 
 // EvaluateAll decides every requirement.

@@ -75,6 +75,22 @@ func DS5(ctx context.Context, src Source, job *arm.Resource) (Result, error) {
 		if err != nil {
 			return res, err
 		}
+		// DS-8: the input is read from the compute's nodes, so a firewall
+		// that denies by default must let the compute's network through.
+		netID, netOK := reader, readerOK
+		if !netOK {
+			netID, netOK = Acting(comp)
+		}
+		if netOK {
+			q, err := SubnetRequirement(ctx, src, job.ID, netID, comp, DatastoreAccountID(ds),
+				fmt.Sprintf("input %s (%s) is read from compute %s's nodes, behind the storage account's firewall", name, uri, comp.Name))
+			if err != nil {
+				return res, err
+			}
+			if q != nil {
+				res.Requirements = append(res.Requirements, *q)
+			}
+		}
 		creds, _ := ds.Prop("credentials").(map[string]any)
 		if ct, _ := creds["credentialsType"].(string); ct != "" && !strings.EqualFold(ct, "None") {
 			// Cached credentials, fetched from the workspace vault by the

@@ -110,8 +110,22 @@ except Exception as e:
 		return write(name+".yml", y+"\ncode: src\ncompute: azureml:"+compute+"\n")
 	}
 
+	// The analyzer predicts it (what-if on the job YAML): DS-8 names the
+	// compute's subnet and the fix.
+	if so, se, code := in.cli(cfg, "analyze", "-f", jobYAML("ok", "in-vnet", true)); code != 0 || !strings.Contains(so, "subnets/training") {
+		t.Fatalf("what-if for the compute in the allowed subnet: exit %d\n%s\n%s", code, so, se)
+	}
+	so, se, code := in.cli(cfg, "analyze", "-f", jobYAML("dev", "other-vnet", true))
+	if code != 1 || !strings.Contains(so, `"rule": "DS-8"`) ||
+		!strings.Contains(so, "network-rule add -g vnet-rg --account-name vnetdata --subnet "+dev) {
+		t.Fatalf("what-if for the compute in another subnet: exit %d\n%s\n%s", code, so, se)
+	}
+	if so, se, code := in.cli(cfg, "analyze", "-f", jobYAML("pub", "no-vnet", true)); code != 1 || !strings.Contains(so, `"rule": "DS-8"`) || !strings.Contains(so, "sits in no subnet") {
+		t.Fatalf("what-if for the compute in no subnet: exit %d\n%s\n%s", code, so, se)
+	}
+
 	// In the allowed subnet: amlid's input mount and the job's own client.
-	so, se, code := in.cli(cfg, "ml", "job", "create", "-f", jobYAML("ok", "in-vnet", true), "--name", "vnet-ok", "--stream")
+	so, se, code = in.cli(cfg, "ml", "job", "create", "-f", jobYAML("ok", "in-vnet", true), "--name", "vnet-ok", "--stream")
 	if code != 0 || !strings.Contains(so, "mounted: team,a") || !strings.Contains(so, "sdk: team,a") {
 		t.Fatalf("job on a compute in the allowed subnet: exit %d\n%s\n%s", code, so, se)
 	}
