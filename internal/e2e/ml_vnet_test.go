@@ -152,6 +152,11 @@ except Exception as e:
 		t.Fatalf("job on a compute in another subnet: exit %d\n%s\n%s", code, so, se)
 	}
 
+	// Data preview runs in the service, in no subnet: the subnet rule does
+	// not let it through, and the refusal says so (DS-8).
+	in.mustCLI(cfg, "ml", "data", "create", "--name", "rows", "--path", "azureml://datastores/vnetds/paths/x.csv", "--type", "uri_file")
+	in.cliFails(t, cfg, []string{"DS-8", "AuthorizationFailure", "never on a compute in your subnets", "--bypass AzureServices"}, "ml", "data", "show", "-n", "rows", "--preview")
+
 	// The in-vnet compute's token, used from the host: refused, directly
 	// and through amlid's proxy with the host's shared credential.
 	pem, err := os.ReadFile(in.State.CAFile)

@@ -223,6 +223,11 @@ func (p *Provider) previewRefusal(res *datauri.Resolved, acct *arm.Resource, who
 	switch {
 	case re.ErrorCode == "AuthorizationFailure" && who.Kind == "workspace":
 		fix = fmt.Sprintf(" Fix: let trusted Azure services through the firewall (amlid storage account update -n %s --bypass AzureServices).", acct.Name)
+		acls, _ := acct.Prop("networkAcls").(map[string]any)
+		if vr, _ := acls["virtualNetworkRules"].([]any); len(vr) > 0 {
+			fix = fmt.Sprintf(" Data preview runs in Azure ML's service, never on a compute in your subnets: the account's %d virtualNetworkRules entries do not let it through.", len(vr)) + fix +
+				" Compute in an allowed subnet still reads the data in jobs."
+		}
 	case re.ErrorCode == "AuthorizationPermissionMismatch" && who.PrincipalID != "":
 		fix = " Fix: " + access.RoleFix(who.PrincipalID, "ServicePrincipal", catalog.StorageBlobDataReader.Name, acct.ID)
 	}
