@@ -194,3 +194,54 @@ except Exception as e:
 		t.Fatalf("a forged proxy credential: %v", err)
 	}
 }
+
+// DS-4 on an ADLS Gen2 datastore: creating an identity-based one checks
+// the creator's own access, and on a hierarchical-namespace account the
+// file system's ACLs count when no role does (DS-9): refused naming both
+// fixes without either, created once the root's ACL gives read+execute.
+func TestDatastoreCreateChecksADLSACLs(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	in.mustCLI(cfg, "group", "create", "-n", "acl-rg", "-l", "eastus")
+	in.mustCLI(cfg, "configure", "--defaults", "group=acl-rg", "workspace=acl-ws")
+	in.mustCLI(cfg, "ml", "workspace", "create", "-n", "acl-ws")
+	rgID := strings.TrimSpace(in.mustCLI(cfg, "group", "show", "-n", "acl-rg", "--query", "id", "-o", "tsv"))
+	acct := mustJSON(t, in.mustCLI(cfg, "storage", "account", "create", "-n", "acllake", "-l", "eastus", "--hns", "true"))["id"].(string)
+	admin := strings.TrimSpace(in.mustCLI(cfg, "ad", "sp", "show", "--id", in.Boot.ClientID, "--query", "id", "-o", "tsv"))
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", admin, "--assignee-principal-type", "ServicePrincipal",
+		"--role", "Storage Blob Data Owner", "--scope", acct)
+	in.mustCLI(cfg, "storage", "fs", "create", "-n", "data", "--account-name", "acllake", "--auth-mode", "login")
+	in.mustCLI(cfg, "ad", "user", "create", "--display-name", "Cy", "--user-principal-name", "cy@amlid.onmicrosoft.com", "--password", "Secr3t-pass!")
+	cy := t.TempDir()
+	if so, se, code := in.cliNoEnvCreds(cy, "login", "-u", "cy@amlid.onmicrosoft.com", "-p", "Secr3t-pass!"); code != 0 {
+		t.Fatalf("login: %s%s", so, se)
+	}
+	cyID := strings.TrimSpace(in.mustCLI(cfg, "ad", "user", "show", "--id", "cy@amlid.onmicrosoft.com", "--query", "id", "-o", "tsv"))
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", cyID, "--assignee-principal-type", "User", "--role", "Contributor", "--scope", rgID)
+	ds := filepath.Join(t.TempDir(), "lake.yml")
+	os.WriteFile(ds, []byte("name: lake\ntype: azure_data_lake_gen2\naccount_name: acllake\nfilesystem: data\n"), 0o644)
+	create := func() (string, string, int) {
+		return in.cliNoEnvCreds(cy, "ml", "datastore", "create", "-f", ds, "-g", "acl-rg", "-w", "acl-ws")
+	}
+	// Neither a role nor an ACL entry: refused, naming both fixes.
+	so, se, code := create()
+	if code == 0 || !strings.Contains(se, "DS-4") || !strings.Contains(se, cyID) || !strings.Contains(se, "Storage Blob Data Reader") ||
+		!strings.Contains(se, "role assignment create") || !strings.Contains(se, "access update-recursive --acl user:"+cyID+":r-x -p / -f data") {
+		t.Fatalf("identity-based ADLS datastore without role or ACL: exit %d\n%s\n%s", code, so, se)
+	}
+	// Execute alone on the root is not enough to list it.
+	setRoot := func(perm string) {
+		in.mustCLI(cfg, "storage", "fs", "access", "set", "--acl", "user::rwx,user:"+cyID+":"+perm+",group::r-x,mask::r-x,other::---",
+			"-p", "/", "-f", "data", "--account-name", "acllake", "--auth-mode", "login")
+	}
+	setRoot("--x")
+	if so, se, code := create(); code == 0 || !strings.Contains(se, "DS-4") {
+		t.Fatalf("with execute only on the root: exit %d\n%s\n%s", code, so, se)
+	}
+	// Read and execute on the root, still no role: created.
+	setRoot("r-x")
+	if so, se, code := create(); code != 0 {
+		t.Fatalf("with r-x on the root: exit %d\n%s\n%s", code, so, se)
+	}
+}

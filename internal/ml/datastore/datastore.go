@@ -428,11 +428,25 @@ func (p *Provider) checkDS4(ctx context.Context, c *arm.Call, ws *arm.Resource, 
 	if who == "" {
 		who = c.Caller.ObjectID
 	}
+	roleFix := access.RoleFix(c.Caller.ObjectID, c.Caller.Type, catalog.StorageBlobDataReader.Name, account.ID)
+	if hns, _ := account.Prop("isHnsEnabled").(bool); k.Name == "AzureDataLakeGen2" && hns {
+		// ADLS Gen2: without a role, the file system's POSIX ACLs decide
+		// (DS-9); the caller's own token lists its root.
+		ok, answer := p.aclProbe(ctx, c, acct, cont)
+		if ok {
+			return nil
+		}
+		return arm.Errorf(http.StatusForbidden, "AuthorizationFailed",
+			"Rule DS-4: datastore '%s' is identity-based (no stored credentials), so creating it checks that you can read the storage with your own token: %s (principal %s) holds no role with data action '%s' on file system '%s' of storage account '%s', "+
+				"and the file system's ACLs do not let it list the root either (listing / with your token answered %s; rule DS-9: read and execute on the root). "+
+				"Fix either: a role (at least %s): %s; or an ACL entry on the root: amlid storage fs access update-recursive --acl user:%s:r-x -p / -f %s --account-name %s (every path), or add user:%s:r-x to the root's ACL with amlid storage fs access set -p / -f %s --account-name %s --acl <its ACL plus the entry>.",
+			id.Name(), who, c.Caller.ObjectID, catalog.BlobRead, cont, acct, answer, catalog.StorageBlobDataReader.Name, roleFix,
+			c.Caller.ObjectID, cont, acct, c.Caller.ObjectID, cont, acct)
+	}
 	return arm.Errorf(http.StatusForbidden, "AuthorizationFailed",
 		"Rule DS-4: datastore '%s' is identity-based (no stored credentials), so creating it checks that you can read the storage with your own token: %s (principal %s) lacks data action '%s' on container '%s' of storage account '%s'. "+
 			"Identity-based access needs at least %s on the account or container (Owner and Contributor grant no data actions). Fix: %s",
-		id.Name(), who, c.Caller.ObjectID, catalog.BlobRead, cont, acct, catalog.StorageBlobDataReader.Name,
-		access.RoleFix(c.Caller.ObjectID, c.Caller.Type, catalog.StorageBlobDataReader.Name, account.ID))
+		id.Name(), who, c.Caller.ObjectID, catalog.BlobRead, cont, acct, catalog.StorageBlobDataReader.Name, roleFix)
 }
 
 // accountByName reads a storage account resource by name (store.ErrNotFound
