@@ -245,3 +245,59 @@ func TestDatastoreCreateChecksADLSACLs(t *testing.T) {
 		t.Fatalf("with r-x on the root: exit %d\n%s\n%s", code, so, se)
 	}
 }
+
+// Deleting a workspace deletes the secrets its credential-based datastores
+// (its own default ones, and one created with an account key) wrote to the
+// workspace key vault, as Azure's soft delete does: gone from get and list,
+// listed as deleted. The vault itself stays.
+func TestWorkspaceDeleteRemovesDatastoreSecrets(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	in.mustCLI(cfg, "group", "create", "-n", "dsdel-rg", "-l", "eastus")
+	in.mustCLI(cfg, "configure", "--defaults", "group=dsdel-rg", "workspace=dsdel-ws")
+	ws := mustJSON(t, in.mustCLI(cfg, "ml", "workspace", "create", "-n", "dsdel-ws"))
+	vaultID := ws["key_vault"].(string)
+	vault := vaultID[strings.LastIndex(vaultID, "/")+1:]
+	admin := strings.TrimSpace(in.mustCLI(cfg, "ad", "sp", "show", "--id", in.Boot.ClientID, "--query", "id", "-o", "tsv"))
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", admin, "--assignee-principal-type", "ServicePrincipal",
+		"--role", "Key Vault Secrets Officer", "--scope", vaultID)
+	in.mustCLI(cfg, "storage", "account", "create", "-n", "dsdeldata")
+	key := strings.TrimSpace(in.mustCLI(cfg, "storage", "account", "keys", "list", "-n", "dsdeldata", "--query", "[0].value", "-o", "tsv"))
+	yml := filepath.Join(t.TempDir(), "ds.yml")
+	os.WriteFile(yml, []byte("name: keyed\ntype: azure_blob\naccount_name: dsdeldata\ncontainer_name: c1\ncredentials:\n  account_key: "+key+"\n"), 0o644)
+	in.mustCLI(cfg, "ml", "datastore", "create", "-f", yml)
+	datastoreSecrets := func(verb string) []string {
+		var out []string
+		for _, n := range strings.Fields(in.mustCLI(cfg, "keyvault", "secret", verb, "--vault-name", vault, "--query", "[].name", "-o", "tsv")) {
+			if strings.HasPrefix(n, "datastore-") {
+				out = append(out, n)
+			}
+		}
+		return out
+	}
+	before := datastoreSecrets("list")
+	var keyed string
+	for _, n := range before {
+		if strings.HasPrefix(n, "datastore-keyed-") {
+			keyed = n
+		}
+	}
+	if keyed == "" || len(before) < 2 {
+		t.Fatalf("datastore secrets in the workspace vault: %v", before)
+	}
+	if v := strings.TrimSpace(in.mustCLI(cfg, "keyvault", "secret", "show", "--vault-name", vault, "-n", keyed, "--query", "value", "-o", "tsv")); v != key {
+		t.Fatalf("the keyed datastore's secret: %q", v)
+	}
+	in.mustCLI(cfg, "ml", "workspace", "delete", "-n", "dsdel-ws", "--yes")
+	if after := datastoreSecrets("list"); len(after) != 0 {
+		t.Fatalf("datastore secrets left in the vault after the workspace's deletion: %v", after)
+	}
+	in.cliFails(t, cfg, []string{"SecretNotFound"}, "keyvault", "secret", "show", "--vault-name", vault, "-n", keyed)
+	deleted := strings.Join(datastoreSecrets("list-deleted"), " ")
+	for _, n := range before {
+		if !strings.Contains(deleted, n) {
+			t.Fatalf("%s is not among the vault's deleted secrets: %s", n, deleted)
+		}
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/amlid/amlid/internal/access"
 	"github.com/amlid/amlid/internal/access/catalog"
@@ -50,6 +51,12 @@ type Provider struct {
 	Tokens       *token.Service              // tokens for the workspace identity
 	RootCAs      *x509.CertPool              // amlid's CA
 	BlobEndpoint func(account string) string // an account's blob endpoint on this run
+
+	// doomed maps lower(datastore ID) to its workspace's key vault, noted
+	// while a delete transaction can still read the workspace (a
+	// workspace's delete removes its datastores first, then itself), so
+	// the secret is deleted after the commit.
+	doomed sync.Map
 }
 
 // Register declares the types on reg and hooks workspace creation.
@@ -62,6 +69,7 @@ func (p *Provider) Register(reg *arm.Registry) {
 		Prepare:      p.prepare,
 		Validate:     p.validate,
 		BeforeCommit: p.beforeCommit,
+		BeforeDelete: p.beforeDelete,
 		AfterCommit:  p.afterCommit,
 		Present:      present,
 		ListFilter:   listFilter,
@@ -529,17 +537,51 @@ func (p *Provider) beforeCommit(ctx context.Context, tx store.Tx, w *arm.Write) 
 	return nil
 }
 
-// afterCommit removes a secret the datastore no longer holds (deleted, or
-// switched to identity-based).
+// beforeDelete notes the key vault of a credential-based datastore being
+// deleted, alone or with its workspace: the workspace is still readable in
+// the transaction, and may be gone by afterCommit.
+func (p *Provider) beforeDelete(ctx context.Context, tx store.Tx, r *arm.Resource) error {
+	if strings.EqualFold(credTypeOf(r), "None") {
+		return nil
+	}
+	id, err := arm.ParseID(r.ID)
+	if err != nil {
+		return nil
+	}
+	rec, err := tx.Get(ctx, arm.KindResource, id.Parent().Key())
+	if err != nil {
+		return nil
+	}
+	ws, err := arm.DecodeResource(rec.Value)
+	if err != nil || ws.StringProp("keyVault") == "" {
+		return nil
+	}
+	p.doomed.Store(strings.ToLower(r.ID), ws.StringProp("keyVault"))
+	return nil
+}
+
+// afterCommit removes a secret the datastore no longer holds (deleted,
+// also with its workspace, or switched to identity-based), as Azure's
+// soft delete does: the secret is gone from get and list.
 func (p *Provider) afterCommit(ctx context.Context, id arm.ID, r *arm.Resource) {
 	if r != nil && !strings.EqualFold(credTypeOf(r), "None") {
 		return
 	}
-	ws, err := ml.LoadResource(ctx, p.ML.Store, id.Parent().String())
-	if err != nil || ws.StringProp("keyVault") == "" || p.Vaults == nil {
+	if p.Vaults == nil {
 		return
 	}
-	_ = p.Vaults().DeleteSecret(ctx, ws.StringProp("keyVault"), secretName(id))
+	vault := ""
+	if v, ok := p.doomed.LoadAndDelete(strings.ToLower(id.String())); ok && r == nil {
+		vault = v.(string)
+	} else if ws, err := ml.LoadResource(ctx, p.ML.Store, id.Parent().String()); err == nil {
+		vault = ws.StringProp("keyVault")
+	}
+	if vault == "" {
+		return
+	}
+	if err := p.Vaults().DeleteSecret(ctx, vault, secretName(id)); err != nil && p.ML.Logger != nil {
+		p.ML.Logger.Warn("could not delete a deleted datastore's secret from the workspace key vault", "datastore", id.String(), "vault", vault, "err", err)
+	}
 }
 
 // present makes sure no secret is ever returned (DS-1, DS-2).
