@@ -94,7 +94,9 @@ func DS6(ctx context.Context, src Source, job *arm.Resource) (Result, error) {
 				return fmt.Errorf("rule DS-6, step %s: %v", level+name, err)
 			}
 			for _, q := range r5.Requirements {
-				q.Rule = "DS-6"
+				if q.Kind != KindSubnet { // the network stays DS-8
+					q.Rule = "DS-6"
+				}
 				q.Why = fmt.Sprintf("step %s (identity from the %s, DS-6): %s", level+name, source, q.Why)
 				res.Requirements = append(res.Requirements, q)
 			}
