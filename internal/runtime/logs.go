@@ -61,7 +61,8 @@ func secretsOf(env map[string]string) []string {
 	}
 	add(env[msi.EnvMSISecret])
 	add(env[msi.EnvIdentityHeader])
-	for _, k := range []string{msi.EnvMSIEndpoint, msi.EnvIdentityEndpoint, msi.EnvPodIdentityAuthority} {
+	// HTTPS_PROXY carries the workload's own proxy credential (virtual-network rules).
+	for _, k := range []string{msi.EnvMSIEndpoint, msi.EnvIdentityEndpoint, msi.EnvPodIdentityAuthority, "HTTPS_PROXY", "https_proxy"} {
 		for _, id := range hexRun.FindAllString(env[k], -1) {
 			add(id)
 		}
