@@ -70,7 +70,8 @@ func TestJobVirtualNetworkRules(t *testing.T) {
 	}
 	in.mustCLI(cfg, "ml", "compute", "create", "-f", write("other.yml", "name: other-vnet\ntype: amlcompute\nidentity:\n  type: system_assigned\nnetwork_settings:\n  vnet_name: corp\n  subnet: dev\n"))
 	in.mustCLI(cfg, "ml", "compute", "create", "-n", "no-vnet", "--type", "amlcompute", "--identity-type", "system_assigned")
-	for _, name := range []string{"in-vnet", "other-vnet", "no-vnet"} {
+	in.mustCLI(cfg, "ml", "compute", "create", "-n", "ci-vnet", "--type", "computeinstance", "--identity-type", "system_assigned", "--subnet", training)
+	for _, name := range []string{"in-vnet", "other-vnet", "no-vnet", "ci-vnet"} {
 		pid := strings.TrimSpace(in.mustCLI(cfg, "ml", "compute", "show", "-n", name, "--query", "identity.principal_id", "-o", "tsv"))
 		in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", pid, "--assignee-principal-type", "ServicePrincipal",
 			"--role", "Storage Blob Data Reader", "--scope", acct)
@@ -150,6 +151,22 @@ except Exception as e:
 	if code == 0 || !strings.Contains(out, "DS-8") || !strings.Contains(out, "in subnet "+dev) || !strings.Contains(out, "subnets/training") ||
 		!strings.Contains(out, "network-rule add -g vnet-rg --account-name vnetdata --subnet "+dev) {
 		t.Fatalf("job on a compute in another subnet: exit %d\n%s\n%s", code, so, se)
+	}
+
+	// `amlid run --as <compute>` (a cluster, a compute instance): the
+	// command's own proxy credential puts it on the compute's network too.
+	runPy := `from azure.identity import ManagedIdentityCredential
+from azure.storage.blob import BlobClient
+try:
+    print("run:", BlobClient("https://vnetdata.blob.core.windows.net", "data", "x.csv", credential=ManagedIdentityCredential()).download_blob().readall().decode().splitlines()[0])
+except Exception as e:
+    print("run refused:", str(e).splitlines()[0])
+`
+	for name, want := range map[string]string{"in-vnet": "run: team,a", "ci-vnet": "run: team,a", "no-vnet": "run refused: This request is not authorized to perform this operation. (rule DS-8)"} {
+		cid := strings.TrimSpace(in.mustCLI(cfg, "ml", "compute", "show", "-n", name, "--query", "id", "-o", "tsv"))
+		if so, se, code := in.cli(cfg, "run", "--as", cid, "--", "/usr/bin/python3", "-c", runPy); code != 0 || !strings.Contains(so, want) {
+			t.Fatalf("amlid run --as %s: exit %d\n%s\n%s", name, code, so, se)
+		}
 	}
 
 	// Data preview runs in the service, in no subnet: the subnet rule does
