@@ -214,3 +214,68 @@ func readersAsGrants(rs []SecretReader) []Grant {
 	}
 	return out
 }
+
+func init() {
+	Rules = append(Rules, Rule{ID: "DS-8", Type: catalog.TypeDatastore, Eval: DS8Datastore,
+		Summary: "a datastore on a storage account that denies by default is read by jobs from their compute's network: each compute of the workspace needs an allowed subnet (virtualNetworkRules) — reported per compute, never failing the check"})
+}
+
+// lister is a Source that can also list (the store, ARM in the CLI).
+type lister interface {
+	List(ctx context.Context, scope, resourceType string) ([]*arm.Resource, error)
+}
+
+// DS8Datastore is rule DS-8 for a datastore whose storage account denies
+// by default: for each cluster and compute instance of the workspace, an
+// optional requirement that its network (its subnet) gets through, so
+// `analyze` shows which computes can run jobs on the datastore.
+func DS8Datastore(ctx context.Context, src Source, ds *arm.Resource) (Result, error) {
+	var res Result
+	acctID := DatastoreAccountID(ds)
+	if acctID == "" {
+		return res, nil
+	}
+	acct, err := src.Get(ctx, acctID)
+	if errors.Is(err, ErrNotFound) {
+		return res, nil
+	}
+	if err != nil {
+		return res, err
+	}
+	if !denies(acct) {
+		return res, nil
+	}
+	wsID, err := parentID(ds.ID)
+	if err != nil {
+		return res, err
+	}
+	l, ok := src.(lister)
+	if !ok {
+		res.Notes = append(res.Notes, fmt.Sprintf("Storage account %s denies by default: jobs read datastore %s only from computes in its allowed subnets.", acct.Name, ds.Name))
+		return res, nil
+	}
+	comps, err := l.List(ctx, wsID, catalog.TypeCompute)
+	if err != nil {
+		return res, err
+	}
+	sort.Slice(comps, func(i, j int) bool { return comps[i].ID < comps[j].ID })
+	for _, c := range comps {
+		if t := ComputeTypeOf(c); t != ComputeAml && t != ComputeInstance {
+			continue
+		}
+		id, ok := Acting(c)
+		if !ok {
+			id = Identity{Of: c.ID}
+		}
+		q, err := SubnetRequirement(ctx, src, ds.ID, id, c, acctID,
+			fmt.Sprintf("jobs on compute %s read datastore %s from the compute's network, behind storage account %s's firewall", c.Name, ds.Name, acct.Name))
+		if err != nil {
+			return res, err
+		}
+		if q != nil {
+			q.Optional = true
+			res.Requirements = append(res.Requirements, *q)
+		}
+	}
+	return res, nil
+}

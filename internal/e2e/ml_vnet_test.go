@@ -111,12 +111,19 @@ except Exception as e:
 		return write(name+".yml", y+"\ncode: src\ncompute: azureml:"+compute+"\n")
 	}
 
+	// The workspace's analysis shows, per compute, whether jobs reach the
+	// datastore (optional: a compute outside the subnet is not an error).
+	so, se, code := in.cli(cfg, "analyze", "-w", "vnet-ws")
+	if code != 0 || !strings.Contains(so, "compute no-vnet sits in no subnet") || !strings.Contains(so, "compute in-vnet's subnet") {
+		t.Fatalf("analyze -w: exit %d\n%s\n%s", code, so, se)
+	}
+
 	// The analyzer predicts it (what-if on the job YAML): DS-8 names the
 	// compute's subnet and the fix.
 	if so, se, code := in.cli(cfg, "analyze", "-f", jobYAML("ok", "in-vnet", true)); code != 0 || !strings.Contains(so, "subnets/training") {
 		t.Fatalf("what-if for the compute in the allowed subnet: exit %d\n%s\n%s", code, so, se)
 	}
-	so, se, code := in.cli(cfg, "analyze", "-f", jobYAML("dev", "other-vnet", true))
+	so, se, code = in.cli(cfg, "analyze", "-f", jobYAML("dev", "other-vnet", true))
 	if code != 1 || !strings.Contains(so, `"rule": "DS-8"`) ||
 		!strings.Contains(so, "network-rule add -g vnet-rg --account-name vnetdata --subnet "+dev) {
 		t.Fatalf("what-if for the compute in another subnet: exit %d\n%s\n%s", code, so, se)
