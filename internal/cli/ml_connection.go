@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -97,104 +95,15 @@ func connectionShape(v any) any {
 	return out
 }
 
-func (a *app) mlConnectionCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "connection", Short: "Manage workspace connections: registry credentials for environment builds (rule ACR-5)"}
-	var ref wsRef
-	var file, name string
-	var sets []string
-	var yes, secrets bool
-	create := &cobra.Command{
-		Use: "create", Short: "Create or update a connection from a YAML file", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			if file == "" {
-				return usageErr("the following arguments are required: --file/-f")
-			}
-			spec, err := loadMLSpec(file, sets)
-			if err != nil {
-				return err
-			}
-			n := firstNonEmpty(name, spec.str("name"))
-			if n == "" {
-				return usageErr("the connection needs a name (name in the YAML, or --name)")
-			}
-			body, err := connectionBody(spec)
-			if err != nil {
-				return err
-			}
-			ws, err := a.workspace(c.Context(), &ref)
-			if err != nil {
-				return err
-			}
-			res, err := a.armRequest(c.Context(), http.MethodPut, ws.path+"/connections/"+url.PathEscape(n), apiML, body)
-			if err != nil {
-				return err
-			}
-			return a.print(connectionShape(res))
-		},
-	}
-	create.Flags().StringVarP(&file, "file", "f", "", "Local path to the YAML file of the connection")
-	create.Flags().StringSliceVar(&sets, "set", nil, "Update a field of the YAML: --set path=value")
-	show := &cobra.Command{
-		Use: "show", Short: "Show a connection (never its password, unless --include-secrets)", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			if name == "" {
-				return usageErr("the following arguments are required: --name/-n")
-			}
-			ws, err := a.workspace(c.Context(), &ref)
-			if err != nil {
-				return err
-			}
-			p := ws.path + "/connections/" + url.PathEscape(name)
-			method := http.MethodGet
-			if secrets {
-				method, p = http.MethodPost, p+"/listsecrets"
-			}
-			res, err := a.armRequest(c.Context(), method, p, apiML, nil)
-			if err != nil {
-				return err
-			}
-			return a.print(connectionShape(res))
-		},
-	}
-	show.Flags().BoolVar(&secrets, "include-secrets", false, "Read the password too (workspaces/connections/listsecrets/action)")
-	list := &cobra.Command{
-		Use: "list", Short: "List the workspace's connections", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			ws, err := a.workspace(c.Context(), &ref)
-			if err != nil {
-				return err
-			}
-			items, err := a.armList(c.Context(), ws.path+"/connections", apiML, nil)
-			if err != nil {
-				return err
-			}
-			out := []any{}
-			for _, it := range items {
-				out = append(out, connectionShape(it))
-			}
-			return a.print(out)
-		},
-	}
-	del := &cobra.Command{
-		Use: "delete", Short: "Delete a connection", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			if name == "" {
-				return usageErr("the following arguments are required: --name/-n")
-			}
-			ws, err := a.workspace(c.Context(), &ref)
-			if err != nil {
-				return err
-			}
-			return a.confirmDelete(c.Context(), ws.path+"/connections/"+url.PathEscape(name), yes)
-		},
-	}
-	del.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt for confirmation")
-	for _, sc := range []*cobra.Command{create, show, list, del} {
-		ref.flags(sc, false)
-		if sc != list {
-			sc.Flags().StringVarP(&name, "name", "n", "", "Name of the connection")
-		}
-		cmd.AddCommand(sc)
-	}
-	return cmd
+// connectionResource is `amlid ml connection`.
+var connectionResource = &mlResource{
+	use: "connection", short: "Manage workspace connections: registry credentials for environment builds (rule ACR-5)",
+	noun: "connection", collection: "connections", shape: connectionShape,
+	create: &mlCreate{short: "Create or update a connection from a YAML file", fileHelp: "Local path to the YAML file of the connection", body: connectionBody},
+	show: &mlShow{short: "Show a connection (never its password, unless --include-secrets)",
+		secrets: &mlSecrets{help: "Read the password too (workspaces/connections/listsecrets/action)", action: "listsecrets"}},
+	list:   &mlList{short: "List the workspace's connections"},
+	delete: &mlDelete{short: "Delete a connection"},
 }
+
+func (a *app) mlConnectionCmd() *cobra.Command { return a.mlResourceCmd(connectionResource) }

@@ -1,0 +1,354 @@
+package cli
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/spf13/cobra"
+)
+
+// mlResource declares an `amlid ml <group>` whose items live below a
+// workspace at <workspace>/<collection>/<name> (or below a parent item, as
+// online deployments below their endpoint). mlResourceCmd derives az's
+// verbs from it: create (from a YAML file), show, list, delete and POST
+// actions, each with az's flags (-n, -w, -g, -f, --set, -y), az's "the
+// following arguments are required" errors (exit 2) and the global
+// -o json|jsonc|tsv|table|yaml|yamlc and --query. What a declaration
+// cannot say is a command of its own, built over the same mlItemRef.
+type mlResource struct {
+	use, short string
+	noun       string // "connection": flag help "Name of the connection", messages
+	collection string // ARM path segment below the workspace (or parent item)
+	parent     *mlParent
+	wsHelp     wsHelp        // the -w/-g help the group prints
+	shape      func(any) any // ARM record → az's output; nil prints it as ARM has it
+
+	create  *mlCreate
+	show    *mlShow
+	list    *mlList
+	delete  *mlDelete
+	actions []mlAction
+}
+
+// mlParent is the item a resource lives below (online-deployment's
+// -e/--endpoint-name).
+type mlParent struct {
+	flag, shorthand, help string
+	collection            string
+}
+
+// wsHelp picks the help of -w/-g: wsHelpV1 is wsRef.flags' (workspace,
+// compute, data), wsHelpDefaults the endpoint and environment groups'.
+type wsHelp int
+
+const (
+	wsHelpV1 wsHelp = iota
+	wsHelpDefaults
+)
+
+// mlCreate is `create -f file.yml [--set k=v] [-n name]`: the YAML's body
+// is PUT at the item's path.
+type mlCreate struct {
+	short, fileHelp string
+	body            func(*mlSpec) (map[string]any, error)
+}
+
+// mlShow is `show -n name`; with secrets, --include-secrets too.
+type mlShow struct {
+	short   string
+	secrets *mlSecrets
+}
+
+// mlSecrets is --include-secrets: POST <item>/<action>. merge adds its
+// answer to the record as "secrets"; otherwise the answer (shaped) is
+// printed instead of the GET.
+type mlSecrets struct {
+	help, action string
+	merge        bool
+}
+
+// mlList is `list`; filter adds one flag that keeps some (shaped) items.
+type mlList struct {
+	short  string
+	filter *mlListFilter
+}
+
+type mlListFilter struct {
+	flag, shorthand, help string
+	keep                  func(item any, value string) bool
+}
+
+// mlDelete is `delete -n name [-y]`; query is sent with the DELETE.
+type mlDelete struct {
+	short string
+	query url.Values
+}
+
+// mlAction is a verb on one item: method (POST unless said) on
+// <item>/<verb> (the item itself when verb is ""); out turns the answer
+// into what is printed (nil prints nothing); confirm asks as delete does.
+type mlAction struct {
+	use, short, method, verb string
+	query                    url.Values
+	out                      func(any) any
+	confirm                  bool
+}
+
+// printAsIs is an mlAction.out that prints the answer unchanged.
+func printAsIs(v any) any { return v }
+
+// mlItemRef is what a verb of a resource reads from its flags: the
+// workspace, the parent and the item's name.
+type mlItemRef struct {
+	res    *mlResource
+	ws     wsRef
+	parent string
+	name   string
+}
+
+// ref registers the workspace and parent flags on c, and -n/--name with
+// nameHelp unless it is "" (list).
+func (r *mlResource) ref(c *cobra.Command, nameHelp string) *mlItemRef {
+	ir := &mlItemRef{res: r}
+	fl := c.Flags()
+	switch r.wsHelp {
+	case wsHelpDefaults:
+		fl.StringVarP(&ir.ws.v1name, "workspace-name", "w", "", "Name of the workspace (default: `amlid configure --defaults workspace=…`)")
+		fl.StringVarP(&ir.ws.group, "resource-group", "g", "", "Name of the resource group")
+	default:
+		ir.ws.flags(c, false)
+	}
+	if p := r.parent; p != nil {
+		fl.StringVarP(&ir.parent, p.flag, p.shorthand, "", p.help)
+	}
+	if nameHelp != "" {
+		fl.StringVarP(&ir.name, "name", "n", "", nameHelp)
+	}
+	return ir
+}
+
+// nameHelp is the -n help of the group's verbs.
+func (r *mlResource) nameHelp() string { return "Name of the " + r.noun }
+
+// collectionPath resolves the workspace and the collection's path
+// (checking the parent flag first).
+func (ir *mlItemRef) collectionPath(ctx context.Context, a *app) (*wsCtx, string, error) {
+	if p := ir.res.parent; p != nil && ir.parent == "" {
+		return nil, "", usageErr("the following arguments are required: --%s/-%s", p.flag, p.shorthand)
+	}
+	ws, err := a.workspace(ctx, &ir.ws)
+	if err != nil {
+		return nil, "", err
+	}
+	base := ws.path
+	if p := ir.res.parent; p != nil {
+		base += "/" + p.collection + "/" + url.PathEscape(ir.parent)
+	}
+	return ws, base + "/" + ir.res.collection, nil
+}
+
+// itemPath resolves the item named name (the -n flag's value when name is
+// ""): the parent and the name are required, in that order, before the
+// workspace is read.
+func (ir *mlItemRef) itemPath(ctx context.Context, a *app, name string) (*wsCtx, string, error) {
+	if name == "" {
+		name = ir.name
+	}
+	if p := ir.res.parent; p != nil && ir.parent == "" {
+		return nil, "", usageErr("the following arguments are required: --%s/-%s", p.flag, p.shorthand)
+	}
+	if name == "" {
+		return nil, "", usageErr("the following arguments are required: --name/-n")
+	}
+	ws, coll, err := ir.collectionPath(ctx, a)
+	if err != nil {
+		return nil, "", err
+	}
+	return ws, coll + "/" + url.PathEscape(name), nil
+}
+
+func (r *mlResource) shaped(v any) any {
+	if r.shape == nil {
+		return v
+	}
+	return r.shape(v)
+}
+
+// mlResourceCmd builds the group of r: its declared verbs, then extra.
+func (a *app) mlResourceCmd(r *mlResource, extra ...*cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{Use: r.use, Short: r.short}
+	if r.create != nil {
+		cmd.AddCommand(a.mlCreateCmd(r))
+	}
+	if r.show != nil {
+		cmd.AddCommand(a.mlShowCmd(r))
+	}
+	if r.list != nil {
+		cmd.AddCommand(a.mlListCmd(r))
+	}
+	if r.delete != nil {
+		cmd.AddCommand(a.mlDeleteCmd(r))
+	}
+	for i := range r.actions {
+		cmd.AddCommand(a.mlActionCmd(r, &r.actions[i]))
+	}
+	cmd.AddCommand(extra...)
+	return cmd
+}
+
+func (a *app) mlCreateCmd(r *mlResource) *cobra.Command {
+	var file string
+	var sets []string
+	var ir *mlItemRef
+	c := &cobra.Command{
+		Use: "create", Short: r.create.short, Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if file == "" {
+				return usageErr("the following arguments are required: --file/-f")
+			}
+			spec, err := loadMLSpec(file, sets)
+			if err != nil {
+				return err
+			}
+			n := firstNonEmpty(ir.name, spec.str("name"))
+			if n == "" {
+				return usageErr("the %s needs a name (name in the YAML, or --name)", r.noun)
+			}
+			body, err := r.create.body(spec)
+			if err != nil {
+				return err
+			}
+			_, p, err := ir.itemPath(c.Context(), a, n)
+			if err != nil {
+				return err
+			}
+			res, err := a.armRequest(c.Context(), http.MethodPut, p, apiML, body)
+			if err != nil {
+				return err
+			}
+			return a.print(r.shaped(res))
+		},
+	}
+	c.Flags().StringVarP(&file, "file", "f", "", r.create.fileHelp)
+	c.Flags().StringSliceVar(&sets, "set", nil, "Update a field of the YAML: --set path=value")
+	ir = r.ref(c, r.nameHelp())
+	return c
+}
+
+func (a *app) mlShowCmd(r *mlResource) *cobra.Command {
+	var secrets bool
+	var ir *mlItemRef
+	c := &cobra.Command{
+		Use: "show", Short: r.show.short, Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			ctx := c.Context()
+			_, p, err := ir.itemPath(ctx, a, "")
+			if err != nil {
+				return err
+			}
+			s := r.show.secrets
+			if secrets && !s.merge {
+				res, err := a.armRequest(ctx, http.MethodPost, p+"/"+s.action, apiML, nil)
+				if err != nil {
+					return err
+				}
+				return a.print(r.shaped(res))
+			}
+			res, err := a.armRequest(ctx, http.MethodGet, p, apiML, nil)
+			if err != nil {
+				return err
+			}
+			out := r.shaped(res)
+			if secrets {
+				sv, err := a.armRequest(ctx, http.MethodPost, p+"/"+s.action, apiML, nil)
+				if err != nil {
+					return err
+				}
+				if m, ok := out.(map[string]any); ok {
+					m["secrets"] = sv
+				}
+			}
+			return a.print(out)
+		},
+	}
+	if s := r.show.secrets; s != nil {
+		c.Flags().BoolVar(&secrets, "include-secrets", false, s.help)
+	}
+	ir = r.ref(c, r.nameHelp())
+	return c
+}
+
+func (a *app) mlListCmd(r *mlResource) *cobra.Command {
+	var value string
+	var ir *mlItemRef
+	f := r.list.filter
+	c := &cobra.Command{
+		Use: "list", Short: r.list.short, Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			_, p, err := ir.collectionPath(c.Context(), a)
+			if err != nil {
+				return err
+			}
+			items, err := a.armList(c.Context(), p, apiML, nil)
+			if err != nil {
+				return err
+			}
+			out := []any{}
+			for _, it := range items {
+				s := r.shaped(it)
+				if f != nil && value != "" && !f.keep(s, value) {
+					continue
+				}
+				out = append(out, s)
+			}
+			return a.print(out)
+		},
+	}
+	if f != nil {
+		c.Flags().StringVarP(&value, f.flag, f.shorthand, "", f.help)
+	}
+	ir = r.ref(c, "")
+	return c
+}
+
+func (a *app) mlDeleteCmd(r *mlResource) *cobra.Command {
+	act := mlAction{use: "delete", short: r.delete.short, method: http.MethodDelete, query: r.delete.query, confirm: true}
+	return a.mlActionCmd(r, &act)
+}
+
+func (a *app) mlActionCmd(r *mlResource, act *mlAction) *cobra.Command {
+	var yes bool
+	var ir *mlItemRef
+	c := &cobra.Command{
+		Use: act.use, Short: act.short, Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			_, p, err := ir.itemPath(c.Context(), a, "")
+			if err != nil {
+				return err
+			}
+			if act.confirm {
+				if err := a.confirm(yes); err != nil {
+					return err
+				}
+			}
+			if act.verb != "" {
+				p += "/" + act.verb
+			}
+			method := act.method
+			if method == "" {
+				method = http.MethodPost
+			}
+			_, v, err := a.armDo(c.Context(), method, p, apiML, act.query, nil)
+			if err != nil || act.out == nil {
+				return err
+			}
+			return a.print(act.out(v))
+		},
+	}
+	if act.confirm {
+		c.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt for confirmation")
+	}
+	ir = r.ref(c, r.nameHelp())
+	return c
+}
