@@ -138,115 +138,34 @@ func datastoreShape(v any) any {
 	return out
 }
 
+// datastoreResource is `amlid ml datastore`.
+var datastoreResource = &mlResource{
+	use: "datastore", short: "Manage datastores: identity-based (rules DS-1, DS-3, DS-4) or with credentials kept in the workspace key vault (DS-2)",
+	noun: "datastore", collection: "datastores", shape: datastoreShape,
+	create: &mlCreate{short: "Create or update a datastore from a YAML file", fileHelp: "Local path to the YAML file of the datastore", body: datastoreBody},
+	show: &mlShow{short: "Show a datastore (never its secret)",
+		secrets: &mlSecrets{help: "Also read the cached credential (workspaces/datastores/listSecrets/action)", action: "listSecrets", merge: true}},
+	list:   &mlList{short: "List the workspace's datastores"},
+	delete: &mlDelete{short: "Delete a datastore (the data stays; its cached secret leaves the vault)"},
+}
+
 func (a *app) mlDatastoreCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "datastore", Short: "Manage datastores: identity-based (rules DS-1, DS-3, DS-4) or with credentials kept in the workspace key vault (DS-2)"}
-	var ref wsRef
-	var file, name string
-	var sets []string
-	var yes, secrets bool
-	create := &cobra.Command{
-		Use: "create", Short: "Create or update a datastore from a YAML file", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			if file == "" {
-				return usageErr("the following arguments are required: --file/-f")
-			}
-			spec, err := loadMLSpec(file, sets)
-			if err != nil {
-				return err
-			}
-			n := firstNonEmpty(name, spec.str("name"))
-			if n == "" {
-				return usageErr("the datastore needs a name (name in the YAML, or --name)")
-			}
-			body, err := datastoreBody(spec)
-			if err != nil {
-				return err
-			}
-			ws, err := a.workspace(c.Context(), &ref)
-			if err != nil {
-				return err
-			}
-			res, err := a.armRequest(c.Context(), http.MethodPut, ws.path+"/datastores/"+url.PathEscape(n), apiML, body)
-			if err != nil {
-				return err
-			}
-			return a.print(datastoreShape(res))
-		},
-	}
-	create.Flags().StringVarP(&file, "file", "f", "", "Local path to the YAML file of the datastore")
-	create.Flags().StringSliceVar(&sets, "set", nil, "Update a field of the YAML: --set path=value")
-	show := &cobra.Command{
-		Use: "show", Short: "Show a datastore (never its secret)", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			if name == "" {
-				return usageErr("the following arguments are required: --name/-n")
-			}
-			ws, err := a.workspace(c.Context(), &ref)
-			if err != nil {
-				return err
-			}
-			p := ws.path + "/datastores/" + url.PathEscape(name)
-			res, err := a.armRequest(c.Context(), http.MethodGet, p, apiML, nil)
-			if err != nil {
-				return err
-			}
-			out := datastoreShape(res)
-			if secrets {
-				s, err := a.armRequest(c.Context(), http.MethodPost, p+"/listSecrets", apiML, nil)
-				if err != nil {
-					return err
-				}
-				out.(map[string]any)["secrets"] = s
-			}
-			return a.print(out)
-		},
-	}
-	show.Flags().BoolVar(&secrets, "include-secrets", false, "Also read the cached credential (workspaces/datastores/listSecrets/action)")
-	list := &cobra.Command{
-		Use: "list", Short: "List the workspace's datastores", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			ws, err := a.workspace(c.Context(), &ref)
-			if err != nil {
-				return err
-			}
-			items, err := a.armList(c.Context(), ws.path+"/datastores", apiML, nil)
-			if err != nil {
-				return err
-			}
-			out := []any{}
-			for _, it := range items {
-				out = append(out, datastoreShape(it))
-			}
-			return a.print(out)
-		},
-	}
-	del := &cobra.Command{
-		Use: "delete", Short: "Delete a datastore (the data stays; its cached secret leaves the vault)", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			if name == "" {
-				return usageErr("the following arguments are required: --name/-n")
-			}
-			ws, err := a.workspace(c.Context(), &ref)
-			if err != nil {
-				return err
-			}
-			return a.confirmDelete(c.Context(), ws.path+"/datastores/"+url.PathEscape(name), yes)
-		},
-	}
-	del.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt for confirmation")
-	readers := &cobra.Command{
+	return a.mlResourceCmd(datastoreResource, a.datastoreSecretReadersCmd(datastoreResource))
+}
+
+// datastoreSecretReadersCmd is `amlid ml datastore secret-readers`.
+func (a *app) datastoreSecretReadersCmd(r *mlResource) *cobra.Command {
+	var ir *mlItemRef
+	c := &cobra.Command{
 		Use: "secret-readers", Short: "Who can read a datastore's cached secret: through its listSecrets action or straight from the workspace key vault (rule DS-2)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if name == "" {
-				return usageErr("the following arguments are required: --name/-n")
-			}
 			ctx := c.Context()
-			ws, err := a.workspace(ctx, &ref)
+			ws, p, err := ir.itemPath(ctx, a, "")
 			if err != nil {
 				return err
 			}
 			src := armSource{a}
-			ds, err := src.Get(ctx, ws.path+"/datastores/"+url.PathEscape(name))
+			ds, err := src.Get(ctx, p)
 			if err != nil {
 				return err
 			}
@@ -273,14 +192,8 @@ func (a *app) mlDatastoreCmd() *cobra.Command {
 			return a.print(out)
 		},
 	}
-	for _, sc := range []*cobra.Command{create, show, list, del, readers} {
-		ref.flags(sc, false)
-		if sc != list {
-			sc.Flags().StringVarP(&name, "name", "n", "", "Name of the datastore")
-		}
-		cmd.AddCommand(sc)
-	}
-	return cmd
+	ir = r.ref(c, r.nameHelp())
+	return c
 }
 
 // dataShape prints a data asset version as `az ml data show` does.
