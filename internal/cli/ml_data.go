@@ -232,14 +232,29 @@ func isRemote(p string) bool {
 	return false
 }
 
+// dataResource is `amlid ml data`: versioned assets at
+// <workspace>/data/<name>/versions/<version>, so its verbs are its own.
+var dataResource = &mlResource{
+	use: "data", short: "Manage data assets (uri_file, uri_folder, mltable); local paths are uploaded to the default datastore",
+	noun: "data asset", collection: "data", shape: dataShape,
+}
+
 func (a *app) mlDataCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "data", Short: "Manage data assets (uri_file, uri_folder, mltable); local paths are uploaded to the default datastore"}
-	var ref wsRef
-	var file, name, version, label, path, typ, desc string
+	r := dataResource
+	return a.mlResourceCmd(r, a.dataCreateCmd(r), a.dataShowCmd(r), a.dataListCmd(r),
+		a.dataArchiveCmd(r, "archive", true), a.dataArchiveCmd(r, "restore", false))
+}
+
+// versionFlag registers -v/--version.
+func versionFlag(c *cobra.Command, v *string, help string) {
+	c.Flags().StringVarP(v, "version", "v", "", help)
+}
+
+func (a *app) dataCreateCmd(r *mlResource) *cobra.Command {
+	var file, version, path, typ, desc string
 	var sets []string
-	var preview bool
-	var rows int
-	create := &cobra.Command{
+	var ir *mlItemRef
+	c := &cobra.Command{
 		Use: "create", Short: "Create a data asset version from a YAML file or flags", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			spec, err := loadMLSpec(file, sets)
@@ -249,7 +264,7 @@ func (a *app) mlDataCmd() *cobra.Command {
 			if err := spec.checkKeys("data", "name", "version", "type", "path", "description", "tags", "properties", "datastore"); err != nil {
 				return err
 			}
-			n := firstNonEmpty(name, spec.str("name"))
+			n := firstNonEmpty(ir.name, spec.str("name"))
 			if n == "" {
 				return usageErr("the following arguments are required: --name/-n (or name in the YAML)")
 			}
@@ -258,63 +273,76 @@ func (a *app) mlDataCmd() *cobra.Command {
 				return usageErr("the following arguments are required: --path/-p (or path in the YAML)")
 			}
 			t := strings.ToLower(firstNonEmpty(typ, spec.str("type"), "uri_folder"))
-			ws, err := a.workspace(c.Context(), &ref)
+			ctx := c.Context()
+			ws, err := a.workspace(ctx, &ir.ws)
 			if err != nil {
 				return err
 			}
 			if !isRemote(p) {
-				if p, err = a.uploadToDatastore(c.Context(), ws, spec.path(p), spec.str("datastore"), t); err != nil {
+				if p, err = a.uploadToDatastore(ctx, ws, spec.path(p), spec.str("datastore"), t); err != nil {
 					return err
 				}
 			}
+			asset := ws.path + "/data/" + url.PathEscape(n)
 			v := firstNonEmpty(version, spec.str("version"))
 			if v == "" {
-				v = "1"
-				if cont, err := a.armRequest(c.Context(), http.MethodGet, ws.path+"/data/"+url.PathEscape(n), apiML, nil); err == nil {
-					cp, _ := cont.(map[string]any)["properties"].(map[string]any)
-					if nv, ok := cp["nextVersion"].(string); ok && nv != "" {
-						v = nv
-					}
-				}
+				v = a.nextVersion(ctx, asset)
 			}
 			props := map[string]any{"dataType": t, "dataUri": p, "description": firstNonEmpty(desc, spec.str("description"))}
 			if tg := spec.sub("tags"); tg != nil {
 				props["tags"] = tg
 			}
-			res, err := a.armRequest(c.Context(), http.MethodPut, ws.path+"/data/"+url.PathEscape(n)+"/versions/"+url.PathEscape(v), apiML,
-				map[string]any{"properties": props})
+			res, err := a.armRequest(ctx, http.MethodPut, asset+"/versions/"+url.PathEscape(v), apiML, map[string]any{"properties": props})
 			if err != nil {
 				return err
 			}
 			return a.print(dataShape(res))
 		},
 	}
-	create.Flags().StringVarP(&file, "file", "f", "", "Local path to the YAML file of the data asset")
-	create.Flags().StringVarP(&path, "path", "p", "", "Local path (uploaded to the default datastore) or azureml://, https://, wasbs:// URI")
-	create.Flags().StringVarP(&typ, "type", "t", "", "uri_file, uri_folder (default) or mltable")
-	create.Flags().StringVarP(&desc, "description", "d", "", "Description")
-	create.Flags().StringSliceVar(&sets, "set", nil, "Update a field of the YAML: --set path=value")
-	versionPath := func(c *cobra.Command) (*wsCtx, string, error) {
-		if name == "" {
-			return nil, "", usageErr("the following arguments are required: --name/-n")
+	fl := c.Flags()
+	fl.StringVarP(&file, "file", "f", "", "Local path to the YAML file of the data asset")
+	fl.StringVarP(&path, "path", "p", "", "Local path (uploaded to the default datastore) or azureml://, https://, wasbs:// URI")
+	fl.StringVarP(&typ, "type", "t", "", "uri_file, uri_folder (default) or mltable")
+	fl.StringVarP(&desc, "description", "d", "", "Description")
+	fl.StringSliceVar(&sets, "set", nil, "Update a field of the YAML: --set path=value")
+	ir = r.ref(c, r.nameHelp()+" (overrides the YAML)")
+	versionFlag(c, &version, "Version")
+	return c
+}
+
+// nextVersion is the asset container's nextVersion, or "1".
+func (a *app) nextVersion(ctx context.Context, asset string) string {
+	if cont, err := a.armRequest(ctx, http.MethodGet, asset, apiML, nil); err == nil {
+		cp, _ := cont.(map[string]any)["properties"].(map[string]any)
+		if nv, ok := cp["nextVersion"].(string); ok && nv != "" {
+			return nv
 		}
-		ws, err := a.workspace(c.Context(), &ref)
-		if err != nil {
-			return nil, "", err
-		}
-		r := "azureml:" + name + "@latest"
-		if version != "" {
-			r = "azureml:" + name + ":" + version
-		} else if label != "" && label != "latest" {
-			return nil, "", usageErr("--label: only 'latest' is known")
-		}
-		id, err := a.assetRef(c.Context(), ws, "data", r)
-		return ws, id, err
 	}
-	show := &cobra.Command{
+	return "1"
+}
+
+func (a *app) dataShowCmd(r *mlResource) *cobra.Command {
+	var version, label string
+	var preview bool
+	var rows int
+	var ir *mlItemRef
+	c := &cobra.Command{
 		Use: "show", Short: "Show a data asset version (--preview reads its first rows, rule DS-8)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			_, id, err := versionPath(c)
+			if ir.name == "" {
+				return usageErr("the following arguments are required: --name/-n")
+			}
+			ws, err := a.workspace(c.Context(), &ir.ws)
+			if err != nil {
+				return err
+			}
+			ref := "azureml:" + ir.name + "@latest"
+			if version != "" {
+				ref = "azureml:" + ir.name + ":" + version
+			} else if label != "" && label != "latest" {
+				return usageErr("--label: only 'latest' is known")
+			}
+			id, err := a.assetRef(c.Context(), ws, "data", ref)
 			if err != nil {
 				return err
 			}
@@ -332,18 +360,26 @@ func (a *app) mlDataCmd() *cobra.Command {
 			return a.print(dataShape(res))
 		},
 	}
-	show.Flags().BoolVar(&preview, "preview", false, "Read the first rows as the studio's data preview does (workspace or your identity, rule DS-8)")
-	show.Flags().IntVar(&rows, "rows", 10, "Rows to preview")
-	list := &cobra.Command{
+	c.Flags().BoolVar(&preview, "preview", false, "Read the first rows as the studio's data preview does (workspace or your identity, rule DS-8)")
+	c.Flags().IntVar(&rows, "rows", 10, "Rows to preview")
+	ir = r.ref(c, r.nameHelp())
+	versionFlag(c, &version, "Version")
+	c.Flags().StringVarP(&label, "label", "l", "", "Label (latest)")
+	return c
+}
+
+func (a *app) dataListCmd(r *mlResource) *cobra.Command {
+	var ir *mlItemRef
+	c := &cobra.Command{
 		Use: "list", Short: "List data assets (with --name, its versions)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			ws, err := a.workspace(c.Context(), &ref)
+			ws, err := a.workspace(c.Context(), &ir.ws)
 			if err != nil {
 				return err
 			}
 			out := []any{}
-			if name != "" {
-				items, err := a.armList(c.Context(), ws.path+"/data/"+url.PathEscape(name)+"/versions", apiML, nil)
+			if ir.name != "" {
+				items, err := a.armList(c.Context(), ws.path+"/data/"+url.PathEscape(ir.name)+"/versions", apiML, nil)
 				if err != nil {
 					return err
 				}
@@ -367,57 +403,49 @@ func (a *app) mlDataCmd() *cobra.Command {
 			return a.print(out)
 		},
 	}
-	archive := func(use string, archived bool) *cobra.Command {
-		return &cobra.Command{
-			Use: use, Short: map[bool]string{true: "Archive a data asset (or one version)", false: "Restore an archived data asset (or one version)"}[archived], Args: cobra.NoArgs,
-			RunE: func(c *cobra.Command, _ []string) error {
-				if name == "" {
-					return usageErr("the following arguments are required: --name/-n")
-				}
-				ws, err := a.workspace(c.Context(), &ref)
-				if err != nil {
-					return err
-				}
-				targets := []string{ws.path + "/data/" + url.PathEscape(name)}
-				if version != "" {
-					targets = []string{targets[0] + "/versions/" + url.PathEscape(version)}
-				}
-				for _, p := range targets {
-					res, err := a.armRequest(c.Context(), http.MethodGet, p, apiML, nil)
-					if err != nil {
-						return err
-					}
-					m, _ := res.(map[string]any)
-					props, _ := m["properties"].(map[string]any)
-					if props == nil {
-						props = map[string]any{}
-					}
-					props["isArchived"] = archived
-					delete(props, "provisioningState")
-					if _, err := a.armRequest(c.Context(), http.MethodPut, p, apiML, map[string]any{"properties": props}); err != nil {
-						return err
-					}
-				}
-				return nil
-			},
-		}
+	ir = r.ref(c, r.nameHelp())
+	return c
+}
+
+// dataArchiveCmd is `amlid ml data archive|restore`: isArchived on the
+// asset, or on one version.
+func (a *app) dataArchiveCmd(r *mlResource, use string, archived bool) *cobra.Command {
+	var version string
+	var ir *mlItemRef
+	c := &cobra.Command{
+		Use: use, Short: map[bool]string{true: "Archive a data asset (or one version)", false: "Restore an archived data asset (or one version)"}[archived], Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			_, p, err := ir.itemPath(c.Context(), a, "")
+			if err != nil {
+				return err
+			}
+			if version != "" {
+				p += "/versions/" + url.PathEscape(version)
+			}
+			return a.setArchived(c.Context(), p, archived)
+		},
 	}
-	for _, sc := range []*cobra.Command{create, show, list, archive("archive", true), archive("restore", false)} {
-		ref.flags(sc, false)
-		if sc != create {
-			sc.Flags().StringVarP(&name, "name", "n", "", "Name of the data asset")
-		} else {
-			sc.Flags().StringVarP(&name, "name", "n", "", "Name of the data asset (overrides the YAML)")
-		}
-		if sc != list {
-			sc.Flags().StringVarP(&version, "version", "v", "", "Version")
-		}
-		if sc == show {
-			sc.Flags().StringVarP(&label, "label", "l", "", "Label (latest)")
-		}
-		cmd.AddCommand(sc)
+	ir = r.ref(c, r.nameHelp())
+	versionFlag(c, &version, "Version")
+	return c
+}
+
+// setArchived reads an asset (or version) and writes it back with
+// isArchived set.
+func (a *app) setArchived(ctx context.Context, p string, archived bool) error {
+	res, err := a.armRequest(ctx, http.MethodGet, p, apiML, nil)
+	if err != nil {
+		return err
 	}
-	return cmd
+	m, _ := res.(map[string]any)
+	props, _ := m["properties"].(map[string]any)
+	if props == nil {
+		props = map[string]any{}
+	}
+	props["isArchived"] = archived
+	delete(props, "provisioningState")
+	_, err = a.armRequest(ctx, http.MethodPut, p, apiML, map[string]any{"properties": props})
+	return err
 }
 
 // uploadToDatastore uploads a local file or folder to a datastore (the
