@@ -344,13 +344,23 @@ func environmentShape(v any) any {
 
 func init() { mlSubcommands = append(mlSubcommands, (*app).mlEnvironmentCmd) }
 
+// environmentResource is `amlid ml environment`: versioned assets at
+// <workspace>/environments/<name>/versions/<version>.
+var environmentResource = &mlResource{
+	use: "environment", short: "Manage environments (image + conda file; amlid records the conda file and runs the machine's python3)",
+	noun: "environment", collection: "environments", shape: environmentShape, wsHelp: wsHelpDefaults,
+}
+
 func (a *app) mlEnvironmentCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "environment", Short: "Manage environments (image + conda file; amlid records the conda file and runs the machine's python3)"}
-	var ref wsRef
-	var file, name, version, image, conda, buildContext string
+	r := environmentResource
+	return a.mlResourceCmd(r, a.environmentCreateCmd(r), a.environmentShowCmd(r), a.environmentListCmd(r), a.environmentArchiveCmd(r))
+}
+
+func (a *app) environmentCreateCmd(r *mlResource) *cobra.Command {
+	var file, version, image, conda, buildContext string
 	var sets []string
-	var stream, archived bool
-	create := &cobra.Command{
+	var ir *mlItemRef
+	c := &cobra.Command{
 		Use: "create", Short: "Create an environment version", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			spec, err := loadMLSpec(file, sets)
@@ -370,11 +380,11 @@ func (a *app) mlEnvironmentCmd() *cobra.Command {
 				abs, _ := filepath.Abs(buildContext)
 				spec.m["build"] = map[string]any{"path": abs}
 			}
-			n := firstNonEmpty(name, spec.str("name"))
+			n := firstNonEmpty(ir.name, spec.str("name"))
 			if n == "" {
 				return usageErr("the following arguments are required: --name/-n (or name in the YAML)")
 			}
-			ws, err := a.workspace(c.Context(), &ref)
+			ws, err := a.workspace(c.Context(), &ir.ws)
 			if err != nil {
 				return err
 			}
@@ -393,24 +403,33 @@ func (a *app) mlEnvironmentCmd() *cobra.Command {
 			return a.print(environmentShape(res))
 		},
 	}
-	create.Flags().StringVarP(&file, "file", "f", "", "Local path to the YAML file of the environment")
-	create.Flags().StringVar(&image, "image", "", "Base image")
-	create.Flags().StringVar(&conda, "conda-file", "", "Local path to a conda file (recorded, not installed)")
-	create.Flags().StringVar(&buildContext, "build-context", "", "Local folder of a build context (its Dockerfile's FROM is the base when --image is not given)")
-	create.Flags().StringSliceVar(&sets, "set", nil, "Update a field of the YAML: --set path=value")
-	create.Flags().StringVarP(&version, "version", "v", "", "Version (default 1)")
-	show := &cobra.Command{
+	fl := c.Flags()
+	fl.StringVarP(&file, "file", "f", "", "Local path to the YAML file of the environment")
+	fl.StringVar(&image, "image", "", "Base image")
+	fl.StringVar(&conda, "conda-file", "", "Local path to a conda file (recorded, not installed)")
+	fl.StringVar(&buildContext, "build-context", "", "Local folder of a build context (its Dockerfile's FROM is the base when --image is not given)")
+	fl.StringSliceVar(&sets, "set", nil, "Update a field of the YAML: --set path=value")
+	versionFlag(c, &version, "Version (default 1)")
+	ir = r.ref(c, r.nameHelp()+" (overrides the YAML)")
+	return c
+}
+
+func (a *app) environmentShowCmd(r *mlResource) *cobra.Command {
+	var version string
+	var stream bool
+	var ir *mlItemRef
+	c := &cobra.Command{
 		Use: "show", Short: "Show an environment version", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			ws, err := a.workspace(c.Context(), &ref)
+			ws, err := a.workspace(c.Context(), &ir.ws)
 			if err != nil {
 				return err
 			}
-			r := "azureml:" + name + "@latest"
+			ref := "azureml:" + ir.name + "@latest"
 			if version != "" {
-				r = "azureml:" + name + ":" + version
+				ref = "azureml:" + ir.name + ":" + version
 			}
-			id, err := a.assetRef(c.Context(), ws, "environments", r)
+			id, err := a.assetRef(c.Context(), ws, "environments", ref)
 			if err != nil {
 				return err
 			}
@@ -429,53 +448,67 @@ func (a *app) mlEnvironmentCmd() *cobra.Command {
 				}
 			}
 			if stream {
-				return &cliError{Message: "environment " + name + " was not built by amlid (no conda file or build context on an amlid registry's image): no build log", Exit: exitError}
+				return &cliError{Message: "environment " + ir.name + " was not built by amlid (no conda file or build context on an amlid registry's image): no build log", Exit: exitError}
 			}
 			return a.print(out)
 		},
 	}
-	show.Flags().StringVarP(&version, "version", "v", "", "Version (default: the latest)")
-	show.Flags().BoolVar(&stream, "stream", false, "Print the image build's log (rule ACR-5 credentials, base pull, push to the workspace registry)")
-	archive := &cobra.Command{
+	versionFlag(c, &version, "Version (default: the latest)")
+	c.Flags().BoolVar(&stream, "stream", false, "Print the image build's log (rule ACR-5 credentials, base pull, push to the workspace registry)")
+	ir = r.ref(c, r.nameHelp())
+	return c
+}
+
+func (a *app) environmentArchiveCmd(r *mlResource) *cobra.Command {
+	var version string
+	var ir *mlItemRef
+	c := &cobra.Command{
 		Use: "archive", Short: "Archive an environment version (hidden from list; still usable by reference)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			if name == "" || version == "" {
+			if ir.name == "" || version == "" {
 				return usageErr("the following arguments are required: --name/-n, --version/-v")
 			}
-			ws, err := a.workspace(c.Context(), &ref)
+			_, p, err := ir.itemPath(c.Context(), a, "")
 			if err != nil {
 				return err
 			}
-			id := ws.path + "/environments/" + url.PathEscape(name) + "/versions/" + url.PathEscape(version)
+			id := p + "/versions/" + url.PathEscape(version)
 			res, err := a.armRequest(c.Context(), http.MethodGet, id, apiML, nil)
 			if err != nil {
 				return err
 			}
 			body := res.(map[string]any)
-			p, _ := body["properties"].(map[string]any)
-			if p == nil {
-				p = map[string]any{}
+			p2, _ := body["properties"].(map[string]any)
+			if p2 == nil {
+				p2 = map[string]any{}
 			}
-			p["isArchived"] = true
-			res, err = a.armRequest(c.Context(), http.MethodPut, id, apiML, map[string]any{"properties": p, "tags": body["tags"]})
+			p2["isArchived"] = true
+			res, err = a.armRequest(c.Context(), http.MethodPut, id, apiML, map[string]any{"properties": p2, "tags": body["tags"]})
 			if err != nil {
 				return err
 			}
 			return a.print(environmentShape(res))
 		},
 	}
-	archive.Flags().StringVarP(&version, "version", "v", "", "Version to archive")
-	list := &cobra.Command{
+	versionFlag(c, &version, "Version to archive")
+	ir = r.ref(c, r.nameHelp())
+	return c
+}
+
+func (a *app) environmentListCmd(r *mlResource) *cobra.Command {
+	var archived bool
+	var ir *mlItemRef
+	c := &cobra.Command{
 		Use: "list", Short: "List environment versions", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			ws, err := a.workspace(c.Context(), &ref)
+			ctx := c.Context()
+			ws, err := a.workspace(ctx, &ir.ws)
 			if err != nil {
 				return err
 			}
-			var out []any
-			names := []string{name}
-			if name == "" {
-				containers, err := a.armList(c.Context(), ws.path+"/environments", apiML, nil)
+			names := []string{ir.name}
+			if ir.name == "" {
+				containers, err := a.armList(ctx, ws.path+"/environments", apiML, nil)
 				if err != nil {
 					return err
 				}
@@ -485,8 +518,9 @@ func (a *app) mlEnvironmentCmd() *cobra.Command {
 					names = append(names, n)
 				}
 			}
+			out := []any{}
 			for _, n := range names {
-				items, err := a.armList(c.Context(), ws.path+"/environments/"+url.PathEscape(n)+"/versions", apiML, nil)
+				items, err := a.armList(ctx, ws.path+"/environments/"+url.PathEscape(n)+"/versions", apiML, nil)
 				if err != nil {
 					return err
 				}
@@ -498,24 +532,12 @@ func (a *app) mlEnvironmentCmd() *cobra.Command {
 					out = append(out, sh)
 				}
 			}
-			if out == nil {
-				out = []any{}
-			}
 			return a.print(out)
 		},
 	}
-	list.Flags().BoolVar(&archived, "include-archived", false, "List archived versions too")
-	for _, sc := range []*cobra.Command{create, show, list, archive} {
-		sc.Flags().StringVarP(&ref.v1name, "workspace-name", "w", "", "Name of the workspace (default: `amlid configure --defaults workspace=…`)")
-		sc.Flags().StringVarP(&ref.group, "resource-group", "g", "", "Name of the resource group")
-		if sc != create {
-			sc.Flags().StringVarP(&name, "name", "n", "", "Name of the environment")
-		} else {
-			sc.Flags().StringVarP(&name, "name", "n", "", "Name of the environment (overrides the YAML)")
-		}
-		cmd.AddCommand(sc)
-	}
-	return cmd
+	c.Flags().BoolVar(&archived, "include-archived", false, "List archived versions too")
+	ir = r.ref(c, r.nameHelp())
+	return c
 }
 
 // readBuildContext reads a local build context folder as path → base64
