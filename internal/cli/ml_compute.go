@@ -287,18 +287,6 @@ func computeBody(spec *mlSpec, f *computeFlags) (map[string]any, error) {
 	return body, nil
 }
 
-// computePath resolves a compute by name in the workspace.
-func (a *app) computePath(ctx context.Context, ref *wsRef, name string) (*wsCtx, string, error) {
-	if name == "" {
-		return nil, "", usageErr("the following arguments are required: --name/-n")
-	}
-	ws, err := a.workspace(ctx, ref)
-	if err != nil {
-		return nil, "", err
-	}
-	return ws, ws.path + "/computes/" + url.PathEscape(name), nil
-}
-
 // putBodyOf turns a compute read from ARM into the body of a PUT that
 // keeps it as it is (identity included: a PUT without one removes it).
 func putBodyOf(v any) map[string]any {
@@ -337,266 +325,211 @@ func (a *app) updateCompute(ctx context.Context, p string, fn func(body map[stri
 	return a.armRequest(ctx, http.MethodPut, p, apiML, body)
 }
 
+// computeResource is `amlid ml compute`; create, attach and update are
+// commands of their own over computeFlags.
+var computeResource = &mlResource{
+	use: "compute", short: "Manage compute clusters, compute instances and attached computes with their managed identities (rules CMP-1..6, ACR-2, ACR-3)",
+	noun: "compute", collection: "computes", shape: computeShape,
+	show: &mlShow{short: "Show a compute (access_notes name an unmet rule: ACR-2, CMP-6)"},
+	list: &mlList{short: "List the workspace's computes",
+		filter: &mlListFilter{flag: "type", shorthand: "t", help: "Only computes of this type", keep: computeTypeIs}},
+	delete: &mlDelete{short: "Delete a compute (its system-assigned identity and its role assignments go with it)",
+		query: url.Values{"underlyingResourceAction": {"Delete"}}},
+	actions: []mlAction{
+		{use: "detach", short: "Detach an attached compute", method: http.MethodDelete, query: url.Values{"underlyingResourceAction": {"Detach"}}},
+		{use: "start", short: "Start a compute instance", verb: "start"},
+		{use: "stop", short: "Stop a compute instance", verb: "stop"},
+		{use: "restart", short: "Restart a compute instance", verb: "restart"},
+		{use: "list-nodes", short: "List a compute's nodes (local sandboxes: amlid run --as <compute id> runs on one)", verb: "listNodes", out: computeNodes},
+		{use: "list-keys", short: "Show an attached compute's secrets", verb: "listKeys", out: printAsIs},
+	},
+}
+
+// computeTypeIs is `ml compute list --type`: amlcompute, compute_instance…
+func computeTypeIs(item any, typ string) bool {
+	m, _ := item.(map[string]any)
+	return strings.EqualFold(fmt.Sprint(m["type"]), strings.ReplaceAll(typ, "_", ""))
+}
+
+// computeNodes prints listNodes' answer as azure-ai-ml's AmlComputeNodeInfo.
+func computeNodes(v any) any {
+	out := []any{}
+	m, _ := v.(map[string]any)
+	ns, _ := m["nodes"].([]any)
+	for _, n := range ns {
+		nm, _ := n.(map[string]any)
+		out = append(out, map[string]any{"node_id": nm["nodeId"], "node_state": nm["nodeState"], "private_ip_address": nm["privateIpAddress"],
+			"public_ip_address": nm["publicIpAddress"], "port": nm["port"], "run_id": nm["runId"], "working_directory": nm["workingDirectory"]})
+	}
+	return out
+}
+
 func (a *app) mlComputeCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "compute", Short: "Manage compute clusters, compute instances and attached computes with their managed identities (rules CMP-1..6, ACR-2, ACR-3)"}
-	var ref wsRef
+	r := computeResource
+	return a.mlResourceCmd(r, a.computeCreateCmd(r), a.computeAttachCmd(r), a.computeUpdateCmd(r))
+}
+
+// computePut resolves the compute the flags and YAML name, and PUTs the
+// body they describe: on create with its subnet, located in the workspace
+// unless they say where; on attach always in the workspace.
+func (a *app) computePut(c *cobra.Command, ir *mlItemRef, cf *computeFlags, create bool) error {
+	spec, err := loadMLSpec(cf.file, cf.sets)
+	if err != nil {
+		return err
+	}
+	ws, p, err := ir.itemPath(c.Context(), a, firstNonEmpty(cf.name, spec.str("name")))
+	if err != nil {
+		return err
+	}
+	body, err := computeBody(spec, cf)
+	if err != nil {
+		return err
+	}
+	if create {
+		if err := applyComputeSubnet(body, spec, cf.vnetName, cf.subnet, ws.path); err != nil {
+			return err
+		}
+	}
+	if !create || body["location"] == nil {
+		body["location"] = ws.location()
+	}
+	v, err := a.armRequest(c.Context(), http.MethodPut, p, apiML, body)
+	if err != nil {
+		return err
+	}
+	return a.print(computeShape(v))
+}
+
+func (a *app) computeCreateCmd(r *mlResource) *cobra.Command {
 	var cf computeFlags
-	var name, action string
-	var yes bool
-	create := &cobra.Command{
+	var ir *mlItemRef
+	c := &cobra.Command{
 		Use: "create", Short: "Create a compute cluster or instance (one SAI or one or more UAIs: rule CMP-1)", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			spec, err := loadMLSpec(cf.file, cf.sets)
-			if err != nil {
-				return err
-			}
-			ws, p, err := a.computePath(c.Context(), &ref, firstNonEmpty(cf.name, spec.str("name")))
-			if err != nil {
-				return err
-			}
-			body, err := computeBody(spec, &cf)
-			if err != nil {
-				return err
-			}
-			if err := applyComputeSubnet(body, spec, cf.vnetName, cf.subnet, ws.path); err != nil {
-				return err
-			}
-			if body["location"] == nil {
-				body["location"] = ws.location()
-			}
-			v, err := a.armRequest(c.Context(), http.MethodPut, p, apiML, body)
-			if err != nil {
-				return err
-			}
-			return a.print(computeShape(v))
-		},
+		RunE: func(c *cobra.Command, _ []string) error { return a.computePut(c, ir, &cf, true) },
 	}
-	cf.register(create, true)
-	attach := &cobra.Command{
+	cf.register(c, true)
+	ir = r.ref(c, "")
+	return c
+}
+
+func (a *app) computeAttachCmd(r *mlResource) *cobra.Command {
+	cf := computeFlags{minInstances: -1, maxInstances: -1, idleScaleDown: -1, idleShutdown: -1}
+	var ir *mlItemRef
+	c := &cobra.Command{
 		Use: "attach", Short: "Attach a Kubernetes cluster (its service principal gets AcrPull on the workspace registry: rule ACR-3) or a virtual machine", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			spec, err := loadMLSpec(cf.file, cf.sets)
-			if err != nil {
-				return err
-			}
-			ws, p, err := a.computePath(c.Context(), &ref, firstNonEmpty(cf.name, spec.str("name")))
-			if err != nil {
-				return err
-			}
-			body, err := computeBody(spec, &cf)
-			if err != nil {
-				return err
-			}
-			body["location"] = ws.location()
-			v, err := a.armRequest(c.Context(), http.MethodPut, p, apiML, body)
-			if err != nil {
-				return err
-			}
-			return a.print(computeShape(v))
-		},
+		RunE: func(c *cobra.Command, _ []string) error { return a.computePut(c, ir, &cf, false) },
 	}
-	attach.Flags().StringVarP(&cf.file, "file", "f", "", "YAML file of the compute")
-	attach.Flags().StringVarP(&cf.name, "name", "n", "", "Name of the compute")
-	attach.Flags().StringVarP(&cf.typ, "type", "t", "", "Kubernetes or virtualmachine")
-	attach.Flags().StringVar(&cf.resourceID, "resource-id", "", "ARM ID of the cluster or machine")
-	attach.Flags().StringVar(&cf.namespace, "namespace", "", "Kubernetes namespace")
-	attach.Flags().StringVar(&cf.identityType, "identity-type", "", "system_assigned or user_assigned")
-	attach.Flags().StringVar(&cf.uais, "user-assigned-identities", "", "Resource IDs of user-assigned identities")
-	update := &cobra.Command{
+	fl := c.Flags()
+	fl.StringVarP(&cf.file, "file", "f", "", "YAML file of the compute")
+	fl.StringVarP(&cf.name, "name", "n", "", "Name of the compute")
+	fl.StringVarP(&cf.typ, "type", "t", "", "Kubernetes or virtualmachine")
+	fl.StringVar(&cf.resourceID, "resource-id", "", "ARM ID of the cluster or machine")
+	fl.StringVar(&cf.namespace, "namespace", "", "Kubernetes namespace")
+	fl.StringVar(&cf.identityType, "identity-type", "", "system_assigned or user_assigned")
+	fl.StringVar(&cf.uais, "user-assigned-identities", "", "Resource IDs of user-assigned identities")
+	ir = r.ref(c, "")
+	return c
+}
+
+func (a *app) computeUpdateCmd(r *mlResource) *cobra.Command {
+	var cf computeFlags
+	var ir *mlItemRef
+	c := &cobra.Command{
 		Use: "update", Short: "Update a compute: scale settings, or switch its identity between SAI and UAI (rule CMP-4)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			spec, err := loadMLSpec(cf.file, cf.sets)
 			if err != nil {
 				return err
 			}
-			_, p, err := a.computePath(c.Context(), &ref, firstNonEmpty(cf.name, spec.str("name")))
+			_, p, err := ir.itemPath(c.Context(), a, firstNonEmpty(cf.name, spec.str("name")))
 			if err != nil {
 				return err
 			}
-			v, err := a.updateCompute(c.Context(), p, func(body map[string]any) error {
-				props, _ := body["properties"].(map[string]any)
-				in, _ := props["properties"].(map[string]any)
-				if in == nil {
-					in = map[string]any{}
-					props["properties"] = in
-				}
-				ss, _ := in["scaleSettings"].(map[string]any)
-				set := func(flag int, key, rkey string, conv func(int) any) {
-					if flag >= 0 {
-						ss[rkey] = conv(flag)
-					} else if n, ok := spec.m[key].(int); ok {
-						ss[rkey] = conv(n)
-					}
-				}
-				if ss != nil {
-					id := func(n int) any { return n }
-					set(cf.minInstances, "min_instances", "minNodeCount", id)
-					set(cf.maxInstances, "max_instances", "maxNodeCount", id)
-					set(cf.idleScaleDown, "idle_time_before_scale_down", "nodeIdleTimeBeforeScaleDown", func(n int) any { return fmt.Sprintf("PT%dS", n) })
-				}
-				if cf.idleShutdown >= 0 {
-					in["idleTimeBeforeShutdown"] = fmt.Sprintf("PT%dM", cf.idleShutdown)
-				}
-				idm, err := cf.identity()
-				if err != nil {
-					return err
-				}
-				if idm == nil && spec.has("identity") {
-					if idm, err = restIdentity(spec.m["identity"]); err != nil {
-						return err
-					}
-				}
-				if idm != nil {
-					body["identity"] = idm
-				}
-				return nil
-			})
+			v, err := a.updateCompute(c.Context(), p, func(body map[string]any) error { return cf.update(spec, body) })
 			if err != nil {
 				return err
 			}
 			return a.print(computeShape(v))
 		},
 	}
-	cf.register(update, false)
-	show := &cobra.Command{
-		Use: "show", Short: "Show a compute (access_notes name an unmet rule: ACR-2, CMP-6)", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			_, p, err := a.computePath(c.Context(), &ref, name)
-			if err != nil {
-				return err
-			}
-			v, err := a.armRequest(c.Context(), http.MethodGet, p, apiML, nil)
-			if err != nil {
-				return err
-			}
-			return a.print(computeShape(v))
-		},
-	}
-	list := &cobra.Command{
-		Use: "list", Short: "List the workspace's computes", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			ws, err := a.workspace(c.Context(), &ref)
-			if err != nil {
-				return err
-			}
-			items, err := a.armList(c.Context(), ws.path+"/computes", apiML, nil)
-			if err != nil {
-				return err
-			}
-			out := []any{}
-			for _, it := range items {
-				s := computeShape(it)
-				if cf.typ != "" && !strings.EqualFold(fmt.Sprint(s.(map[string]any)["type"]), strings.ReplaceAll(cf.typ, "_", "")) {
-					continue
-				}
-				out = append(out, s)
-			}
-			return a.print(out)
-		},
-	}
-	list.Flags().StringVarP(&cf.typ, "type", "t", "", "Only computes of this type")
-	remove := func(use, short, act string) *cobra.Command {
-		d := &cobra.Command{
-			Use: use, Short: short, Args: cobra.NoArgs,
-			RunE: func(c *cobra.Command, _ []string) error {
-				_, p, err := a.computePath(c.Context(), &ref, name)
-				if err != nil {
-					return err
-				}
-				if act == "Delete" {
-					if err := a.confirm(yes); err != nil {
-						return err
-					}
-				}
-				_, _, err = a.armDo(c.Context(), http.MethodDelete, p, apiML, url.Values{"underlyingResourceAction": {act}}, nil)
-				return err
-			},
-		}
-		return d
-	}
-	del := remove("delete", "Delete a compute (its system-assigned identity and its role assignments go with it)", "Delete")
-	del.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt for confirmation")
-	detach := remove("detach", "Detach an attached compute", "Detach")
-	post := func(use, short, verb string) *cobra.Command {
-		return &cobra.Command{
-			Use: use, Short: short, Args: cobra.NoArgs,
-			RunE: func(c *cobra.Command, _ []string) error {
-				_, p, err := a.computePath(c.Context(), &ref, name)
-				if err != nil {
-					return err
-				}
-				_, _, err = a.armDo(c.Context(), http.MethodPost, p+"/"+verb, apiML, nil, nil)
-				return err
-			},
-		}
-	}
-	start := post("start", "Start a compute instance", "start")
-	stop := post("stop", "Stop a compute instance", "stop")
-	restart := post("restart", "Restart a compute instance", "restart")
-	nodes := &cobra.Command{
-		Use: "list-nodes", Short: "List a compute's nodes (local sandboxes: amlid run --as <compute id> runs on one)", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			_, p, err := a.computePath(c.Context(), &ref, name)
-			if err != nil {
-				return err
-			}
-			v, err := a.armRequest(c.Context(), http.MethodPost, p+"/listNodes", apiML, nil)
-			if err != nil {
-				return err
-			}
-			out := []any{}
-			m, _ := v.(map[string]any)
-			ns, _ := m["nodes"].([]any)
-			for _, n := range ns {
-				nm, _ := n.(map[string]any)
-				out = append(out, map[string]any{"node_id": nm["nodeId"], "node_state": nm["nodeState"], "private_ip_address": nm["privateIpAddress"],
-					"public_ip_address": nm["publicIpAddress"], "port": nm["port"], "run_id": nm["runId"], "working_directory": nm["workingDirectory"]})
-			}
-			return a.print(out)
-		},
-	}
-	keys := &cobra.Command{
-		Use: "list-keys", Short: "Show an attached compute's secrets", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			_, p, err := a.computePath(c.Context(), &ref, name)
-			if err != nil {
-				return err
-			}
-			v, err := a.armRequest(c.Context(), http.MethodPost, p+"/listKeys", apiML, nil)
-			if err != nil {
-				return err
-			}
-			return a.print(v)
-		},
-	}
-	_ = action
-	for _, sub := range []*cobra.Command{create, attach, update, show, list, del, detach, start, stop, restart, nodes, keys} {
-		ref.flags(sub, false)
-		if sub != create && sub != update && sub != attach && sub != list {
-			sub.Flags().StringVarP(&name, "name", "n", "", "Name of the compute")
-		}
-		cmd.AddCommand(sub)
-	}
-	return cmd
+	cf.register(c, false)
+	ir = r.ref(c, "")
+	return c
 }
 
-// mlComputeTargetCmd is CLI v1's `az ml computetarget`: create amlcompute
-// with --assign-identity, and amlcompute identity show|assign|remove.
+// update applies `ml compute update`'s flags and YAML to a compute's PUT
+// body: scale settings, idle shutdown, identity.
+func (cf *computeFlags) update(spec *mlSpec, body map[string]any) error {
+	props, _ := body["properties"].(map[string]any)
+	in, _ := props["properties"].(map[string]any)
+	if in == nil {
+		in = map[string]any{}
+		props["properties"] = in
+	}
+	if ss, _ := in["scaleSettings"].(map[string]any); ss != nil {
+		set := func(flag int, key, rkey string, conv func(int) any) {
+			if flag >= 0 {
+				ss[rkey] = conv(flag)
+			} else if n, ok := spec.m[key].(int); ok {
+				ss[rkey] = conv(n)
+			}
+		}
+		id := func(n int) any { return n }
+		set(cf.minInstances, "min_instances", "minNodeCount", id)
+		set(cf.maxInstances, "max_instances", "maxNodeCount", id)
+		set(cf.idleScaleDown, "idle_time_before_scale_down", "nodeIdleTimeBeforeScaleDown", func(n int) any { return fmt.Sprintf("PT%dS", n) })
+	}
+	if cf.idleShutdown >= 0 {
+		in["idleTimeBeforeShutdown"] = fmt.Sprintf("PT%dM", cf.idleShutdown)
+	}
+	idm, err := cf.identity()
+	if err != nil {
+		return err
+	}
+	if idm == nil && spec.has("identity") {
+		if idm, err = restIdentity(spec.m["identity"]); err != nil {
+			return err
+		}
+	}
+	if idm != nil {
+		body["identity"] = idm
+	}
+	return nil
+}
+
+// computeTargetResource is CLI v1's `az ml computetarget`: create
+// amlcompute with --assign-identity, and amlcompute identity
+// show|assign|remove.
+var computeTargetResource = &mlResource{
+	use: "computetarget", short: "CLI v1: compute targets (amlcompute) and their managed identities",
+	noun: "compute target", collection: "computes",
+	show:   &mlShow{short: "Show a compute target"},
+	list:   &mlList{short: "List compute targets"},
+	delete: &mlDelete{short: "Delete a compute target"},
+}
+
 func (a *app) mlComputeTargetCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "computetarget", Short: "CLI v1: compute targets (amlcompute) and their managed identities"}
-	var ref wsRef
-	var name, vmSize, vmPriority, assign, identities string
-	var minNodes, maxNodes, idleSeconds int
-	var yes bool
-	createAml := &cobra.Command{
+	r := computeTargetResource
+	create := &cobra.Command{Use: "create", Short: "Create a compute target"}
+	create.AddCommand(a.computeTargetCreateAmlCmd(r))
+	identity := &cobra.Command{Use: "identity", Short: "A cluster's managed identity"}
+	identity.AddCommand(a.computeTargetIdentityShowCmd(r), a.computeTargetIdentityAssignCmd(r), a.computeTargetIdentityRemoveCmd(r))
+	aml := &cobra.Command{Use: "amlcompute", Short: "Compute clusters"}
+	aml.AddCommand(identity)
+	return a.mlResourceCmd(r, create, aml)
+}
+
+func (a *app) computeTargetCreateAmlCmd(r *mlResource) *cobra.Command {
+	cf := computeFlags{typ: "amlcompute", idleShutdown: -1}
+	var assign string
+	var ir *mlItemRef
+	c := &cobra.Command{
 		Use: "amlcompute", Short: "Create a compute cluster (--assign-identity '[system]' or UAI IDs: rule CMP-1)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			_, p, err := a.computePath(c.Context(), &ref, name)
+			ws, p, err := ir.itemPath(c.Context(), a, "")
 			if err != nil {
 				return err
 			}
-			cf := computeFlags{typ: "amlcompute", size: vmSize, tier: vmPriority, minInstances: minNodes, maxInstances: maxNodes, idleScaleDown: idleSeconds,
-				idleShutdown: -1}
 			if assign != "" {
 				if strings.EqualFold(strings.TrimSpace(assign), "[system]") {
 					cf.identityType = "system_assigned"
@@ -608,10 +541,6 @@ func (a *app) mlComputeTargetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ws, err := a.workspace(c.Context(), &ref)
-			if err != nil {
-				return err
-			}
 			body["location"] = ws.location()
 			v, err := a.armRequest(c.Context(), http.MethodPut, p, apiML, body)
 			if err != nil {
@@ -620,66 +549,32 @@ func (a *app) mlComputeTargetCmd() *cobra.Command {
 			return a.print(v)
 		},
 	}
-	createAml.Flags().StringVarP(&name, "name", "n", "", "Name of the compute target")
-	createAml.Flags().StringVarP(&vmSize, "vm-size", "s", "", "VM size")
-	createAml.Flags().StringVar(&vmPriority, "vm-priority", "", "dedicated or lowpriority")
-	createAml.Flags().IntVar(&minNodes, "min-nodes", -1, "Minimum nodes")
-	createAml.Flags().IntVar(&maxNodes, "max-nodes", -1, "Maximum nodes")
-	createAml.Flags().IntVar(&idleSeconds, "idle-seconds-before-scaledown", -1, "Idle seconds before scale down")
-	createAml.Flags().StringVar(&assign, "assign-identity", "", "'[system]' for a system-assigned identity, or user-assigned identity IDs")
-	ref.flags(createAml, false)
-	create := &cobra.Command{Use: "create", Short: "Create a compute target"}
-	create.AddCommand(createAml)
+	fl := c.Flags()
+	fl.StringVarP(&cf.size, "vm-size", "s", "", "VM size")
+	fl.StringVar(&cf.tier, "vm-priority", "", "dedicated or lowpriority")
+	fl.IntVar(&cf.minInstances, "min-nodes", -1, "Minimum nodes")
+	fl.IntVar(&cf.maxInstances, "max-nodes", -1, "Maximum nodes")
+	fl.IntVar(&cf.idleScaleDown, "idle-seconds-before-scaledown", -1, "Idle seconds before scale down")
+	fl.StringVar(&assign, "assign-identity", "", "'[system]' for a system-assigned identity, or user-assigned identity IDs")
+	ir = r.ref(c, r.nameHelp())
+	return c
+}
 
-	show := &cobra.Command{
-		Use: "show", Short: "Show a compute target", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			_, p, err := a.computePath(c.Context(), &ref, name)
-			if err != nil {
-				return err
-			}
-			v, err := a.armRequest(c.Context(), http.MethodGet, p, apiML, nil)
-			if err != nil {
-				return err
-			}
-			return a.print(v)
-		},
+// printIdentity prints a compute's identity ({"type": "None"} without one).
+func (a *app) printIdentity(v any) error {
+	m, _ := v.(map[string]any)
+	if m["identity"] == nil {
+		return a.print(map[string]any{"type": "None"})
 	}
-	del := &cobra.Command{
-		Use: "delete", Short: "Delete a compute target", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			_, p, err := a.computePath(c.Context(), &ref, name)
-			if err != nil {
-				return err
-			}
-			return a.confirmDelete(c.Context(), p, yes)
-		},
-	}
-	del.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt for confirmation")
-	list := &cobra.Command{
-		Use: "list", Short: "List compute targets", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			ws, err := a.workspace(c.Context(), &ref)
-			if err != nil {
-				return err
-			}
-			items, err := a.armList(c.Context(), ws.path+"/computes", apiML, nil)
-			if err != nil {
-				return err
-			}
-			return a.print(items)
-		},
-	}
-	for _, s := range []*cobra.Command{show, del} {
-		s.Flags().StringVarP(&name, "name", "n", "", "Name of the compute target")
-		ref.flags(s, false)
-	}
-	ref.flags(list, false)
+	return a.print(m["identity"])
+}
 
-	idShow := &cobra.Command{
+func (a *app) computeTargetIdentityShowCmd(r *mlResource) *cobra.Command {
+	var ir *mlItemRef
+	c := &cobra.Command{
 		Use: "show", Short: "Show the cluster's managed identity", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			_, p, err := a.computePath(c.Context(), &ref, name)
+			_, p, err := ir.itemPath(c.Context(), a, "")
 			if err != nil {
 				return err
 			}
@@ -687,44 +582,25 @@ func (a *app) mlComputeTargetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, _ := v.(map[string]any)
-			if m["identity"] == nil {
-				return a.print(map[string]any{"type": "None"})
-			}
-			return a.print(m["identity"])
+			return a.printIdentity(v)
 		},
 	}
-	idAssign := &cobra.Command{
+	ir = r.ref(c, r.nameHelp())
+	return c
+}
+
+func (a *app) computeTargetIdentityAssignCmd(r *mlResource) *cobra.Command {
+	var identities string
+	var ir *mlItemRef
+	c := &cobra.Command{
 		Use: "assign", Short: "Assign the system-assigned identity ('[system]', the default) or user-assigned ones; a cluster holds one kind at a time (CMP-1, CMP-4)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			_, p, err := a.computePath(c.Context(), &ref, name)
+			_, p, err := ir.itemPath(c.Context(), a, "")
 			if err != nil {
 				return err
 			}
 			v, err := a.updateCompute(c.Context(), p, func(body map[string]any) error {
-				ids := strings.TrimSpace(identities)
-				if ids == "" || strings.EqualFold(ids, "[system]") {
-					if idm, _ := body["identity"].(map[string]any); idm != nil && strings.Contains(fmt.Sprint(idm["type"]), "UserAssigned") {
-						fmt.Fprintln(a.stderr, "Rule CMP-1: a cluster holds one system-assigned identity or user-assigned ones, never both: its user-assigned identities are removed (CMP-4).")
-					}
-					body["identity"] = map[string]any{"type": "SystemAssigned"}
-					return nil
-				}
-				uais := map[string]any{}
-				if idm, _ := body["identity"].(map[string]any); idm != nil {
-					if idm["type"] == "SystemAssigned" {
-						fmt.Fprintln(a.stderr, "Rule CMP-1: a cluster holds one system-assigned identity or user-assigned ones, never both: its system-assigned identity is deleted with its role assignments (CMP-4).")
-					}
-					if u, ok := idm["userAssignedIdentities"].(map[string]any); ok {
-						for k := range u {
-							uais[k] = map[string]any{}
-						}
-					}
-				}
-				for _, id := range splitIDs(strings.Trim(ids, "[]")) {
-					uais[id.(string)] = map[string]any{}
-				}
-				body["identity"] = map[string]any{"type": "UserAssigned", "userAssignedIdentities": uais}
+				a.assignComputeIdentity(body, strings.TrimSpace(identities))
 				return nil
 			})
 			if err != nil {
@@ -733,53 +609,80 @@ func (a *app) mlComputeTargetCmd() *cobra.Command {
 			return a.print(v.(map[string]any)["identity"])
 		},
 	}
-	idAssign.Flags().StringVar(&identities, "identities", "[system]", "'[system]' or user-assigned identity resource IDs")
-	idRemove := &cobra.Command{
+	c.Flags().StringVar(&identities, "identities", "[system]", "'[system]' or user-assigned identity resource IDs")
+	ir = r.ref(c, r.nameHelp())
+	return c
+}
+
+// assignComputeIdentity sets a compute PUT body's identity to the SAI
+// ("" or "[system]") or adds UAIs, saying on stderr what CMP-1 removes.
+func (a *app) assignComputeIdentity(body map[string]any, ids string) {
+	if ids == "" || strings.EqualFold(ids, "[system]") {
+		if idm, _ := body["identity"].(map[string]any); idm != nil && strings.Contains(fmt.Sprint(idm["type"]), "UserAssigned") {
+			fmt.Fprintln(a.stderr, "Rule CMP-1: a cluster holds one system-assigned identity or user-assigned ones, never both: its user-assigned identities are removed (CMP-4).")
+		}
+		body["identity"] = map[string]any{"type": "SystemAssigned"}
+		return
+	}
+	uais := map[string]any{}
+	if idm, _ := body["identity"].(map[string]any); idm != nil {
+		if idm["type"] == "SystemAssigned" {
+			fmt.Fprintln(a.stderr, "Rule CMP-1: a cluster holds one system-assigned identity or user-assigned ones, never both: its system-assigned identity is deleted with its role assignments (CMP-4).")
+		}
+		if u, ok := idm["userAssignedIdentities"].(map[string]any); ok {
+			for k := range u {
+				uais[k] = map[string]any{}
+			}
+		}
+	}
+	for _, id := range splitIDs(strings.Trim(ids, "[]")) {
+		uais[id.(string)] = map[string]any{}
+	}
+	body["identity"] = map[string]any{"type": "UserAssigned", "userAssignedIdentities": uais}
+}
+
+func (a *app) computeTargetIdentityRemoveCmd(r *mlResource) *cobra.Command {
+	var identities string
+	var ir *mlItemRef
+	c := &cobra.Command{
 		Use: "remove", Short: "Remove user-assigned identities (--identities), or every identity", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			_, p, err := a.computePath(c.Context(), &ref, name)
+			_, p, err := ir.itemPath(c.Context(), a, "")
 			if err != nil {
 				return err
 			}
 			v, err := a.updateCompute(c.Context(), p, func(body map[string]any) error {
-				idm, _ := body["identity"].(map[string]any)
-				ids := strings.TrimSpace(identities)
-				if idm == nil || ids == "" || strings.EqualFold(ids, "[system]") {
-					body["identity"] = map[string]any{"type": "None"}
-					return nil
-				}
-				u, _ := idm["userAssignedIdentities"].(map[string]any)
-				for _, id := range splitIDs(ids) {
-					for k := range u {
-						if strings.EqualFold(k, id.(string)) {
-							delete(u, k)
-						}
-					}
-				}
-				if len(u) == 0 {
-					body["identity"] = map[string]any{"type": "None"}
-				}
+				removeComputeIdentities(body, strings.TrimSpace(identities))
 				return nil
 			})
 			if err != nil {
 				return err
 			}
-			m := v.(map[string]any)
-			if m["identity"] == nil {
-				return a.print(map[string]any{"type": "None"})
-			}
-			return a.print(m["identity"])
+			return a.printIdentity(v)
 		},
 	}
-	idRemove.Flags().StringVar(&identities, "identities", "", "User-assigned identity resource IDs to remove (default: every identity)")
-	identity := &cobra.Command{Use: "identity", Short: "A cluster's managed identity"}
-	for _, s := range []*cobra.Command{idShow, idAssign, idRemove} {
-		s.Flags().StringVarP(&name, "name", "n", "", "Name of the compute target")
-		ref.flags(s, false)
-		identity.AddCommand(s)
+	c.Flags().StringVar(&identities, "identities", "", "User-assigned identity resource IDs to remove (default: every identity)")
+	ir = r.ref(c, r.nameHelp())
+	return c
+}
+
+// removeComputeIdentities removes the named UAIs from a compute PUT body,
+// or every identity ("" or "[system]", or when no UAI is left).
+func removeComputeIdentities(body map[string]any, ids string) {
+	idm, _ := body["identity"].(map[string]any)
+	if idm == nil || ids == "" || strings.EqualFold(ids, "[system]") {
+		body["identity"] = map[string]any{"type": "None"}
+		return
 	}
-	aml := &cobra.Command{Use: "amlcompute", Short: "Compute clusters"}
-	aml.AddCommand(identity)
-	cmd.AddCommand(create, show, del, list, aml)
-	return cmd
+	u, _ := idm["userAssignedIdentities"].(map[string]any)
+	for _, id := range splitIDs(ids) {
+		for k := range u {
+			if strings.EqualFold(k, id.(string)) {
+				delete(u, k)
+			}
+		}
+	}
+	if len(u) == 0 {
+		body["identity"] = map[string]any{"type": "None"}
+	}
 }
