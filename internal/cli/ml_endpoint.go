@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -92,18 +91,6 @@ func deploymentShape(v any) any {
 	return out
 }
 
-// endpointPath resolves the endpoint and its workspace.
-func (a *app) endpointPath(ctx context.Context, ref *wsRef, name string) (*wsCtx, string, error) {
-	if name == "" {
-		return nil, "", usageErr("the following arguments are required: --name/-n")
-	}
-	ws, err := a.workspace(ctx, ref)
-	if err != nil {
-		return nil, "", err
-	}
-	return ws, ws.path + "/onlineEndpoints/" + url.PathEscape(name), nil
-}
-
 var endpointYAMLKeys = []string{"name", "auth_mode", "description", "tags", "identity", "traffic", "mirror_traffic", "public_network_access", "kind", "location", "properties"}
 
 // endpointBody is the ARM body of an online endpoint YAML (create: with
@@ -143,34 +130,70 @@ func endpointBody(spec *mlSpec, authMode string, create bool) (map[string]any, e
 	return body, nil
 }
 
+// endpointResource is `amlid ml online-endpoint`.
+var endpointResource = &mlResource{
+	use: "online-endpoint", short: "Manage online endpoints (their identity is fixed at creation: rule EP-2)",
+	noun: "endpoint", collection: "onlineEndpoints", shape: endpointShape, wsHelp: wsHelpDefaults,
+	show:   &mlShow{short: "Show an online endpoint"},
+	list:   &mlList{short: "List online endpoints"},
+	delete: &mlDelete{short: "Delete an online endpoint and all its deployments (rule EP-5)"},
+}
+
 func (a *app) mlOnlineEndpointCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "online-endpoint", Short: "Manage online endpoints (their identity is fixed at creation: rule EP-2)"}
-	var ref wsRef
-	var name, file, authMode, traffic, requestFile, deploymentName, keyType string
-	var sets []string
-	var yes, noWait bool
-	// prepare reads the YAML with its --set overrides and resolves the
-	// endpoint (create and update share it).
-	prepare := func(c *cobra.Command, args []string, create bool) (*wsCtx, string, map[string]any, *mlSpec, error) {
-		sets, err := setArgs(sets, args)
-		if err != nil {
-			return nil, "", nil, nil, err
-		}
-		spec, err := loadMLSpec(file, sets)
-		if err != nil {
-			return nil, "", nil, nil, err
-		}
-		ws, p, err := a.endpointPath(c.Context(), &ref, firstNonEmpty(name, spec.str("name")))
-		if err != nil {
-			return nil, "", nil, nil, err
-		}
-		body, err := endpointBody(spec, authMode, create)
-		return ws, p, body, spec, err
+	r := endpointResource
+	return a.mlResourceCmd(r, a.endpointCreateCmd(r), a.endpointUpdateCmd(r), a.endpointCredentialsCmd(r),
+		a.endpointRegenerateKeysCmd(r), a.endpointInvokeCmd(r))
+}
+
+// yamlWrite are the flags of a create or update from YAML that takes az's
+// space-separated --set values (online endpoints and deployments).
+type yamlWrite struct {
+	ir     *mlItemRef
+	file   string
+	sets   []string
+	noWait bool
+}
+
+func (w *yamlWrite) register(r *mlResource, c *cobra.Command, noWaitHelp string) {
+	c.Flags().StringVarP(&w.file, "file", "f", "", "Local path to the YAML file of the "+r.noun)
+	c.Flags().StringSliceVar(&w.sets, "set", nil, "Update a field of the YAML: --set path=value [path=value …]")
+	c.Flags().BoolVar(&w.noWait, "no-wait", false, noWaitHelp)
+	w.ir = r.ref(c, r.nameHelp())
+}
+
+// load reads the YAML with its --set overrides (more of them in args).
+func (w *yamlWrite) load(args []string) (*mlSpec, error) {
+	sets, err := setArgs(w.sets, args)
+	if err != nil {
+		return nil, err
 	}
-	create := &cobra.Command{
+	return loadMLSpec(w.file, sets)
+}
+
+const endpointNoWait = "Do not wait (amlid completes endpoint writes at once)"
+
+// prepareEndpoint reads an endpoint's YAML and resolves it (create and
+// update share it).
+func (a *app) prepareEndpoint(ctx context.Context, w *yamlWrite, args []string, authMode string, create bool) (*wsCtx, string, map[string]any, *mlSpec, error) {
+	spec, err := w.load(args)
+	if err != nil {
+		return nil, "", nil, nil, err
+	}
+	ws, p, err := w.ir.itemPath(ctx, a, firstNonEmpty(w.ir.name, spec.str("name")))
+	if err != nil {
+		return nil, "", nil, nil, err
+	}
+	body, err := endpointBody(spec, authMode, create)
+	return ws, p, body, spec, err
+}
+
+func (a *app) endpointCreateCmd(r *mlResource) *cobra.Command {
+	var w yamlWrite
+	var authMode string
+	c := &cobra.Command{
 		Use: "create", Short: "Create an online endpoint (system-assigned identity unless the YAML names user-assigned ones: rule EP-1)", Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			ws, p, body, spec, err := prepare(c, args, true)
+			ws, p, body, spec, err := a.prepareEndpoint(c.Context(), &w, args, authMode, true)
 			if err != nil {
 				return err
 			}
@@ -178,7 +201,7 @@ func (a *app) mlOnlineEndpointCmd() *cobra.Command {
 				body["location"] = ws.location()
 			}
 			if _, _, err := a.armDo(c.Context(), http.MethodGet, p, apiML, nil, nil); err == nil {
-				return usageErr("online endpoint %s already exists; use `amlid ml online-endpoint update`", firstNonEmpty(name, spec.str("name")))
+				return usageErr("online endpoint %s already exists; use `amlid ml online-endpoint update`", firstNonEmpty(w.ir.name, spec.str("name")))
 			}
 			v, err := a.armRequest(c.Context(), http.MethodPut, p, apiML, body)
 			if err != nil {
@@ -187,23 +210,39 @@ func (a *app) mlOnlineEndpointCmd() *cobra.Command {
 			return a.print(endpointShape(v))
 		},
 	}
-	create.Flags().StringVar(&authMode, "auth-mode", "", "key, aml_token or aad_token (default key)")
-	update := &cobra.Command{
+	c.Flags().StringVar(&authMode, "auth-mode", "", "key, aml_token or aad_token (default key)")
+	w.register(r, c, endpointNoWait)
+	return c
+}
+
+// parseTraffic reads --traffic "blue=90 green=10".
+func parseTraffic(s string) (map[string]any, error) {
+	t := map[string]any{}
+	for _, kv := range strings.Fields(strings.ReplaceAll(s, ",", " ")) {
+		k, v, ok := strings.Cut(kv, "=")
+		n, err := strconv.Atoi(v)
+		if !ok || err != nil {
+			return nil, usageErr("--traffic expects name=percent pairs, e.g. \"blue=90 green=10\"")
+		}
+		t[k] = n
+	}
+	return t, nil
+}
+
+func (a *app) endpointUpdateCmd(r *mlResource) *cobra.Command {
+	var w yamlWrite
+	var traffic string
+	c := &cobra.Command{
 		Use: "update", Short: "Update an online endpoint: traffic, description, auth mode (not its identity: rule EP-2)", Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
-			_, p, body, _, err := prepare(c, args, false)
+			_, p, body, _, err := a.prepareEndpoint(c.Context(), &w, args, "", false)
 			if err != nil {
 				return err
 			}
 			if traffic != "" {
-				t := map[string]any{}
-				for _, kv := range strings.Fields(strings.ReplaceAll(traffic, ",", " ")) {
-					k, v, ok := strings.Cut(kv, "=")
-					n, err := strconv.Atoi(v)
-					if !ok || err != nil {
-						return usageErr("--traffic expects name=percent pairs, e.g. \"blue=90 green=10\"")
-					}
-					t[k] = n
+				t, err := parseTraffic(traffic)
+				if err != nil {
+					return err
 				}
 				body["properties"].(map[string]any)["traffic"] = t
 			}
@@ -214,53 +253,17 @@ func (a *app) mlOnlineEndpointCmd() *cobra.Command {
 			return a.print(endpointShape(v))
 		},
 	}
-	update.Flags().StringVar(&traffic, "traffic", "", "Traffic split, e.g. \"blue=90 green=10\"")
-	show := &cobra.Command{
-		Use: "show", Short: "Show an online endpoint", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			_, p, err := a.endpointPath(c.Context(), &ref, name)
-			if err != nil {
-				return err
-			}
-			v, err := a.armRequest(c.Context(), http.MethodGet, p, apiML, nil)
-			if err != nil {
-				return err
-			}
-			return a.print(endpointShape(v))
-		},
-	}
-	list := &cobra.Command{
-		Use: "list", Short: "List online endpoints", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			ws, err := a.workspace(c.Context(), &ref)
-			if err != nil {
-				return err
-			}
-			items, err := a.armList(c.Context(), ws.path+"/onlineEndpoints", apiML, nil)
-			if err != nil {
-				return err
-			}
-			for i := range items {
-				items[i] = endpointShape(items[i])
-			}
-			return a.print(items)
-		},
-	}
-	del := &cobra.Command{
-		Use: "delete", Short: "Delete an online endpoint and all its deployments (rule EP-5)", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			_, p, err := a.endpointPath(c.Context(), &ref, name)
-			if err != nil {
-				return err
-			}
-			return a.confirmDelete(c.Context(), p, yes)
-		},
-	}
-	del.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt for confirmation")
-	creds := &cobra.Command{
+	c.Flags().StringVar(&traffic, "traffic", "", "Traffic split, e.g. \"blue=90 green=10\"")
+	w.register(r, c, endpointNoWait)
+	return c
+}
+
+func (a *app) endpointCredentialsCmd(r *mlResource) *cobra.Command {
+	var ir *mlItemRef
+	c := &cobra.Command{
 		Use: "get-credentials", Short: "Show the endpoint's keys (auth_mode key) or a fresh token (aml_token)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			_, p, err := a.endpointPath(c.Context(), &ref, name)
+			_, p, err := ir.itemPath(c.Context(), a, "")
 			if err != nil {
 				return err
 			}
@@ -271,10 +274,17 @@ func (a *app) mlOnlineEndpointCmd() *cobra.Command {
 			return a.print(v)
 		},
 	}
-	regen := &cobra.Command{
+	ir = r.ref(c, r.nameHelp())
+	return c
+}
+
+func (a *app) endpointRegenerateKeysCmd(r *mlResource) *cobra.Command {
+	var keyType string
+	var ir *mlItemRef
+	c := &cobra.Command{
 		Use: "regenerate-keys", Short: "Regenerate the primary or secondary key", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			_, p, err := a.endpointPath(c.Context(), &ref, name)
+			_, p, err := ir.itemPath(c.Context(), a, "")
 			if err != nil {
 				return err
 			}
@@ -286,11 +296,18 @@ func (a *app) mlOnlineEndpointCmd() *cobra.Command {
 			return err
 		},
 	}
-	regen.Flags().StringVar(&keyType, "key-type", "primary", "primary or secondary")
-	invoke := &cobra.Command{
+	c.Flags().StringVar(&keyType, "key-type", "primary", "primary or secondary")
+	ir = r.ref(c, r.nameHelp())
+	return c
+}
+
+func (a *app) endpointInvokeCmd(r *mlResource) *cobra.Command {
+	var requestFile, deploymentName string
+	var ir *mlItemRef
+	c := &cobra.Command{
 		Use: "invoke", Short: "Score: POST the request file to the endpoint's scoring URI", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			_, p, err := a.endpointPath(c.Context(), &ref, name)
+			_, p, err := ir.itemPath(c.Context(), a, "")
 			if err != nil {
 				return err
 			}
@@ -301,56 +318,54 @@ func (a *app) mlOnlineEndpointCmd() *cobra.Command {
 			if err != nil {
 				return usageErr("cannot read --request-file: %v", err)
 			}
-			ep, err := a.armRequest(c.Context(), http.MethodGet, p, apiML, nil)
+			out, err := a.invokeEndpoint(c.Context(), p, deploymentName, body)
 			if err != nil {
 				return err
-			}
-			props, _ := ep.(map[string]any)["properties"].(map[string]any)
-			cred, err := a.endpointCredentials(c.Context(), p)
-			if err != nil {
-				return err
-			}
-			key := fmt.Sprint(firstNonNil(cred["primaryKey"], cred["accessToken"]))
-			t, err := a.target()
-			if err != nil {
-				return err
-			}
-			req, _ := http.NewRequestWithContext(c.Context(), http.MethodPost, fmt.Sprint(props["scoringUri"]), bytes.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+key)
-			req.Header.Set("Content-Type", "application/json")
-			if deploymentName != "" {
-				req.Header.Set("azureml-model-deployment", deploymentName)
-			}
-			resp, err := (&http.Client{Transport: t.HTTP.Transport, Timeout: 5 * time.Minute}).Do(req)
-			if err != nil {
-				return &cliError{Message: err.Error(), Exit: exitError}
-			}
-			defer resp.Body.Close()
-			out, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode >= 300 {
-				return &cliError{Message: fmt.Sprintf("(%d) %s", resp.StatusCode, strings.TrimSpace(string(out))), Exit: exitError}
 			}
 			// az prints the scoring answer as a JSON string.
-			var v any = string(out)
+			var v any = out
 			return a.print(v)
 		},
 	}
-	invoke.Flags().StringVar(&requestFile, "request-file", "", "File with the request body (JSON)")
-	invoke.Flags().StringVarP(&deploymentName, "deployment-name", "d", "", "Score this deployment (header azureml-model-deployment) instead of the traffic split")
-	for _, sc := range []*cobra.Command{create, update, show, list, del, creds, regen, invoke} {
-		sc.Flags().StringVarP(&ref.v1name, "workspace-name", "w", "", "Name of the workspace (default: `amlid configure --defaults workspace=…`)")
-		sc.Flags().StringVarP(&ref.group, "resource-group", "g", "", "Name of the resource group")
-		if sc != list {
-			sc.Flags().StringVarP(&name, "name", "n", "", "Name of the endpoint")
-		}
-		if sc == create || sc == update {
-			sc.Flags().StringVarP(&file, "file", "f", "", "Local path to the YAML file of the endpoint")
-			sc.Flags().StringSliceVar(&sets, "set", nil, "Update a field of the YAML: --set path=value [path=value …]")
-			sc.Flags().BoolVar(&noWait, "no-wait", false, "Do not wait (amlid completes endpoint writes at once)")
-		}
-		cmd.AddCommand(sc)
+	c.Flags().StringVar(&requestFile, "request-file", "", "File with the request body (JSON)")
+	c.Flags().StringVarP(&deploymentName, "deployment-name", "d", "", "Score this deployment (header azureml-model-deployment) instead of the traffic split")
+	ir = r.ref(c, r.nameHelp())
+	return c
+}
+
+// invokeEndpoint POSTs body to the endpoint's scoring URI with its key or
+// token (to one deployment when named) and returns the answer.
+func (a *app) invokeEndpoint(ctx context.Context, p, deployment string, body []byte) (string, error) {
+	ep, err := a.armRequest(ctx, http.MethodGet, p, apiML, nil)
+	if err != nil {
+		return "", err
 	}
-	return cmd
+	props, _ := ep.(map[string]any)["properties"].(map[string]any)
+	cred, err := a.endpointCredentials(ctx, p)
+	if err != nil {
+		return "", err
+	}
+	key := fmt.Sprint(firstNonNil(cred["primaryKey"], cred["accessToken"]))
+	t, err := a.target()
+	if err != nil {
+		return "", err
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprint(props["scoringUri"]), bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	if deployment != "" {
+		req.Header.Set("azureml-model-deployment", deployment)
+	}
+	resp, err := (&http.Client{Transport: t.HTTP.Transport, Timeout: 5 * time.Minute}).Do(req)
+	if err != nil {
+		return "", &cliError{Message: err.Error(), Exit: exitError}
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode >= 300 {
+		return "", &cliError{Message: fmt.Sprintf("(%d) %s", resp.StatusCode, strings.TrimSpace(string(out))), Exit: exitError}
+	}
+	return string(out), nil
 }
 
 func (a *app) endpointCredentials(ctx context.Context, p string) (map[string]any, error) {
@@ -375,200 +390,183 @@ var deploymentYAMLKeys = []string{"name", "endpoint_name", "model", "code_config
 	"environment_variables", "app_insights_enabled", "scale_settings", "request_settings", "liveness_probe", "readiness_probe",
 	"egress_public_network_access", "description", "tags", "type", "properties", "data_collector"}
 
+// deploymentResource is `amlid ml online-deployment`: items below their
+// endpoint (-e/--endpoint-name).
+var deploymentResource = &mlResource{
+	use: "online-deployment", short: "Manage online deployments: scoring code run locally with the endpoint's identity",
+	noun: "deployment", collection: "deployments", shape: deploymentShape, wsHelp: wsHelpDefaults,
+	parent: &mlParent{flag: "endpoint-name", shorthand: "e", help: "Name of the endpoint", collection: "onlineEndpoints"},
+	show:   &mlShow{short: "Show a deployment"},
+	list:   &mlList{short: "List the deployments of an endpoint"},
+	delete: &mlDelete{short: "Delete a deployment (stops its processes)"},
+}
+
 func (a *app) mlOnlineDeploymentCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "online-deployment", Short: "Manage online deployments: scoring code run locally with the endpoint's identity"}
-	var ref wsRef
-	var name, endpoint, file string
-	var sets []string
-	var allTraffic, noWait, skipValidation, yes bool
-	var lines int
-	path := func(ctx context.Context, n string) (*wsCtx, string, string, error) {
-		if endpoint == "" {
-			return nil, "", "", usageErr("the following arguments are required: --endpoint-name/-e")
-		}
-		if n == "" {
-			return nil, "", "", usageErr("the following arguments are required: --name/-n")
-		}
-		ws, ep, err := a.endpointPath(ctx, &ref, endpoint)
-		if err != nil {
-			return nil, "", "", err
-		}
-		return ws, ep, ep + "/deployments/" + url.PathEscape(n), nil
+	r := deploymentResource
+	return a.mlResourceCmd(r, a.deploymentWriteCmd(r, true), a.deploymentWriteCmd(r, false), a.deploymentLogsCmd(r))
+}
+
+// deploymentWrite are the flags of `online-deployment create|update`.
+type deploymentWrite struct {
+	yamlWrite
+	allTraffic, skipValidation bool
+}
+
+func (a *app) deploymentWriteCmd(r *mlResource, create bool) *cobra.Command {
+	w := &deploymentWrite{}
+	c := &cobra.Command{
+		Use: "update", Short: "Update a deployment (restarts its processes)", Args: cobra.ArbitraryArgs,
+		RunE: func(c *cobra.Command, args []string) error { return a.writeDeployment(c.Context(), w, args, create) },
 	}
-	write := func(c *cobra.Command, args []string, create bool) error {
-		sets, err := setArgs(sets, args)
+	if create {
+		c.Use, c.Short = "create", "Create a deployment: upload code and model, then start instance_count scoring processes"
+		c.Flags().BoolVar(&w.allTraffic, "all-traffic", false, "Send all of the endpoint's traffic to this deployment once it succeeds")
+		c.Flags().BoolVar(&w.skipValidation, "skip-script-validation", false, "Do not check that the scoring script exists")
+	}
+	w.register(r, c, "Return once the deployment is accepted, without waiting for it to start")
+	return c
+}
+
+// writeDeployment creates or updates a deployment from its YAML, waits for
+// it to start (unless --no-wait) and sends it all traffic if asked.
+func (a *app) writeDeployment(ctx context.Context, w *deploymentWrite, args []string, create bool) error {
+	spec, err := w.load(args)
+	if err != nil {
+		return err
+	}
+	if err := spec.checkKeys("online deployment", deploymentYAMLKeys...); err != nil {
+		return err
+	}
+	ir := w.ir
+	ir.parent = firstNonEmpty(ir.parent, spec.str("endpoint_name"))
+	n := firstNonEmpty(ir.name, spec.str("name"))
+	ws, p, err := ir.itemPath(ctx, a, n)
+	if err != nil {
+		return err
+	}
+	var cur map[string]any
+	if !create {
+		v, err := a.armRequest(ctx, http.MethodGet, p, apiML, nil)
 		if err != nil {
 			return err
 		}
-		spec, err := loadMLSpec(file, sets)
-		if err != nil {
-			return err
-		}
-		if err := spec.checkKeys("online deployment", deploymentYAMLKeys...); err != nil {
-			return err
-		}
-		endpoint = firstNonEmpty(endpoint, spec.str("endpoint_name"))
-		n := firstNonEmpty(name, spec.str("name"))
-		ws, epPath, p, err := path(c.Context(), n)
-		if err != nil {
-			return err
-		}
-		ctx := c.Context()
-		var cur map[string]any
-		if !create {
-			v, err := a.armRequest(ctx, http.MethodGet, p, apiML, nil)
-			if err != nil {
-				return err
-			}
-			cur, _ = v.(map[string]any)
-		} else if _, _, err := a.armDo(ctx, http.MethodGet, p, apiML, nil, nil); err == nil {
-			return usageErr("deployment %s already exists in endpoint %s; use `amlid ml online-deployment update`", n, endpoint)
-		}
-		props := map[string]any{}
-		sku := map[string]any{"name": "Default", "capacity": 1}
-		if cur != nil {
-			props, _ = cur["properties"].(map[string]any)
-			if s, ok := cur["sku"].(map[string]any); ok {
-				sku = s
-			}
-		}
-		if spec.has("instance_count") {
-			sku["capacity"] = spec.m["instance_count"]
-		}
-		if it := spec.str("instance_type"); it != "" {
-			props["instanceType"] = it
-		}
-		if ev, ok := spec.m["environment_variables"].(map[string]any); ok {
-			env := map[string]any{}
-			if old, ok := props["environmentVariables"].(map[string]any); ok && !create {
-				for k, v := range old {
-					env[k] = v
-				}
-			}
-			for k, v := range ev {
-				env[k] = fmt.Sprint(v)
-			}
-			props["environmentVariables"] = env
-		}
-		if d := spec.str("description"); d != "" {
-			props["description"] = d
-		}
-		a.progressf("Uploading and registering the deployment's assets")
-		if spec.has("model") {
-			id, err := a.registerModel(ctx, ws, spec, spec.m["model"])
-			if err != nil {
-				return err
-			}
-			props["model"] = id
-		}
-		if cc, ok := spec.m["code_configuration"].(map[string]any); ok {
-			code, _ := cc["code"].(string)
-			script, _ := cc["scoring_script"].(string)
-			if code == "" || script == "" {
-				return usageErr("code_configuration needs code and scoring_script")
-			}
-			if !skipValidation && !strings.HasPrefix(code, "azureml:") {
-				if _, err := os.Stat(spec.path(code) + "/" + script); err != nil {
-					return usageErr("the scoring script %s was not found in %s", script, spec.path(code))
-				}
-			}
-			id, err := a.registerCode(ctx, ws, spec, code)
-			if err != nil {
-				return err
-			}
-			props["codeConfiguration"] = map[string]any{"codeId": id, "scoringScript": script}
-		}
-		if spec.has("environment") {
-			id, err := a.registerEnvironment(ctx, ws, spec, spec.m["environment"])
-			if err != nil {
-				return err
-			}
-			props["environmentId"] = id
-		}
-		delete(props, "provisioningState")
-		delete(props, "provisioningError")
-		body := map[string]any{"properties": props, "sku": sku}
-		if t, ok := spec.m["tags"].(map[string]any); ok {
-			body["tags"] = t
-		}
-		a.progressf("Creating deployment %s of endpoint %s", n, endpoint)
-		v, err := a.armRequest(ctx, http.MethodPut, p, apiML, body)
-		if err != nil {
-			return err
-		}
-		if noWait {
-			return a.print(deploymentShape(v))
-		}
-		v, err = a.waitDeployment(ctx, p)
-		if err != nil {
-			return err
-		}
-		if allTraffic {
-			if _, err := a.armRequest(ctx, http.MethodPatch, epPath, apiML, map[string]any{"properties": map[string]any{"traffic": map[string]any{n: 100}}}); err != nil {
-				return err
-			}
-		}
+		cur, _ = v.(map[string]any)
+	} else if _, _, err := a.armDo(ctx, http.MethodGet, p, apiML, nil, nil); err == nil {
+		return usageErr("deployment %s already exists in endpoint %s; use `amlid ml online-deployment update`", n, ir.parent)
+	}
+	body, err := a.deploymentBody(ctx, ws, spec, cur, w.skipValidation)
+	if err != nil {
+		return err
+	}
+	a.progressf("Creating deployment %s of endpoint %s", n, ir.parent)
+	v, err := a.armRequest(ctx, http.MethodPut, p, apiML, body)
+	if err != nil {
+		return err
+	}
+	if w.noWait {
 		return a.print(deploymentShape(v))
 	}
-	create := &cobra.Command{
-		Use: "create", Short: "Create a deployment: upload code and model, then start instance_count scoring processes", Args: cobra.ArbitraryArgs,
-		RunE: func(c *cobra.Command, args []string) error { return write(c, args, true) },
+	if v, err = a.waitDeployment(ctx, p); err != nil {
+		return err
 	}
-	create.Flags().BoolVar(&allTraffic, "all-traffic", false, "Send all of the endpoint's traffic to this deployment once it succeeds")
-	create.Flags().BoolVar(&skipValidation, "skip-script-validation", false, "Do not check that the scoring script exists")
-	update := &cobra.Command{
-		Use: "update", Short: "Update a deployment (restarts its processes)", Args: cobra.ArbitraryArgs,
-		RunE: func(c *cobra.Command, args []string) error { return write(c, args, false) },
+	if w.allTraffic {
+		traffic := map[string]any{"properties": map[string]any{"traffic": map[string]any{n: 100}}}
+		if _, err := a.armRequest(ctx, http.MethodPatch, ir.parentPath(ws), apiML, traffic); err != nil {
+			return err
+		}
 	}
-	show := &cobra.Command{
-		Use: "show", Short: "Show a deployment", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			_, _, p, err := path(c.Context(), name)
-			if err != nil {
-				return err
-			}
-			v, err := a.armRequest(c.Context(), http.MethodGet, p, apiML, nil)
-			if err != nil {
-				return err
-			}
-			return a.print(deploymentShape(v))
-		},
+	return a.print(deploymentShape(v))
+}
+
+// deploymentBody is the PUT body of a deployment: cur (nil on create)
+// with the YAML's settings, its model, code and environment registered.
+func (a *app) deploymentBody(ctx context.Context, ws *wsCtx, spec *mlSpec, cur map[string]any, skipValidation bool) (map[string]any, error) {
+	props := map[string]any{}
+	sku := map[string]any{"name": "Default", "capacity": 1}
+	if cur != nil {
+		props, _ = cur["properties"].(map[string]any)
+		if s, ok := cur["sku"].(map[string]any); ok {
+			sku = s
+		}
 	}
-	list := &cobra.Command{
-		Use: "list", Short: "List the deployments of an endpoint", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			if endpoint == "" {
-				return usageErr("the following arguments are required: --endpoint-name/-e")
-			}
-			_, ep, err := a.endpointPath(c.Context(), &ref, endpoint)
-			if err != nil {
-				return err
-			}
-			items, err := a.armList(c.Context(), ep+"/deployments", apiML, nil)
-			if err != nil {
-				return err
-			}
-			for i := range items {
-				items[i] = deploymentShape(items[i])
-			}
-			return a.print(items)
-		},
+	if spec.has("instance_count") {
+		sku["capacity"] = spec.m["instance_count"]
 	}
-	del := &cobra.Command{
-		Use: "delete", Short: "Delete a deployment (stops its processes)", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			_, _, p, err := path(c.Context(), name)
-			if err != nil {
-				return err
-			}
-			return a.confirmDelete(c.Context(), p, yes)
-		},
+	if it := spec.str("instance_type"); it != "" {
+		props["instanceType"] = it
 	}
-	del.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt for confirmation")
-	logs := &cobra.Command{
+	if ev, ok := spec.m["environment_variables"].(map[string]any); ok {
+		env := map[string]any{}
+		if old, ok := props["environmentVariables"].(map[string]any); ok && cur != nil {
+			for k, v := range old {
+				env[k] = v
+			}
+		}
+		for k, v := range ev {
+			env[k] = fmt.Sprint(v)
+		}
+		props["environmentVariables"] = env
+	}
+	if d := spec.str("description"); d != "" {
+		props["description"] = d
+	}
+	a.progressf("Uploading and registering the deployment's assets")
+	if err := a.deploymentAssets(ctx, ws, spec, props, skipValidation); err != nil {
+		return nil, err
+	}
+	delete(props, "provisioningState")
+	delete(props, "provisioningError")
+	body := map[string]any{"properties": props, "sku": sku}
+	if t, ok := spec.m["tags"].(map[string]any); ok {
+		body["tags"] = t
+	}
+	return body, nil
+}
+
+// deploymentAssets registers the YAML's model, code and environment and
+// records their IDs in props.
+func (a *app) deploymentAssets(ctx context.Context, ws *wsCtx, spec *mlSpec, props map[string]any, skipValidation bool) error {
+	if spec.has("model") {
+		id, err := a.registerModel(ctx, ws, spec, spec.m["model"])
+		if err != nil {
+			return err
+		}
+		props["model"] = id
+	}
+	if cc, ok := spec.m["code_configuration"].(map[string]any); ok {
+		code, _ := cc["code"].(string)
+		script, _ := cc["scoring_script"].(string)
+		if code == "" || script == "" {
+			return usageErr("code_configuration needs code and scoring_script")
+		}
+		if !skipValidation && !strings.HasPrefix(code, "azureml:") {
+			if _, err := os.Stat(spec.path(code) + "/" + script); err != nil {
+				return usageErr("the scoring script %s was not found in %s", script, spec.path(code))
+			}
+		}
+		id, err := a.registerCode(ctx, ws, spec, code)
+		if err != nil {
+			return err
+		}
+		props["codeConfiguration"] = map[string]any{"codeId": id, "scoringScript": script}
+	}
+	if spec.has("environment") {
+		id, err := a.registerEnvironment(ctx, ws, spec, spec.m["environment"])
+		if err != nil {
+			return err
+		}
+		props["environmentId"] = id
+	}
+	return nil
+}
+
+func (a *app) deploymentLogsCmd(r *mlResource) *cobra.Command {
+	var lines int
+	var ir *mlItemRef
+	c := &cobra.Command{
 		Use: "get-logs", Short: "Show what the scoring code printed (init() included) and why a deployment failed", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			_, _, p, err := path(c.Context(), name)
+			_, p, err := ir.itemPath(c.Context(), a, "")
 			if err != nil {
 				return err
 			}
@@ -584,22 +582,9 @@ func (a *app) mlOnlineDeploymentCmd() *cobra.Command {
 			return a.print(content)
 		},
 	}
-	logs.Flags().IntVarP(&lines, "lines", "l", 0, "Lines from the end (default: all)")
-	for _, sc := range []*cobra.Command{create, update, show, list, del, logs} {
-		sc.Flags().StringVarP(&ref.v1name, "workspace-name", "w", "", "Name of the workspace (default: `amlid configure --defaults workspace=…`)")
-		sc.Flags().StringVarP(&ref.group, "resource-group", "g", "", "Name of the resource group")
-		sc.Flags().StringVarP(&endpoint, "endpoint-name", "e", "", "Name of the endpoint")
-		if sc != list {
-			sc.Flags().StringVarP(&name, "name", "n", "", "Name of the deployment")
-		}
-		if sc == create || sc == update {
-			sc.Flags().StringVarP(&file, "file", "f", "", "Local path to the YAML file of the deployment")
-			sc.Flags().StringSliceVar(&sets, "set", nil, "Update a field of the YAML: --set path=value [path=value …]")
-			sc.Flags().BoolVar(&noWait, "no-wait", false, "Return once the deployment is accepted, without waiting for it to start")
-		}
-		cmd.AddCommand(sc)
-	}
-	return cmd
+	c.Flags().IntVarP(&lines, "lines", "l", 0, "Lines from the end (default: all)")
+	ir = r.ref(c, r.nameHelp())
+	return c
 }
 
 // waitDeployment polls until the deployment leaves Creating/Updating,
@@ -651,13 +636,4 @@ func (a *app) progressDone(s string) {
 	if !a.onlyErrors {
 		fmt.Fprintln(a.stderr, " "+s)
 	}
-}
-
-// confirmDelete asks (unless --yes) and deletes an ML resource.
-func (a *app) confirmDelete(ctx context.Context, p string, yes bool) error {
-	if err := a.confirm(yes); err != nil {
-		return err
-	}
-	_, err := a.armRequest(ctx, http.MethodDelete, p, apiML, nil)
-	return err
 }

@@ -142,8 +142,8 @@ func (ir *mlItemRef) collectionPath(ctx context.Context, a *app) (*wsCtx, string
 		return nil, "", err
 	}
 	base := ws.path
-	if p := ir.res.parent; p != nil {
-		base += "/" + p.collection + "/" + url.PathEscape(ir.parent)
+	if ir.res.parent != nil {
+		base = ir.parentPath(ws)
 	}
 	return ws, base + "/" + ir.res.collection, nil
 }
@@ -351,4 +351,9 @@ func (a *app) mlActionCmd(r *mlResource, act *mlAction) *cobra.Command {
 	}
 	ir = r.ref(c, r.nameHelp())
 	return c
+}
+
+// parentPath is the parent item's path in ws.
+func (ir *mlItemRef) parentPath(ws *wsCtx) string {
+	return ws.path + "/" + ir.res.parent.collection + "/" + url.PathEscape(ir.parent)
 }
