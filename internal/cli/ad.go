@@ -29,12 +29,62 @@ func (a *app) graphRequest(ctx context.Context, method, path string, body any) (
 
 func (a *app) adCmd() *cobra.Command {
 	ad := &cobra.Command{Use: "ad", Short: "Manage the directory: users, groups, service principals"}
-
-	// users
 	user := &cobra.Command{Use: "user", Short: "Manage users"}
-	var displayName, upn, password, id string
+	user.AddCommand(a.adUserCreateCmd(),
+		a.graphListCmd("List users", "/v1.0/users", "upn", "Filter by user principal name", "userPrincipalName"),
+		a.graphItemCmd("show", "Show a user", http.MethodGet, "/v1.0/users/", "Object ID or user principal name"),
+		a.graphItemCmd("delete", "Delete a user", http.MethodDelete, "/v1.0/users/", "Object ID or user principal name"))
+	group := &cobra.Command{Use: "group", Short: "Manage groups"}
+	member := &cobra.Command{Use: "member", Short: "Manage group members"}
+	member.AddCommand(a.adMemberAddCmd(), a.adMemberListCmd(), a.adMemberRemoveCmd())
+	group.AddCommand(a.adGroupCreateCmd(),
+		a.graphListCmd("List groups", "/v1.0/groups", "display-name", "Filter by display name", "displayName"),
+		a.adGroupDeleteCmd(), member)
+	sp := &cobra.Command{Use: "sp", Short: "Manage service principals"}
+	spList := a.graphListCmd("List service principals", "/v1.0/servicePrincipals", "display-name", "Filter by display name", "displayName")
+	spList.Flags().Bool("all", false, "List all (amlid always does)")
+	sp.AddCommand(a.adCreateForRBACCmd(), a.adSPCreateCmd(),
+		a.graphItemCmd("show", "Show a service principal (by object ID or app ID)", http.MethodGet, "/v1.0/servicePrincipals/", "Object ID or app ID"),
+		spList,
+		a.graphItemCmd("delete", "Delete a service principal", http.MethodDelete, "/v1.0/servicePrincipals/", "Object ID or app ID"))
+	ad.AddCommand(user, group, sp, a.adAppCmd())
+	return ad
+}
+
+// graphItemCmd is a verb on one directory object named by --id: GET
+// prints it, DELETE prints nothing.
+func (a *app) graphItemCmd(use, short, method, collection, idHelp string) *cobra.Command {
+	var id string
+	c := &cobra.Command{
+		Use: use, Short: short, Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			v, err := a.graphRequest(c.Context(), method, collection+url.PathEscape(id), nil)
+			if err != nil || method == http.MethodDelete {
+				return err
+			}
+			return a.print(v)
+		},
+	}
+	c.Flags().StringVar(&id, "id", "", idHelp)
+	c.MarkFlagRequired("id")
+	return c
+}
+
+// graphListCmd lists a directory collection, filtered on field by flag.
+func (a *app) graphListCmd(short, path, flag, help, field string) *cobra.Command {
+	var value string
+	c := &cobra.Command{
+		Use: "list", Short: short, Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return a.graphList(c.Context(), path, value, field) },
+	}
+	c.Flags().StringVar(&value, flag, "", help)
+	return c
+}
+
+func (a *app) adUserCreateCmd() *cobra.Command {
+	var displayName, upn, password string
 	var forceChange bool
-	ucreate := &cobra.Command{
+	c := &cobra.Command{
 		Use: "create", Short: "Create a user", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			v, err := a.graphRequest(c.Context(), http.MethodPost, "/v1.0/users", map[string]any{
@@ -48,47 +98,19 @@ func (a *app) adCmd() *cobra.Command {
 			return a.print(v)
 		},
 	}
-	ucreate.Flags().StringVar(&displayName, "display-name", "", "Display name")
-	ucreate.Flags().StringVar(&upn, "user-principal-name", "", "user@domain")
-	ucreate.Flags().StringVar(&password, "password", "", "Password")
-	ucreate.Flags().BoolVar(&forceChange, "force-change-password-next-sign-in", false, "Accepted for az compatibility; ignored")
+	c.Flags().StringVar(&displayName, "display-name", "", "Display name")
+	c.Flags().StringVar(&upn, "user-principal-name", "", "user@domain")
+	c.Flags().StringVar(&password, "password", "", "Password")
+	c.Flags().BoolVar(&forceChange, "force-change-password-next-sign-in", false, "Accepted for az compatibility; ignored")
 	for _, f := range []string{"display-name", "user-principal-name", "password"} {
-		ucreate.MarkFlagRequired(f)
+		c.MarkFlagRequired(f)
 	}
-	ulist := &cobra.Command{
-		Use: "list", Short: "List users", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			return a.graphList(c.Context(), "/v1.0/users", upn, "userPrincipalName")
-		},
-	}
-	ulist.Flags().StringVar(&upn, "upn", "", "Filter by user principal name")
-	ushow := &cobra.Command{
-		Use: "show", Short: "Show a user", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			v, err := a.graphRequest(c.Context(), http.MethodGet, "/v1.0/users/"+url.PathEscape(id), nil)
-			if err != nil {
-				return err
-			}
-			return a.print(v)
-		},
-	}
-	udel := &cobra.Command{
-		Use: "delete", Short: "Delete a user", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			_, err := a.graphRequest(c.Context(), http.MethodDelete, "/v1.0/users/"+url.PathEscape(id), nil)
-			return err
-		},
-	}
-	for _, c := range []*cobra.Command{ushow, udel} {
-		c.Flags().StringVar(&id, "id", "", "Object ID or user principal name")
-		c.MarkFlagRequired("id")
-	}
-	user.AddCommand(ucreate, ulist, ushow, udel)
+	return c
+}
 
-	// groups
-	group := &cobra.Command{Use: "group", Short: "Manage groups"}
-	var nickname, groupID, memberID string
-	gcreate := &cobra.Command{
+func (a *app) adGroupCreateCmd() *cobra.Command {
+	var displayName, nickname string
+	c := &cobra.Command{
 		Use: "create", Short: "Create a group", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			v, err := a.graphRequest(c.Context(), http.MethodPost, "/v1.0/groups", map[string]any{
@@ -100,20 +122,18 @@ func (a *app) adCmd() *cobra.Command {
 			return a.print(v)
 		},
 	}
-	gcreate.Flags().StringVar(&displayName, "display-name", "", "Display name")
-	gcreate.Flags().StringVar(&nickname, "mail-nickname", "", "Mail nickname")
-	gcreate.MarkFlagRequired("display-name")
-	glist := &cobra.Command{
-		Use: "list", Short: "List groups", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			return a.graphList(c.Context(), "/v1.0/groups", displayName, "displayName")
-		},
-	}
-	glist.Flags().StringVar(&displayName, "display-name", "", "Filter by display name")
-	gdel := &cobra.Command{
+	c.Flags().StringVar(&displayName, "display-name", "", "Display name")
+	c.Flags().StringVar(&nickname, "mail-nickname", "", "Mail nickname")
+	c.MarkFlagRequired("display-name")
+	return c
+}
+
+func (a *app) adGroupDeleteCmd() *cobra.Command {
+	var group string
+	c := &cobra.Command{
 		Use: "delete", Short: "Delete a group", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			gid, err := a.resolveGroup(c.Context(), groupID)
+			gid, err := a.resolveGroup(c.Context(), group)
 			if err != nil {
 				return err
 			}
@@ -121,131 +141,133 @@ func (a *app) adCmd() *cobra.Command {
 			return err
 		},
 	}
-	gdel.Flags().StringVarP(&groupID, "group", "g", "", "Group object ID or display name")
-	member := &cobra.Command{Use: "member", Short: "Manage group members"}
-	madd := &cobra.Command{
+	c.Flags().StringVarP(&group, "group", "g", "", "Group object ID or display name")
+	return c
+}
+
+// memberFlags are `ad group member`'s -g/--group and --member-id.
+type memberFlags struct{ group, member string }
+
+func (f *memberFlags) register(c *cobra.Command, member bool) {
+	c.Flags().StringVarP(&f.group, "group", "g", "", "Group object ID or display name")
+	c.MarkFlagRequired("group")
+	if member {
+		c.Flags().StringVar(&f.member, "member-id", "", "Object ID of the member")
+		c.MarkFlagRequired("member-id")
+	}
+}
+
+func (a *app) adMemberAddCmd() *cobra.Command {
+	var f memberFlags
+	c := &cobra.Command{
 		Use: "add", Short: "Add a member to a group", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			gid, err := a.resolveGroup(c.Context(), groupID)
+			gid, err := a.resolveGroup(c.Context(), f.group)
 			if err != nil {
 				return err
 			}
-			t, _ := a.target()
+			t, err := a.target()
+			if err != nil {
+				return err
+			}
 			_, err = a.graphRequest(c.Context(), http.MethodPost, "/v1.0/groups/"+gid+"/members/$ref",
-				map[string]any{"@odata.id": t.ARMURL + "/v1.0/directoryObjects/" + memberID})
+				map[string]any{"@odata.id": t.ARMURL + "/v1.0/directoryObjects/" + f.member})
 			return err
 		},
 	}
-	mlist := &cobra.Command{
+	f.register(c, true)
+	return c
+}
+
+func (a *app) adMemberListCmd() *cobra.Command {
+	var f memberFlags
+	c := &cobra.Command{
 		Use: "list", Short: "List a group's members", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			gid, err := a.resolveGroup(c.Context(), groupID)
+			gid, err := a.resolveGroup(c.Context(), f.group)
 			if err != nil {
 				return err
 			}
 			return a.graphList(c.Context(), "/v1.0/groups/"+gid+"/members", "", "")
 		},
 	}
-	mremove := &cobra.Command{
+	f.register(c, false)
+	return c
+}
+
+func (a *app) adMemberRemoveCmd() *cobra.Command {
+	var f memberFlags
+	c := &cobra.Command{
 		Use: "remove", Short: "Remove a member from a group", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			gid, err := a.resolveGroup(c.Context(), groupID)
+			gid, err := a.resolveGroup(c.Context(), f.group)
 			if err != nil {
 				return err
 			}
-			_, err = a.graphRequest(c.Context(), http.MethodDelete, "/v1.0/groups/"+gid+"/members/"+url.PathEscape(memberID)+"/$ref", nil)
+			_, err = a.graphRequest(c.Context(), http.MethodDelete, "/v1.0/groups/"+gid+"/members/"+url.PathEscape(f.member)+"/$ref", nil)
 			return err
 		},
 	}
-	for _, c := range []*cobra.Command{madd, mlist, mremove} {
-		c.Flags().StringVarP(&groupID, "group", "g", "", "Group object ID or display name")
-		c.MarkFlagRequired("group")
-		if c != mlist {
-			c.Flags().StringVar(&memberID, "member-id", "", "Object ID of the member")
-			c.MarkFlagRequired("member-id")
-		}
-	}
-	member.AddCommand(madd, mlist, mremove)
-	group.AddCommand(gcreate, glist, gdel, member)
+	f.register(c, true)
+	return c
+}
 
-	// service principals
-	sp := &cobra.Command{Use: "sp", Short: "Manage service principals"}
+func (a *app) adCreateForRBACCmd() *cobra.Command {
 	var name, role string
 	var scopes []string
-	cfr := &cobra.Command{
+	c := &cobra.Command{
 		Use: "create-for-rbac", Short: "Create an app registration and its service principal, with a client secret", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			ctx := c.Context()
 			if name == "" {
 				name = "amlid-sp-" + strings.ReplaceAll(strings.Split(randomID(), "-")[0], "-", "")
 			}
-			appV, err := a.graphRequest(ctx, http.MethodPost, "/v1.0/applications", map[string]any{"displayName": name})
+			out, err := a.createForRBAC(c.Context(), name, role, scopes)
 			if err != nil {
 				return err
 			}
-			app := appV.(map[string]any)
-			appID, _ := app["appId"].(string)
-			spV, err := a.graphRequest(ctx, http.MethodPost, "/v1.0/servicePrincipals", map[string]any{"appId": appID})
-			if err != nil {
-				return err
-			}
-			pw, err := a.graphRequest(ctx, http.MethodPost, "/v1.0/applications/"+app["id"].(string)+"/addPassword",
-				map[string]any{"passwordCredential": map[string]any{"displayName": "rbac"}})
-			if err != nil {
-				return err
-			}
-			if role != "" {
-				spID, _ := spV.(map[string]any)["id"].(string)
-				for _, sc := range scopes {
-					if _, err := a.createRoleAssignment(ctx, spID, "ServicePrincipal", role, sc); err != nil {
-						return err
-					}
-				}
-			}
-			t, _ := a.target()
-			tenant := t.TenantID
-			if p, _ := currentProfile(); p != nil {
-				tenant = p.TenantID
-			}
-			return a.print(map[string]any{"appId": appID, "displayName": name, "password": pw.(map[string]any)["secretText"], "tenant": tenant})
+			return a.print(out)
 		},
 	}
-	cfr.Flags().StringVarP(&name, "name", "n", "", "Display name of the app")
-	cfr.Flags().StringVar(&role, "role", "", "Role to assign on --scopes")
-	cfr.Flags().StringSliceVar(&scopes, "scopes", nil, "Space-separated scopes for --role")
-	spshow := &cobra.Command{
-		Use: "show", Short: "Show a service principal (by object ID or app ID)", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			v, err := a.graphRequest(c.Context(), http.MethodGet, "/v1.0/servicePrincipals/"+url.PathEscape(id), nil)
-			if err != nil {
-				return err
-			}
-			return a.print(v)
-		},
-	}
-	spshow.Flags().StringVar(&id, "id", "", "Object ID or app ID")
-	spshow.MarkFlagRequired("id")
-	splist := &cobra.Command{
-		Use: "list", Short: "List service principals", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			return a.graphList(c.Context(), "/v1.0/servicePrincipals", displayName, "displayName")
-		},
-	}
-	splist.Flags().StringVar(&displayName, "display-name", "", "Filter by display name")
-	splist.Flags().Bool("all", false, "List all (amlid always does)")
-	spdel := &cobra.Command{
-		Use: "delete", Short: "Delete a service principal", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			_, err := a.graphRequest(c.Context(), http.MethodDelete, "/v1.0/servicePrincipals/"+url.PathEscape(id), nil)
-			return err
-		},
-	}
-	spdel.Flags().StringVar(&id, "id", "", "Object ID or app ID")
-	spdel.MarkFlagRequired("id")
-	sp.AddCommand(cfr, a.adSPCreateCmd(), spshow, splist, spdel)
+	c.Flags().StringVarP(&name, "name", "n", "", "Display name of the app")
+	c.Flags().StringVar(&role, "role", "", "Role to assign on --scopes")
+	c.Flags().StringSliceVar(&scopes, "scopes", nil, "Space-separated scopes for --role")
+	return c
+}
 
-	ad.AddCommand(user, group, sp, a.adAppCmd())
-	return ad
+// createForRBAC registers an app and its service principal, adds a
+// client secret, and assigns role on each scope; it returns az's
+// {appId, displayName, password, tenant}.
+func (a *app) createForRBAC(ctx context.Context, name, role string, scopes []string) (map[string]any, error) {
+	appV, err := a.graphRequest(ctx, http.MethodPost, "/v1.0/applications", map[string]any{"displayName": name})
+	if err != nil {
+		return nil, err
+	}
+	app, _ := appV.(map[string]any)
+	appID := str(app["appId"])
+	spV, err := a.graphRequest(ctx, http.MethodPost, "/v1.0/servicePrincipals", map[string]any{"appId": appID})
+	if err != nil {
+		return nil, err
+	}
+	pw, err := a.graphRequest(ctx, http.MethodPost, "/v1.0/applications/"+str(app["id"])+"/addPassword",
+		map[string]any{"passwordCredential": map[string]any{"displayName": "rbac"}})
+	if err != nil {
+		return nil, err
+	}
+	if role != "" {
+		spID, _ := spV.(map[string]any)["id"].(string)
+		for _, sc := range scopes {
+			if _, err := a.createRoleAssignment(ctx, spID, "ServicePrincipal", role, sc); err != nil {
+				return nil, err
+			}
+		}
+	}
+	t, _ := a.target()
+	tenant := t.TenantID
+	if p, _ := currentProfile(); p != nil {
+		tenant = p.TenantID
+	}
+	pm, _ := pw.(map[string]any)
+	return map[string]any{"appId": appID, "displayName": name, "password": pm["secretText"], "tenant": tenant}, nil
 }
 
 // graphList prints a collection, optionally filtered by field eq value.
