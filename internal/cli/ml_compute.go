@@ -522,33 +522,26 @@ func (a *app) mlComputeTargetCmd() *cobra.Command {
 func (a *app) computeTargetCreateAmlCmd(r *mlResource) *cobra.Command {
 	cf := computeFlags{typ: "amlcompute", idleShutdown: -1}
 	var assign string
-	var ir *mlItemRef
-	c := &cobra.Command{
-		Use: "amlcompute", Short: "Create a compute cluster (--assign-identity '[system]' or UAI IDs: rule CMP-1)", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			ws, p, err := ir.itemPath(c.Context(), a, "")
-			if err != nil {
-				return err
+	short := "Create a compute cluster (--assign-identity '[system]' or UAI IDs: rule CMP-1)"
+	c := a.mlItemCmd(r, "amlcompute", short, func(ctx context.Context, it mlItem) error {
+		if assign != "" {
+			if strings.EqualFold(strings.TrimSpace(assign), "[system]") {
+				cf.identityType = "system_assigned"
+			} else {
+				cf.identityType, cf.uais = "user_assigned", strings.Trim(assign, "[]")
 			}
-			if assign != "" {
-				if strings.EqualFold(strings.TrimSpace(assign), "[system]") {
-					cf.identityType = "system_assigned"
-				} else {
-					cf.identityType, cf.uais = "user_assigned", strings.Trim(assign, "[]")
-				}
-			}
-			body, err := computeBody(&mlSpec{m: map[string]any{}}, &cf)
-			if err != nil {
-				return err
-			}
-			body["location"] = ws.location()
-			v, err := a.armRequest(c.Context(), http.MethodPut, p, apiML, body)
-			if err != nil {
-				return err
-			}
-			return a.print(v)
-		},
-	}
+		}
+		body, err := computeBody(&mlSpec{m: map[string]any{}}, &cf)
+		if err != nil {
+			return err
+		}
+		body["location"] = it.ws.location()
+		v, err := a.armRequest(ctx, http.MethodPut, it.path, apiML, body)
+		if err != nil {
+			return err
+		}
+		return a.print(v)
+	})
 	fl := c.Flags()
 	fl.StringVarP(&cf.size, "vm-size", "s", "", "VM size")
 	fl.StringVar(&cf.tier, "vm-priority", "", "dedicated or lowpriority")
@@ -556,7 +549,6 @@ func (a *app) computeTargetCreateAmlCmd(r *mlResource) *cobra.Command {
 	fl.IntVar(&cf.maxInstances, "max-nodes", -1, "Maximum nodes")
 	fl.IntVar(&cf.idleScaleDown, "idle-seconds-before-scaledown", -1, "Idle seconds before scale down")
 	fl.StringVar(&assign, "assign-identity", "", "'[system]' for a system-assigned identity, or user-assigned identity IDs")
-	ir = r.ref(c, r.nameHelp())
 	return c
 }
 
@@ -570,47 +562,29 @@ func (a *app) printIdentity(v any) error {
 }
 
 func (a *app) computeTargetIdentityShowCmd(r *mlResource) *cobra.Command {
-	var ir *mlItemRef
-	c := &cobra.Command{
-		Use: "show", Short: "Show the cluster's managed identity", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			_, p, err := ir.itemPath(c.Context(), a, "")
-			if err != nil {
-				return err
-			}
-			v, err := a.armRequest(c.Context(), http.MethodGet, p, apiML, nil)
-			if err != nil {
-				return err
-			}
-			return a.printIdentity(v)
-		},
-	}
-	ir = r.ref(c, r.nameHelp())
-	return c
+	return a.mlItemCmd(r, "show", "Show the cluster's managed identity", func(ctx context.Context, it mlItem) error {
+		v, err := a.armRequest(ctx, http.MethodGet, it.path, apiML, nil)
+		if err != nil {
+			return err
+		}
+		return a.printIdentity(v)
+	})
 }
 
 func (a *app) computeTargetIdentityAssignCmd(r *mlResource) *cobra.Command {
 	var identities string
-	var ir *mlItemRef
-	c := &cobra.Command{
-		Use: "assign", Short: "Assign the system-assigned identity ('[system]', the default) or user-assigned ones; a cluster holds one kind at a time (CMP-1, CMP-4)", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			_, p, err := ir.itemPath(c.Context(), a, "")
-			if err != nil {
-				return err
-			}
-			v, err := a.updateCompute(c.Context(), p, func(body map[string]any) error {
-				a.assignComputeIdentity(body, strings.TrimSpace(identities))
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			return a.print(v.(map[string]any)["identity"])
-		},
-	}
+	short := "Assign the system-assigned identity ('[system]', the default) or user-assigned ones; a cluster holds one kind at a time (CMP-1, CMP-4)"
+	c := a.mlItemCmd(r, "assign", short, func(ctx context.Context, it mlItem) error {
+		v, err := a.updateCompute(ctx, it.path, func(body map[string]any) error {
+			a.assignComputeIdentity(body, strings.TrimSpace(identities))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return a.print(v.(map[string]any)["identity"])
+	})
 	c.Flags().StringVar(&identities, "identities", "[system]", "'[system]' or user-assigned identity resource IDs")
-	ir = r.ref(c, r.nameHelp())
 	return c
 }
 
@@ -643,26 +617,17 @@ func (a *app) assignComputeIdentity(body map[string]any, ids string) {
 
 func (a *app) computeTargetIdentityRemoveCmd(r *mlResource) *cobra.Command {
 	var identities string
-	var ir *mlItemRef
-	c := &cobra.Command{
-		Use: "remove", Short: "Remove user-assigned identities (--identities), or every identity", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			_, p, err := ir.itemPath(c.Context(), a, "")
-			if err != nil {
-				return err
-			}
-			v, err := a.updateCompute(c.Context(), p, func(body map[string]any) error {
-				removeComputeIdentities(body, strings.TrimSpace(identities))
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			return a.printIdentity(v)
-		},
-	}
+	c := a.mlItemCmd(r, "remove", "Remove user-assigned identities (--identities), or every identity", func(ctx context.Context, it mlItem) error {
+		v, err := a.updateCompute(ctx, it.path, func(body map[string]any) error {
+			removeComputeIdentities(body, strings.TrimSpace(identities))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return a.printIdentity(v)
+	})
 	c.Flags().StringVar(&identities, "identities", "", "User-assigned identity resource IDs to remove (default: every identity)")
-	ir = r.ref(c, r.nameHelp())
 	return c
 }
 

@@ -155,45 +155,35 @@ func (a *app) mlDatastoreCmd() *cobra.Command {
 
 // datastoreSecretReadersCmd is `amlid ml datastore secret-readers`.
 func (a *app) datastoreSecretReadersCmd(r *mlResource) *cobra.Command {
-	var ir *mlItemRef
-	c := &cobra.Command{
-		Use: "secret-readers", Short: "Who can read a datastore's cached secret: through its listSecrets action or straight from the workspace key vault (rule DS-2)", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			ctx := c.Context()
-			ws, p, err := ir.itemPath(ctx, a, "")
-			if err != nil {
-				return err
-			}
-			src := armSource{a}
-			ds, err := src.Get(ctx, p)
-			if err != nil {
-				return err
-			}
-			d, err := a.decider(ctx, ds.ID)
-			if err != nil {
-				return err
-			}
-			as, err := a.assignmentsAt(ctx, ds.ID, ws.prop("keyVault"))
-			if err != nil {
-				return err
-			}
-			x := access.NewWhoCanIndex(as, d.Role)
-			x.Members = a.groupMembers(ctx)
-			out, notes, err := access.SecretReaders(ctx, src, x, ds)
-			if err != nil {
-				return err
-			}
-			for _, n := range notes {
-				a.warnf("%s", n)
-			}
-			if out == nil {
-				out = []access.SecretReader{}
-			}
-			return a.print(out)
-		},
-	}
-	ir = r.ref(c, r.nameHelp())
-	return c
+	short := "Who can read a datastore's cached secret: through its listSecrets action or straight from the workspace key vault (rule DS-2)"
+	return a.mlItemCmd(r, "secret-readers", short, func(ctx context.Context, it mlItem) error {
+		src := armSource{a}
+		ds, err := src.Get(ctx, it.path)
+		if err != nil {
+			return err
+		}
+		d, err := a.decider(ctx, ds.ID)
+		if err != nil {
+			return err
+		}
+		as, err := a.assignmentsAt(ctx, ds.ID, it.ws.prop("keyVault"))
+		if err != nil {
+			return err
+		}
+		x := access.NewWhoCanIndex(as, d.Role)
+		x.Members = a.groupMembers(ctx)
+		out, notes, err := access.SecretReaders(ctx, src, x, ds)
+		if err != nil {
+			return err
+		}
+		for _, n := range notes {
+			a.warnf("%s", n)
+		}
+		if out == nil {
+			out = []access.SecretReader{}
+		}
+		return a.print(out)
+	})
 }
 
 // dataShape prints a data asset version as `az ml data show` does.
@@ -411,21 +401,14 @@ func (a *app) dataListCmd(r *mlResource) *cobra.Command {
 // asset, or on one version.
 func (a *app) dataArchiveCmd(r *mlResource, use string, archived bool) *cobra.Command {
 	var version string
-	var ir *mlItemRef
-	c := &cobra.Command{
-		Use: use, Short: map[bool]string{true: "Archive a data asset (or one version)", false: "Restore an archived data asset (or one version)"}[archived], Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			_, p, err := ir.itemPath(c.Context(), a, "")
-			if err != nil {
-				return err
-			}
-			if version != "" {
-				p += "/versions/" + url.PathEscape(version)
-			}
-			return a.setArchived(c.Context(), p, archived)
-		},
-	}
-	ir = r.ref(c, r.nameHelp())
+	short := map[bool]string{true: "Archive a data asset (or one version)", false: "Restore an archived data asset (or one version)"}[archived]
+	c := a.mlItemCmd(r, use, short, func(ctx context.Context, it mlItem) error {
+		p := it.path
+		if version != "" {
+			p += "/versions/" + url.PathEscape(version)
+		}
+		return a.setArchived(ctx, p, archived)
+	})
 	versionFlag(c, &version, "Version")
 	return c
 }

@@ -259,77 +259,50 @@ func (a *app) endpointUpdateCmd(r *mlResource) *cobra.Command {
 }
 
 func (a *app) endpointCredentialsCmd(r *mlResource) *cobra.Command {
-	var ir *mlItemRef
-	c := &cobra.Command{
-		Use: "get-credentials", Short: "Show the endpoint's keys (auth_mode key) or a fresh token (aml_token)", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			_, p, err := ir.itemPath(c.Context(), a, "")
-			if err != nil {
-				return err
-			}
-			v, err := a.endpointCredentials(c.Context(), p)
-			if err != nil {
-				return err
-			}
-			return a.print(v)
-		},
-	}
-	ir = r.ref(c, r.nameHelp())
-	return c
+	short := "Show the endpoint's keys (auth_mode key) or a fresh token (aml_token)"
+	return a.mlItemCmd(r, "get-credentials", short, func(ctx context.Context, it mlItem) error {
+		v, err := a.endpointCredentials(ctx, it.path)
+		if err != nil {
+			return err
+		}
+		return a.print(v)
+	})
 }
 
 func (a *app) endpointRegenerateKeysCmd(r *mlResource) *cobra.Command {
 	var keyType string
-	var ir *mlItemRef
-	c := &cobra.Command{
-		Use: "regenerate-keys", Short: "Regenerate the primary or secondary key", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			_, p, err := ir.itemPath(c.Context(), a, "")
-			if err != nil {
-				return err
-			}
-			kt := map[string]string{"primary": "Primary", "secondary": "Secondary"}[strings.ToLower(keyType)]
-			if kt == "" {
-				return usageErr("--key-type must be primary or secondary")
-			}
-			_, err = a.armRequest(c.Context(), http.MethodPost, p+"/regenerateKeys", apiML, map[string]any{"keyType": kt})
-			return err
-		},
-	}
+	c := a.mlItemCmd(r, "regenerate-keys", "Regenerate the primary or secondary key", func(ctx context.Context, it mlItem) error {
+		kt := map[string]string{"primary": "Primary", "secondary": "Secondary"}[strings.ToLower(keyType)]
+		if kt == "" {
+			return usageErr("--key-type must be primary or secondary")
+		}
+		_, err := a.armRequest(ctx, http.MethodPost, it.path+"/regenerateKeys", apiML, map[string]any{"keyType": kt})
+		return err
+	})
 	c.Flags().StringVar(&keyType, "key-type", "primary", "primary or secondary")
-	ir = r.ref(c, r.nameHelp())
 	return c
 }
 
 func (a *app) endpointInvokeCmd(r *mlResource) *cobra.Command {
 	var requestFile, deploymentName string
-	var ir *mlItemRef
-	c := &cobra.Command{
-		Use: "invoke", Short: "Score: POST the request file to the endpoint's scoring URI", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			_, p, err := ir.itemPath(c.Context(), a, "")
-			if err != nil {
-				return err
-			}
-			if requestFile == "" {
-				return usageErr("the following arguments are required: --request-file")
-			}
-			body, err := os.ReadFile(requestFile)
-			if err != nil {
-				return usageErr("cannot read --request-file: %v", err)
-			}
-			out, err := a.invokeEndpoint(c.Context(), p, deploymentName, body)
-			if err != nil {
-				return err
-			}
-			// az prints the scoring answer as a JSON string.
-			var v any = out
-			return a.print(v)
-		},
-	}
+	c := a.mlItemCmd(r, "invoke", "Score: POST the request file to the endpoint's scoring URI", func(ctx context.Context, it mlItem) error {
+		if requestFile == "" {
+			return usageErr("the following arguments are required: --request-file")
+		}
+		body, err := os.ReadFile(requestFile)
+		if err != nil {
+			return usageErr("cannot read --request-file: %v", err)
+		}
+		out, err := a.invokeEndpoint(ctx, it.path, deploymentName, body)
+		if err != nil {
+			return err
+		}
+		// az prints the scoring answer as a JSON string.
+		var v any = out
+		return a.print(v)
+	})
 	c.Flags().StringVar(&requestFile, "request-file", "", "File with the request body (JSON)")
 	c.Flags().StringVarP(&deploymentName, "deployment-name", "d", "", "Score this deployment (header azureml-model-deployment) instead of the traffic split")
-	ir = r.ref(c, r.nameHelp())
 	return c
 }
 
@@ -562,28 +535,20 @@ func (a *app) deploymentAssets(ctx context.Context, ws *wsCtx, spec *mlSpec, pro
 
 func (a *app) deploymentLogsCmd(r *mlResource) *cobra.Command {
 	var lines int
-	var ir *mlItemRef
-	c := &cobra.Command{
-		Use: "get-logs", Short: "Show what the scoring code printed (init() included) and why a deployment failed", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			_, p, err := ir.itemPath(c.Context(), a, "")
-			if err != nil {
-				return err
-			}
-			v, err := a.armRequest(c.Context(), http.MethodPost, p+"/getLogs", apiML, map[string]any{"containerType": "InferenceServer", "tail": lines})
-			if err != nil {
-				return err
-			}
-			content, _ := v.(map[string]any)["content"].(string)
-			if a.output == "json" && a.query == "" {
-				_, err = io.WriteString(a.stdout, content)
-				return err
-			}
-			return a.print(content)
-		},
-	}
+	short := "Show what the scoring code printed (init() included) and why a deployment failed"
+	c := a.mlItemCmd(r, "get-logs", short, func(ctx context.Context, it mlItem) error {
+		v, err := a.armRequest(ctx, http.MethodPost, it.path+"/getLogs", apiML, map[string]any{"containerType": "InferenceServer", "tail": lines})
+		if err != nil {
+			return err
+		}
+		content, _ := v.(map[string]any)["content"].(string)
+		if a.output == "json" && a.query == "" {
+			_, err = io.WriteString(a.stdout, content)
+			return err
+		}
+		return a.print(content)
+	})
 	c.Flags().IntVarP(&lines, "lines", "l", 0, "Lines from the end (default: all)")
-	ir = r.ref(c, r.nameHelp())
 	return c
 }
 

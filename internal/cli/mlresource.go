@@ -238,44 +238,34 @@ func (a *app) mlCreateCmd(r *mlResource) *cobra.Command {
 
 func (a *app) mlShowCmd(r *mlResource) *cobra.Command {
 	var secrets bool
-	var ir *mlItemRef
-	c := &cobra.Command{
-		Use: "show", Short: r.show.short, Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			ctx := c.Context()
-			_, p, err := ir.itemPath(ctx, a, "")
+	s := r.show.secrets
+	c := a.mlItemCmd(r, "show", r.show.short, func(ctx context.Context, it mlItem) error {
+		if secrets && !s.merge {
+			res, err := a.armRequest(ctx, http.MethodPost, it.path+"/"+s.action, apiML, nil)
 			if err != nil {
 				return err
 			}
-			s := r.show.secrets
-			if secrets && !s.merge {
-				res, err := a.armRequest(ctx, http.MethodPost, p+"/"+s.action, apiML, nil)
-				if err != nil {
-					return err
-				}
-				return a.print(r.shaped(res))
-			}
-			res, err := a.armRequest(ctx, http.MethodGet, p, apiML, nil)
+			return a.print(r.shaped(res))
+		}
+		res, err := a.armRequest(ctx, http.MethodGet, it.path, apiML, nil)
+		if err != nil {
+			return err
+		}
+		out := r.shaped(res)
+		if secrets {
+			sv, err := a.armRequest(ctx, http.MethodPost, it.path+"/"+s.action, apiML, nil)
 			if err != nil {
 				return err
 			}
-			out := r.shaped(res)
-			if secrets {
-				sv, err := a.armRequest(ctx, http.MethodPost, p+"/"+s.action, apiML, nil)
-				if err != nil {
-					return err
-				}
-				if m, ok := out.(map[string]any); ok {
-					m["secrets"] = sv
-				}
+			if m, ok := out.(map[string]any); ok {
+				m["secrets"] = sv
 			}
-			return a.print(out)
-		},
-	}
-	if s := r.show.secrets; s != nil {
+		}
+		return a.print(out)
+	})
+	if s != nil {
 		c.Flags().BoolVar(&secrets, "include-secrets", false, s.help)
 	}
-	ir = r.ref(c, r.nameHelp())
 	return c
 }
 
@@ -319,35 +309,52 @@ func (a *app) mlDeleteCmd(r *mlResource) *cobra.Command {
 
 func (a *app) mlActionCmd(r *mlResource, act *mlAction) *cobra.Command {
 	var yes bool
+	c := a.mlItemCmd(r, act.use, act.short, func(ctx context.Context, it mlItem) error {
+		if act.confirm {
+			if err := a.confirm(yes); err != nil {
+				return err
+			}
+		}
+		p := it.path
+		if act.verb != "" {
+			p += "/" + act.verb
+		}
+		method := act.method
+		if method == "" {
+			method = http.MethodPost
+		}
+		_, v, err := a.armDo(ctx, method, p, apiML, act.query, nil)
+		if err != nil || act.out == nil {
+			return err
+		}
+		return a.print(act.out(v))
+	})
+	if act.confirm {
+		c.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt for confirmation")
+	}
+	return c
+}
+
+// mlItem is the item a verb acts on, resolved from its flags.
+type mlItem struct {
+	ws   *wsCtx
+	path string
+	ref  *mlItemRef
+}
+
+// mlItemCmd is a verb on one item (-n, -w, -g and the parent's flag):
+// run gets the item once the flags name it; the caller adds its own flags.
+func (a *app) mlItemCmd(r *mlResource, use, short string, run func(ctx context.Context, it mlItem) error) *cobra.Command {
 	var ir *mlItemRef
 	c := &cobra.Command{
-		Use: act.use, Short: act.short, Args: cobra.NoArgs,
+		Use: use, Short: short, Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			_, p, err := ir.itemPath(c.Context(), a, "")
+			ws, p, err := ir.itemPath(c.Context(), a, "")
 			if err != nil {
 				return err
 			}
-			if act.confirm {
-				if err := a.confirm(yes); err != nil {
-					return err
-				}
-			}
-			if act.verb != "" {
-				p += "/" + act.verb
-			}
-			method := act.method
-			if method == "" {
-				method = http.MethodPost
-			}
-			_, v, err := a.armDo(c.Context(), method, p, apiML, act.query, nil)
-			if err != nil || act.out == nil {
-				return err
-			}
-			return a.print(act.out(v))
+			return run(c.Context(), mlItem{ws: ws, path: p, ref: ir})
 		},
-	}
-	if act.confirm {
-		c.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt for confirmation")
 	}
 	ir = r.ref(c, r.nameHelp())
 	return c
