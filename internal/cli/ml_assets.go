@@ -308,17 +308,11 @@ func (a *app) registerEnvironment(ctx context.Context, ws *wsCtx, spec *mlSpec, 
 }
 
 func environmentShape(v any) any {
-	m, ok := v.(map[string]any)
+	m, p, id, ok := armRecord(v)
 	if !ok {
 		return v
 	}
-	p, _ := m["properties"].(map[string]any)
-	id, _ := m["id"].(string)
-	parts := strings.Split(id, "/")
-	name := ""
-	if len(parts) >= 3 {
-		name = parts[len(parts)-3]
-	}
+	name := assetOfVersion(id)
 	out := map[string]any{"id": id, "name": name, "version": m["name"], "image": p["image"], "description": p["description"],
 		"os_type": strings.ToLower(fmt.Sprint(p["osType"])), "tags": orEmpty(m["tags"])}
 	if cf, ok := p["condaFile"].(string); ok {
@@ -336,9 +330,7 @@ func environmentShape(v any) any {
 	if p["isArchived"] == true {
 		out["archived"] = true
 	}
-	if len(parts) > 4 {
-		out["resourceGroup"] = parts[4]
-	}
+	setGroup(out, id)
 	return out
 }
 

@@ -32,19 +32,15 @@ var ptMinutes = regexp.MustCompile(`^PT(\d+)M$`)
 // computeShape prints a compute as azure-ai-ml dumps it (snake_case), plus
 // amlid's access_notes (rules ACR-2, CMP-6) when it has any.
 func computeShape(v any) any {
-	m, ok := v.(map[string]any)
+	m, p, id, ok := armRecord(v)
 	if !ok {
 		return v
 	}
-	p, _ := m["properties"].(map[string]any)
 	in, _ := p["properties"].(map[string]any)
-	id, _ := m["id"].(string)
 	ct, _ := p["computeType"].(string)
 	out := map[string]any{"id": id, "name": m["name"], "location": m["location"], "type": strings.ToLower(ct),
 		"provisioning_state": p["provisioningState"], "created_on": p["createdOn"], "tags": orEmpty(m["tags"])}
-	if parts := strings.Split(id, "/"); len(parts) > 4 {
-		out["resourceGroup"] = parts[4]
-	}
+	setGroup(out, id)
 	if d, ok := p["description"]; ok && d != nil {
 		out["description"] = d
 	}

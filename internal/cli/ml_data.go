@@ -97,12 +97,10 @@ func datastoreBody(spec *mlSpec) (map[string]any, error) {
 
 // datastoreShape prints a datastore as `az ml datastore show` does.
 func datastoreShape(v any) any {
-	m, ok := v.(map[string]any)
+	m, p, id, ok := armRecord(v)
 	if !ok {
 		return v
 	}
-	p, _ := m["properties"].(map[string]any)
-	id, _ := m["id"].(string)
 	out := map[string]any{"id": id, "name": m["name"], "description": p["description"], "tags": orEmpty(p["tags"])}
 	for rt, yk := range map[string]string{"AzureBlob": "azure_blob", "AzureDataLakeGen2": "azure_data_lake_gen2", "AzureFile": "azure_file", "AzureDataLakeGen1": "azure_data_lake_gen1"} {
 		if p["datastoreType"] == rt {
@@ -132,9 +130,7 @@ func datastoreShape(v any) any {
 	}
 	out["credentials"] = creds
 	out["is_default"] = p["isDefault"] == true
-	if parts := strings.Split(id, "/"); len(parts) > 4 {
-		out["resourceGroup"] = parts[4]
-	}
+	setGroup(out, id)
 	return out
 }
 
@@ -188,22 +184,14 @@ func (a *app) datastoreSecretReadersCmd(r *mlResource) *cobra.Command {
 
 // dataShape prints a data asset version as `az ml data show` does.
 func dataShape(v any) any {
-	m, ok := v.(map[string]any)
+	m, p, id, ok := armRecord(v)
 	if !ok {
 		return v
 	}
-	p, _ := m["properties"].(map[string]any)
-	id, _ := m["id"].(string)
-	parts := strings.Split(id, "/")
-	name := ""
-	if len(parts) >= 3 {
-		name = parts[len(parts)-3]
-	}
+	name := assetOfVersion(id)
 	out := map[string]any{"id": id, "name": name, "version": m["name"], "type": p["dataType"], "path": p["dataUri"],
 		"description": p["description"], "tags": orEmpty(p["tags"]), "is_archived": p["isArchived"] == true}
-	if len(parts) > 4 {
-		out["resourceGroup"] = parts[4]
-	}
+	setGroup(out, id)
 	if sd, ok := m["systemData"].(map[string]any); ok {
 		out["creation_context"] = map[string]any{"created_at": sd["createdAt"], "created_by": sd["createdBy"],
 			"created_by_type": sd["createdByType"], "last_modified_at": sd["lastModifiedAt"]}

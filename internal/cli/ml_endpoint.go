@@ -31,12 +31,10 @@ func setArgs(sets, args []string) ([]string, error) {
 }
 
 func endpointShape(v any) any {
-	m, ok := v.(map[string]any)
+	m, p, id, ok := armRecord(v)
 	if !ok {
 		return v
 	}
-	p, _ := m["properties"].(map[string]any)
-	id, _ := m["id"].(string)
 	out := map[string]any{
 		"id": id, "name": m["name"], "location": m["location"], "tags": orEmpty(m["tags"]), "kind": "Managed",
 		"auth_mode":   strings.ToLower(strings.Replace(strings.Replace(fmt.Sprint(p["authMode"]), "AMLToken", "aml_token", 1), "AADToken", "aad_token", 1)),
@@ -47,9 +45,7 @@ func endpointShape(v any) any {
 	if idm, ok := m["identity"].(map[string]any); ok {
 		out["identity"] = snakeIdentity(idm)
 	}
-	if parts := strings.Split(id, "/"); len(parts) > 4 {
-		out["resourceGroup"] = parts[4]
-	}
+	setGroup(out, id)
 	if out["description"] == nil {
 		delete(out, "description")
 	}
@@ -57,12 +53,10 @@ func endpointShape(v any) any {
 }
 
 func deploymentShape(v any) any {
-	m, ok := v.(map[string]any)
+	m, p, id, ok := armRecord(v)
 	if !ok {
 		return v
 	}
-	p, _ := m["properties"].(map[string]any)
-	id, _ := m["id"].(string)
 	parts := strings.Split(id, "/")
 	out := map[string]any{"id": id, "name": m["name"], "type": "managed", "tags": orEmpty(m["tags"]),
 		"instance_type": p["instanceType"], "provisioning_state": p["provisioningState"],

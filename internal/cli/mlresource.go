@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -363,4 +364,32 @@ func (a *app) mlItemCmd(r *mlResource, use, short string, run func(ctx context.C
 // parentPath is the parent item's path in ws.
 func (ir *mlItemRef) parentPath(ws *wsCtx) string {
 	return ws.path + "/" + ir.res.parent.collection + "/" + url.PathEscape(ir.parent)
+}
+
+// armRecord splits an ARM record into itself, its properties and its ID
+// (ok is false when v is not a record).
+func armRecord(v any) (m, props map[string]any, id string, ok bool) {
+	m, ok = v.(map[string]any)
+	if !ok {
+		return nil, nil, "", false
+	}
+	props, _ = m["properties"].(map[string]any)
+	id, _ = m["id"].(string)
+	return m, props, id, true
+}
+
+// setGroup sets out's resourceGroup when the ARM ID names one.
+func setGroup(out map[string]any, id string) {
+	if parts := strings.Split(id, "/"); len(parts) > 4 {
+		out["resourceGroup"] = parts[4]
+	}
+}
+
+// assetOfVersion is the asset's name in a version's ID
+// (…/<assets>/<name>/versions/<version>).
+func assetOfVersion(id string) string {
+	if parts := strings.Split(id, "/"); len(parts) >= 3 {
+		return parts[len(parts)-3]
+	}
+	return ""
 }
