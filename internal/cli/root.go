@@ -39,7 +39,13 @@ type app struct {
 // Main runs the CLI and returns the process exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
-	root := a.rootCmd()
+	return a.execute(a.rootCmd(), args)
+}
+
+// execute runs root with args and returns the exit code, printing errors
+// as az does.
+func (a *app) execute(root *cobra.Command, args []string) int {
+	stdin, stdout, stderr := a.stdin, a.stdout, a.stderr
 	if err := unknownSubcommand(root, args); err != nil {
 		fmt.Fprintf(stderr, "ERROR: %s\n", err)
 		return exitUsage
