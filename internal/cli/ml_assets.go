@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -56,37 +55,14 @@ func (a *app) uploadFolder(ctx context.Context, ws *wsCtx, local string) (string
 	if err != nil {
 		return "", usageErr("cannot read %s: %v", local, err)
 	}
-	var files []string
-	root := local
-	if st.IsDir() {
-		err = filepath.WalkDir(local, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.Type().IsRegular() {
-				files = append(files, p)
-			}
-			return nil
-		})
-		if err != nil {
-			return "", &cliError{Message: err.Error(), Exit: exitError}
-		}
-	} else {
-		root = filepath.Dir(local)
-		files = []string{local}
+	files, root, err := localFiles(local, st)
+	if err != nil {
+		return "", err
 	}
-	sort.Strings(files)
-	h := sha256.New()
-	for _, f := range files {
-		rel, _ := filepath.Rel(root, f)
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return "", &cliError{Message: err.Error(), Exit: exitError}
-		}
-		fmt.Fprintf(h, "%s\x00%d\x00", filepath.ToSlash(rel), len(b))
-		h.Write(b)
+	sum, _, err := contentHash(root, files)
+	if err != nil {
+		return "", err
 	}
-	sum := hex.EncodeToString(h.Sum(nil))[:32]
 	acctID := ws.prop("storageAccount")
 	if acctID == "" {
 		return "", &cliError{Message: "the workspace has no storage account", Exit: exitError}

@@ -202,60 +202,14 @@ func computeBody(spec *mlSpec, f *computeFlags) (map[string]any, error) {
 	if t, ok := spec.m["tags"].(map[string]any); ok {
 		body["tags"] = t
 	}
-	num := func(flag int, key string) (int, bool, error) {
-		if flag >= 0 {
-			return flag, true, nil
-		}
-		v, ok := spec.m[key]
-		if !ok || v == nil {
-			return 0, false, nil
-		}
-		n, ok := v.(int)
-		if !ok {
-			return 0, false, usageErr("%s must be a whole number, not %v", key, v)
-		}
-		return n, true, nil
-	}
+	var err error
 	switch ct {
 	case "AmlCompute":
-		in["vmSize"] = firstNonEmpty(f.size, spec.str("size"), "STANDARD_DS3_V2")
-		if t := firstNonEmpty(f.tier, spec.str("tier")); t != "" {
-			in["vmPriority"] = map[string]string{"dedicated": "Dedicated", "low_priority": "LowPriority"}[strings.ToLower(t)]
-			if in["vmPriority"] == "" {
-				in["vmPriority"] = t
-			}
-		}
-		ss := map[string]any{}
-		in["scaleSettings"] = ss
-		if n, ok, err := num(f.minInstances, "min_instances"); err != nil {
-			return nil, err
-		} else if ok {
-			ss["minNodeCount"] = n
-		} else {
-			ss["minNodeCount"] = 0
-		}
-		if n, ok, err := num(f.maxInstances, "max_instances"); err != nil {
-			return nil, err
-		} else if ok {
-			ss["maxNodeCount"] = n
-		} else {
-			ss["maxNodeCount"] = 4 // azure-ai-ml's default
-		}
-		if n, ok, err := num(f.idleScaleDown, "idle_time_before_scale_down"); err != nil {
-			return nil, err
-		} else if ok {
-			ss["nodeIdleTimeBeforeScaleDown"] = fmt.Sprintf("PT%dS", n)
-		}
-		switch v := spec.m["ssh_public_access_enabled"].(type) {
-		case bool:
-			in["remoteLoginPortPublicAccess"] = map[bool]string{true: "Enabled", false: "Disabled"}[v]
-		default:
-			in["remoteLoginPortPublicAccess"] = "NotSpecified"
-		}
+		err = f.amlComputeProps(spec, in)
 	case "ComputeInstance":
 		in["vmSize"] = firstNonEmpty(f.size, spec.str("size"), "STANDARD_DS3_V2")
-		if n, ok, err := num(f.idleShutdown, "idle_time_before_shutdown_minutes"); err != nil {
-			return nil, err
+		if n, ok, e := specInt(spec, f.idleShutdown, "idle_time_before_shutdown_minutes"); e != nil {
+			err = e
 		} else if ok {
 			in["idleTimeBeforeShutdown"] = fmt.Sprintf("PT%dM", n)
 		} else if s := spec.str("idle_time_before_shutdown"); s != "" {
@@ -269,6 +223,9 @@ func computeBody(spec *mlSpec, f *computeFlags) (map[string]any, error) {
 			in["namespace"] = ns
 		}
 	}
+	if err != nil {
+		return nil, err
+	}
 	if idm, err := f.identity(); err != nil {
 		return nil, err
 	} else if idm != nil {
@@ -281,6 +238,58 @@ func computeBody(spec *mlSpec, f *computeFlags) (map[string]any, error) {
 		body["identity"] = idm
 	}
 	return body, nil
+}
+
+// specInt is a whole number from a flag (when set: >= 0) or the YAML key.
+func specInt(spec *mlSpec, flag int, key string) (int, bool, error) {
+	if flag >= 0 {
+		return flag, true, nil
+	}
+	v, ok := spec.m[key]
+	if !ok || v == nil {
+		return 0, false, nil
+	}
+	n, ok := v.(int)
+	if !ok {
+		return 0, false, usageErr("%s must be a whole number, not %v", key, v)
+	}
+	return n, true, nil
+}
+
+// amlComputeProps sets a cluster's size, tier, scale settings (with
+// azure-ai-ml's defaults: 0 to 4 nodes) and SSH access.
+func (f *computeFlags) amlComputeProps(spec *mlSpec, in map[string]any) error {
+	in["vmSize"] = firstNonEmpty(f.size, spec.str("size"), "STANDARD_DS3_V2")
+	if t := firstNonEmpty(f.tier, spec.str("tier")); t != "" {
+		in["vmPriority"] = map[string]string{"dedicated": "Dedicated", "low_priority": "LowPriority"}[strings.ToLower(t)]
+		if in["vmPriority"] == "" {
+			in["vmPriority"] = t
+		}
+	}
+	ss := map[string]any{"minNodeCount": 0, "maxNodeCount": 4}
+	in["scaleSettings"] = ss
+	for _, s := range []struct {
+		flag      int
+		key, rkey string
+	}{{f.minInstances, "min_instances", "minNodeCount"}, {f.maxInstances, "max_instances", "maxNodeCount"},
+		{f.idleScaleDown, "idle_time_before_scale_down", "nodeIdleTimeBeforeScaleDown"}} {
+		n, ok, err := specInt(spec, s.flag, s.key)
+		if err != nil {
+			return err
+		}
+		if ok && s.rkey == "nodeIdleTimeBeforeScaleDown" {
+			ss[s.rkey] = fmt.Sprintf("PT%dS", n)
+		} else if ok {
+			ss[s.rkey] = n
+		}
+	}
+	switch v := spec.m["ssh_public_access_enabled"].(type) {
+	case bool:
+		in["remoteLoginPortPublicAccess"] = map[bool]string{true: "Enabled", false: "Disabled"}[v]
+	default:
+		in["remoteLoginPortPublicAccess"] = "NotSpecified"
+	}
+	return nil
 }
 
 // putBodyOf turns a compute read from ARM into the body of a PUT that

@@ -432,87 +432,21 @@ func (a *app) uploadToDatastore(ctx context.Context, ws *wsCtx, local, dsName, d
 	if dataType == "uri_file" && st.IsDir() {
 		return "", usageErr("%s is a folder; a uri_file data asset needs a file (use --type uri_folder)", local)
 	}
-	var ds map[string]any
-	if dsName == "" {
-		items, err := a.armList(ctx, ws.path+"/datastores", apiML, url.Values{"isDefault": {"true"}})
-		if err != nil {
-			return "", err
-		}
-		if len(items) == 0 {
-			return "", &cliError{Message: "workspace " + ws.name + " has no default datastore", Exit: exitError}
-		}
-		ds, _ = items[0].(map[string]any)
-	} else {
-		v, err := a.armRequest(ctx, http.MethodGet, ws.path+"/datastores/"+url.PathEscape(strings.TrimPrefix(dsName, "azureml:")), apiML, nil)
-		if err != nil {
-			return "", err
-		}
-		ds, _ = v.(map[string]any)
-	}
-	dsID, _ := ds["id"].(string)
-	dsN, _ := ds["name"].(string)
-	props, _ := ds["properties"].(map[string]any)
-	if t, _ := props["datastoreType"].(string); t != "AzureBlob" && t != "AzureDataLakeGen2" {
-		return "", &cliError{Message: fmt.Sprintf("datastore %s is %s; local files are uploaded to blob datastores only", dsN, t), Exit: exitError}
-	}
-	cont, _ := props["containerName"].(string)
-	if cont == "" {
-		cont, _ = props["filesystem"].(string)
-	}
-	creds, _ := props["credentials"].(map[string]any)
-	flags := &blobAuthFlags{account: fmt.Sprint(props["accountName"])}
-	switch ct, _ := creds["credentialsType"].(string); ct {
-	case "AccountKey", "Sas":
-		s, err := a.armRequest(ctx, http.MethodPost, dsID+"/listSecrets", apiML, nil)
-		if err != nil {
-			return "", err
-		}
-		sm, _ := s.(map[string]any)
-		flags.authMode = "key"
-		flags.key, _ = sm["key"].(string)
-		flags.sas, _ = sm["sasToken"].(string)
-	case "None", "":
-		flags.authMode = "login" // identity-based: the caller's own token (DS-4)
-	default:
-		return "", &cliError{Message: fmt.Sprintf("datastore %s uses %s credentials; amlid uploads with an account key, a SAS token or your identity", dsN, ct), Exit: exitError}
-	}
-	bc, err := a.newBlobClient(ctx, flags)
+	bc, dsN, cont, err := a.datastoreBlobClient(ctx, ws, dsName)
 	if err != nil {
 		return "", err
 	}
-	var files []string
-	root := local
-	if st.IsDir() {
-		err = filepath.WalkDir(local, func(p string, d fs.DirEntry, err error) error {
-			if err == nil && d.Type().IsRegular() {
-				files = append(files, p)
-			}
-			return err
-		})
-		if err != nil {
-			return "", &cliError{Message: err.Error(), Exit: exitError}
-		}
-		if len(files) == 0 {
-			return "", usageErr("%s is an empty folder", local)
-		}
-	} else {
-		root = filepath.Dir(local)
-		files = []string{local}
+	files, root, err := localFiles(local, st)
+	if err != nil {
+		return "", err
 	}
-	sort.Strings(files)
-	h := sha256.New()
-	var total int64
-	for _, f := range files {
-		rel, _ := filepath.Rel(root, f)
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return "", &cliError{Message: err.Error(), Exit: exitError}
-		}
-		total += int64(len(b))
-		fmt.Fprintf(h, "%s\x00%d\x00", filepath.ToSlash(rel), len(b))
-		h.Write(b)
+	if st.IsDir() && len(files) == 0 {
+		return "", usageErr("%s is an empty folder", local)
 	}
-	sum := hex.EncodeToString(h.Sum(nil))[:32]
+	sum, total, err := contentHash(root, files)
+	if err != nil {
+		return "", err
+	}
 	base := filepath.Base(filepath.Clean(local))
 	prefix := "LocalUpload/" + sum + "/" + base
 	if _, err := bc.doClose(ctx, http.MethodPut, cont, url.Values{"restype": {"container"}}, nil, nil, 0); err != nil && codeOf(err) != "ContainerAlreadyExists" {
@@ -536,6 +470,97 @@ func (a *app) uploadToDatastore(ctx context.Context, ws *wsCtx, local, dsName, d
 		uri += "/"
 	}
 	return uri, nil
+}
+
+// datastoreBlobClient opens a blob datastore (the workspace default unless
+// named) with its cached credential (listSecrets) or, identity-based, the
+// caller's own token; it returns the client, the datastore's name and its
+// container.
+func (a *app) datastoreBlobClient(ctx context.Context, ws *wsCtx, dsName string) (*blobClient, string, string, error) {
+	var ds map[string]any
+	if dsName == "" {
+		items, err := a.armList(ctx, ws.path+"/datastores", apiML, url.Values{"isDefault": {"true"}})
+		if err != nil {
+			return nil, "", "", err
+		}
+		if len(items) == 0 {
+			return nil, "", "", &cliError{Message: "workspace " + ws.name + " has no default datastore", Exit: exitError}
+		}
+		ds, _ = items[0].(map[string]any)
+	} else {
+		v, err := a.armRequest(ctx, http.MethodGet, ws.path+"/datastores/"+url.PathEscape(strings.TrimPrefix(dsName, "azureml:")), apiML, nil)
+		if err != nil {
+			return nil, "", "", err
+		}
+		ds, _ = v.(map[string]any)
+	}
+	dsID, _ := ds["id"].(string)
+	dsN, _ := ds["name"].(string)
+	props, _ := ds["properties"].(map[string]any)
+	if t, _ := props["datastoreType"].(string); t != "AzureBlob" && t != "AzureDataLakeGen2" {
+		return nil, "", "", &cliError{Message: fmt.Sprintf("datastore %s is %s; local files are uploaded to blob datastores only", dsN, t), Exit: exitError}
+	}
+	cont, _ := props["containerName"].(string)
+	if cont == "" {
+		cont, _ = props["filesystem"].(string)
+	}
+	creds, _ := props["credentials"].(map[string]any)
+	flags := &blobAuthFlags{account: fmt.Sprint(props["accountName"])}
+	switch ct, _ := creds["credentialsType"].(string); ct {
+	case "AccountKey", "Sas":
+		s, err := a.armRequest(ctx, http.MethodPost, dsID+"/listSecrets", apiML, nil)
+		if err != nil {
+			return nil, "", "", err
+		}
+		sm, _ := s.(map[string]any)
+		flags.authMode = "key"
+		flags.key, _ = sm["key"].(string)
+		flags.sas, _ = sm["sasToken"].(string)
+	case "None", "":
+		flags.authMode = "login" // identity-based: the caller's own token (DS-4)
+	default:
+		return nil, "", "", &cliError{Message: fmt.Sprintf("datastore %s uses %s credentials; amlid uploads with an account key, a SAS token or your identity", dsN, ct), Exit: exitError}
+	}
+	bc, err := a.newBlobClient(ctx, flags)
+	return bc, dsN, cont, err
+}
+
+// localFiles lists the regular files of a local folder, sorted, or the
+// one file; root is what their names are relative to in contentHash.
+func localFiles(local string, st os.FileInfo) ([]string, string, error) {
+	if !st.IsDir() {
+		return []string{local}, filepath.Dir(local), nil
+	}
+	var files []string
+	err := filepath.WalkDir(local, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			files = append(files, p)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, "", &cliError{Message: err.Error(), Exit: exitError}
+	}
+	sort.Strings(files)
+	return files, local, nil
+}
+
+// contentHash is azure-ai-ml's upload folder name for files: a hash of
+// their names (relative to root), sizes and contents; total is their size.
+func contentHash(root string, files []string) (string, int64, error) {
+	h := sha256.New()
+	var total int64
+	for _, f := range files {
+		rel, _ := filepath.Rel(root, f)
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", 0, &cliError{Message: err.Error(), Exit: exitError}
+		}
+		total += int64(len(b))
+		fmt.Fprintf(h, "%s\x00%d\x00", filepath.ToSlash(rel), len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32], total, nil
 }
 
 func humanBytes(n int64) string {
