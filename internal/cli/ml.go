@@ -38,7 +38,7 @@ func (r *wsRef) flags(c *cobra.Command, nameFlag bool) {
 		c.Flags().StringVarP(&r.name, "name", "n", "", "Name of the workspace")
 	}
 	c.Flags().StringVarP(&r.v1name, "workspace-name", "w", "", "Name of the workspace (CLI v1 spelling; prints v1's output)")
-	c.Flags().StringVarP(&r.group, "resource-group", "g", "", "Name of the resource group (default: `amlid configure --defaults group=…`)")
+	c.Flags().StringVarP(&r.group, "resource-group", "g", "", "Name of the resource group (default: 'amlid configure --defaults group=…')")
 }
 
 func (r *wsRef) v1() bool { return r.v1name != "" }

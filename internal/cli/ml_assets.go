@@ -316,7 +316,7 @@ func init() { mlSubcommands = append(mlSubcommands, (*app).mlEnvironmentCmd) }
 // <workspace>/environments/<name>/versions/<version>.
 var environmentResource = &mlResource{
 	use: "environment", short: "Manage environments (image + conda file; amlid records the conda file and runs the machine's python3)",
-	noun: "environment", collection: "environments", shape: environmentShape, wsHelp: wsHelpDefaults,
+	noun: "environment", collection: "environments", shape: environmentShape,
 }
 
 func (a *app) mlEnvironmentCmd() *cobra.Command {

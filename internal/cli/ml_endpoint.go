@@ -127,7 +127,7 @@ func endpointBody(spec *mlSpec, authMode string, create bool) (map[string]any, e
 // endpointResource is `amlid ml online-endpoint`.
 var endpointResource = &mlResource{
 	use: "online-endpoint", short: "Manage online endpoints (their identity is fixed at creation: rule EP-2)",
-	noun: "endpoint", collection: "onlineEndpoints", shape: endpointShape, wsHelp: wsHelpDefaults,
+	noun: "endpoint", collection: "onlineEndpoints", shape: endpointShape,
 	show:   &mlShow{short: "Show an online endpoint"},
 	list:   &mlList{short: "List online endpoints"},
 	delete: &mlDelete{short: "Delete an online endpoint and all its deployments (rule EP-5)"},
@@ -361,7 +361,7 @@ var deploymentYAMLKeys = []string{"name", "endpoint_name", "model", "code_config
 // endpoint (-e/--endpoint-name).
 var deploymentResource = &mlResource{
 	use: "online-deployment", short: "Manage online deployments: scoring code run locally with the endpoint's identity",
-	noun: "deployment", collection: "deployments", shape: deploymentShape, wsHelp: wsHelpDefaults,
+	noun: "deployment", collection: "deployments", shape: deploymentShape,
 	parent: &mlParent{flag: "endpoint-name", shorthand: "e", help: "Name of the endpoint", collection: "onlineEndpoints"},
 	show:   &mlShow{short: "Show a deployment"},
 	list:   &mlList{short: "List the deployments of an endpoint"},

@@ -22,7 +22,6 @@ type mlResource struct {
 	noun       string // "connection": flag help "Name of the connection", messages
 	collection string // ARM path segment below the workspace (or parent item)
 	parent     *mlParent
-	wsHelp     wsHelp        // the -w/-g help the group prints
 	shape      func(any) any // ARM record → az's output; nil prints it as ARM has it
 
 	create  *mlCreate
@@ -38,15 +37,6 @@ type mlParent struct {
 	flag, shorthand, help string
 	collection            string
 }
-
-// wsHelp picks the help of -w/-g: wsHelpV1 is wsRef.flags' (workspace,
-// compute, data), wsHelpDefaults the endpoint and environment groups'.
-type wsHelp int
-
-const (
-	wsHelpV1 wsHelp = iota
-	wsHelpDefaults
-)
 
 // mlCreate is `create -f file.yml [--set k=v] [-n name]`: the YAML's body
 // is PUT at the item's path.
@@ -113,13 +103,8 @@ type mlItemRef struct {
 func (r *mlResource) ref(c *cobra.Command, nameHelp string) *mlItemRef {
 	ir := &mlItemRef{res: r}
 	fl := c.Flags()
-	switch r.wsHelp {
-	case wsHelpDefaults:
-		fl.StringVarP(&ir.ws.v1name, "workspace-name", "w", "", "Name of the workspace (default: `amlid configure --defaults workspace=…`)")
-		fl.StringVarP(&ir.ws.group, "resource-group", "g", "", "Name of the resource group")
-	default:
-		ir.ws.flags(c, false)
-	}
+	fl.StringVarP(&ir.ws.v1name, "workspace-name", "w", "", "Name of the workspace (default: 'amlid configure --defaults workspace=…')")
+	fl.StringVarP(&ir.ws.group, "resource-group", "g", "", "Name of the resource group (default: 'amlid configure --defaults group=…')")
 	if p := r.parent; p != nil {
 		fl.StringVarP(&ir.parent, p.flag, p.shorthand, "", p.help)
 	}
