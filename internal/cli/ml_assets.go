@@ -385,45 +385,32 @@ func (a *app) environmentCreateCmd(r *mlResource) *cobra.Command {
 func (a *app) environmentShowCmd(r *mlResource) *cobra.Command {
 	var version string
 	var stream bool
-	var ir *mlItemRef
-	c := &cobra.Command{
-		Use: "show", Short: "Show an environment version", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			ws, err := a.workspace(c.Context(), &ir.ws)
-			if err != nil {
-				return err
-			}
-			ref := "azureml:" + ir.name + "@latest"
-			if version != "" {
-				ref = "azureml:" + ir.name + ":" + version
-			}
-			id, err := a.assetRef(c.Context(), ws, "environments", ref)
-			if err != nil {
-				return err
-			}
-			res, err := a.armRequest(c.Context(), http.MethodGet, id, apiML, nil)
-			if err != nil {
-				return err
-			}
-			out := environmentShape(res)
-			if p, _ := res.(map[string]any)["properties"].(map[string]any); p != nil {
-				if b, ok := p["amlidBuild"].(map[string]any); ok {
-					if stream {
-						fmt.Fprint(os.Stdout, b["log"])
-						return nil
-					}
-					out.(map[string]any)["build_log"] = b["log"]
+	c := a.mlItemCmd(r, "show", "Show an environment version", func(ctx context.Context, it mlItem) error {
+		id, err := a.assetVersion(ctx, it, version)
+		if err != nil {
+			return err
+		}
+		res, err := a.armRequest(ctx, http.MethodGet, id, apiML, nil)
+		if err != nil {
+			return err
+		}
+		out := environmentShape(res)
+		if p, _ := res.(map[string]any)["properties"].(map[string]any); p != nil {
+			if b, ok := p["amlidBuild"].(map[string]any); ok {
+				if stream {
+					fmt.Fprint(a.stdout, b["log"])
+					return nil
 				}
+				out.(map[string]any)["build_log"] = b["log"]
 			}
-			if stream {
-				return &cliError{Message: "environment " + ir.name + " was not built by amlid (no conda file or build context on an amlid registry's image): no build log", Exit: exitError}
-			}
-			return a.print(out)
-		},
-	}
+		}
+		if stream {
+			return &cliError{Message: "environment " + it.ref.name + " was not built by amlid (no conda file or build context on an amlid registry's image): no build log", Exit: exitError}
+		}
+		return a.print(out)
+	})
 	versionFlag(c, &version, "Version (default: the latest)")
 	c.Flags().BoolVar(&stream, "stream", false, "Print the image build's log (rule ACR-5 credentials, base pull, push to the workspace registry)")
-	ir = r.ref(c, r.nameHelp())
 	return c
 }
 

@@ -303,44 +303,30 @@ func (a *app) dataShowCmd(r *mlResource) *cobra.Command {
 	var version, label string
 	var preview bool
 	var rows int
-	var ir *mlItemRef
-	c := &cobra.Command{
-		Use: "show", Short: "Show a data asset version (--preview reads its first rows, rule DS-8)", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			if ir.name == "" {
-				return usageErr("the following arguments are required: --name/-n")
-			}
-			ws, err := a.workspace(c.Context(), &ir.ws)
+	short := "Show a data asset version (--preview reads its first rows, rule DS-8)"
+	c := a.mlItemCmd(r, "show", short, func(ctx context.Context, it mlItem) error {
+		if version == "" && label != "" && label != "latest" {
+			return usageErr("--label: only 'latest' is known")
+		}
+		id, err := a.assetVersion(ctx, it, version)
+		if err != nil {
+			return err
+		}
+		if preview {
+			res, err := a.armRequest(ctx, http.MethodPost, id+"/preview", apiML, map[string]any{"rows": rows})
 			if err != nil {
 				return err
 			}
-			ref := "azureml:" + ir.name + "@latest"
-			if version != "" {
-				ref = "azureml:" + ir.name + ":" + version
-			} else if label != "" && label != "latest" {
-				return usageErr("--label: only 'latest' is known")
-			}
-			id, err := a.assetRef(c.Context(), ws, "data", ref)
-			if err != nil {
-				return err
-			}
-			if preview {
-				res, err := a.armRequest(c.Context(), http.MethodPost, id+"/preview", apiML, map[string]any{"rows": rows})
-				if err != nil {
-					return err
-				}
-				return a.print(res)
-			}
-			res, err := a.armRequest(c.Context(), http.MethodGet, id, apiML, nil)
-			if err != nil {
-				return err
-			}
-			return a.print(dataShape(res))
-		},
-	}
+			return a.print(res)
+		}
+		res, err := a.armRequest(ctx, http.MethodGet, id, apiML, nil)
+		if err != nil {
+			return err
+		}
+		return a.print(dataShape(res))
+	})
 	c.Flags().BoolVar(&preview, "preview", false, "Read the first rows as the studio's data preview does (workspace or your identity, rule DS-8)")
 	c.Flags().IntVar(&rows, "rows", 10, "Rows to preview")
-	ir = r.ref(c, r.nameHelp())
 	versionFlag(c, &version, "Version")
 	c.Flags().StringVarP(&label, "label", "l", "", "Label (latest)")
 	return c

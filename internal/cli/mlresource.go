@@ -378,3 +378,13 @@ func assetOfVersion(id string) string {
 	}
 	return ""
 }
+
+// assetVersion is the ID of a versioned asset's version (the latest when
+// version is "").
+func (a *app) assetVersion(ctx context.Context, it mlItem, version string) (string, error) {
+	ref := "azureml:" + it.ref.name + "@latest"
+	if version != "" {
+		ref = "azureml:" + it.ref.name + ":" + version
+	}
+	return a.assetRef(ctx, it.ws, it.ref.res.collection, ref)
+}

@@ -139,6 +139,8 @@ func TestMLResourceUsageErrors(t *testing.T) {
 		{[]string{"ml", "online-endpoint", "invoke"}, "the following arguments are required: --name/-n"},
 		{[]string{"ml", "computetarget", "amlcompute", "identity", "assign"}, "the following arguments are required: --name/-n"},
 		{[]string{"ml", "environment", "archive", "-n", "env"}, "the following arguments are required: --name/-n, --version/-v"},
+		{[]string{"ml", "environment", "show", "-w", "ws", "-g", "rg"}, "the following arguments are required: --name/-n"},
+		{[]string{"ml", "data", "show", "-w", "ws", "-g", "rg", "-v", "1"}, "the following arguments are required: --name/-n"},
 		{[]string{"ad", "user", "show"}, `required flag(s) "id" not set`},
 		{[]string{"ad", "group", "member", "add", "-g", "g"}, `required flag(s) "member-id" not set`},
 	} {
