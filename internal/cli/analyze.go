@@ -371,27 +371,7 @@ func (a *app) accessCmd() *cobra.Command {
 					PrincipalID: str(p["principalId"]), PrincipalType: str(p["principalType"])})
 			}
 			x := access.NewWhoCanIndex(as, d.Role)
-			x.Members = func(g string) []access.Member {
-				ms, err := a.graphItems(ctx, "/v1.0/groups/"+url.PathEscape(g)+"/members")
-				if err != nil {
-					return nil
-				}
-				var out []access.Member
-				for _, m := range ms {
-					mm, _ := m.(map[string]any)
-					t := strings.TrimPrefix(str(mm["@odata.type"]), "#microsoft.graph.")
-					switch t {
-					case "user":
-						t = "User"
-					case "group":
-						t = "Group"
-					default:
-						t = "ServicePrincipal"
-					}
-					out = append(out, access.Member{ID: str(mm["id"]), Type: t})
-				}
-				return out
-			}
+			x.Members = a.groupMembers(ctx)
 			isData := data || len(d.byID.GrantingRoles(action, true)) > 0
 			return a.print(x.WhoCan(scope, action, isData))
 		},

@@ -325,19 +325,10 @@ func (a *app) mlEnvironmentCmd() *cobra.Command {
 }
 
 func (a *app) environmentCreateCmd(r *mlResource) *cobra.Command {
-	var file, version, image, conda, buildContext string
-	var sets []string
-	var ir *mlItemRef
-	c := &cobra.Command{
-		Use: "create", Short: "Create an environment version", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			spec, err := loadMLSpec(file, sets)
-			if err != nil {
-				return err
-			}
-			if err := spec.checkKeys("environment", "name", "version", "image", "conda_file", "description", "tags", "build", "os_type", "inference_config"); err != nil {
-				return err
-			}
+	var version, image, conda, buildContext string
+	keys := []string{"name", "version", "image", "conda_file", "description", "tags", "build", "os_type", "inference_config"}
+	c := a.mlYAMLCmd(r, "Create an environment version", "Local path to the YAML file of the environment", "environment", keys,
+		func(ctx context.Context, ir *mlItemRef, spec *mlSpec, n string) error {
 			if image != "" {
 				spec.m["image"] = image
 			}
@@ -348,11 +339,7 @@ func (a *app) environmentCreateCmd(r *mlResource) *cobra.Command {
 				abs, _ := filepath.Abs(buildContext)
 				spec.m["build"] = map[string]any{"path": abs}
 			}
-			n := firstNonEmpty(ir.name, spec.str("name"))
-			if n == "" {
-				return usageErr("the following arguments are required: --name/-n (or name in the YAML)")
-			}
-			ws, err := a.workspace(c.Context(), &ir.ws)
+			ws, err := a.workspace(ctx, &ir.ws)
 			if err != nil {
 				return err
 			}
@@ -364,21 +351,17 @@ func (a *app) environmentCreateCmd(r *mlResource) *cobra.Command {
 				body["tags"] = t
 			}
 			v := firstNonEmpty(version, spec.str("version"), "1")
-			res, err := a.armRequest(c.Context(), http.MethodPut, ws.path+"/environments/"+url.PathEscape(n)+"/versions/"+url.PathEscape(v), apiML, body)
+			res, err := a.armRequest(ctx, http.MethodPut, ws.path+"/environments/"+url.PathEscape(n)+"/versions/"+url.PathEscape(v), apiML, body)
 			if err != nil {
 				return err
 			}
 			return a.print(environmentShape(res))
-		},
-	}
+		})
 	fl := c.Flags()
-	fl.StringVarP(&file, "file", "f", "", "Local path to the YAML file of the environment")
 	fl.StringVar(&image, "image", "", "Base image")
 	fl.StringVar(&conda, "conda-file", "", "Local path to a conda file (recorded, not installed)")
 	fl.StringVar(&buildContext, "build-context", "", "Local folder of a build context (its Dockerfile's FROM is the base when --image is not given)")
-	fl.StringSliceVar(&sets, "set", nil, "Update a field of the YAML: --set path=value")
 	versionFlag(c, &version, "Version (default 1)")
-	ir = r.ref(c, r.nameHelp()+" (overrides the YAML)")
 	return c
 }
 

@@ -229,29 +229,15 @@ func versionFlag(c *cobra.Command, v *string, help string) {
 }
 
 func (a *app) dataCreateCmd(r *mlResource) *cobra.Command {
-	var file, version, path, typ, desc string
-	var sets []string
-	var ir *mlItemRef
-	c := &cobra.Command{
-		Use: "create", Short: "Create a data asset version from a YAML file or flags", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			spec, err := loadMLSpec(file, sets)
-			if err != nil {
-				return err
-			}
-			if err := spec.checkKeys("data", "name", "version", "type", "path", "description", "tags", "properties", "datastore"); err != nil {
-				return err
-			}
-			n := firstNonEmpty(ir.name, spec.str("name"))
-			if n == "" {
-				return usageErr("the following arguments are required: --name/-n (or name in the YAML)")
-			}
+	var version, path, typ, desc string
+	keys := []string{"name", "version", "type", "path", "description", "tags", "properties", "datastore"}
+	c := a.mlYAMLCmd(r, "Create a data asset version from a YAML file or flags", "Local path to the YAML file of the data asset", "data", keys,
+		func(ctx context.Context, ir *mlItemRef, spec *mlSpec, n string) error {
 			p := firstNonEmpty(path, spec.str("path"))
 			if p == "" {
 				return usageErr("the following arguments are required: --path/-p (or path in the YAML)")
 			}
 			t := strings.ToLower(firstNonEmpty(typ, spec.str("type"), "uri_folder"))
-			ctx := c.Context()
 			ws, err := a.workspace(ctx, &ir.ws)
 			if err != nil {
 				return err
@@ -275,15 +261,11 @@ func (a *app) dataCreateCmd(r *mlResource) *cobra.Command {
 				return err
 			}
 			return a.print(dataShape(res))
-		},
-	}
+		})
 	fl := c.Flags()
-	fl.StringVarP(&file, "file", "f", "", "Local path to the YAML file of the data asset")
 	fl.StringVarP(&path, "path", "p", "", "Local path (uploaded to the default datastore) or azureml://, https://, wasbs:// URI")
 	fl.StringVarP(&typ, "type", "t", "", "uri_file, uri_folder (default) or mltable")
 	fl.StringVarP(&desc, "description", "d", "", "Description")
-	fl.StringSliceVar(&sets, "set", nil, "Update a field of the YAML: --set path=value")
-	ir = r.ref(c, r.nameHelp()+" (overrides the YAML)")
 	versionFlag(c, &version, "Version")
 	return c
 }

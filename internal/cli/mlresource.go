@@ -388,3 +388,34 @@ func (a *app) assetVersion(ctx context.Context, it mlItem, version string) (stri
 	}
 	return a.assetRef(ctx, it.ws, it.ref.res.collection, ref)
 }
+
+// mlYAMLCmd is a create from a YAML file and flags that mlCreate cannot
+// say (versioned assets): -f, --set, -n (over the YAML's name), -w, -g.
+// run gets the spec, its keys checked against kind's, and the name.
+func (a *app) mlYAMLCmd(r *mlResource, short, fileHelp, kind string, keys []string,
+	run func(ctx context.Context, ir *mlItemRef, spec *mlSpec, name string) error) *cobra.Command {
+	var file string
+	var sets []string
+	var ir *mlItemRef
+	c := &cobra.Command{
+		Use: "create", Short: short, Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			spec, err := loadMLSpec(file, sets)
+			if err != nil {
+				return err
+			}
+			if err := spec.checkKeys(kind, keys...); err != nil {
+				return err
+			}
+			n := firstNonEmpty(ir.name, spec.str("name"))
+			if n == "" {
+				return usageErr("the following arguments are required: --name/-n (or name in the YAML)")
+			}
+			return run(c.Context(), ir, spec, n)
+		},
+	}
+	c.Flags().StringVarP(&file, "file", "f", "", fileHelp)
+	c.Flags().StringSliceVar(&sets, "set", nil, "Update a field of the YAML: --set path=value")
+	ir = r.ref(c, r.nameHelp()+" (overrides the YAML)")
+	return c
+}
