@@ -374,15 +374,22 @@ func (a *app) mlComputeCmd() *cobra.Command {
 	return a.mlResourceCmd(r, a.computeCreateCmd(r), a.computeAttachCmd(r), a.computeUpdateCmd(r))
 }
 
+// computeSpec reads the compute's YAML (with --set) and resolves the
+// compute it or -n names.
+func (a *app) computeSpec(ctx context.Context, ir *mlItemRef, cf *computeFlags) (*mlSpec, *wsCtx, string, error) {
+	spec, err := loadMLSpec(cf.file, cf.sets)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	ws, p, err := ir.itemPath(ctx, a, firstNonEmpty(cf.name, spec.str("name")))
+	return spec, ws, p, err
+}
+
 // computePut resolves the compute the flags and YAML name, and PUTs the
 // body they describe: on create with its subnet, located in the workspace
 // unless they say where; on attach always in the workspace.
 func (a *app) computePut(c *cobra.Command, ir *mlItemRef, cf *computeFlags, create bool) error {
-	spec, err := loadMLSpec(cf.file, cf.sets)
-	if err != nil {
-		return err
-	}
-	ws, p, err := ir.itemPath(c.Context(), a, firstNonEmpty(cf.name, spec.str("name")))
+	spec, ws, p, err := a.computeSpec(c.Context(), ir, cf)
 	if err != nil {
 		return err
 	}
@@ -442,11 +449,7 @@ func (a *app) computeUpdateCmd(r *mlResource) *cobra.Command {
 	c := &cobra.Command{
 		Use: "update", Short: "Update a compute: scale settings, or switch its identity between SAI and UAI (rule CMP-4)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			spec, err := loadMLSpec(cf.file, cf.sets)
-			if err != nil {
-				return err
-			}
-			_, p, err := ir.itemPath(c.Context(), a, firstNonEmpty(cf.name, spec.str("name")))
+			spec, _, p, err := a.computeSpec(c.Context(), ir, &cf)
 			if err != nil {
 				return err
 			}
