@@ -42,72 +42,97 @@ func parseMetadataFlag(kvs []string) (http.Header, error) {
 	return h, nil
 }
 
+// dataPlaneCmd is a storage data-plane verb with az's connection flags
+// (--account-name, --account-key, --sas-token, --auth-mode,
+// --blob-endpoint): run gets the client they make.
+func (a *app) dataPlaneCmd(use, short string, run func(ctx context.Context, bc *blobClient) error) *cobra.Command {
+	var f blobAuthFlags
+	c := &cobra.Command{
+		Use: use, Short: short, Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			bc, err := a.newBlobClient(c.Context(), &f)
+			if err != nil {
+				return err
+			}
+			return run(c.Context(), bc)
+		},
+	}
+	f.register(c)
+	return c
+}
+
+// containerQ is the query of a container operation.
+func containerQ() url.Values { return url.Values{"restype": {containerQuery}} }
+
+// containerName registers -n/--name (required) on a container verb.
+func containerName(c *cobra.Command, name *string) *cobra.Command {
+	c.Flags().StringVarP(name, "name", "n", "", "Container name")
+	c.MarkFlagRequired("name")
+	return c
+}
+
 func (a *app) storageContainerCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "container", Short: "Manage blob containers (data plane)"}
-	var f blobAuthFlags
-	var name, publicAccess, prefix string
+	cmd.AddCommand(a.containerCreateCmd(), a.containerShowCmd(),
+		a.containerFlagCmd("exists", "Check whether a container exists", http.MethodHead, "exists"),
+		a.containerFlagCmd("delete", "Delete a container and its blobs", http.MethodDelete, "deleted"),
+		a.containerListCmd())
+	return cmd
+}
+
+func (a *app) containerCreateCmd() *cobra.Command {
+	var name, publicAccess string
 	var metadata []string
-	var numResults int
-	q := func(extra ...string) url.Values {
-		v := url.Values{"restype": {containerQuery}}
-		for i := 0; i+1 < len(extra); i += 2 {
-			v.Set(extra[i], extra[i+1])
-		}
-		return v
-	}
-	create := &cobra.Command{
-		Use: "create", Short: "Create a container", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			bc, err := a.newBlobClient(c.Context(), &f)
-			if err != nil {
-				return err
-			}
-			h, err := parseMetadataFlag(metadata)
-			if err != nil {
-				return err
-			}
-			switch strings.ToLower(publicAccess) {
-			case "", "off":
-			case "blob", "container":
-				h.Set("x-ms-blob-public-access", strings.ToLower(publicAccess))
-			default:
-				return usageErr("--public-access must be off, blob or container")
-			}
-			_, err = bc.doClose(c.Context(), http.MethodPut, name, q(), h, nil, 0)
-			if codeOf(err) == "ContainerAlreadyExists" {
-				return a.print(map[string]any{"created": false})
-			}
-			if err != nil {
-				return err
-			}
-			return a.print(map[string]any{"created": true})
-		},
-	}
-	create.Flags().StringVar(&publicAccess, "public-access", "", "off, blob or container")
-	create.Flags().StringSliceVar(&metadata, "metadata", nil, "Space-separated key=value metadata")
-	show := &cobra.Command{
-		Use: "show", Short: "Show a container's properties", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			bc, err := a.newBlobClient(c.Context(), &f)
-			if err != nil {
-				return err
-			}
-			resp, err := bc.doClose(c.Context(), http.MethodGet, name, q(), nil, nil, 0)
-			if err != nil {
-				return err
-			}
-			h := resp.Header
-			return a.print(containerShape(name, h.Get("ETag"), h.Get("Last-Modified"), h.Get("x-ms-blob-public-access"), metaFromHeaders(h)))
-		},
-	}
-	// containerFlag runs one request on the container and prints az's
-	// {"exists"|"deleted": bool} shape (false when the container is missing).
-	containerFlag := func(c *cobra.Command, method, key string) error {
-		bc, err := a.newBlobClient(c.Context(), &f)
+	c := a.dataPlaneCmd("create", "Create a container", func(ctx context.Context, bc *blobClient) error {
+		h, err := parseMetadataFlag(metadata)
 		if err != nil {
 			return err
 		}
-		_, err = bc.doClose(c.Context(), method, name, q(), nil, nil, 0)
+		switch strings.ToLower(publicAccess) {
+		case "", "off":
+		case "blob", "container":
+			h.Set("x-ms-blob-public-access", strings.ToLower(publicAccess))
+		default:
+			return usageErr("--public-access must be off, blob or container")
+		}
+		return a.printCreated(bc.doClose(ctx, http.MethodPut, name, containerQ(), h, nil, 0))
+	})
+	c.Flags().StringVar(&publicAccess, "public-access", "", "off, blob or container")
+	c.Flags().StringSliceVar(&metadata, "metadata", nil, "Space-separated key=value metadata")
+	return containerName(c, &name)
+}
+
+// printCreated prints az's {"created": bool} for a container or file
+// system create (false when it already exists).
+func (a *app) printCreated(_ *http.Response, err error) error {
+	if codeOf(err) == "ContainerAlreadyExists" {
+		return a.print(map[string]any{"created": false})
+	}
+	if err != nil {
+		return err
+	}
+	return a.print(map[string]any{"created": true})
+}
+
+func (a *app) containerShowCmd() *cobra.Command {
+	var name string
+	c := a.dataPlaneCmd("show", "Show a container's properties", func(ctx context.Context, bc *blobClient) error {
+		resp, err := bc.doClose(ctx, http.MethodGet, name, containerQ(), nil, nil, 0)
+		if err != nil {
+			return err
+		}
+		h := resp.Header
+		return a.print(containerShape(name, h.Get("ETag"), h.Get("Last-Modified"), h.Get("x-ms-blob-public-access"), metaFromHeaders(h)))
+	})
+	return containerName(c, &name)
+}
+
+// containerFlagCmd runs one request on the container and prints az's
+// {"exists"|"deleted": bool} shape (false when the container is missing).
+func (a *app) containerFlagCmd(use, short, method, key string) *cobra.Command {
+	var name string
+	c := a.dataPlaneCmd(use, short, func(ctx context.Context, bc *blobClient) error {
+		_, err := bc.doClose(ctx, method, name, containerQ(), nil, nil, 0)
 		if codeOf(err) == "ContainerNotFound" {
 			return a.print(map[string]any{key: false})
 		}
@@ -115,65 +140,48 @@ func (a *app) storageContainerCmd() *cobra.Command {
 			return err
 		}
 		return a.print(map[string]any{key: true})
-	}
-	exists := &cobra.Command{
-		Use: "exists", Short: "Check whether a container exists", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error { return containerFlag(c, http.MethodHead, "exists") },
-	}
-	del := &cobra.Command{
-		Use: "delete", Short: "Delete a container and its blobs", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error { return containerFlag(c, http.MethodDelete, "deleted") },
-	}
-	list := &cobra.Command{
-		Use: "list", Short: "List containers", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			bc, err := a.newBlobClient(c.Context(), &f)
+	})
+	return containerName(c, &name)
+}
+
+func (a *app) containerListCmd() *cobra.Command {
+	var prefix string
+	var numResults int
+	c := a.dataPlaneCmd("list", "List containers", func(ctx context.Context, bc *blobClient) error {
+		out := []any{}
+		marker := ""
+		for {
+			v := url.Values{"comp": {"list"}, "include": {"metadata"}}
+			if prefix != "" {
+				v.Set("prefix", prefix)
+			}
+			if marker != "" {
+				v.Set("marker", marker)
+			}
+			resp, err := bc.request(ctx, http.MethodGet, "", v, nil, nil, 0)
 			if err != nil {
 				return err
 			}
-			out := []any{}
-			marker := ""
-			for {
-				v := url.Values{"comp": {"list"}, "include": {"metadata"}}
-				if prefix != "" {
-					v.Set("prefix", prefix)
-				}
-				if marker != "" {
-					v.Set("marker", marker)
-				}
-				resp, err := bc.request(c.Context(), http.MethodGet, "", v, nil, nil, 0)
-				if err != nil {
-					return err
-				}
-				var doc xmlListContainers
-				err = xml.NewDecoder(resp.Body).Decode(&doc)
-				resp.Body.Close()
-				if err != nil {
-					return fmt.Errorf("the blob service answered an unreadable container list: %w", err)
-				}
-				for _, ci := range doc.Containers {
-					out = append(out, containerShape(ci.Name, ci.Properties.Etag, ci.Properties.LastModified, ci.Properties.PublicAccess, ci.Metadata.mapOf()))
-					if numResults > 0 && len(out) == numResults {
-						return a.print(out)
-					}
-				}
-				if marker = doc.NextMarker; marker == "" {
+			var doc xmlListContainers
+			err = xml.NewDecoder(resp.Body).Decode(&doc)
+			resp.Body.Close()
+			if err != nil {
+				return fmt.Errorf("the blob service answered an unreadable container list: %w", err)
+			}
+			for _, ci := range doc.Containers {
+				out = append(out, containerShape(ci.Name, ci.Properties.Etag, ci.Properties.LastModified, ci.Properties.PublicAccess, ci.Metadata.mapOf()))
+				if numResults > 0 && len(out) == numResults {
 					return a.print(out)
 				}
 			}
-		},
-	}
-	list.Flags().StringVar(&prefix, "prefix", "", "Only containers whose names start with this prefix")
-	list.Flags().IntVar(&numResults, "num-results", 0, "The most containers to list")
-	for _, c := range []*cobra.Command{create, show, exists, del, list} {
-		f.register(c)
-		if c != list {
-			c.Flags().StringVarP(&name, "name", "n", "", "Container name")
-			c.MarkFlagRequired("name")
+			if marker = doc.NextMarker; marker == "" {
+				return a.print(out)
+			}
 		}
-		cmd.AddCommand(c)
-	}
-	return cmd
+	})
+	c.Flags().StringVar(&prefix, "prefix", "", "Only containers whose names start with this prefix")
+	c.Flags().IntVar(&numResults, "num-results", 0, "The most containers to list")
+	return c
 }
 
 // blobArgs are -c/--container-name and -n/--name.
@@ -190,280 +198,253 @@ func (b *blobArgs) register(c *cobra.Command, withName bool) {
 	}
 }
 
+// path is the blob's path below the account.
+func (b *blobArgs) path() string { return b.container + "/" + b.name }
+
+// blobCmd is a data-plane verb on one blob (-c, -n).
+func (a *app) blobCmd(use, short string, run func(ctx context.Context, bc *blobClient, b *blobArgs) error) *cobra.Command {
+	var b blobArgs
+	c := a.dataPlaneCmd(use, short, func(ctx context.Context, bc *blobClient) error { return run(ctx, bc, &b) })
+	b.register(c, true)
+	return c
+}
+
 func (a *app) storageBlobCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "blob", Short: "Manage blobs (data plane)"}
-	var f blobAuthFlags
+	cmd.AddCommand(a.blobUploadCmd(), a.blobDownloadCmd(), a.blobShowCmd(), a.blobExistsCmd(), a.blobDeleteCmd(), a.blobListCmd(),
+		a.blobUploadBatchCmd(), a.blobDownloadBatchCmd())
+	return cmd
+}
+
+func (a *app) blobUploadCmd() *cobra.Command {
 	var ba blobArgs
-	var file, contentType, prefix, delimiter, pattern, source, dest, destPath string
+	var file, contentType string
 	var overwrite, noProgress bool
 	var metadata []string
-	var numResults int
-
-	upload := &cobra.Command{
-		Use: "upload", Short: "Upload a file to a blob", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			bc, err := a.newBlobClient(c.Context(), &f)
-			if err != nil {
-				return err
-			}
-			md, err := parseMetadataFlag(metadata)
-			if err != nil {
-				return err
-			}
-			name := ba.name
-			if name == "" {
-				name = filepath.Base(file)
-			}
-			res, err := a.uploadFile(c.Context(), bc, ba.container, name, file, contentType, md, overwrite, !noProgress)
-			if err != nil {
-				return err
-			}
-			return a.print(res)
-		},
-	}
-	upload.Flags().StringVarP(&file, "file", "f", "", "Path of the file to upload")
-	upload.MarkFlagRequired("file")
-	upload.Flags().StringVar(&contentType, "content-type", "", "The blob's content type (default: guessed from the file name)")
-	upload.Flags().StringSliceVar(&metadata, "metadata", nil, "Space-separated key=value metadata")
-	upload.Flags().BoolVar(&overwrite, "overwrite", false, "Replace an existing blob")
-	upload.Flags().BoolVar(&noProgress, "no-progress", false, "Do not show the progress bar")
-	upload.Flags().StringVar(new(string), "type", "block", "Blob type (amlid stores block blobs)")
-	upload.Flags().MarkHidden("type")
-	ba.register(upload, false)
-	upload.Flags().StringVarP(&ba.name, "name", "n", "", "Blob name (default: the file name)")
-
-	download := &cobra.Command{
-		Use: "download", Short: "Download a blob to a file", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			bc, err := a.newBlobClient(c.Context(), &f)
-			if err != nil {
-				return err
-			}
-			res, err := a.downloadFile(c.Context(), bc, ba.container, ba.name, file, !noProgress)
-			if err != nil {
-				return err
-			}
-			return a.print(res)
-		},
-	}
-	download.Flags().StringVarP(&file, "file", "f", "", "Path of the file to write")
-	download.MarkFlagRequired("file")
-	download.Flags().BoolVar(&noProgress, "no-progress", false, "Do not show the progress bar")
-	ba.register(download, true)
-
-	show := &cobra.Command{
-		Use: "show", Short: "Show a blob's properties", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			bc, err := a.newBlobClient(c.Context(), &f)
-			if err != nil {
-				return err
-			}
-			resp, err := bc.doClose(c.Context(), http.MethodHead, ba.container+"/"+ba.name, nil, nil, nil, 0)
-			if err != nil {
-				return err
-			}
-			return a.print(blobShape(ba.container, ba.name, resp.Header.Get, metaFromHeaders(resp.Header)))
-		},
-	}
-	ba.register(show, true)
-
-	exists := &cobra.Command{
-		Use: "exists", Short: "Check whether a blob exists", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			bc, err := a.newBlobClient(c.Context(), &f)
-			if err != nil {
-				return err
-			}
-			_, err = bc.doClose(c.Context(), http.MethodHead, ba.container+"/"+ba.name, nil, nil, nil, 0)
-			if ce, ok := err.(storageCodeError); ok && ce.Status == http.StatusNotFound {
-				return a.print(map[string]any{"exists": false})
-			}
-			if err != nil {
-				return err
-			}
-			return a.print(map[string]any{"exists": true})
-		},
-	}
-	ba.register(exists, true)
-
-	del := &cobra.Command{
-		Use: "delete", Short: "Delete a blob", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			bc, err := a.newBlobClient(c.Context(), &f)
-			if err != nil {
-				return err
-			}
-			_, err = bc.doClose(c.Context(), http.MethodDelete, ba.container+"/"+ba.name, nil, nil, nil, 0)
+	c := a.dataPlaneCmd("upload", "Upload a file to a blob", func(ctx context.Context, bc *blobClient) error {
+		md, err := parseMetadataFlag(metadata)
+		if err != nil {
 			return err
-		},
-	}
-	ba.register(del, true)
+		}
+		name := ba.name
+		if name == "" {
+			name = filepath.Base(file)
+		}
+		res, err := a.uploadFile(ctx, bc, ba.container, name, file, contentType, md, overwrite, !noProgress)
+		if err != nil {
+			return err
+		}
+		return a.print(res)
+	})
+	fl := c.Flags()
+	fl.StringVarP(&file, "file", "f", "", "Path of the file to upload")
+	c.MarkFlagRequired("file")
+	fl.StringVar(&contentType, "content-type", "", "The blob's content type (default: guessed from the file name)")
+	fl.StringSliceVar(&metadata, "metadata", nil, "Space-separated key=value metadata")
+	fl.BoolVar(&overwrite, "overwrite", false, "Replace an existing blob")
+	fl.BoolVar(&noProgress, "no-progress", false, "Do not show the progress bar")
+	fl.StringVar(new(string), "type", "block", "Blob type (amlid stores block blobs)")
+	fl.MarkHidden("type")
+	ba.register(c, false)
+	fl.StringVarP(&ba.name, "name", "n", "", "Blob name (default: the file name)")
+	return c
+}
 
-	list := &cobra.Command{
-		Use: "list", Short: "List blobs", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			bc, err := a.newBlobClient(c.Context(), &f)
-			if err != nil {
-				return err
-			}
-			items, err := a.listBlobs(c.Context(), bc, ba.container, prefix, delimiter, numResults)
-			if err != nil {
-				return err
-			}
-			return a.print(items)
-		},
-	}
-	list.Flags().StringVar(&prefix, "prefix", "", "Only blobs whose names start with this prefix")
-	list.Flags().StringVar(&delimiter, "delimiter", "", "Group names under prefixes ending in this delimiter (listed as {\"name\": prefix})")
-	list.Flags().IntVar(&numResults, "num-results", 5000, "The most blobs to list (0 = all)")
-	ba.register(list, false)
+func (a *app) blobDownloadCmd() *cobra.Command {
+	var file string
+	var noProgress bool
+	c := a.blobCmd("download", "Download a blob to a file", func(ctx context.Context, bc *blobClient, b *blobArgs) error {
+		res, err := a.downloadFile(ctx, bc, b.container, b.name, file, !noProgress)
+		if err != nil {
+			return err
+		}
+		return a.print(res)
+	})
+	c.Flags().StringVarP(&file, "file", "f", "", "Path of the file to write")
+	c.MarkFlagRequired("file")
+	c.Flags().BoolVar(&noProgress, "no-progress", false, "Do not show the progress bar")
+	return c
+}
 
-	uploadBatch := &cobra.Command{
-		Use: "upload-batch", Short: "Upload the files of a directory", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			bc, err := a.newBlobClient(c.Context(), &f)
-			if err != nil {
-				return err
-			}
-			md, err := parseMetadataFlag(metadata)
-			if err != nil {
-				return err
-			}
-			var files []string
-			err = filepath.WalkDir(source, func(p string, d fs.DirEntry, err error) error {
-				if err != nil || d.IsDir() {
-					return err
-				}
-				rel, _ := filepath.Rel(source, p)
-				rel = filepath.ToSlash(rel)
-				if pattern != "" {
-					if !fnmatch(pattern, rel) {
-						return nil
-					}
-				}
-				files = append(files, rel)
-				return nil
-			})
-			if err != nil {
-				return &cliError{Message: err.Error(), Exit: exitError}
-			}
-			out := make([]any, len(files))
-			var wg sync.WaitGroup
-			var firstErr error
-			var mu sync.Mutex
-			sem := make(chan struct{}, transferJobs)
-			for i, rel := range files {
-				wg.Add(1)
-				sem <- struct{}{}
-				go func() {
-					defer wg.Done()
-					defer func() { <-sem }()
-					name := rel
-					if destPath != "" {
-						name = strings.TrimSuffix(destPath, "/") + "/" + rel
-					}
-					res, err := a.uploadFile(c.Context(), bc, dest, name, filepath.Join(source, filepath.FromSlash(rel)), contentType, md, overwrite, false)
-					mu.Lock()
-					defer mu.Unlock()
-					if err != nil {
-						if firstErr == nil {
-							firstErr = err
-						}
-						return
-					}
-					out[i] = map[string]any{"Blob": bc.base + "/" + escapePath(dest+"/"+name), "Last Modified": res["lastModified"],
-						"Type": res["contentType"], "eTag": res["etag"]}
-				}()
-			}
-			wg.Wait()
-			if firstErr != nil {
-				return firstErr
-			}
-			return a.print(out)
-		},
-	}
-	uploadBatch.Flags().StringVarP(&source, "source", "s", "", "The directory to upload")
-	uploadBatch.Flags().StringVarP(&dest, "destination", "d", "", "The container to upload to")
-	uploadBatch.Flags().StringVar(&destPath, "destination-path", "", "A path prefix for the blob names")
-	uploadBatch.Flags().StringVar(&pattern, "pattern", "", "Upload only files whose relative path matches this glob")
-	uploadBatch.Flags().StringVar(&contentType, "content-type", "", "Content type of every blob (default: guessed per file)")
-	uploadBatch.Flags().StringSliceVar(&metadata, "metadata", nil, "Space-separated key=value metadata")
-	uploadBatch.Flags().BoolVar(&overwrite, "overwrite", false, "Replace existing blobs")
+func (a *app) blobShowCmd() *cobra.Command {
+	return a.blobCmd("show", "Show a blob's properties", func(ctx context.Context, bc *blobClient, b *blobArgs) error {
+		resp, err := bc.doClose(ctx, http.MethodHead, b.path(), nil, nil, nil, 0)
+		if err != nil {
+			return err
+		}
+		return a.print(blobShape(b.container, b.name, resp.Header.Get, metaFromHeaders(resp.Header)))
+	})
+}
+
+func (a *app) blobExistsCmd() *cobra.Command {
+	return a.blobCmd("exists", "Check whether a blob exists", func(ctx context.Context, bc *blobClient, b *blobArgs) error {
+		_, err := bc.doClose(ctx, http.MethodHead, b.path(), nil, nil, nil, 0)
+		if ce, ok := err.(storageCodeError); ok && ce.Status == http.StatusNotFound {
+			return a.print(map[string]any{"exists": false})
+		}
+		if err != nil {
+			return err
+		}
+		return a.print(map[string]any{"exists": true})
+	})
+}
+
+func (a *app) blobDeleteCmd() *cobra.Command {
+	return a.blobCmd("delete", "Delete a blob", func(ctx context.Context, bc *blobClient, b *blobArgs) error {
+		_, err := bc.doClose(ctx, http.MethodDelete, b.path(), nil, nil, nil, 0)
+		return err
+	})
+}
+
+func (a *app) blobListCmd() *cobra.Command {
+	var ba blobArgs
+	var prefix, delimiter string
+	var numResults int
+	c := a.dataPlaneCmd("list", "List blobs", func(ctx context.Context, bc *blobClient) error {
+		items, err := a.listBlobs(ctx, bc, ba.container, prefix, delimiter, numResults)
+		if err != nil {
+			return err
+		}
+		return a.print(items)
+	})
+	c.Flags().StringVar(&prefix, "prefix", "", "Only blobs whose names start with this prefix")
+	c.Flags().StringVar(&delimiter, "delimiter", "", "Group names under prefixes ending in this delimiter (listed as {\"name\": prefix})")
+	c.Flags().IntVar(&numResults, "num-results", 5000, "The most blobs to list (0 = all)")
+	ba.register(c, false)
+	return c
+}
+
+// batchFlags are -s/--source, -d/--destination and --pattern, required
+// but the pattern.
+type batchFlags struct{ source, dest, pattern string }
+
+func (b *batchFlags) register(c *cobra.Command, source, dest, pattern string) {
+	c.Flags().StringVarP(&b.source, "source", "s", "", source)
+	c.Flags().StringVarP(&b.dest, "destination", "d", "", dest)
+	c.Flags().StringVar(&b.pattern, "pattern", "", pattern)
 	for _, fl := range []string{"source", "destination"} {
-		uploadBatch.MarkFlagRequired(fl)
+		c.MarkFlagRequired(fl)
 	}
+}
 
-	downloadBatch := &cobra.Command{
-		Use: "download-batch", Short: "Download the blobs of a container into a directory", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			bc, err := a.newBlobClient(c.Context(), &f)
-			if err != nil {
-				return err
-			}
-			items, err := a.listBlobs(c.Context(), bc, source, "", "", 0)
-			if err != nil {
-				return err
-			}
-			var names []string
-			for _, it := range items {
-				n, _ := it.(map[string]any)["name"].(string)
-				if pattern != "" {
-					if !fnmatch(pattern, n) {
-						continue
-					}
+// parallel runs fn on 0..n-1, transferJobs at a time, and returns the
+// first error.
+func parallel(n int, fn func(i int) error) error {
+	var wg sync.WaitGroup
+	var firstErr error
+	var mu sync.Mutex
+	sem := make(chan struct{}, transferJobs)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := fn(i); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
 				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+func (a *app) blobUploadBatchCmd() *cobra.Command {
+	var bf batchFlags
+	var destPath, contentType string
+	var overwrite bool
+	var metadata []string
+	c := a.dataPlaneCmd("upload-batch", "Upload the files of a directory", func(ctx context.Context, bc *blobClient) error {
+		md, err := parseMetadataFlag(metadata)
+		if err != nil {
+			return err
+		}
+		var files []string
+		err = filepath.WalkDir(bf.source, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, _ := filepath.Rel(bf.source, p)
+			rel = filepath.ToSlash(rel)
+			if bf.pattern == "" || fnmatch(bf.pattern, rel) {
+				files = append(files, rel)
+			}
+			return nil
+		})
+		if err != nil {
+			return &cliError{Message: err.Error(), Exit: exitError}
+		}
+		out := make([]any, len(files))
+		err = parallel(len(files), func(i int) error {
+			name := files[i]
+			if destPath != "" {
+				name = strings.TrimSuffix(destPath, "/") + "/" + files[i]
+			}
+			res, err := a.uploadFile(ctx, bc, bf.dest, name, filepath.Join(bf.source, filepath.FromSlash(files[i])), contentType, md, overwrite, false)
+			if err != nil {
+				return err
+			}
+			out[i] = map[string]any{"Blob": bc.base + "/" + escapePath(bf.dest+"/"+name), "Last Modified": res["lastModified"],
+				"Type": res["contentType"], "eTag": res["etag"]}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return a.print(out)
+	})
+	bf.register(c, "The directory to upload", "The container to upload to", "Upload only files whose relative path matches this glob")
+	c.Flags().StringVar(&destPath, "destination-path", "", "A path prefix for the blob names")
+	c.Flags().StringVar(&contentType, "content-type", "", "Content type of every blob (default: guessed per file)")
+	c.Flags().StringSliceVar(&metadata, "metadata", nil, "Space-separated key=value metadata")
+	c.Flags().BoolVar(&overwrite, "overwrite", false, "Replace existing blobs")
+	return c
+}
+
+func (a *app) blobDownloadBatchCmd() *cobra.Command {
+	var bf batchFlags
+	c := a.dataPlaneCmd("download-batch", "Download the blobs of a container into a directory", func(ctx context.Context, bc *blobClient) error {
+		items, err := a.listBlobs(ctx, bc, bf.source, "", "", 0)
+		if err != nil {
+			return err
+		}
+		var names []string
+		for _, it := range items {
+			n, _ := it.(map[string]any)["name"].(string)
+			if bf.pattern == "" || fnmatch(bf.pattern, n) {
 				names = append(names, n)
 			}
-			root, err := filepath.Abs(dest)
-			if err != nil {
-				return err
+		}
+		root, err := filepath.Abs(bf.dest)
+		if err != nil {
+			return err
+		}
+		targets := make([]string, len(names))
+		for i, n := range names {
+			targets[i] = filepath.Join(root, filepath.FromSlash(n))
+			if rel, err := filepath.Rel(root, targets[i]); err != nil || rel == "." || strings.HasPrefix(rel, "..") || strings.HasSuffix(n, "/") {
+				return &cliError{Message: fmt.Sprintf("the blob name %q would be written outside %s; refusing to download it (rename the blob or download it alone with -f)", n, root), Exit: exitError}
 			}
-			var wg sync.WaitGroup
-			var firstErr error
-			var mu sync.Mutex
-			sem := make(chan struct{}, transferJobs)
-			for _, n := range names {
-				target := filepath.Join(root, filepath.FromSlash(n))
-				if rel, err := filepath.Rel(root, target); err != nil || rel == "." || strings.HasPrefix(rel, "..") || strings.HasSuffix(n, "/") {
-					return &cliError{Message: fmt.Sprintf("the blob name %q would be written outside %s; refusing to download it (rename the blob or download it alone with -f)", n, root), Exit: exitError}
-				}
-				wg.Add(1)
-				sem <- struct{}{}
-				go func() {
-					defer wg.Done()
-					defer func() { <-sem }()
-					if _, err := a.downloadFile(c.Context(), bc, source, n, target, false); err != nil {
-						mu.Lock()
-						if firstErr == nil {
-							firstErr = err
-						}
-						mu.Unlock()
-					}
-				}()
-			}
-			wg.Wait()
-			if firstErr != nil {
-				return firstErr
-			}
-			out := make([]any, len(names))
-			for i, n := range names {
-				out[i] = n
-			}
-			return a.print(out)
-		},
-	}
-	downloadBatch.Flags().StringVarP(&source, "source", "s", "", "The container to download from")
-	downloadBatch.Flags().StringVarP(&dest, "destination", "d", "", "The directory to write into")
-	downloadBatch.Flags().StringVar(&pattern, "pattern", "", "Download only blobs whose names match this glob")
-	for _, fl := range []string{"source", "destination"} {
-		downloadBatch.MarkFlagRequired(fl)
-	}
-
-	for _, c := range []*cobra.Command{upload, download, show, exists, del, list, uploadBatch, downloadBatch} {
-		f.register(c)
-		cmd.AddCommand(c)
-	}
-	return cmd
+		}
+		err = parallel(len(names), func(i int) error {
+			_, err := a.downloadFile(ctx, bc, bf.source, names[i], targets[i], false)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		out := make([]any, len(names))
+		for i, n := range names {
+			out[i] = n
+		}
+		return a.print(out)
+	})
+	bf.register(c, "The container to download from", "The directory to write into", "Download only blobs whose names match this glob")
+	return c
 }
 
 // uploadResult is az's upload answer.
