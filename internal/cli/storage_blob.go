@@ -46,10 +46,21 @@ func parseMetadataFlag(kvs []string) (http.Header, error) {
 // (--account-name, --account-key, --sas-token, --auth-mode,
 // --blob-endpoint): run gets the client they make.
 func (a *app) dataPlaneCmd(use, short string, run func(ctx context.Context, bc *blobClient) error) *cobra.Command {
+	return a.checkedDataPlaneCmd(use, short, nil, run)
+}
+
+// checkedDataPlaneCmd is dataPlaneCmd with check (when not nil) run
+// before the client is made: confirmation, flag combinations.
+func (a *app) checkedDataPlaneCmd(use, short string, check func() error, run func(ctx context.Context, bc *blobClient) error) *cobra.Command {
 	var f blobAuthFlags
 	c := &cobra.Command{
 		Use: use, Short: short, Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
+			if check != nil {
+				if err := check(); err != nil {
+					return err
+				}
+			}
 			bc, err := a.newBlobClient(c.Context(), &f)
 			if err != nil {
 				return err
@@ -61,15 +72,15 @@ func (a *app) dataPlaneCmd(use, short string, run func(ctx context.Context, bc *
 	return c
 }
 
-// containerQ is the query of a container operation.
-func containerQ() url.Values { return url.Values{"restype": {containerQuery}} }
-
-// containerName registers -n/--name (required) on a container verb.
-func containerName(c *cobra.Command, name *string) *cobra.Command {
-	c.Flags().StringVarP(name, "name", "n", "", "Container name")
+// requiredName registers a required -n/--name.
+func requiredName(c *cobra.Command, name *string, help string) *cobra.Command {
+	c.Flags().StringVarP(name, "name", "n", "", help)
 	c.MarkFlagRequired("name")
 	return c
 }
+
+// containerQ is the query of a container operation.
+func containerQ() url.Values { return url.Values{"restype": {containerQuery}} }
 
 func (a *app) storageContainerCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "container", Short: "Manage blob containers (data plane)"}
@@ -99,7 +110,7 @@ func (a *app) containerCreateCmd() *cobra.Command {
 	})
 	c.Flags().StringVar(&publicAccess, "public-access", "", "off, blob or container")
 	c.Flags().StringSliceVar(&metadata, "metadata", nil, "Space-separated key=value metadata")
-	return containerName(c, &name)
+	return requiredName(c, &name, "Container name")
 }
 
 // printCreated prints az's {"created": bool} for a container or file
@@ -124,7 +135,7 @@ func (a *app) containerShowCmd() *cobra.Command {
 		h := resp.Header
 		return a.print(containerShape(name, h.Get("ETag"), h.Get("Last-Modified"), h.Get("x-ms-blob-public-access"), metaFromHeaders(h)))
 	})
-	return containerName(c, &name)
+	return requiredName(c, &name, "Container name")
 }
 
 // containerFlagCmd runs one request on the container and prints az's
@@ -141,7 +152,7 @@ func (a *app) containerFlagCmd(use, short, method, key string) *cobra.Command {
 		}
 		return a.print(map[string]any{key: true})
 	})
-	return containerName(c, &name)
+	return requiredName(c, &name, "Container name")
 }
 
 func (a *app) containerListCmd() *cobra.Command {
