@@ -285,20 +285,50 @@ func toAnySlice(ss []string) []any {
 
 func (a *app) mlWorkspaceCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "workspace", Short: "Manage Azure ML workspaces (their identities and associated resources)"}
+	cmd.AddCommand(a.workspaceCreateCmd(), a.workspaceUpdateCmd(), a.workspaceShowCmd(), a.workspaceListCmd(), a.workspaceDeleteCmd(), a.workspaceListKeysCmd())
+	return cmd
+}
+
+// workspaceCmd is a verb on the workspace -n/-w (-g) names: run gets its
+// path.
+func (a *app) workspaceCmd(use, short string, run func(ctx context.Context, ref *wsRef, p string) error) *cobra.Command {
 	var ref wsRef
-	var cf, uf workspaceFlags
-	create := &cobra.Command{
+	c := &cobra.Command{
+		Use: use, Short: short, Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			p, _, err := a.wsPath(&ref, "")
+			if err != nil {
+				return err
+			}
+			return run(c.Context(), &ref, p)
+		},
+	}
+	ref.flags(c, true)
+	return c
+}
+
+// workspaceWrite reads a workspace's YAML and flags and resolves the
+// workspace they name (create and update).
+func (a *app) workspaceWrite(ref *wsRef, f *workspaceFlags) (*mlSpec, string, error) {
+	spec, err := loadMLSpec(f.file, f.sets)
+	if err != nil {
+		return nil, "", err
+	}
+	p, _, err := a.wsPath(ref, spec.str("name"))
+	return spec, p, err
+}
+
+func (a *app) workspaceCreateCmd() *cobra.Command {
+	var ref wsRef
+	var f workspaceFlags
+	c := &cobra.Command{
 		Use: "create", Short: "Create a workspace (and the storage account, key vault and application insights it does not bring)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			spec, err := loadMLSpec(cf.file, cf.sets)
+			spec, p, err := a.workspaceWrite(&ref, &f)
 			if err != nil {
 				return err
 			}
-			p, _, err := a.wsPath(&ref, spec.str("name"))
-			if err != nil {
-				return err
-			}
-			body, err := cf.body(spec)
+			body, err := f.body(spec)
 			if err != nil {
 				return err
 			}
@@ -317,15 +347,18 @@ func (a *app) mlWorkspaceCmd() *cobra.Command {
 			return a.print(workspaceShape(v, ref.v1()))
 		},
 	}
-	cf.register(create, true)
-	update := &cobra.Command{
+	f.register(c, true)
+	ref.flags(c, true)
+	return c
+}
+
+func (a *app) workspaceUpdateCmd() *cobra.Command {
+	var ref wsRef
+	var f workspaceFlags
+	c := &cobra.Command{
 		Use: "update", Short: "Update a workspace: identities (the whole set, rule WS-4), description, dependent resources", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			spec, err := loadMLSpec(uf.file, uf.sets)
-			if err != nil {
-				return err
-			}
-			p, _, err := a.wsPath(&ref, spec.str("name"))
+			spec, p, err := a.workspaceWrite(&ref, &f)
 			if err != nil {
 				return err
 			}
@@ -333,19 +366,13 @@ func (a *app) mlWorkspaceCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			body, err := uf.body(spec)
+			body, err := f.body(spec)
 			if err != nil {
 				return err
 			}
 			delete(body, "location")
-			props := body["properties"].(map[string]any)
-			curProps, _ := cur.(map[string]any)["properties"].(map[string]any)
-			for _, k := range []string{"containerRegistry", "applicationInsights"} {
-				nv, _ := props[k].(string)
-				ov, _ := curProps[k].(string)
-				if nv != "" && ov != "" && !strings.EqualFold(nv, ov) && !uf.updateDependent {
-					return usageErr("the workspace already has %s %s; changing it to %s needs --update-dependent-resources (rule WS-7)", k, ov, nv)
-				}
+			if err := f.checkDependents(body, cur); err != nil {
+				return err
 			}
 			v, err := a.armRequest(c.Context(), http.MethodPatch, p, apiML, body)
 			if err != nil {
@@ -354,22 +381,39 @@ func (a *app) mlWorkspaceCmd() *cobra.Command {
 			return a.print(workspaceShape(v, ref.v1()))
 		},
 	}
-	uf.register(update, false)
-	show := &cobra.Command{
-		Use: "show", Short: "Show a workspace", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			p, _, err := a.wsPath(&ref, "")
-			if err != nil {
-				return err
-			}
-			v, err := a.armRequest(c.Context(), http.MethodGet, p, apiML, nil)
-			if err != nil {
-				return err
-			}
-			return a.print(workspaceShape(v, ref.v1()))
-		},
+	f.register(c, false)
+	ref.flags(c, true)
+	return c
+}
+
+// checkDependents is rule WS-7 on update: changing the workspace's
+// registry or application insights needs --update-dependent-resources.
+func (f *workspaceFlags) checkDependents(body map[string]any, cur any) error {
+	props := body["properties"].(map[string]any)
+	curProps, _ := cur.(map[string]any)["properties"].(map[string]any)
+	for _, k := range []string{"containerRegistry", "applicationInsights"} {
+		nv, _ := props[k].(string)
+		ov, _ := curProps[k].(string)
+		if nv != "" && ov != "" && !strings.EqualFold(nv, ov) && !f.updateDependent {
+			return usageErr("the workspace already has %s %s; changing it to %s needs --update-dependent-resources (rule WS-7)", k, ov, nv)
+		}
 	}
-	list := &cobra.Command{
+	return nil
+}
+
+func (a *app) workspaceShowCmd() *cobra.Command {
+	return a.workspaceCmd("show", "Show a workspace", func(ctx context.Context, ref *wsRef, p string) error {
+		v, err := a.armRequest(ctx, http.MethodGet, p, apiML, nil)
+		if err != nil {
+			return err
+		}
+		return a.print(workspaceShape(v, ref.v1()))
+	})
+}
+
+func (a *app) workspaceListCmd() *cobra.Command {
+	var ref wsRef
+	c := &cobra.Command{
 		Use: "list", Short: "List workspaces (in a group, or the whole subscription)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			sub, err := a.subscriptionID()
@@ -390,70 +434,65 @@ func (a *app) mlWorkspaceCmd() *cobra.Command {
 			return a.print(items)
 		},
 	}
+	ref.flags(c, false)
+	return c
+}
+
+func (a *app) workspaceDeleteCmd() *cobra.Command {
 	var allResources, yes, noWait bool
-	del := &cobra.Command{
-		Use: "delete", Short: "Delete a workspace (its system-assigned identity and that identity's role assignments go with it)", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			p, _, err := a.wsPath(&ref, "")
-			if err != nil {
-				return err
-			}
-			if err := a.confirm(yes); err != nil {
-				return err
-			}
-			cur, err := a.armRequest(c.Context(), http.MethodGet, p, apiML, nil)
-			if err != nil {
-				return err
-			}
-			if _, err := a.armRequest(c.Context(), http.MethodDelete, p, apiML, nil); err != nil {
-				return err
-			}
-			if !allResources {
-				return nil
-			}
-			props, _ := cur.(map[string]any)["properties"].(map[string]any)
-			for _, dep := range []struct{ prop, api string }{
-				{"applicationInsights", "2020-02-02"}, {"containerRegistry", "2022-02-01-preview"},
-				{"keyVault", "2022-07-01"}, {"storageAccount", apiStorage},
-			} {
-				id, _ := props[dep.prop].(string)
-				if id == "" {
-					continue
-				}
-				if _, err := a.armRequest(c.Context(), http.MethodDelete, id, dep.api, nil); err != nil {
-					a.warnf("could not delete %s: %v", id, err)
-				}
-			}
-			return nil
-		},
+	c := a.workspaceCmd("delete", "Delete a workspace (its system-assigned identity and that identity's role assignments go with it)", func(ctx context.Context, _ *wsRef, p string) error {
+		if err := a.confirm(yes); err != nil {
+			return err
+		}
+		cur, err := a.armRequest(ctx, http.MethodGet, p, apiML, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := a.armRequest(ctx, http.MethodDelete, p, apiML, nil); err != nil {
+			return err
+		}
+		if allResources {
+			a.deleteWorkspaceDependents(ctx, cur)
+		}
+		return nil
+	})
+	c.Flags().BoolVar(&allResources, "all-resources", false, "Also delete the associated resources (storage account, key vault, registry, application insights)")
+	c.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt for confirmation")
+	c.Flags().BoolVar(&noWait, "no-wait", false, "Do not wait (amlid completes deletes at once)")
+	return c
+}
+
+// deleteWorkspaceDependents deletes a deleted workspace's associated
+// resources (--all-resources), warning about each it cannot.
+func (a *app) deleteWorkspaceDependents(ctx context.Context, ws any) {
+	props, _ := ws.(map[string]any)["properties"].(map[string]any)
+	for _, dep := range []struct{ prop, api string }{
+		{"applicationInsights", "2020-02-02"}, {"containerRegistry", "2022-02-01-preview"},
+		{"keyVault", "2022-07-01"}, {"storageAccount", apiStorage},
+	} {
+		id, _ := props[dep.prop].(string)
+		if id == "" {
+			continue
+		}
+		if _, err := a.armRequest(ctx, http.MethodDelete, id, dep.api, nil); err != nil {
+			a.warnf("could not delete %s: %v", id, err)
+		}
 	}
-	del.Flags().BoolVar(&allResources, "all-resources", false, "Also delete the associated resources (storage account, key vault, registry, application insights)")
-	del.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt for confirmation")
-	del.Flags().BoolVar(&noWait, "no-wait", false, "Do not wait (amlid completes deletes at once)")
-	listKeys := &cobra.Command{
-		Use: "list-keys", Short: "List the keys of the workspace's associated resources", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			p, _, err := a.wsPath(&ref, "")
-			if err != nil {
-				return err
-			}
-			v, err := a.armRequest(c.Context(), http.MethodPost, p+"/listKeys", apiML, nil)
-			if err != nil {
-				return err
-			}
-			m, _ := v.(map[string]any)
-			out := map[string]any{}
-			for k, val := range m {
-				out[camelToSnake(k)] = val
-			}
-			return a.print(out)
-		},
-	}
-	for _, sc := range []*cobra.Command{create, update, show, list, del, listKeys} {
-		ref.flags(sc, sc != list)
-		cmd.AddCommand(sc)
-	}
-	return cmd
+}
+
+func (a *app) workspaceListKeysCmd() *cobra.Command {
+	return a.workspaceCmd("list-keys", "List the keys of the workspace's associated resources", func(ctx context.Context, _ *wsRef, p string) error {
+		v, err := a.armRequest(ctx, http.MethodPost, p+"/listKeys", apiML, nil)
+		if err != nil {
+			return err
+		}
+		m, _ := v.(map[string]any)
+		out := map[string]any{}
+		for k, val := range m {
+			out[camelToSnake(k)] = val
+		}
+		return a.print(out)
+	})
 }
 
 func camelToSnake(s string) string {
