@@ -139,65 +139,117 @@ func (a *app) roleNames(ctx context.Context, scope string) map[string]string {
 func (a *app) roleCmd() *cobra.Command {
 	role := &cobra.Command{Use: "role", Short: "Manage role definitions and assignments (Azure RBAC)"}
 	assignment := &cobra.Command{Use: "assignment", Short: "Manage role assignments"}
-	var assignee, assigneeOID, assigneeType, roleName, scope, group, ids, description string
-	var all, inherited, yes bool
-	scopeOrDefault := func() (string, error) {
-		if scope != "" {
-			return scope, nil
-		}
-		sub, err := a.subscriptionID()
-		if err != nil {
-			return "", err
-		}
-		if group != "" {
-			return "/subscriptions/" + sub + "/resourceGroups/" + group, nil
-		}
-		return "/subscriptions/" + sub, nil
+	assignment.AddCommand(a.roleAssignmentCreateCmd(), a.roleAssignmentListCmd(), a.roleAssignmentDeleteCmd())
+	definition := &cobra.Command{Use: "definition", Short: "Manage role definitions"}
+	definition.AddCommand(a.roleDefinitionListCmd(), a.roleDefinitionShowCmd(), a.roleDefinitionCreateCmd(), a.roleDefinitionDeleteCmd())
+	role.AddCommand(assignment, definition)
+	return role
+}
+
+// roleScope is --scope (and -g on assignments): the subscription, or the
+// group, when not given.
+type roleScope struct{ scope, group string }
+
+func (s *roleScope) resolve(a *app) (string, error) {
+	if s.scope != "" {
+		return s.scope, nil
 	}
-	create := &cobra.Command{
+	sub, err := a.subscriptionID()
+	if err != nil {
+		return "", err
+	}
+	if s.group != "" {
+		return "/subscriptions/" + sub + "/resourceGroups/" + s.group, nil
+	}
+	return "/subscriptions/" + sub, nil
+}
+
+// assignmentFlags are the flags every `role assignment` verb takes.
+type assignmentFlags struct {
+	roleScope
+	assignee, assigneeOID, assigneeType, role string
+}
+
+func (f *assignmentFlags) register(c *cobra.Command) {
+	fl := c.Flags()
+	fl.StringVar(&f.assignee, "assignee", "", "Object ID, app ID or user principal name")
+	fl.StringVar(&f.assigneeOID, "assignee-object-id", "", "Object ID (skips the Graph lookup)")
+	fl.StringVar(&f.assigneeType, "assignee-principal-type", "", "User, Group or ServicePrincipal (with --assignee-object-id)")
+	fl.StringVar(&f.role, "role", "", "Role name, GUID or ID")
+	fl.StringVar(&f.scope, "scope", "", "Scope (default: the subscription, or -g's group)")
+	fl.StringVarP(&f.group, "resource-group", "g", "", "Resource group as the scope")
+}
+
+// principal is the assignee's object ID ("" when none is named).
+func (f *assignmentFlags) principal(ctx context.Context, a *app) (string, error) {
+	if f.assigneeOID != "" || f.assignee == "" {
+		return f.assigneeOID, nil
+	}
+	oid, _, err := a.resolveAssignee(ctx, f.assignee)
+	return oid, err
+}
+
+// roleMatches tells whether a flattened assignment has the --role named
+// (by name, or by the end of its definition ID when byID).
+func (f *assignmentFlags) roleMatches(m map[string]any, byID bool) bool {
+	if f.role == "" || strings.EqualFold(fmt.Sprint(m["roleDefinitionName"]), f.role) {
+		return true
+	}
+	return byID && strings.HasSuffix(strings.ToLower(fmt.Sprint(m["roleDefinitionId"])), strings.ToLower(f.role))
+}
+
+func (a *app) roleAssignmentCreateCmd() *cobra.Command {
+	var f assignmentFlags
+	var description string
+	c := &cobra.Command{
 		Use: "create", Short: "Create a role assignment", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx := c.Context()
-			if roleName == "" {
+			if f.role == "" {
 				return usageErr("the following arguments are required: --role")
 			}
-			sc, err := scopeOrDefault()
+			sc, err := f.resolve(a)
 			if err != nil {
 				return err
 			}
-			oid, typ := assigneeOID, assigneeType
+			oid, typ := f.assigneeOID, f.assigneeType
 			switch {
 			case oid != "":
-			case assignee != "":
-				if oid, typ, err = a.resolveAssignee(ctx, assignee); err != nil {
+			case f.assignee != "":
+				if oid, typ, err = a.resolveAssignee(ctx, f.assignee); err != nil {
 					return err
 				}
 			default:
 				return usageErr("usage error: --assignee STRING | --assignee-object-id GUID")
 			}
-			v, err := a.createRoleAssignment(ctx, oid, typ, roleName, sc)
+			v, err := a.createRoleAssignment(ctx, oid, typ, f.role, sc)
 			if err != nil {
 				return err
 			}
 			return a.print(flattenAssignment(v, a.roleNames(ctx, sc)))
 		},
 	}
-	create.Flags().StringVar(&description, "description", "", "Description")
-	list := &cobra.Command{
+	c.Flags().StringVar(&description, "description", "", "Description")
+	f.register(c)
+	return c
+}
+
+func (a *app) roleAssignmentListCmd() *cobra.Command {
+	var f assignmentFlags
+	var all, inherited bool
+	c := &cobra.Command{
 		Use: "list", Short: "List role assignments", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx := c.Context()
-			sc, err := scopeOrDefault()
+			sc, err := f.resolve(a)
+			if err != nil {
+				return err
+			}
+			oid, err := f.principal(ctx, a)
 			if err != nil {
 				return err
 			}
 			q := url.Values{}
-			oid := assigneeOID
-			if oid == "" && assignee != "" {
-				if oid, _, err = a.resolveAssignee(ctx, assignee); err != nil {
-					return err
-				}
-			}
 			switch {
 			case oid != "":
 				q.Set("$filter", "assignedTo('"+oid+"')")
@@ -214,60 +266,35 @@ func (a *app) roleCmd() *cobra.Command {
 				m := flattenAssignment(it, names).(map[string]any)
 				s, _ := m["scope"].(string)
 				exact := strings.EqualFold(strings.TrimSuffix(s, "/"), strings.TrimSuffix(sc, "/"))
-				below := strings.HasPrefix(strings.ToLower(s), strings.ToLower(strings.TrimSuffix(sc, "/"))+"/")
-				if !all && !inherited && !exact && !(scope == "" && group == "") {
+				if !all && !inherited && !exact && !(f.scope == "" && f.group == "") {
 					continue
 				}
-				if roleName != "" && !strings.EqualFold(fmt.Sprint(m["roleDefinitionName"]), roleName) && !strings.HasSuffix(strings.ToLower(fmt.Sprint(m["roleDefinitionId"])), strings.ToLower(roleName)) {
-					continue
+				if f.roleMatches(m, true) {
+					out = append(out, m)
 				}
-				_ = below
-				out = append(out, m)
 			}
 			return a.print(out)
 		},
 	}
-	list.Flags().BoolVar(&all, "all", false, "Show all assignments at, above and below the scope")
-	list.Flags().BoolVar(&inherited, "include-inherited", false, "Include assignments inherited from parent scopes")
-	del := &cobra.Command{
+	c.Flags().BoolVar(&all, "all", false, "Show all assignments at, above and below the scope")
+	c.Flags().BoolVar(&inherited, "include-inherited", false, "Include assignments inherited from parent scopes")
+	f.register(c)
+	return c
+}
+
+func (a *app) roleAssignmentDeleteCmd() *cobra.Command {
+	var f assignmentFlags
+	var ids string
+	var yes bool
+	c := &cobra.Command{
 		Use: "delete", Short: "Delete role assignments (by --ids, or matching --assignee/--role/--scope)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			ctx := c.Context()
-			var targets []string
-			if ids != "" {
-				targets = strings.Fields(ids)
-			} else {
-				sc, err := scopeOrDefault()
-				if err != nil {
+			targets := strings.Fields(ids)
+			if ids == "" {
+				var err error
+				if targets, err = a.matchingAssignments(ctx, &f); err != nil {
 					return err
-				}
-				oid := assigneeOID
-				if oid == "" && assignee != "" {
-					if oid, _, err = a.resolveAssignee(ctx, assignee); err != nil {
-						return err
-					}
-				}
-				q := url.Values{"$filter": {"atScope()"}}
-				if oid != "" {
-					q.Set("$filter", "atScope() and assignedTo('"+oid+"')")
-				}
-				items, err := a.armList(ctx, sc+"/providers/Microsoft.Authorization/roleAssignments", apiRoleAssignments, q)
-				if err != nil {
-					return err
-				}
-				names := a.roleNames(ctx, sc)
-				for _, it := range items {
-					m := flattenAssignment(it, names).(map[string]any)
-					if !strings.EqualFold(strings.TrimSuffix(fmt.Sprint(m["scope"]), "/"), strings.TrimSuffix(sc, "/")) {
-						continue
-					}
-					if roleName != "" && !strings.EqualFold(fmt.Sprint(m["roleDefinitionName"]), roleName) {
-						continue
-					}
-					targets = append(targets, m["id"].(string))
-				}
-				if len(targets) == 0 {
-					return &cliError{Message: "No matched assignments were found to delete", Exit: exitError}
 				}
 			}
 			for _, id := range targets {
@@ -278,25 +305,52 @@ func (a *app) roleCmd() *cobra.Command {
 			return nil
 		},
 	}
-	del.Flags().StringVar(&ids, "ids", "", "Space-separated role assignment IDs")
-	del.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt")
-	for _, c := range []*cobra.Command{create, list, del} {
-		f := c.Flags()
-		f.StringVar(&assignee, "assignee", "", "Object ID, app ID or user principal name")
-		f.StringVar(&assigneeOID, "assignee-object-id", "", "Object ID (skips the Graph lookup)")
-		f.StringVar(&assigneeType, "assignee-principal-type", "", "User, Group or ServicePrincipal (with --assignee-object-id)")
-		f.StringVar(&roleName, "role", "", "Role name, GUID or ID")
-		f.StringVar(&scope, "scope", "", "Scope (default: the subscription, or -g's group)")
-		f.StringVarP(&group, "resource-group", "g", "", "Resource group as the scope")
-		assignment.AddCommand(c)
-	}
+	c.Flags().StringVar(&ids, "ids", "", "Space-separated role assignment IDs")
+	c.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt")
+	f.register(c)
+	return c
+}
 
-	definition := &cobra.Command{Use: "definition", Short: "Manage role definitions"}
-	var name, customOnly, defFile string
-	dlist := &cobra.Command{
+// matchingAssignments are the IDs of the assignments at the scope that
+// --assignee and --role name (an error when there is none).
+func (a *app) matchingAssignments(ctx context.Context, f *assignmentFlags) ([]string, error) {
+	sc, err := f.resolve(a)
+	if err != nil {
+		return nil, err
+	}
+	oid, err := f.principal(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	q := url.Values{"$filter": {"atScope()"}}
+	if oid != "" {
+		q.Set("$filter", "atScope() and assignedTo('"+oid+"')")
+	}
+	items, err := a.armList(ctx, sc+"/providers/Microsoft.Authorization/roleAssignments", apiRoleAssignments, q)
+	if err != nil {
+		return nil, err
+	}
+	names := a.roleNames(ctx, sc)
+	var targets []string
+	for _, it := range items {
+		m := flattenAssignment(it, names).(map[string]any)
+		if strings.EqualFold(strings.TrimSuffix(fmt.Sprint(m["scope"]), "/"), strings.TrimSuffix(sc, "/")) && f.roleMatches(m, false) {
+			targets = append(targets, m["id"].(string))
+		}
+	}
+	if len(targets) == 0 {
+		return nil, &cliError{Message: "No matched assignments were found to delete", Exit: exitError}
+	}
+	return targets, nil
+}
+
+func (a *app) roleDefinitionListCmd() *cobra.Command {
+	var s roleScope
+	var name, customOnly string
+	c := &cobra.Command{
 		Use: "list", Short: "List role definitions", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			sc, err := scopeOrDefault()
+			sc, err := s.resolve(a)
 			if err != nil {
 				return err
 			}
@@ -316,13 +370,21 @@ func (a *app) roleCmd() *cobra.Command {
 			return a.print(items)
 		},
 	}
-	dlist.Flags().StringVarP(&name, "name", "n", "", "Role name")
-	dlist.Flags().StringVar(&customOnly, "custom-role-only", "false", "Only custom roles")
-	dlist.Flags().StringVar(&scope, "scope", "", "Scope")
-	dshow := &cobra.Command{
-		Use: "show", Short: "Show a role definition (by name or GUID)", Args: cobra.NoArgs,
+	c.Flags().StringVarP(&name, "name", "n", "", "Role name")
+	c.Flags().StringVar(&customOnly, "custom-role-only", "false", "Only custom roles")
+	c.Flags().StringVar(&s.scope, "scope", "", "Scope")
+	return c
+}
+
+// roleDefinitionCmd is a verb on one role definition (-n name or GUID,
+// --scope): run gets its ID.
+func (a *app) roleDefinitionCmd(use, short string, run func(ctx context.Context, id string) error) *cobra.Command {
+	var s roleScope
+	var name string
+	c := &cobra.Command{
+		Use: use, Short: short, Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			sc, err := scopeOrDefault()
+			sc, err := s.resolve(a)
 			if err != nil {
 				return err
 			}
@@ -330,88 +392,102 @@ func (a *app) roleCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v, err := a.armRequest(c.Context(), http.MethodGet, id, apiRoleDefinitions, nil)
-			if err != nil {
-				return err
-			}
-			return a.print(flattenRoleDefinition(v))
+			return run(c.Context(), id)
 		},
 	}
-	dshow.Flags().StringVarP(&name, "name", "n", "", "Role name or GUID")
-	dshow.Flags().StringVar(&scope, "scope", "", "Scope")
-	dcreate := &cobra.Command{
+	c.Flags().StringVarP(&name, "name", "n", "", "Role name or GUID")
+	c.Flags().StringVar(&s.scope, "scope", "", "Scope")
+	return c
+}
+
+func (a *app) roleDefinitionShowCmd() *cobra.Command {
+	return a.roleDefinitionCmd("show", "Show a role definition (by name or GUID)", func(ctx context.Context, id string) error {
+		v, err := a.armRequest(ctx, http.MethodGet, id, apiRoleDefinitions, nil)
+		if err != nil {
+			return err
+		}
+		return a.print(flattenRoleDefinition(v))
+	})
+}
+
+func (a *app) roleDefinitionDeleteCmd() *cobra.Command {
+	return a.roleDefinitionCmd("delete", "Delete a custom role", func(ctx context.Context, id string) error {
+		_, err := a.armRequest(ctx, http.MethodDelete, id, apiRoleDefinitions, nil)
+		return err
+	})
+}
+
+// azRoleDefinition is a custom role in az's --role-definition format.
+type azRoleDefinition struct {
+	Name             string   `json:"Name"`
+	RoleName         string   `json:"roleName"`
+	ID               string   `json:"Id"`
+	Description      string   `json:"Description"`
+	Actions          []string `json:"Actions"`
+	NotActions       []string `json:"NotActions"`
+	DataActions      []string `json:"DataActions"`
+	NotDataActions   []string `json:"NotDataActions"`
+	AssignableScopes []string `json:"AssignableScopes"`
+}
+
+// parseRoleDefinition reads --role-definition (JSON or @file).
+func parseRoleDefinition(raw string) (*azRoleDefinition, error) {
+	if strings.HasPrefix(raw, "@") {
+		b, err := os.ReadFile(raw[1:])
+		if err != nil {
+			return nil, err
+		}
+		raw = string(b)
+	}
+	var def azRoleDefinition
+	if err := json.Unmarshal([]byte(raw), &def); err != nil {
+		return nil, usageErr("--role-definition: invalid JSON: %v", err)
+	}
+	if def.Name == "" {
+		def.Name = def.RoleName
+	}
+	if def.Name == "" || len(def.AssignableScopes) == 0 {
+		return nil, usageErr("--role-definition needs Name and AssignableScopes")
+	}
+	return &def, nil
+}
+
+// body is the ARM body of the custom role.
+func (def *azRoleDefinition) body() map[string]any {
+	nz := func(s []string) []string {
+		if s == nil {
+			return []string{}
+		}
+		return s
+	}
+	return map[string]any{"properties": map[string]any{"roleName": def.Name, "description": def.Description, "type": "CustomRole",
+		"assignableScopes": def.AssignableScopes, "permissions": []any{map[string]any{"actions": nz(def.Actions), "notActions": nz(def.NotActions),
+			"dataActions": nz(def.DataActions), "notDataActions": nz(def.NotDataActions)}}}}
+}
+
+func (a *app) roleDefinitionCreateCmd() *cobra.Command {
+	var defFile string
+	c := &cobra.Command{
 		Use: "create", Short: "Create a custom role from a JSON file (@file) or string, in az's format", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			raw := defFile
-			if strings.HasPrefix(raw, "@") {
-				b, err := os.ReadFile(raw[1:])
-				if err != nil {
-					return err
-				}
-				raw = string(b)
-			}
-			var def struct {
-				Name             string   `json:"Name"`
-				RoleName         string   `json:"roleName"`
-				ID               string   `json:"Id"`
-				Description      string   `json:"Description"`
-				Actions          []string `json:"Actions"`
-				NotActions       []string `json:"NotActions"`
-				DataActions      []string `json:"DataActions"`
-				NotDataActions   []string `json:"NotDataActions"`
-				AssignableScopes []string `json:"AssignableScopes"`
-			}
-			if err := json.Unmarshal([]byte(raw), &def); err != nil {
-				return usageErr("--role-definition: invalid JSON: %v", err)
-			}
-			if def.Name == "" {
-				def.Name = def.RoleName
-			}
-			if def.Name == "" || len(def.AssignableScopes) == 0 {
-				return usageErr("--role-definition needs Name and AssignableScopes")
+			def, err := parseRoleDefinition(defFile)
+			if err != nil {
+				return err
 			}
 			guid := def.ID
 			if guid == "" {
 				guid = randomID()
 			}
-			nz := func(s []string) []string {
-				if s == nil {
-					return []string{}
-				}
-				return s
-			}
-			v, err := a.armRequest(c.Context(), http.MethodPut, def.AssignableScopes[0]+"/providers/Microsoft.Authorization/roleDefinitions/"+guid, apiRoleDefinitions,
-				map[string]any{"properties": map[string]any{"roleName": def.Name, "description": def.Description, "type": "CustomRole",
-					"assignableScopes": def.AssignableScopes, "permissions": []any{map[string]any{"actions": nz(def.Actions), "notActions": nz(def.NotActions),
-						"dataActions": nz(def.DataActions), "notDataActions": nz(def.NotDataActions)}}}})
+			v, err := a.armRequest(c.Context(), http.MethodPut, def.AssignableScopes[0]+"/providers/Microsoft.Authorization/roleDefinitions/"+guid, apiRoleDefinitions, def.body())
 			if err != nil {
 				return err
 			}
 			return a.print(flattenRoleDefinition(v))
 		},
 	}
-	dcreate.Flags().StringVar(&defFile, "role-definition", "", "Role definition JSON or @file")
-	dcreate.MarkFlagRequired("role-definition")
-	ddelete := &cobra.Command{
-		Use: "delete", Short: "Delete a custom role", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			sc, err := scopeOrDefault()
-			if err != nil {
-				return err
-			}
-			id, err := a.resolveRoleID(c.Context(), name, sc)
-			if err != nil {
-				return err
-			}
-			_, err = a.armRequest(c.Context(), http.MethodDelete, id, apiRoleDefinitions, nil)
-			return err
-		},
-	}
-	ddelete.Flags().StringVarP(&name, "name", "n", "", "Role name or GUID")
-	ddelete.Flags().StringVar(&scope, "scope", "", "Scope")
-	definition.AddCommand(dlist, dshow, dcreate, ddelete)
-	role.AddCommand(assignment, definition)
-	return role
+	c.Flags().StringVar(&defFile, "role-definition", "", "Role definition JSON or @file")
+	c.MarkFlagRequired("role-definition")
+	return c
 }
 
 // flattenRoleDefinition prints a role definition as az does.
