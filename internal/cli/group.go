@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -44,93 +45,103 @@ func rgShape(v any) any {
 
 func (a *app) groupCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "group", Short: "Manage resource groups"}
-	var name, location, managedBy string
+	cmd.AddCommand(a.groupCreateCmd(), a.groupShowCmd(), a.groupExistsCmd(), a.groupListCmd(), a.groupDeleteCmd())
+	return cmd
+}
+
+// rgPath is the ARM path of resource group n.
+func (a *app) rgPath(n string) (string, error) {
+	sub, err := a.subscriptionID()
+	if err != nil {
+		return "", err
+	}
+	return "/subscriptions/" + sub + "/resourcegroups/" + url.PathEscape(n), nil
+}
+
+// groupNameCmd is a verb on the group -n (alias -g) names.
+func (a *app) groupNameCmd(use, short, nameHelp string, run func(ctx context.Context, name string) error) *cobra.Command {
+	var name string
+	c := &cobra.Command{
+		Use: use, Short: short, Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return run(c.Context(), name) },
+	}
+	c.Flags().StringVarP(&name, "name", "n", "", nameHelp)
+	a.aliasGroupFlag(c)
+	return c
+}
+
+func (a *app) groupCreateCmd() *cobra.Command {
+	var location, managedBy string
 	var tags []string
-	var yes bool
-	rgPath := func(n string) (string, error) {
-		sub, err := a.subscriptionID()
-		if err != nil {
-			return "", err
+	c := a.groupNameCmd("create", "Create a new resource group", "Name of the new resource group", func(ctx context.Context, name string) error {
+		if location == "" {
+			location = a.settings.defaultValue("location")
 		}
-		return "/subscriptions/" + sub + "/resourcegroups/" + url.PathEscape(n), nil
-	}
-	create := &cobra.Command{
-		Use: "create", Short: "Create a new resource group", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			if location == "" {
-				location = a.settings.defaultValue("location")
-			}
-			if location == "" {
-				return usageErr("the following arguments are required: --location/-l")
-			}
-			p, err := rgPath(name)
-			if err != nil {
-				return err
-			}
-			body := map[string]any{"location": location}
-			if t, err := parseTags(tags); err != nil {
-				return err
-			} else if t != nil {
-				body["tags"] = t
-			}
-			if managedBy != "" {
-				body["managedBy"] = managedBy
-			}
-			v, err := a.armRequest(c.Context(), http.MethodPut, p, apiResources, body)
-			if err != nil {
-				return err
-			}
-			return a.print(rgShape(v))
-		},
-	}
-	create.Flags().StringVarP(&name, "name", "n", "", "Name of the new resource group")
-	create.Flags().StringVarP(&location, "location", "l", "", "Location, e.g. eastus")
-	create.Flags().StringSliceVar(&tags, "tags", nil, "Space-separated tags: key[=value]")
-	create.Flags().StringVar(&managedBy, "managed-by", "", "ID of the resource that manages this group")
-	a.aliasGroupFlag(create)
+		if location == "" {
+			return usageErr("the following arguments are required: --location/-l")
+		}
+		p, err := a.rgPath(name)
+		if err != nil {
+			return err
+		}
+		body := map[string]any{"location": location}
+		if t, err := parseTags(tags); err != nil {
+			return err
+		} else if t != nil {
+			body["tags"] = t
+		}
+		if managedBy != "" {
+			body["managedBy"] = managedBy
+		}
+		v, err := a.armRequest(ctx, http.MethodPut, p, apiResources, body)
+		if err != nil {
+			return err
+		}
+		return a.print(rgShape(v))
+	})
+	c.Flags().StringVarP(&location, "location", "l", "", "Location, e.g. eastus")
+	c.Flags().StringSliceVar(&tags, "tags", nil, "Space-separated tags: key[=value]")
+	c.Flags().StringVar(&managedBy, "managed-by", "", "ID of the resource that manages this group")
+	return c
+}
 
-	show := &cobra.Command{
-		Use: "show", Short: "Get a resource group", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			n, err := a.resourceGroup(name)
-			if err != nil {
-				return err
-			}
-			p, err := rgPath(n)
-			if err != nil {
-				return err
-			}
-			v, err := a.armRequest(c.Context(), http.MethodGet, p, apiResources, nil)
-			if err != nil {
-				return err
-			}
-			return a.print(rgShape(v))
-		},
-	}
-	show.Flags().StringVarP(&name, "name", "n", "", "Name of the resource group")
-	a.aliasGroupFlag(show)
+func (a *app) groupShowCmd() *cobra.Command {
+	return a.groupNameCmd("show", "Get a resource group", "Name of the resource group", func(ctx context.Context, name string) error {
+		n, err := a.resourceGroup(name)
+		if err != nil {
+			return err
+		}
+		p, err := a.rgPath(n)
+		if err != nil {
+			return err
+		}
+		v, err := a.armRequest(ctx, http.MethodGet, p, apiResources, nil)
+		if err != nil {
+			return err
+		}
+		return a.print(rgShape(v))
+	})
+}
 
-	exists := &cobra.Command{
-		Use: "exists", Short: "Check if a resource group exists", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			p, err := rgPath(name)
-			if err != nil {
-				return err
+func (a *app) groupExistsCmd() *cobra.Command {
+	return a.groupNameCmd("exists", "Check if a resource group exists", "Name of the resource group", func(ctx context.Context, name string) error {
+		p, err := a.rgPath(name)
+		if err != nil {
+			return err
+		}
+		status, _, err := a.armDo(ctx, http.MethodHead, p, apiResources, nil, nil)
+		if err != nil {
+			if ce, ok := err.(*cliError); ok && ce.Status == http.StatusNotFound {
+				return a.print(false)
 			}
-			status, _, err := a.armDo(c.Context(), http.MethodHead, p, apiResources, nil, nil)
-			if err != nil {
-				if ce, ok := err.(*cliError); ok && ce.Status == http.StatusNotFound {
-					return a.print(false)
-				}
-				return err
-			}
-			return a.print(status == http.StatusNoContent || status == http.StatusOK)
-		},
-	}
-	exists.Flags().StringVarP(&name, "name", "n", "", "Name of the resource group")
-	a.aliasGroupFlag(exists)
+			return err
+		}
+		return a.print(status == http.StatusNoContent || status == http.StatusOK)
+	})
+}
 
-	list := &cobra.Command{
+func (a *app) groupListCmd() *cobra.Command {
+	return &cobra.Command{
 		Use: "list", Short: "List resource groups", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			sub, err := a.subscriptionID()
@@ -147,28 +158,24 @@ func (a *app) groupCmd() *cobra.Command {
 			return a.print(items)
 		},
 	}
+}
 
-	del := &cobra.Command{
-		Use: "delete", Short: "Delete a resource group and everything in it", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			if err := a.confirm(yes); err != nil {
-				return err
-			}
-			p, err := rgPath(name)
-			if err != nil {
-				return err
-			}
-			_, err = a.armRequest(c.Context(), http.MethodDelete, p, apiResources, nil)
+func (a *app) groupDeleteCmd() *cobra.Command {
+	var yes bool
+	c := a.groupNameCmd("delete", "Delete a resource group and everything in it", "Name of the resource group", func(ctx context.Context, name string) error {
+		if err := a.confirm(yes); err != nil {
 			return err
-		},
-	}
-	del.Flags().StringVarP(&name, "name", "n", "", "Name of the resource group")
-	del.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt for confirmation")
-	del.Flags().Bool("no-wait", false, "Do not wait for the long-running operation to finish (amlid completes at once)")
-	a.aliasGroupFlag(del)
-
-	cmd.AddCommand(create, show, exists, list, del)
-	return cmd
+		}
+		p, err := a.rgPath(name)
+		if err != nil {
+			return err
+		}
+		_, err = a.armRequest(ctx, http.MethodDelete, p, apiResources, nil)
+		return err
+	})
+	c.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt for confirmation")
+	c.Flags().Bool("no-wait", false, "Do not wait for the long-running operation to finish (amlid completes at once)")
+	return c
 }
 
 // aliasGroupFlag accepts -g/--resource-group as the group name, as az does
