@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 
@@ -33,83 +34,108 @@ func flattenIdentity(v any) any {
 
 func (a *app) identityCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "identity", Short: "Manage user-assigned managed identities"}
-	var name, group, location string
+	cmd.AddCommand(a.identityCreateCmd(), a.identityShowCmd(), a.identityDeleteCmd(), a.identityListCmd())
+	return cmd
+}
+
+// identityGroupFlag registers -g on an identity verb.
+func identityGroupFlag(c *cobra.Command, group *string) {
+	c.Flags().StringVarP(group, "resource-group", "g", "", "Name of the resource group (default: `amlid configure --defaults group=…`)")
+}
+
+// identityRef is the identity -n (or --identity-name) and -g name.
+type identityRef struct{ name, group string }
+
+func (r *identityRef) path(a *app) (string, error) {
+	sub, err := a.subscriptionID()
+	if err != nil {
+		return "", err
+	}
+	g, err := a.resourceGroup(r.group)
+	if err != nil {
+		return "", err
+	}
+	if r.name == "" {
+		return "", usageErr("the following arguments are required: --name/-n")
+	}
+	return "/subscriptions/" + sub + "/resourceGroups/" + url.PathEscape(g) +
+		"/providers/Microsoft.ManagedIdentity/userAssignedIdentities/" + url.PathEscape(r.name), nil
+}
+
+// identityItemCmd is a verb on one identity: run gets the identity's
+// reference and ARM path.
+func (a *app) identityItemCmd(use, short string, run func(ctx context.Context, r *identityRef, p string) error) *cobra.Command {
+	var r identityRef
+	c := &cobra.Command{
+		Use: use, Short: short, Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			p, err := r.path(a)
+			if err != nil {
+				return err
+			}
+			return run(c.Context(), &r, p)
+		},
+	}
+	identityGroupFlag(c, &r.group)
+	c.Flags().StringVarP(&r.name, "name", "n", "", "Name of the identity")
+	c.Flags().StringVar(&r.name, "identity-name", "", "Name of the identity")
+	c.Flags().MarkHidden("identity-name")
+	return c
+}
+
+func (a *app) identityCreateCmd() *cobra.Command {
+	var location string
 	var tags []string
-	path := func() (string, error) {
-		sub, err := a.subscriptionID()
-		if err != nil {
-			return "", err
+	c := a.identityItemCmd("create", "Create an identity", func(ctx context.Context, r *identityRef, p string) error {
+		if location == "" {
+			location = a.settings.defaultValue("location")
 		}
-		g, err := a.resourceGroup(group)
-		if err != nil {
-			return "", err
+		if location == "" { // az reads the group's location
+			g, _ := a.resourceGroup(r.group)
+			sub, _ := a.subscriptionID()
+			rg, err := a.armRequest(ctx, http.MethodGet, "/subscriptions/"+sub+"/resourcegroups/"+url.PathEscape(g), apiResources, nil)
+			if err != nil {
+				return err
+			}
+			location, _ = rg.(map[string]any)["location"].(string)
 		}
-		if name == "" {
-			return "", usageErr("the following arguments are required: --name/-n")
-		}
-		return "/subscriptions/" + sub + "/resourceGroups/" + url.PathEscape(g) +
-			"/providers/Microsoft.ManagedIdentity/userAssignedIdentities/" + url.PathEscape(name), nil
-	}
-	create := &cobra.Command{
-		Use: "create", Short: "Create an identity", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			p, err := path()
-			if err != nil {
-				return err
-			}
-			if location == "" {
-				location = a.settings.defaultValue("location")
-			}
-			if location == "" { // az reads the group's location
-				g, _ := a.resourceGroup(group)
-				sub, _ := a.subscriptionID()
-				rg, err := a.armRequest(c.Context(), http.MethodGet, "/subscriptions/"+sub+"/resourcegroups/"+url.PathEscape(g), apiResources, nil)
-				if err != nil {
-					return err
-				}
-				location, _ = rg.(map[string]any)["location"].(string)
-			}
-			body := map[string]any{"location": location}
-			if t, err := parseTags(tags); err != nil {
-				return err
-			} else if t != nil {
-				body["tags"] = t
-			}
-			v, err := a.armRequest(c.Context(), http.MethodPut, p, apiMSI, body)
-			if err != nil {
-				return err
-			}
-			return a.print(flattenIdentity(v))
-		},
-	}
-	create.Flags().StringVarP(&location, "location", "l", "", "Location (default: the resource group's)")
-	create.Flags().StringSliceVar(&tags, "tags", nil, "Space-separated tags: key[=value]")
-	show := &cobra.Command{
-		Use: "show", Short: "Show an identity", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			p, err := path()
-			if err != nil {
-				return err
-			}
-			v, err := a.armRequest(c.Context(), http.MethodGet, p, apiMSI, nil)
-			if err != nil {
-				return err
-			}
-			return a.print(flattenIdentity(v))
-		},
-	}
-	del := &cobra.Command{
-		Use: "delete", Short: "Delete an identity", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			p, err := path()
-			if err != nil {
-				return err
-			}
-			_, err = a.armRequest(c.Context(), http.MethodDelete, p, apiMSI, nil)
+		body := map[string]any{"location": location}
+		if t, err := parseTags(tags); err != nil {
 			return err
-		},
-	}
-	list := &cobra.Command{
+		} else if t != nil {
+			body["tags"] = t
+		}
+		v, err := a.armRequest(ctx, http.MethodPut, p, apiMSI, body)
+		if err != nil {
+			return err
+		}
+		return a.print(flattenIdentity(v))
+	})
+	c.Flags().StringVarP(&location, "location", "l", "", "Location (default: the resource group's)")
+	c.Flags().StringSliceVar(&tags, "tags", nil, "Space-separated tags: key[=value]")
+	return c
+}
+
+func (a *app) identityShowCmd() *cobra.Command {
+	return a.identityItemCmd("show", "Show an identity", func(ctx context.Context, _ *identityRef, p string) error {
+		v, err := a.armRequest(ctx, http.MethodGet, p, apiMSI, nil)
+		if err != nil {
+			return err
+		}
+		return a.print(flattenIdentity(v))
+	})
+}
+
+func (a *app) identityDeleteCmd() *cobra.Command {
+	return a.identityItemCmd("delete", "Delete an identity", func(ctx context.Context, _ *identityRef, p string) error {
+		_, err := a.armRequest(ctx, http.MethodDelete, p, apiMSI, nil)
+		return err
+	})
+}
+
+func (a *app) identityListCmd() *cobra.Command {
+	var group string
+	c := &cobra.Command{
 		Use: "list", Short: "List identities (in a group, or the whole subscription)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			sub, err := a.subscriptionID()
@@ -117,8 +143,8 @@ func (a *app) identityCmd() *cobra.Command {
 				return err
 			}
 			p := "/subscriptions/" + sub + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
-			if g := group; g != "" {
-				p = "/subscriptions/" + sub + "/resourceGroups/" + url.PathEscape(g) + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
+			if group != "" {
+				p = "/subscriptions/" + sub + "/resourceGroups/" + url.PathEscape(group) + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
 			}
 			items, err := a.armList(c.Context(), p, apiMSI, nil)
 			if err != nil {
@@ -130,14 +156,6 @@ func (a *app) identityCmd() *cobra.Command {
 			return a.print(items)
 		},
 	}
-	for _, c := range []*cobra.Command{create, show, del, list} {
-		c.Flags().StringVarP(&group, "resource-group", "g", "", "Name of the resource group (default: `amlid configure --defaults group=…`)")
-		if c != list {
-			c.Flags().StringVarP(&name, "name", "n", "", "Name of the identity")
-			c.Flags().StringVar(&name, "identity-name", "", "Name of the identity")
-			c.Flags().MarkHidden("identity-name")
-		}
-		cmd.AddCommand(c)
-	}
-	return cmd
+	identityGroupFlag(c, &group)
+	return c
 }
