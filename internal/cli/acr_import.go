@@ -57,7 +57,7 @@ func (a *app) acrImportCmd() *cobra.Command {
 		},
 	}
 	f.register(c)
-	c.Flags().StringVar(&source, "source", "", "An OCI image layout directory or a `docker save` tarball")
+	c.Flags().StringVar(&source, "source", "", "An OCI image layout directory or a 'docker save' tarball")
 	c.Flags().StringVarP(&image, "image", "t", "", "The target repository:tag in the registry")
 	return c
 }

@@ -86,7 +86,7 @@ for Debian's az 2.45 instead.`,
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&azCloud, "az-cloud", false, "Print the `az cloud register` commands for Debian's az instead")
+	cmd.Flags().BoolVar(&azCloud, "az-cloud", false, "Print the 'az cloud register' commands for Debian's az instead")
 	cmd.Flags().BoolVar(&azureNames, "azure-hostnames", false, "Reach amlid under Azure's own host names (management.azure.com, {account}.blob.core.windows.net, …) through its HTTPS proxy")
 	return cmd
 }

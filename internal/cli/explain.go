@@ -92,7 +92,7 @@ func (r *ruleFlags) register(c *cobra.Command) {
 	f.StringVar(&r.rule, "rule", "", "Check a rule instead of one action: EP-3 (an endpoint's identity: AcrPull, Storage Blob Data Reader) or WS-5 (a user-assigned workspace's primary identity)")
 	f.StringVar(&r.endpoint, "endpoint-name", "", "The online endpoint (--rule EP-3)")
 	f.StringVar(&r.compute, "compute-name", "", "The compute (--rule ACR-2 or CMP-6)")
-	f.StringVarP(&r.ws.v1name, "workspace-name", "w", "", "The workspace (--rule; default: `amlid configure --defaults workspace=…`)")
+	f.StringVarP(&r.ws.v1name, "workspace-name", "w", "", "The workspace (--rule; default: 'amlid configure --defaults workspace=…')")
 	f.StringVarP(&r.ws.group, "resource-group", "g", "", "The workspace's resource group (--rule)")
 }
 

@@ -40,7 +40,7 @@ func (a *app) identityCmd() *cobra.Command {
 
 // identityGroupFlag registers -g on an identity verb.
 func identityGroupFlag(c *cobra.Command, group *string) {
-	c.Flags().StringVarP(group, "resource-group", "g", "", "Name of the resource group (default: `amlid configure --defaults group=…`)")
+	c.Flags().StringVarP(group, "resource-group", "g", "", "Name of the resource group (default: 'amlid configure --defaults group=…')")
 }
 
 // identityRef is the identity -n (or --identity-name) and -g name.

@@ -167,3 +167,20 @@ func TestMLResourceHelp(t *testing.T) {
 		}
 	}
 }
+
+// No flag's help has back quotes: pflag would print the quoted text as
+// the flag's value name (`-g, --resource-group amlid configure …`).
+func TestFlagHelpHasNoBackQuotes(t *testing.T) {
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			if strings.Contains(f.Usage, "`") {
+				t.Errorf("amlid %s --%s: back quotes in %q", c.CommandPath(), f.Name, f.Usage)
+			}
+		})
+		for _, s := range c.Commands() {
+			walk(s)
+		}
+	}
+	walk((&app{}).rootCmd())
+}

@@ -343,7 +343,7 @@ func (a *app) storageAccountCmd() *cobra.Command {
 		keys.AddCommand(c)
 	}
 	for _, c := range []*cobra.Command{create, update, show, del, list} {
-		c.Flags().StringVarP(&group, "resource-group", "g", "", "Name of the resource group (default: `amlid configure --defaults group=…`)")
+		c.Flags().StringVarP(&group, "resource-group", "g", "", "Name of the resource group (default: 'amlid configure --defaults group=…')")
 		if c != list {
 			c.Flags().StringVarP(&name, "name", "n", "", "Storage account name: 3 to 24 lower-case letters and digits")
 		}
