@@ -381,12 +381,15 @@ type deploymentWrite struct {
 
 func (a *app) deploymentWriteCmd(r *mlResource, create bool) *cobra.Command {
 	w := &deploymentWrite{}
+	use, short := "update", "Update a deployment (restarts its processes)"
+	if create {
+		use, short = "create", "Create a deployment: upload code and model, then start instance_count scoring processes"
+	}
 	c := &cobra.Command{
-		Use: "update", Short: "Update a deployment (restarts its processes)", Args: cobra.ArbitraryArgs,
+		Use: use, Short: short, Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error { return a.writeDeployment(c.Context(), w, args, create) },
 	}
 	if create {
-		c.Use, c.Short = "create", "Create a deployment: upload code and model, then start instance_count scoring processes"
 		c.Flags().BoolVar(&w.allTraffic, "all-traffic", false, "Send all of the endpoint's traffic to this deployment once it succeeds")
 		c.Flags().BoolVar(&w.skipValidation, "skip-script-validation", false, "Do not check that the scoring script exists")
 	}
