@@ -157,26 +157,72 @@ func secretShape(v any) any {
 
 func (a *app) kvSecretCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "secret", Short: "Manage secrets in a key vault"}
-	one := func(use, short string, withVersion bool, run func(c *cobra.Command, base, name, version string) (any, error)) (*cobra.Command, *secretTarget) {
-		var f secretTarget
-		c := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs,
-			RunE: func(c *cobra.Command, _ []string) error {
-				base, name, ver, err := a.resolveSecret(c.Context(), &f, use != "list" && use != "list-deleted")
-				if err != nil {
-					return err
-				}
-				v, err := run(c, base, name, ver)
-				if err != nil || v == nil {
-					return err
-				}
-				return a.print(v)
-			}}
-		f.register(c, withVersion)
-		return c, &f
+	path := func(name string, rest ...string) string {
+		p := "/secrets/" + url.PathEscape(name)
+		for _, r := range rest {
+			p += "/" + url.PathEscape(r)
+		}
+		return p
 	}
-	var value, file, contentType, enabled string
+	shapeAll := func(items []any, err error) (any, error) {
+		for i := range items {
+			items[i] = secretShape(items[i])
+		}
+		return items, err
+	}
+	show := a.kvSecretVerb("show", "Show a secret and its value", true, func(ctx context.Context, base, name, ver string) (any, error) {
+		v, err := a.kvData(ctx, http.MethodGet, base, path(name, ver), nil, nil)
+		return secretShape(v), err
+	})
+	list := a.kvSecretVerb("list", "List secrets (no values)", false, func(ctx context.Context, base, _, _ string) (any, error) {
+		return shapeAll(a.kvDataList(ctx, base, "/secrets"))
+	})
+	versions := a.kvSecretVerb("list-versions", "List a secret's versions", false, func(ctx context.Context, base, name, _ string) (any, error) {
+		return shapeAll(a.kvDataList(ctx, base, path(name)+"/versions"))
+	})
+	del := a.kvSecretVerb("delete", "Delete a secret (soft delete: recover or purge it later)", false, func(ctx context.Context, base, name, _ string) (any, error) {
+		v, err := a.kvData(ctx, http.MethodDelete, base, path(name), nil, nil)
+		return secretShape(v), err
+	})
+	recov := a.kvSecretVerb("recover", "Recover a deleted secret", false, func(ctx context.Context, base, name, _ string) (any, error) {
+		v, err := a.kvData(ctx, http.MethodPost, base, "/deletedsecrets/"+url.PathEscape(name)+"/recover", nil, nil)
+		return secretShape(v), err
+	})
+	purge := a.kvSecretVerb("purge", "Permanently delete a deleted secret", false, func(ctx context.Context, base, name, _ string) (any, error) {
+		_, err := a.kvData(ctx, http.MethodDelete, base, "/deletedsecrets/"+url.PathEscape(name), nil, nil)
+		return nil, err
+	})
+	listDeleted := a.kvSecretVerb("list-deleted", "List deleted secrets", false, func(ctx context.Context, base, _, _ string) (any, error) {
+		return shapeAll(a.kvDataList(ctx, base, "/deletedsecrets"))
+	})
+	cmd.AddCommand(a.kvSecretSetCmd(), show, list, versions, del, recov, purge, listDeleted, a.kvSecretAttributesCmd())
+	return cmd
+}
+
+// kvSecretVerb is a `keyvault secret` verb: the vault and secret flags
+// (with --version when withVersion), and run's answer printed unless nil.
+func (a *app) kvSecretVerb(use, short string, withVersion bool, run func(ctx context.Context, base, name, version string) (any, error)) *cobra.Command {
+	var f secretTarget
+	c := &cobra.Command{Use: use, Short: short, Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			base, name, ver, err := a.resolveSecret(c.Context(), &f, use != "list" && use != "list-deleted")
+			if err != nil {
+				return err
+			}
+			v, err := run(c.Context(), base, name, ver)
+			if err != nil || v == nil {
+				return err
+			}
+			return a.print(v)
+		}}
+	f.register(c, withVersion)
+	return c
+}
+
+func (a *app) kvSecretSetCmd() *cobra.Command {
+	var value, file, contentType string
 	var tags []string
-	set, _ := one("set", "Create a secret, or a new version of it", false, func(c *cobra.Command, base, name, _ string) (any, error) {
+	c := a.kvSecretVerb("set", "Create a secret, or a new version of it", false, func(ctx context.Context, base, name, _ string) (any, error) {
 		val := value
 		if file != "" {
 			b, err := os.ReadFile(file)
@@ -197,51 +243,19 @@ func (a *app) kvSecretCmd() *cobra.Command {
 		} else if tg != nil {
 			body["tags"] = tg
 		}
-		v, err := a.kvData(c.Context(), http.MethodPut, base, "/secrets/"+url.PathEscape(name), nil, body)
+		v, err := a.kvData(ctx, http.MethodPut, base, "/secrets/"+url.PathEscape(name), nil, body)
 		return secretShape(v), err
 	})
-	set.Flags().StringVar(&value, "value", "", "The secret value")
-	set.Flags().StringVarP(&file, "file", "f", "", "Read the value from a file")
-	set.Flags().StringVar(&contentType, "description", "", "Content type of the secret (az's --description)")
-	set.Flags().StringSliceVar(&tags, "tags", nil, "Space-separated tags: key[=value]")
-	show, _ := one("show", "Show a secret and its value", true, func(c *cobra.Command, base, name, ver string) (any, error) {
-		v, err := a.kvData(c.Context(), http.MethodGet, base, "/secrets/"+url.PathEscape(name)+"/"+url.PathEscape(ver), nil, nil)
-		return secretShape(v), err
-	})
-	list, _ := one("list", "List secrets (no values)", false, func(c *cobra.Command, base, _, _ string) (any, error) {
-		items, err := a.kvDataList(c.Context(), base, "/secrets")
-		for i := range items {
-			items[i] = secretShape(items[i])
-		}
-		return items, err
-	})
-	versions, _ := one("list-versions", "List a secret's versions", false, func(c *cobra.Command, base, name, _ string) (any, error) {
-		items, err := a.kvDataList(c.Context(), base, "/secrets/"+url.PathEscape(name)+"/versions")
-		for i := range items {
-			items[i] = secretShape(items[i])
-		}
-		return items, err
-	})
-	del, _ := one("delete", "Delete a secret (soft delete: recover or purge it later)", false, func(c *cobra.Command, base, name, _ string) (any, error) {
-		v, err := a.kvData(c.Context(), http.MethodDelete, base, "/secrets/"+url.PathEscape(name), nil, nil)
-		return secretShape(v), err
-	})
-	recov, _ := one("recover", "Recover a deleted secret", false, func(c *cobra.Command, base, name, _ string) (any, error) {
-		v, err := a.kvData(c.Context(), http.MethodPost, base, "/deletedsecrets/"+url.PathEscape(name)+"/recover", nil, nil)
-		return secretShape(v), err
-	})
-	purge, _ := one("purge", "Permanently delete a deleted secret", false, func(c *cobra.Command, base, name, _ string) (any, error) {
-		_, err := a.kvData(c.Context(), http.MethodDelete, base, "/deletedsecrets/"+url.PathEscape(name), nil, nil)
-		return nil, err
-	})
-	listDeleted, _ := one("list-deleted", "List deleted secrets", false, func(c *cobra.Command, base, _, _ string) (any, error) {
-		items, err := a.kvDataList(c.Context(), base, "/deletedsecrets")
-		for i := range items {
-			items[i] = secretShape(items[i])
-		}
-		return items, err
-	})
-	attrs, _ := one("set-attributes", "Change a secret version's attributes", true, func(c *cobra.Command, base, name, ver string) (any, error) {
+	c.Flags().StringVar(&value, "value", "", "The secret value")
+	c.Flags().StringVarP(&file, "file", "f", "", "Read the value from a file")
+	c.Flags().StringVar(&contentType, "description", "", "Content type of the secret (az's --description)")
+	c.Flags().StringSliceVar(&tags, "tags", nil, "Space-separated tags: key[=value]")
+	return c
+}
+
+func (a *app) kvSecretAttributesCmd() *cobra.Command {
+	var enabled, contentType string
+	c := a.kvSecretVerb("set-attributes", "Change a secret version's attributes", true, func(ctx context.Context, base, name, ver string) (any, error) {
 		body := map[string]any{}
 		if enabled != "" {
 			b, err := boolArg("enabled", enabled)
@@ -253,11 +267,10 @@ func (a *app) kvSecretCmd() *cobra.Command {
 		if contentType != "" {
 			body["contentType"] = contentType
 		}
-		v, err := a.kvData(c.Context(), http.MethodPatch, base, "/secrets/"+url.PathEscape(name)+"/"+url.PathEscape(ver), nil, body)
+		v, err := a.kvData(ctx, http.MethodPatch, base, "/secrets/"+url.PathEscape(name)+"/"+url.PathEscape(ver), nil, body)
 		return secretShape(v), err
 	})
-	attrs.Flags().StringVar(&enabled, "enabled", "", "true or false")
-	attrs.Flags().StringVar(&contentType, "content-type", "", "Content type")
-	cmd.AddCommand(set, show, list, versions, del, recov, purge, listDeleted, attrs)
-	return cmd
+	c.Flags().StringVar(&enabled, "enabled", "", "true or false")
+	c.Flags().StringVar(&contentType, "content-type", "", "Content type")
+	return c
 }
