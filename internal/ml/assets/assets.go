@@ -114,4 +114,7 @@ type Provider struct {
 }
 
 // Register declares the asset types on reg.
-func (p *Provider) Register(reg *arm.Registry) { p.registerAssets(reg) }
+func (p *Provider) Register(reg *arm.Registry) {
+	p.registerAssets(reg)
+	p.registerComponents(reg)
+}

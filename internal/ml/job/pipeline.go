@@ -53,16 +53,18 @@ type pstep struct {
 
 type pipeline struct {
 	Inputs   map[string]input
+	Outputs  map[string]output // pipeline-level outputs, bound from steps
 	Identity jobIdentity
 	Steps    []*pstep // in topological order
 }
 
 var bindRE = regexp.MustCompile(`^\$\{\{\s*parent\.(?:inputs\.([A-Za-z0-9_-]+)|jobs\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+))\s*\}\}$`)
 
-// parsePipeline reads a pipeline job's properties: inputs, identity,
-// settings.default_compute and the jobs map (steps, pipeline components).
-func parsePipeline(props map[string]any, wsID string) (*pipeline, error) {
-	pl := &pipeline{Inputs: map[string]input{}}
+// parsePipeline reads a pipeline job's properties: inputs, outputs,
+// identity, settings.default_compute and the jobs map (steps, pipeline
+// components), or resolved, the steps resolveSteps made of it.
+func parsePipeline(props, resolved map[string]any, wsID string) (*pipeline, error) {
+	pl := &pipeline{Inputs: map[string]input{}, Outputs: map[string]output{}}
 	if ins, ok := props["inputs"].(map[string]any); ok {
 		for name, v := range ins {
 			m, _ := v.(map[string]any)
@@ -70,6 +72,15 @@ func parsePipeline(props map[string]any, wsID string) (*pipeline, error) {
 				return nil, badRequest("properties.inputs.%s must be an object.", name)
 			}
 			pl.Inputs[name] = input{Type: str(m["jobInputType"]), URI: str(m["uri"]), Mode: str(m["mode"]), Value: str(m["value"])}
+		}
+	}
+	if outs, ok := props["outputs"].(map[string]any); ok {
+		for name, v := range outs {
+			m, _ := v.(map[string]any)
+			if m == nil {
+				return nil, badRequest("properties.outputs.%s must be an object.", name)
+			}
+			pl.Outputs[name] = output{Type: str(m["jobOutputType"]), URI: str(m["uri"]), Mode: str(m["mode"])}
 		}
 	}
 	if idm, ok := props["identity"].(map[string]any); ok && idm != nil {
@@ -83,6 +94,9 @@ func parsePipeline(props map[string]any, wsID string) (*pipeline, error) {
 	settings, _ := props["settings"].(map[string]any)
 	defCompute := firstNonEmpty(str(settings["default_compute"]), str(settings["defaultCompute"]), str(props["computeId"]))
 	jobs, _ := props["jobs"].(map[string]any)
+	if resolved != nil {
+		jobs = resolved
+	}
 	if len(jobs) == 0 {
 		return nil, badRequest("properties.jobs is empty: a pipeline job needs at least one step (jobs: {<name>: {type: command, …}}).")
 	}
@@ -146,6 +160,17 @@ func parsePipeline(props map[string]any, wsID string) (*pipeline, error) {
 				} else {
 					st.Binds[in] = binding{Step: level + b[2], Output: b[3]}
 					st.Deps = append(st.Deps, level+b[2])
+				}
+			}
+			for on, o := range s.Outputs {
+				if o.Parent == "" {
+					continue
+				}
+				if inComp {
+					return badRequest("step %s: output %s is bound to ${{parent.outputs.%s}}: amlid binds pipeline outputs from top-level steps only.", st.Name, on, o.Parent)
+				}
+				if _, ok := pl.Outputs[o.Parent]; !ok {
+					return badRequest("step %s: output %s is bound to the pipeline output %s, which the pipeline does not declare (outputs:).", st.Name, on, o.Parent)
 				}
 			}
 			// DS-6 (access.StepIdentity, the rule as data).
@@ -242,10 +267,19 @@ func identityName(id jobIdentity) string {
 // the identity DS-6 resolves for each).
 func (p *Provider) validatePipeline(ctx context.Context, w *arm.Write) error {
 	wsID := w.ID.Parent().String()
-	pl, err := parsePipeline(w.New.Properties, wsID)
+	jobs, _ := w.New.Properties["jobs"].(map[string]any)
+	resolved, err := p.resolveSteps(ctx, wsID, jobs, "")
 	if err != nil {
 		return err
 	}
+	pl, err := parsePipeline(w.New.Properties, resolved, wsID)
+	if err != nil {
+		return err
+	}
+	if w.New.Internal == nil {
+		w.New.Internal = map[string]any{}
+	}
+	w.New.Internal["resolvedJobs"] = resolved
 	for _, st := range pl.Steps {
 		comp, err := ml.LoadResource(ctx, p.Store, st.Spec.ComputeID)
 		if err != nil || !strings.EqualFold(comp.Type, catalog.TypeCompute) {
@@ -308,7 +342,8 @@ func (p *Provider) validatePipeline(ctx context.Context, w *arm.Write) error {
 // pipeline and leaves the steps after it NotStarted.
 func (p *Provider) executePipeline(ctx context.Context, r *arm.Resource) (string, string) {
 	wsID := mustParent(r.ID)
-	pl, err := parsePipeline(r.Properties, wsID)
+	resolved, _ := r.Internal["resolvedJobs"].(map[string]any)
+	pl, err := parsePipeline(r.Properties, resolved, wsID)
 	if err != nil {
 		return Failed, err.Error()
 	}
@@ -332,15 +367,45 @@ func (p *Provider) executePipeline(ctx context.Context, r *arm.Resource) (string
 		for i, s := range steps {
 			out[i] = s
 		}
-		_ = p.setProp(context.Background(), r.ID, "steps", out)
+		// azure-ai-ml reads properties.properties (a string map) into
+		// job.properties: each step's status and identity show there too.
+		_ = p.UpdateResource(context.Background(), r.ID, func(cur *arm.Resource) error {
+			cur.Properties["steps"] = out
+			pp, _ := cur.Properties["properties"].(map[string]any)
+			if pp == nil {
+				pp = map[string]any{}
+			}
+			for _, s := range steps {
+				n := str(s["name"])
+				pp["amlid.step."+n+".status"] = str(s["status"])
+				pp["amlid.step."+n+".identity"] = str(s["identity"])
+			}
+			cur.Properties["properties"] = pp
+			return nil
+		})
 	}
 	_ = p.setStatus(ctx, r.ID, Running, "")
 	outDirs := map[string]string{} // "step/output" → local folder
+	written := map[string]any{}    // pipeline outputs uploaded
+	defer func() {
+		if len(written) == 0 {
+			return
+		}
+		outs, _ := r.Properties["outputs"].(map[string]any)
+		merged := map[string]any{}
+		for k, v := range outs {
+			merged[k] = v
+		}
+		for k, v := range written {
+			merged[k] = v
+		}
+		_ = p.setProp(context.Background(), r.ID, "outputs", merged)
+	}()
 	for i, st := range pl.Steps {
 		steps[i]["status"] = Running
 		save()
 		fmt.Fprintf(logf, "amlid: pipeline %s: step %s starts\n", r.Name, st.Name)
-		err := p.runStep(ctx, r, pl, st, filepath.Join(dir, "steps", strings.ReplaceAll(st.Name, "/", "_")), outDirs, steps[i], logf)
+		err := p.runStep(ctx, r, pl, st, filepath.Join(dir, "steps", strings.ReplaceAll(st.Name, "/", "_")), outDirs, steps[i], written, logf)
 		switch {
 		case ctx.Err() != nil:
 			steps[i]["status"] = Canceled
@@ -354,6 +419,7 @@ func (p *Provider) executePipeline(ctx context.Context, r *arm.Resource) (string
 		}
 		steps[i]["status"] = Completed
 		save()
+		fmt.Fprintf(logf, "amlid: pipeline %s: step %s Completed\n", r.Name, st.Name)
 	}
 	_ = p.setStatus(ctx, r.ID, Finalizing, "")
 	return Completed, ""
@@ -361,7 +427,7 @@ func (p *Provider) executePipeline(ctx context.Context, r *arm.Resource) (string
 
 // runStep runs one command step on its compute's nodes with the identity
 // DS-6 resolved (read as DS-5 says), its bound inputs materialised.
-func (p *Provider) runStep(ctx context.Context, r *arm.Resource, pl *pipeline, st *pstep, dir string, outDirs map[string]string, rec map[string]any, logf io.Writer) error {
+func (p *Provider) runStep(ctx context.Context, r *arm.Resource, pl *pipeline, st *pstep, dir string, outDirs map[string]string, rec, written map[string]any, logf io.Writer) error {
 	s := st.Spec
 	for _, d := range []string{"code", "inputs", "outputs"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
@@ -433,7 +499,7 @@ func (p *Provider) runStep(ctx context.Context, r *arm.Resource, pl *pipeline, s
 		}
 		if err != nil {
 			rec["dataAccess"] = accessLog
-			return err
+			return fmt.Errorf("rule DS-6: the step reads as %s: %w", st.identityLabel(), err)
 		}
 		values["inputs."+name] = local
 	}
@@ -471,6 +537,38 @@ func (p *Provider) runStep(ctx context.Context, r *arm.Resource, pl *pipeline, s
 	}
 	if code != 0 {
 		return fmt.Errorf("its command exited with status %d; see user_logs/std_log.txt (amlid ml job stream -n %s)", code, r.Name)
+	}
+	// Outputs with a path of their own, and those bound to a pipeline
+	// output that has one, are uploaded as the step's identity (DS-5, as a
+	// command job's); a pipeline output without a path stays with the job.
+	for _, name := range sortedKeys(s.Outputs) {
+		o := s.Outputs[name]
+		target, label := o, name
+		if o.Parent != "" {
+			target, label = pl.Outputs[o.Parent], "pipeline output "+o.Parent+" (from "+name+")"
+			if target.Type == "" {
+				target.Type = o.Type
+			}
+		}
+		uri, n, err := p.uploadOutput(ctx, wsID, comp, rd, r.Name, label, target, filepath.Join(dir, "outputs", name))
+		if err != nil {
+			fmt.Fprintf(logf, "amlid: step %s: output %s: %v\n", st.Name, name, err)
+			return err
+		}
+		if uri == "" && o.Parent != "" && target.URI == "" {
+			// A pipeline output without a path: the default datastore's
+			// azureml/<pipeline job>/<output>/, as a command job's (artifacts.go).
+			if uri, n, err = p.publishOutput(ctx, ws, r.Name, o.Parent, filepath.Join(dir, "outputs", name)); err != nil {
+				fmt.Fprintf(logf, "amlid: pipeline output %s could not be stored in the default datastore (it stays with the job): %v\n", o.Parent, err)
+				uri = ""
+			}
+		}
+		if uri != "" {
+			fmt.Fprintf(logf, "amlid: step %s: %s: %d file(s) uploaded to %s as %s\n", st.Name, label, n, uri, rd.describe())
+			if o.Parent != "" {
+				written[o.Parent] = map[string]any{"jobOutputType": firstNonEmpty(target.Type, "uri_folder"), "uri": uri, "mode": firstNonEmpty(target.Mode, "ReadWriteMount")}
+			}
+		}
 	}
 	return nil
 }

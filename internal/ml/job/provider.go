@@ -146,7 +146,12 @@ type input struct {
 
 type output struct {
 	Type, URI, Mode string
+	// Parent is the pipeline output a step's output is bound to
+	// (${{parent.outputs.<Parent>}}).
+	Parent string
 }
+
+var parentOutputRE = regexp.MustCompile(`^\$\{\{\s*parent\.outputs\.([A-Za-z0-9_-]+)\s*\}\}$`)
 
 // jobIdentity is properties.identity: UserIdentity, Managed (optionally one
 // of the compute's identities by client, object or resource ID), AMLToken,
@@ -193,7 +198,11 @@ func parseSpec(props map[string]any) (*spec, error) {
 			if m == nil {
 				return nil, badRequest("properties.outputs.%s must be an object.", name)
 			}
-			s.Outputs[name] = output{Type: str(m["jobOutputType"]), URI: str(m["uri"]), Mode: str(m["mode"])}
+			o := output{Type: str(m["jobOutputType"]), URI: str(m["uri"]), Mode: str(m["mode"])}
+			if b := parentOutputRE.FindStringSubmatch(strings.TrimSpace(str(m["value"]))); b != nil {
+				o.Parent = b[1]
+			}
+			s.Outputs[name] = o
 		}
 	}
 	if idm, ok := props["identity"].(map[string]any); ok && idm != nil {

@@ -65,6 +65,7 @@ func (p *Provider) runJob(jobID string) {
 		}
 	}()
 	status, msg := p.execute(ctx, jobID)
+	p.publishLogs(context.Background(), jobID)
 	if ctx.Err() != nil && status != Completed {
 		if cur, err := ml.LoadResource(context.Background(), p.Store, jobID); err == nil && str(cur.Properties["status"]) == Canceled {
 			return
@@ -242,6 +243,13 @@ func (p *Provider) execute(ctx context.Context, jobID string) (string, string) {
 		if err != nil {
 			fmt.Fprintf(logf, "amlid: output %s: %v\n", name, err)
 			return Failed, err.Error()
+		}
+		if uri == "" && s.Outputs[name].URI == "" {
+			// No path: the default datastore's azureml/<job>/<output>/ (artifacts.go).
+			if uri, n, err = p.publishOutput(ctx, ws, r.Name, name, filepath.Join(dir, "outputs", name)); err != nil {
+				fmt.Fprintf(logf, "amlid: output %s could not be stored in the default datastore (it stays with the job): %v\n", name, err)
+				uri = ""
+			}
 		}
 		if uri != "" {
 			fmt.Fprintf(logf, "amlid: output %s: %d file(s) uploaded to %s\n", name, n, uri)

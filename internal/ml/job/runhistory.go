@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -43,6 +44,14 @@ func (p *Provider) RunHistoryHandler(authn func(*http.Request) (*arm.Caller, err
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		base := "https://" + r.Host
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/rundata") {
+			p.runData(w, r, authn)
+			return
+		}
+		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/data/v1.0/") && strings.HasSuffix(r.URL.Path, "/dataversion/batchGetResolvedUris") {
+			p.resolveOutputAssets(w, r, authn)
+			return
+		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			arm.WriteError(w, arm.Errorf(http.StatusMethodNotAllowed, "MethodNotAllowed", "amlid's run history answers GET only."))
 			return
@@ -116,6 +125,142 @@ func (p *Provider) RunHistoryHandler(authn func(*http.Request) (*arm.Caller, err
 			arm.WriteError(w, arm.Errorf(http.StatusNotFound, "NotFound", "amlid's run history serves …/runs/{job}/details and the log files it lists, not '%s'.", tail))
 		}
 	})
+}
+
+// runData answers POST /history/v1.0/…/workspaces/{ws}/rundata
+// ({"runId": …}), which ml_client.jobs.download reads for the run's
+// registered output assets. amlid registers none: the SDK then finds the
+// logs in workspaceartifactstore (ExperimentRun/dcid.<job>/) and named
+// outputs in the default datastore (azureml/<job>/<output>/), where the job
+// left them (artifacts.go).
+func (p *Provider) runData(w http.ResponseWriter, r *http.Request, authn func(*http.Request) (*arm.Caller, error)) {
+	rest, _ := strings.CutPrefix(r.URL.Path, "/history/v1.0")
+	wsID, err := arm.ParseID(strings.TrimSuffix(rest, "/rundata"))
+	if err != nil || !strings.EqualFold(wsID.TypeName(), catalog.TypeWorkspace) {
+		arm.WriteError(w, arm.Errorf(http.StatusNotFound, "NotFound", "'%s' is not /history/v1.0/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.MachineLearningServices/workspaces/{ws}/rundata.", r.URL.Path))
+		return
+	}
+	var req struct {
+		RunID string `json:"runId"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil || req.RunID == "" {
+		arm.WriteError(w, arm.Errorf(http.StatusBadRequest, "UserError", "The body must be JSON with the run's ID: {\"runId\": \"<job name>\"}."))
+		return
+	}
+	job, ok := p.readableJob(w, r, authn, wsID, req.RunID)
+	if !ok {
+		return
+	}
+	// Each output the job wrote somewhere (a path of its own, or the
+	// default datastore's azureml/<job>/<output>/) as an asset reference
+	// that batchGetResolvedUris turns back into its URI.
+	outs := map[string]any{}
+	if m, ok := job.Properties["outputs"].(map[string]any); ok {
+		for name, v := range m {
+			o, _ := v.(map[string]any)
+			if str(o["uri"]) == "" {
+				continue
+			}
+			outs[name] = map[string]any{"assetId": outputAssetID(job.ID, name), "type": assetType(str(o["jobOutputType"]))}
+		}
+	}
+	meta := map[string]any{"runId": job.Name, "status": str(job.Properties["status"]), "outputs": outs}
+	if t := str(job.Properties["endTime"]); t != "" {
+		meta["endTimeUtc"] = t
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"runMetadata": meta})
+}
+
+// assetType is run history's name for an output's type (the SDK downloads
+// UriFile, UriFolder and MLTable outputs).
+func assetType(jobOutputType string) string {
+	switch strings.ToLower(strings.ReplaceAll(jobOutputType, "_", "")) {
+	case "urifile":
+		return "UriFile"
+	case "mltable":
+		return "MLTable"
+	case "mlflowmodel":
+		return "MLFlowModel"
+	case "custommodel":
+		return "CustomModel"
+	}
+	return "UriFolder"
+}
+
+// outputAssetID names a job's output as an asset: amlid registers no data
+// asset for it; batchGetResolvedUris resolves the name to the output's URI.
+func outputAssetID(jobID, output string) string {
+	return "azureml://amlid/jobs" + jobID + "/outputs/" + output
+}
+
+// resolveOutputAssets answers POST /data/v1.0/…/workspaces/{ws}/dataversion/
+// batchGetResolvedUris ({"values": [asset IDs]}) for the output asset IDs
+// runData lists, to a caller who may read the jobs: {"values": {id: {"uri",
+// "type"}}}. IDs it does not know are left out, as the SDK expects of
+// missing outputs.
+func (p *Provider) resolveOutputAssets(w http.ResponseWriter, r *http.Request, authn func(*http.Request) (*arm.Caller, error)) {
+	rest := strings.TrimPrefix(r.URL.Path, "/data/v1.0")
+	wsID, err := arm.ParseID(strings.TrimSuffix(rest, "/dataversion/batchGetResolvedUris"))
+	if err != nil || !strings.EqualFold(wsID.TypeName(), catalog.TypeWorkspace) {
+		arm.WriteError(w, arm.Errorf(http.StatusNotFound, "NotFound", "'%s' is not /data/v1.0/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.MachineLearningServices/workspaces/{ws}/dataversion/batchGetResolvedUris.", r.URL.Path))
+		return
+	}
+	var req struct {
+		Values []string `json:"values"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+		arm.WriteError(w, arm.Errorf(http.StatusBadRequest, "UserError", "The body must be JSON: {\"values\": [<asset IDs>]}."))
+		return
+	}
+	out := map[string]any{}
+	prefix := strings.ToLower("azureml://amlid/jobs" + wsID.String() + "/jobs/")
+	for _, id := range req.Values {
+		if !strings.HasPrefix(strings.ToLower(id), prefix) {
+			continue
+		}
+		jobName, output, ok := strings.Cut(id[len(prefix):], "/outputs/")
+		if !ok || jobName == "" || strings.Contains(jobName, "/") {
+			continue
+		}
+		job, ok := p.readableJob(w, r, authn, wsID, jobName)
+		if !ok {
+			return
+		}
+		outs, _ := job.Properties["outputs"].(map[string]any)
+		o, _ := outs[output].(map[string]any)
+		if u := str(o["uri"]); u != "" {
+			out[id] = map[string]any{"uri": u, "type": firstNonEmpty(str(o["jobOutputType"]), "uri_folder")}
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"values": out})
+}
+
+// readableJob authenticates the caller, checks workspaces/jobs/read on the
+// job and loads it; on failure it has written the error.
+func (p *Provider) readableJob(w http.ResponseWriter, r *http.Request, authn func(*http.Request) (*arm.Caller, error), wsID arm.ID, runID string) (*arm.Resource, bool) {
+	jobID := wsID.String() + "/jobs/" + runID
+	c, err := authn(r)
+	if err != nil {
+		arm.WriteError(w, arm.AsError(err))
+		return nil, false
+	}
+	d, err := p.Authz.Check(r.Context(), c.TenantID, c.ObjectID, catalog.JobRead, false, jobID)
+	if err != nil {
+		arm.WriteError(w, arm.AsError(err))
+		return nil, false
+	}
+	if !d.Allowed {
+		arm.WriteError(w, arm.Errorf(http.StatusForbidden, "AuthorizationFailed",
+			"The client with object id '%s' does not have authorization to perform action '%s' over scope '%s'. Grant it a role that holds the action (e.g. AzureML Data Scientist or Reader on the workspace).",
+			c.ObjectID, catalog.JobRead, jobID))
+		return nil, false
+	}
+	job, err := ml.LoadResource(r.Context(), p.Store, jobID)
+	if err != nil || !strings.EqualFold(job.Type, Type) {
+		arm.WriteError(w, arm.Errorf(http.StatusNotFound, "ResourceNotFound", "The job '%s' was not found in workspace %s.", runID, wsID))
+		return nil, false
+	}
+	return job, true
 }
 
 // logName is the log file Azure's common runtime names (user_logs/std_log.txt).
