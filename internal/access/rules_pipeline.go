@@ -24,7 +24,17 @@ func init() {
 // a pipeline step runs with, and where it comes from: "step" (the step sets
 // one: it wins), "pipeline" (inherited from the root, outside components
 // only) or "compute" (none: DS-5 falls back to the compute's identity).
+//
+// Either may be in the REST shape (identityType) or, as azure-ai-ml sends
+// a pipeline's nodes, in the node shape (type: user_identity, …): the
+// result is in the REST shape.
 func StepIdentity(step, root map[string]any, inComponent bool) (map[string]any, string) {
+	if step != nil {
+		step = JobIdentity(step)
+	}
+	if root != nil {
+		root = JobIdentity(root)
+	}
 	if t, _ := step["identityType"].(string); t != "" {
 		return step, "step"
 	}
@@ -118,3 +128,38 @@ func firstNonEmptyStr(ss ...string) string {
 	}
 	return ""
 }
+
+// JobIdentity turns a node's identity ({type: user_identity |
+// managed_identity | aml_token, client_id, object_id, msi_resource_id}) into
+// the REST shape (identityType: UserIdentity | Managed | AMLToken, clientId,
+// objectId, resourceId). A REST-shaped identity is returned as it is.
+func JobIdentity(m map[string]any) map[string]any {
+	if strOf(m["identityType"]) != "" {
+		return m
+	}
+	out := map[string]any{}
+	switch t := strings.ToLower(strings.ReplaceAll(strOf(m["type"]), "_", "")); t {
+	case "useridentity":
+		out["identityType"] = "UserIdentity"
+	case "managedidentity", "managed":
+		out["identityType"] = "Managed"
+	case "amltoken":
+		out["identityType"] = "AMLToken"
+	case "":
+		return nil
+	default:
+		out["identityType"] = strOf(m["type"]) // kept for the caller to refuse by name
+	}
+	for k, keys := range map[string][]string{"clientId": {"client_id", "clientId"}, "objectId": {"object_id", "objectId"},
+		"resourceId": {"msi_resource_id", "resource_id", "resourceId"}} {
+		for _, key := range keys {
+			if v := strOf(m[key]); v != "" {
+				out[k] = v
+				break
+			}
+		}
+	}
+	return out
+}
+
+func strOf(v any) string { s, _ := v.(string); return s }

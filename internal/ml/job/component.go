@@ -25,6 +25,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/amlid/amlid/internal/access"
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/ml"
 	"github.com/amlid/amlid/internal/store"
@@ -66,7 +67,7 @@ func (p *Provider) resolveSteps(ctx context.Context, wsID string, jobs map[strin
 			// but for a node-shaped identity.
 			cp := copyMap(m)
 			if idm, ok := m["identity"].(map[string]any); ok && idm != nil {
-				cp["identity"] = normalizeIdentity(idm)
+				cp["identity"] = access.JobIdentity(idm)
 			}
 			out[name] = cp
 			continue
@@ -95,7 +96,7 @@ func (p *Provider) resolveSteps(ctx context.Context, wsID string, jobs map[strin
 			bindComponentInputs(rs, ins)
 			cp := map[string]any{"type": "pipeline", "jobs": rs, "amlidComponentId": comp.ID}
 			if idm, ok := m["identity"].(map[string]any); ok {
-				cp["identity"] = normalizeIdentity(idm)
+				cp["identity"] = access.JobIdentity(idm)
 			}
 			out[name] = cp
 		default:
@@ -191,7 +192,7 @@ func normalizeStep(step string, m, spec map[string]any) (map[string]any, error) 
 		}
 	}
 	if idm, ok := m["identity"].(map[string]any); ok && idm != nil {
-		st["identity"] = normalizeIdentity(idm)
+		st["identity"] = access.JobIdentity(idm)
 	}
 	// Inputs: the node's bindings, checked against what the component declares.
 	declIns, _ := spec["inputs"].(map[string]any)
@@ -299,39 +300,6 @@ func normalizeInput(v any) (map[string]any, error) {
 		return map[string]any{"jobInputType": "literal", "value": ""}, nil
 	}
 	return nil, fmt.Errorf("not an input object or a value")
-}
-
-// normalizeIdentity turns a node's identity ({type: user_identity |
-// managed_identity | aml_token, client_id, object_id, msi_resource_id}) into
-// the REST shape (identityType: UserIdentity | Managed | AMLToken, clientId,
-// objectId, resourceId). A REST-shaped identity is returned as it is.
-func normalizeIdentity(m map[string]any) map[string]any {
-	if str(m["identityType"]) != "" {
-		return m
-	}
-	out := map[string]any{}
-	switch t := strings.ToLower(strings.ReplaceAll(str(m["type"]), "_", "")); t {
-	case "useridentity":
-		out["identityType"] = "UserIdentity"
-	case "managedidentity", "managed":
-		out["identityType"] = "Managed"
-	case "amltoken":
-		out["identityType"] = "AMLToken"
-	case "":
-		return nil
-	default:
-		out["identityType"] = str(m["type"]) // parseSpec refuses it by name
-	}
-	for k, keys := range map[string][]string{"clientId": {"client_id", "clientId"}, "objectId": {"object_id", "objectId"},
-		"resourceId": {"msi_resource_id", "resource_id", "resourceId"}} {
-		for _, key := range keys {
-			if v := str(m[key]); v != "" {
-				out[k] = v
-				break
-			}
-		}
-	}
-	return out
 }
 
 // bindComponentInputs replaces ${{parent.inputs.x}} inside a pipeline

@@ -1,0 +1,86 @@
+package job
+
+import (
+	"strings"
+	"testing"
+)
+
+// A node as azure-ai-ml 1.4.0 sends it in a pipeline's jobs, with its
+// component's spec, becomes a command step the DS-6 runner reads.
+func TestNormalizeStepFromComponent(t *testing.T) {
+	spec := map[string]any{
+		"type": "command", "command": "python train.py ${{inputs.data}} ${{inputs.lr}} ${{inputs.opt}} ${{outputs.model}}",
+		"code":        "azureml:/subscriptions/s/resourceGroups/g/providers/Microsoft.MachineLearningServices/workspaces/w/codes/c/versions/1",
+		"environment": "azureml:AzureML-sklearn-1.0-ubuntu20.04-py38-cpu@latest",
+		"inputs": map[string]any{"data": map[string]any{"type": "uri_folder"}, "lr": map[string]any{"type": "number", "default": 0.1},
+			"opt": map[string]any{"type": "string", "optional": true}},
+		"outputs":               map[string]any{"model": map[string]any{"type": "uri_folder"}, "extra": map[string]any{"type": "uri_file"}},
+		"environment_variables": map[string]any{"A": "1"},
+	}
+	node := map[string]any{
+		"type": "command", "componentId": "/subscriptions/s/…/components/azureml_anonymous/versions/x",
+		"inputs":                map[string]any{"data": map[string]any{"job_input_type": "literal", "value": "${{parent.jobs.prep.outputs.out}}"}},
+		"outputs":               map[string]any{"model": map[string]any{"value": "${{parent.outputs.model}}", "type": "literal"}},
+		"identity":              map[string]any{"type": "user_identity"},
+		"resources":             map[string]any{"instance_count": 2.0},
+		"environment_variables": map[string]any{"B": "2"},
+		"computeId":             "cpu",
+	}
+	st, err := normalizeStep("train", node, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := parseSpec(st)
+	if err != nil {
+		t.Fatalf("the normalized step does not parse: %v\n%v", err, st)
+	}
+	if !strings.HasPrefix(s.CodeID, "/subscriptions/") || s.Identity.Type != "UserIdentity" || s.Instances != 2 || s.Env["A"] != "1" || s.Env["B"] != "2" {
+		t.Errorf("spec: %+v", s)
+	}
+	if s.Inputs["data"].Value != "${{parent.jobs.prep.outputs.out}}" || s.Inputs["lr"].Value != "0.1" || s.Inputs["opt"].Value != "" {
+		t.Errorf("inputs: %+v", s.Inputs)
+	}
+	if s.Outputs["model"].Parent != "model" || s.Outputs["model"].Type != "uri_folder" || s.Outputs["extra"].Type != "uri_file" {
+		t.Errorf("outputs: %+v", s.Outputs)
+	}
+
+	// Bad nodes get a message naming the step and the input or output.
+	bad := []struct {
+		name string
+		node map[string]any
+		want string
+	}{
+		{"undeclared input", map[string]any{"inputs": map[string]any{"data": "x", "nope": "1"}}, "binds input nope"},
+		{"missing required input", map[string]any{"inputs": map[string]any{}}, "does not bind input data"},
+		{"undeclared output", map[string]any{"inputs": map[string]any{"data": "x"}, "outputs": map[string]any{"zzz": map[string]any{}}}, "binds output zzz"},
+		{"bad output", map[string]any{"inputs": map[string]any{"data": "x"}, "outputs": map[string]any{"model": 3.0}}, "output model must be"},
+		{"bad input", map[string]any{"inputs": map[string]any{"data": []any{}}}, "input data"},
+	}
+	for _, c := range bad {
+		if _, err := normalizeStep("train", c.node, spec); err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "train") {
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
+}
+
+// A pipeline whose step binds an output to a pipeline output it does not
+// declare is refused; a declared one parses with its path.
+func TestPipelineOutputBinding(t *testing.T) {
+	step := func() map[string]any {
+		return map[string]any{"type": "command", "command": "echo ${{outputs.o}}", "computeId": "cpu",
+			"outputs": map[string]any{"o": map[string]any{"jobOutputType": "uri_folder", "value": "${{parent.outputs.model}}"}}}
+	}
+	props := map[string]any{"jobType": "Pipeline", "jobs": map[string]any{"s": step()}}
+	if _, err := parsePipeline(props, nil, "/subscriptions/s/resourceGroups/g/providers/Microsoft.MachineLearningServices/workspaces/w"); err == nil ||
+		!strings.Contains(err.Error(), "pipeline output model, which the pipeline does not declare") {
+		t.Fatalf("undeclared pipeline output: %v", err)
+	}
+	props["outputs"] = map[string]any{"model": map[string]any{"jobOutputType": "uri_folder", "uri": "azureml://datastores/d/paths/m/"}}
+	pl, err := parsePipeline(props, nil, "/subscriptions/s/resourceGroups/g/providers/Microsoft.MachineLearningServices/workspaces/w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pl.Outputs["model"].URI != "azureml://datastores/d/paths/m/" || pl.Steps[0].Spec.Outputs["o"].Parent != "model" {
+		t.Fatalf("pipeline: %+v %+v", pl.Outputs, pl.Steps[0].Spec.Outputs)
+	}
+}
