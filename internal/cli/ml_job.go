@@ -97,6 +97,9 @@ func (a *app) jobBody(ctx context.Context, ws *wsCtx, spec *mlSpec) (map[string]
 			t = "uri_folder"
 		}
 		out := map[string]any{"jobOutputType": t}
+		if b, ok := v.(string); ok && strings.Contains(b, "${{") {
+			out["value"] = b // a pipeline step's ${{parent.outputs.<o>}}
+		}
 		if p, _ := m["path"].(string); p != "" {
 			out["uri"] = p
 		}

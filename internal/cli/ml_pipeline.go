@@ -67,7 +67,14 @@ func (a *app) pipelineBody(ctx context.Context, ws *wsCtx, spec *mlSpec) (map[st
 	for name, v := range spec.sub("outputs") {
 		m, _ := v.(map[string]any)
 		t, _ := m["type"].(string)
-		outputs[name] = map[string]any{"jobOutputType": firstNonEmpty(t, "uri_folder")}
+		out := map[string]any{"jobOutputType": firstNonEmpty(t, "uri_folder")}
+		if p, _ := m["path"].(string); p != "" {
+			out["uri"] = p // where a step bound to it (${{parent.outputs.<name>}}) uploads
+		}
+		if mode, _ := m["mode"].(string); mode != "" {
+			out["mode"] = mode
+		}
+		outputs[name] = out
 	}
 	props["outputs"] = outputs
 	jobs, err := a.pipelineSteps(ctx, ws, spec, spec.sub("jobs"), strings.TrimPrefix(def, "azureml:"), "")

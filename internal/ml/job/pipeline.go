@@ -555,7 +555,9 @@ func (p *Provider) runStep(ctx context.Context, r *arm.Resource, pl *pipeline, s
 			fmt.Fprintf(logf, "amlid: step %s: output %s: %v\n", st.Name, name, err)
 			return err
 		}
+		by := rd.describe()
 		if uri == "" && o.Parent != "" && target.URI == "" {
+			by = "the workspace's identity (the service stores outputs without a path)"
 			// A pipeline output without a path: the default datastore's
 			// azureml/<pipeline job>/<output>/, as a command job's (artifacts.go).
 			if uri, n, err = p.publishOutput(ctx, ws, r.Name, o.Parent, filepath.Join(dir, "outputs", name)); err != nil {
@@ -564,7 +566,7 @@ func (p *Provider) runStep(ctx context.Context, r *arm.Resource, pl *pipeline, s
 			}
 		}
 		if uri != "" {
-			fmt.Fprintf(logf, "amlid: step %s: %s: %d file(s) uploaded to %s as %s\n", st.Name, label, n, uri, rd.describe())
+			fmt.Fprintf(logf, "amlid: step %s: %s: %d file(s) uploaded to %s as %s\n", st.Name, label, n, uri, by)
 			if o.Parent != "" {
 				written[o.Parent] = map[string]any{"jobOutputType": firstNonEmpty(target.Type, "uri_folder"), "uri": uri, "mode": firstNonEmpty(target.Mode, "ReadWriteMount")}
 			}
