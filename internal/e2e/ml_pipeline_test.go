@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,6 +77,9 @@ inputs:
   census:
     type: uri_file
     path: azureml://datastores/mydata/paths/census.csv
+outputs:
+  summary:
+    type: uri_folder
 jobs:
   prep:
     type: command
@@ -88,9 +92,11 @@ jobs:
       type: managed
   train:
     type: command
-    command: echo "train rows:" $(($(wc -l < ${{inputs.data}}/clean.csv) - 1))
+    command: echo "train rows:" $(($(wc -l < ${{inputs.data}}/clean.csv) - 1)) | tee ${{outputs.rows}}/rows.txt
     inputs:
       data: ${{parent.jobs.prep.outputs.clean}}
+    outputs:
+      rows: ${{parent.outputs.summary}}
 `)
 	// What-if agrees: the only storage read is the compute's, which may.
 	if so, se, code := cyCLI("analyze", "-f", override); code != 0 || !strings.Contains(so, computeID) {
@@ -109,6 +115,11 @@ jobs:
 	}
 	if s := steps["train"]; s["status"] != "Completed" || s["principalId"] != cyID || s["identitySource"] != "pipeline" {
 		t.Fatalf("train inherits the root's user identity: %v", s)
+	}
+	// The pipeline-level output bound from train has no path: the service
+	// keeps it in the default datastore, where the job's outputs point.
+	if outs := fmt.Sprint(job["outputs"]); !strings.Contains(outs, "azureml://datastores/workspaceblobstore/paths/azureml/pl-override/summary/") {
+		t.Fatalf("pipeline output summary: %v", outs)
 	}
 
 	// 2. No root identity; a step with user_identity reads as the user:
