@@ -57,8 +57,10 @@ func (p *Provider) resolveSteps(ctx context.Context, wsID string, jobs map[strin
 				if err != nil {
 					return nil, err
 				}
+				outs, _ := m["outputs"].(map[string]any)
 				cp := copyMap(m)
 				cp["jobs"] = rs
+				cp["amlidOutputs"] = bindComponentOutputs(rs, outs)
 				delete(cp, "component")
 				out[name] = cp
 				continue
@@ -94,7 +96,8 @@ func (p *Provider) resolveSteps(ctx context.Context, wsID string, jobs map[strin
 			// The component's ${{parent.inputs.x}} are this step's inputs.
 			ins, _ := m["inputs"].(map[string]any)
 			bindComponentInputs(rs, ins)
-			cp := map[string]any{"type": "pipeline", "jobs": rs, "amlidComponentId": comp.ID}
+			outs, _ := m["outputs"].(map[string]any)
+			cp := map[string]any{"type": "pipeline", "jobs": rs, "amlidComponentId": comp.ID, "amlidOutputs": bindComponentOutputs(rs, outs)}
 			if idm, ok := m["identity"].(map[string]any); ok {
 				cp["identity"] = access.JobIdentity(idm)
 			}
@@ -103,7 +106,81 @@ func (p *Provider) resolveSteps(ctx context.Context, wsID string, jobs map[strin
 			return nil, badRequest("step %s: component %s is of type '%s': amlid runs command and pipeline components.", step, comp.ID, ct)
 		}
 	}
+	// A step that reads ${{parent.jobs.<component>.outputs.<o>}} reads the
+	// output of the component's step that produces o.
+	for _, v := range out {
+		st, _ := v.(map[string]any)
+		rewriteComponentOutputRefs(st, out)
+	}
 	return out, nil
+}
+
+// bindComponentOutputs maps a pipeline component's outputs to the inner
+// steps bound to them (${{parent.outputs.o}} inside): it returns o →
+// "<inner step>/<output>" (relative to the component) and rewrites each such
+// binding to what the component's node binds o to (${{parent.outputs.x}}
+// of the enclosing pipeline), or drops it (the output stays with its step).
+func bindComponentOutputs(steps map[string]any, nodeOuts map[string]any) map[string]any {
+	produced := map[string]any{}
+	var walk func(steps map[string]any, rel string)
+	walk = func(steps map[string]any, rel string) {
+		for _, sn := range sortedKeys(steps) {
+			st, _ := steps[sn].(map[string]any)
+			if sub, ok := st["jobs"].(map[string]any); ok {
+				walk(sub, rel+sn+"/")
+				continue
+			}
+			outs, _ := st["outputs"].(map[string]any)
+			for on, ov := range outs {
+				o, _ := ov.(map[string]any)
+				b := parentOutputRE.FindStringSubmatch(strings.TrimSpace(str(o["value"])))
+				if b == nil {
+					continue
+				}
+				produced[b[1]] = rel + sn + "/" + on
+				o = copyMap(o)
+				delete(o, "value")
+				var outer string
+				switch x := nodeOuts[b[1]].(type) {
+				case string:
+					outer = x
+				case map[string]any:
+					outer = str(x["value"])
+				}
+				if parentOutputRE.MatchString(strings.TrimSpace(outer)) {
+					o["value"] = outer
+				}
+				outs[on] = o
+			}
+		}
+	}
+	walk(steps, "")
+	return produced
+}
+
+// rewriteComponentOutputRefs points a step's inputs bound to a sibling
+// pipeline component's output at the inner step that produces it.
+// (Steps inside a component are rewritten by the resolveSteps of their own
+// level.)
+func rewriteComponentOutputRefs(st map[string]any, siblings map[string]any) {
+	ins, _ := st["inputs"].(map[string]any)
+	for name, iv := range ins {
+		in, _ := iv.(map[string]any)
+		b := bindRE.FindStringSubmatch(strings.TrimSpace(str(in["value"])))
+		if b == nil || b[2] == "" {
+			continue
+		}
+		comp, _ := siblings[b[2]].(map[string]any)
+		produced, _ := comp["amlidOutputs"].(map[string]any)
+		src := str(produced[b[3]])
+		if src == "" {
+			continue
+		}
+		i := strings.LastIndex(src, "/")
+		in = copyMap(in)
+		in["value"] = "${{parent.jobs." + b[2] + "/" + src[:i] + ".outputs." + src[i+1:] + "}}"
+		ins[name] = in
+	}
 }
 
 // loadComponent finds a component version by ARM ID (azure-ai-ml's
@@ -329,6 +406,25 @@ func bindComponentInputs(steps map[string]any, outer map[string]any) {
 			bindComponentInputs(sub, outer)
 		}
 	}
+}
+
+// deepCopy copies decoded JSON (maps and slices; values are shared).
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = deepCopy(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = deepCopy(e)
+		}
+		return out
+	}
+	return v
 }
 
 func copyMap(m map[string]any) map[string]any {

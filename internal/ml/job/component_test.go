@@ -1,6 +1,7 @@
 package job
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -82,5 +83,53 @@ func TestPipelineOutputBinding(t *testing.T) {
 	}
 	if pl.Outputs["model"].URI != "azureml://datastores/d/paths/m/" || pl.Steps[0].Spec.Outputs["o"].Parent != "model" {
 		t.Fatalf("pipeline: %+v %+v", pl.Outputs, pl.Steps[0].Spec.Outputs)
+	}
+}
+
+// A pipeline component's outputs: the inner step bound to the component's
+// output o feeds a later step that reads ${{parent.jobs.<component>.outputs.o}}
+// and, when the component's node binds o to a pipeline output, uploads there.
+func TestComponentOutputsResolve(t *testing.T) {
+	jobs := map[string]any{
+		"s": map[string]any{"type": "pipeline", "outputs": map[string]any{"o": "${{parent.outputs.mid}}"},
+			"jobs": map[string]any{"a": map[string]any{"type": "command", "command": "echo ${{outputs.prepped}}", "computeId": "cpu",
+				"outputs": map[string]any{"prepped": map[string]any{"jobOutputType": "uri_folder", "value": "${{parent.outputs.o}}"}}}}},
+		"t": map[string]any{"type": "command", "command": "cat ${{inputs.d}}", "computeId": "cpu",
+			"inputs": map[string]any{"d": map[string]any{"jobInputType": "literal", "value": "${{parent.jobs.s.outputs.o}}"}}},
+	}
+	p := &Provider{}
+	before := fmt.Sprint(jobs)
+	resolved, err := p.resolveSteps(t.Context(), "/ws", deepCopy(jobs).(map[string]any), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	props := map[string]any{"jobType": "Pipeline", "outputs": map[string]any{"mid": map[string]any{"jobOutputType": "uri_folder"}}}
+	pl, err := parsePipeline(props, resolved, "/subscriptions/s/resourceGroups/g/providers/Microsoft.MachineLearningServices/workspaces/w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(jobs) != before {
+		t.Errorf("resolving changed the body:\n%s\n%s", before, fmt.Sprint(jobs))
+	}
+	if len(pl.Steps) != 2 || pl.Steps[0].Name != "s/a" || pl.Steps[1].Name != "t" {
+		t.Fatalf("steps: %+v", pl.Steps)
+	}
+	if b := pl.Steps[1].Binds["d"]; b.Step != "s/a" || b.Output != "prepped" {
+		t.Errorf("t reads %+v, want s/a's prepped", b)
+	}
+	if o := pl.Steps[0].Spec.Outputs["prepped"]; o.Parent != "mid" {
+		t.Errorf("s/a's output should upload to the pipeline output mid: %+v", o)
+	}
+	// Not bound by the component's node: the output stays with its step.
+	delete(jobs["s"].(map[string]any), "outputs")
+	resolved, err = p.resolveSteps(t.Context(), "/ws", jobs, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pl, err = parsePipeline(props, resolved, "/subscriptions/s/resourceGroups/g/providers/Microsoft.MachineLearningServices/workspaces/w"); err != nil {
+		t.Fatal(err)
+	}
+	if o := pl.Steps[0].Spec.Outputs["prepped"]; o.Parent != "" {
+		t.Errorf("unbound component output: %+v", o)
 	}
 }

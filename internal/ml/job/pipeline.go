@@ -58,7 +58,9 @@ type pipeline struct {
 	Steps    []*pstep // in topological order
 }
 
-var bindRE = regexp.MustCompile(`^\$\{\{\s*parent\.(?:inputs\.([A-Za-z0-9_-]+)|jobs\.([A-Za-z0-9_-]+)\.outputs\.([A-Za-z0-9_-]+))\s*\}\}$`)
+// A step name may be component/step: an output of a pipeline component,
+// resolved to the inner step that produces it (component.go).
+var bindRE = regexp.MustCompile(`^\$\{\{\s*parent\.(?:inputs\.([A-Za-z0-9_-]+)|jobs\.([A-Za-z0-9_/-]+)\.outputs\.([A-Za-z0-9_-]+))\s*\}\}$`)
 
 // parsePipeline reads a pipeline job's properties: inputs, outputs,
 // identity, settings.default_compute and the jobs map (steps, pipeline
@@ -166,9 +168,9 @@ func parsePipeline(props, resolved map[string]any, wsID string) (*pipeline, erro
 				if o.Parent == "" {
 					continue
 				}
-				if inComp {
-					return badRequest("step %s: output %s is bound to ${{parent.outputs.%s}}: amlid binds pipeline outputs from top-level steps only.", st.Name, on, o.Parent)
-				}
+				// Inside a component the binding was rewritten to the
+				// pipeline output its component's output is bound to, or
+				// dropped (component.go, bindComponentOutputs).
 				if _, ok := pl.Outputs[o.Parent]; !ok {
 					return badRequest("step %s: output %s is bound to the pipeline output %s, which the pipeline does not declare (outputs:).", st.Name, on, o.Parent)
 				}
@@ -268,7 +270,9 @@ func identityName(id jobIdentity) string {
 func (p *Provider) validatePipeline(ctx context.Context, w *arm.Write) error {
 	wsID := w.ID.Parent().String()
 	jobs, _ := w.New.Properties["jobs"].(map[string]any)
-	resolved, err := p.resolveSteps(ctx, wsID, jobs, "")
+	// On a copy: the stored body stays as the client sent it.
+	cp, _ := deepCopy(jobs).(map[string]any)
+	resolved, err := p.resolveSteps(ctx, wsID, cp, "")
 	if err != nil {
 		return err
 	}
