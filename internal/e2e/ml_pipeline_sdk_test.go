@@ -123,6 +123,19 @@ func TestSDKPipelineStepIdentities(t *testing.T) {
 	if blob := mustRead(t, got); !strings.Contains(blob, "model over 2 rows of age,workclass,income") {
 		t.Fatalf("the pipeline output in storage: %q", blob)
 	}
+	// A pipeline component (nested @dsl.pipeline) under a user-identity
+	// pipeline: its step sets no identity and reads as the compute (DS-6);
+	// the top-level step inherits the user's. The component's output feeds
+	// it; its output, without a path, lands in the default datastore.
+	nested := lastJSON(t, in.python(t, user, filepath.Join("testdata", "ml", "job", "sdk", "pipeline", "nested.py"), "sdkpl-rg", "sdkpl-ws", "cpu-cluster"))
+	nestedName, _ := nested["name"].(string)
+	if st := steps(nestedName); nested["status"] != "Completed" ||
+		st["inner/prep_step"]["principalId"] != computeOID || st["inner/prep_step"]["identitySource"] != "compute" ||
+		st["train_step"]["principalId"] != userOID || st["train_step"]["identitySource"] != "pipeline" ||
+		fmt.Sprint(nested["outputs"]) != "map[model:azureml://datastores/workspaceblobstore/paths/azureml/"+nestedName+"/model/]" {
+		t.Fatalf("nested pipeline: %v\nsteps: %v", nested, st)
+	}
+
 	// jobs.download: the pipeline's output by name and its logs.
 	dl := lastJSON(t, in.python(t, user, filepath.Join("testdata", "ml", "job", "sdk", "download.py"), "sdkpl-rg", "sdkpl-ws", name, t.TempDir(), "model"))
 	files, _ := dl["files"].(map[string]any)
