@@ -97,6 +97,10 @@ func TestSDKPipelineStepIdentities(t *testing.T) {
 		props["amlid.step.prep_step.status"] != "Completed" || props["amlid.step.train_step.status"] != "Failed" {
 		t.Fatalf("pipeline with the user's step refused:\n%s", out)
 	}
+	children := fmt.Sprint(res["children"])
+	if want := fmt.Sprintf("map[prep_step:map[principalId:%s status:Completed] train_step:map[principalId:%s status:Failed]]", computeOID, userOID); children != want {
+		t.Fatalf("jobs.list(parent_job_name=…): %s, want %s", children, want)
+	}
 	st := steps(res["name"].(string))
 	if st["prep_step"]["principalId"] != computeOID || st["prep_step"]["identitySource"] != "step" ||
 		st["train_step"]["principalId"] != userOID || st["train_step"]["status"] != "Failed" {

@@ -110,6 +110,12 @@ func (p *Provider) RunHistoryHandler(authn func(*http.Request) (*arm.Caller, err
 				det["error"] = map[string]any{"error": map[string]any{"code": "UserError", "message": str(job.Properties["amlidMessage"])}}
 			}
 			writeJSON(w, http.StatusOK, det)
+		case tail == "children":
+			job, ok := p.readableJob(w, r, authn, wsID, runID)
+			if !ok {
+				return
+			}
+			writeJSON(w, http.StatusOK, map[string]any{"value": childRuns(job)})
 		case tail == "logs/"+logName:
 			q := r.URL.Query()
 			exp, _ := strconv.ParseInt(q.Get("se"), 10, 64)
@@ -261,6 +267,32 @@ func (p *Provider) readableJob(w http.ResponseWriter, r *http.Request, authn fun
 		return nil, false
 	}
 	return job, true
+}
+
+// childRuns are a pipeline job's steps as run history's child runs
+// (ml_client.jobs.list(parent_job_name=…)): each step's status, compute,
+// and in properties the identity DS-6 chose and its principal. amlid runs
+// steps inside the pipeline job, so a child's runId (<job>_<step>) names no
+// job of its own. A command job has no children.
+func childRuns(job *arm.Resource) []any {
+	steps, _ := job.Properties["steps"].([]any)
+	out := make([]any, 0, len(steps))
+	for _, v := range steps {
+		st, _ := v.(map[string]any)
+		name := str(st["name"])
+		run := map[string]any{"runId": job.Name + "_" + strings.ReplaceAll(name, "/", "_"), "parentRunId": job.Name, "rootRunId": job.Name,
+			"displayName": name, "status": str(st["status"]), "runType": "azureml.StepRun",
+			"properties": map[string]string{"azureml.nodeid": name, "amlid.identity": str(st["identity"]),
+				"amlid.identitySource": str(st["identitySource"]), "amlid.principalId": str(st["principalId"])}}
+		if c := str(st["compute"]); c != "" {
+			run["compute"] = map[string]any{"target": c[strings.LastIndex(c, "/")+1:]}
+		}
+		if e := str(st["error"]); e != "" {
+			run["error"] = map[string]any{"error": map[string]any{"code": "UserError", "message": e}}
+		}
+		out = append(out, run)
+	}
+	return out
 }
 
 // logName is the log file Azure's common runtime names (user_logs/std_log.txt).

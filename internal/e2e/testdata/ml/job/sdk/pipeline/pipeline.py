@@ -3,8 +3,8 @@
 # load_component step that reads as the submitting user (rule DS-6: each
 # step's identity wins), with a pipeline-level output bound from the second
 # step. Usage: pipeline.py <group> <workspace> <compute> <output path>
-# Prints the job's name, final status, stream failure, step properties and
-# outputs as JSON on the last line.
+# Prints the job's name, final status, stream failure, step properties, child
+# runs (jobs.list(parent_job_name=…)) and outputs as JSON on the last line.
 import json
 import os
 import sys
@@ -47,6 +47,9 @@ except Exception as e:  # a failed job raises JobException after streaming
     failure = str(e)
 sys.stdout.flush()
 final = ml_client.jobs.get(job.name)
+# The steps as child runs, as the studio lists them.
+children = {c.display_name: {"status": c.status, "principalId": c.properties.get("amlid.principalId")}
+            for c in ml_client.jobs.list(parent_job_name=job.name)}
 print(json.dumps({"name": job.name, "status": final.status, "failure": failure,
-                  "properties": dict(final.properties), "steps": sorted(final.jobs),
+                  "properties": dict(final.properties), "steps": sorted(final.jobs), "children": children,
                   "outputs": {k: v.path for k, v in final.outputs.items()}}))
