@@ -30,9 +30,37 @@ func (p *Provider) registerComponents(reg *arm.Registry) {
 	reg.Register(&arm.ResourceType{
 		Namespace: ml.Namespace, Path: "workspaces/components/versions", APIVersions: ml.MLAPIVersions,
 		CreateStatus: http.StatusOK, Name: assetName,
-		Prepare:  p.prepareAssetVersion,
-		Validate: p.validateComponentVersion,
+		Prepare:    p.prepareAssetVersion,
+		Validate:   p.validateComponentVersion,
+		ListFilter: p.latestOnly,
 	})
+}
+
+// latestOnly honours the one ordering azure-ai-ml asks of a version list:
+// $orderBy=createdtime desc with $top=1, its "latest" label
+// (components.get(name, label="latest"), azureml:<name>@latest). The list
+// then holds the most recently created version only. Other lists are in
+// version order.
+func (p *Provider) latestOnly(c *arm.Call, r *arm.Resource) bool {
+	q := c.R.URL.Query()
+	if !strings.EqualFold(strings.Join(strings.Fields(q.Get("$orderBy")), " "), "createdtime desc") || q.Get("$top") != "1" {
+		return true
+	}
+	id, err := arm.ParseID(r.ID)
+	if err != nil || r.SystemData == nil {
+		return true
+	}
+	recs, err := p.Store.List(c.Ctx(), arm.KindResource, store.ListOptions{KeyPrefix: id.Parent().Key() + "/versions/"})
+	if err != nil {
+		return true
+	}
+	for _, rec := range recs {
+		v, err := arm.DecodeResource(rec.Value)
+		if err == nil && v.SystemData != nil && v.SystemData.CreatedAt.After(r.SystemData.CreatedAt) {
+			return false
+		}
+	}
+	return true
 }
 
 // validateComponentVersion checks a component's spec: a command component
