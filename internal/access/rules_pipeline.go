@@ -61,6 +61,9 @@ func DS6(ctx context.Context, src Source, job *arm.Resource) (Result, error) {
 	rootID, _ := job.Prop("identity").(map[string]any)
 	settings, _ := job.Prop("settings").(map[string]any)
 	def, _ := settings["default_compute"].(string)
+	if def == "" {
+		def = job.StringProp("computeId") // azure-ai-ml sends the pipeline's compute there
+	}
 	var walk func(jobs map[string]any, level string, inComp bool) error
 	walk = func(jobs map[string]any, level string, inComp bool) error {
 		names := make([]string, 0, len(jobs))
