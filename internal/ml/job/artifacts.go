@@ -122,6 +122,9 @@ func (p *Provider) publishLogs(ctx context.Context, jobID string) {
 // datastore (azureml/<job>/<output>/) and returns its azureml:// URI ("" when
 // the output folder is empty).
 func (p *Provider) publishOutput(ctx context.Context, ws *arm.Resource, job, output, local string) (string, int, error) {
+	if !ioName.MatchString(output) {
+		return "", 0, fmt.Errorf("the output name %q is not letters, digits, '_' and '-'", output)
+	}
 	cc, err := p.datastoreClient(ctx, ws, datastore.DefaultDatastore)
 	if err != nil {
 		return "", 0, err

@@ -133,3 +133,26 @@ func TestComponentOutputsResolve(t *testing.T) {
 		t.Errorf("unbound component output: %+v", o)
 	}
 }
+
+// Input and output names are folders (of the job's folder, of an output's
+// default path): they may not climb out.
+func TestOutputNamesAreFolders(t *testing.T) {
+	props := map[string]any{"jobType": "Command", "command": "true", "computeId": "c",
+		"outputs": map[string]any{"../other/out": map[string]any{"jobOutputType": "uri_folder"}}}
+	if _, err := parseSpec(props); err == nil || !strings.Contains(err.Error(), "output name") {
+		t.Errorf("command job: %v", err)
+	}
+	props["outputs"] = nil
+	props["inputs"] = map[string]any{"../../in": map[string]any{"jobInputType": "literal", "value": "1"}}
+	if _, err := parseSpec(props); err == nil || !strings.Contains(err.Error(), "input name") {
+		t.Errorf("command job input: %v", err)
+	}
+	pl := map[string]any{"jobType": "Pipeline", "outputs": map[string]any{"a/../../b": map[string]any{}},
+		"jobs": map[string]any{"s": map[string]any{"command": "true", "computeId": "c"}}}
+	if _, err := parsePipeline(pl, nil, "/ws"); err == nil || !strings.Contains(err.Error(), "output name") {
+		t.Errorf("pipeline: %v", err)
+	}
+	if _, _, err := (&Provider{}).publishOutput(t.Context(), nil, "job", "../x", t.TempDir()); err == nil {
+		t.Errorf("publishOutput accepted ../x")
+	}
+}

@@ -82,6 +82,9 @@ func parsePipeline(props, resolved map[string]any, wsID string) (*pipeline, erro
 			if m == nil {
 				return nil, badRequest("properties.outputs.%s must be an object.", name)
 			}
+			if !ioName.MatchString(name) {
+				return nil, badRequest("The pipeline output name %q is not valid: use letters, digits, '_' and '-'.", name)
+			}
 			pl.Outputs[name] = output{Type: str(m["jobOutputType"]), URI: str(m["uri"]), Mode: str(m["mode"])}
 		}
 	}

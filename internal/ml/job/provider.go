@@ -151,6 +151,10 @@ type output struct {
 	Parent string
 }
 
+// ioName is what an input or output may be named (${{inputs.<name>}}); an
+// output's name is also a folder of its default path (artifacts.go).
+var ioName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,255}$`)
+
 var parentOutputRE = regexp.MustCompile(`^\$\{\{\s*parent\.outputs\.([A-Za-z0-9_-]+)\s*\}\}$`)
 
 // jobIdentity is properties.identity: UserIdentity, Managed (optionally one
@@ -185,6 +189,9 @@ func parseSpec(props map[string]any) (*spec, error) {
 			if m == nil {
 				return nil, badRequest("properties.inputs.%s must be an object.", name)
 			}
+			if !ioName.MatchString(name) {
+				return nil, badRequest("The input name %q is not valid: use letters, digits, '_' and '-'.", name)
+			}
 			in := input{Type: str(m["jobInputType"]), URI: str(m["uri"]), Mode: str(m["mode"]), Value: str(m["value"])}
 			if in.Type == "" {
 				return nil, badRequest("properties.inputs.%s.jobInputType is required (uri_file, uri_folder, literal, …).", name)
@@ -197,6 +204,9 @@ func parseSpec(props map[string]any) (*spec, error) {
 			m, _ := v.(map[string]any)
 			if m == nil {
 				return nil, badRequest("properties.outputs.%s must be an object.", name)
+			}
+			if !ioName.MatchString(name) {
+				return nil, badRequest("The output name %q is not valid: use letters, digits, '_' and '-'.", name)
 			}
 			o := output{Type: str(m["jobOutputType"]), URI: str(m["uri"]), Mode: str(m["mode"])}
 			if b := parentOutputRE.FindStringSubmatch(strings.TrimSpace(str(m["value"]))); b != nil {
