@@ -233,6 +233,32 @@ jobs:
 	if code == 0 || !strings.Contains(se, "step one failed") || !strings.Contains(se, "exited with status 4") {
 		t.Fatalf("failing step: exit %d\n%s\n%s", code, so, se)
 	}
+	// settings.continue_on_step_failure: after step one fails, the
+	// independent step two still runs; three, which reads one's output, does
+	// not. The pipeline ends Failed naming step one.
+	so, se, code = in.cli(cfg, "ml", "job", "create", "-f", write("continue.yml", `type: pipeline
+settings:
+  default_compute: azureml:cpu-cluster
+  continue_on_step_failure: true
+jobs:
+  one:
+    command: echo failing; exit 4
+    outputs:
+      o:
+  two:
+    command: echo independent-step-ran
+  three:
+    command: ls ${{inputs.x}}
+    inputs:
+      x: ${{parent.jobs.one.outputs.o}}
+`), "--name", "pl-continue", "--stream")
+	if code == 0 || !strings.Contains(se, "step one failed") || !strings.Contains(so, "independent-step-ran") {
+		t.Fatalf("continue_on_step_failure: exit %d\n%s\n%s", code, so, se)
+	}
+	if _, steps := show("pl-continue"); steps["one"]["status"] != "Failed" || steps["two"]["status"] != "Completed" ||
+		steps["three"]["status"] != "NotStarted" || !strings.Contains(fmt.Sprint(steps["three"]["error"]), "depends on step one") {
+		t.Fatalf("continue_on_step_failure steps: %v", steps)
+	}
 	// Cancel while a step runs: the pipeline and the step end Canceled and
 	// the step's processes are gone.
 	in.mustCLI(cfg, "ml", "job", "create", "-f", write("sleep.yml", "type: pipeline\nsettings:\n  default_compute: azureml:cpu-cluster\njobs:\n  nap:\n    command: echo started-amlid-pipeline-cancel-probe; sleep 300\n"), "--name", "pl-sleepy")

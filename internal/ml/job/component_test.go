@@ -156,3 +156,22 @@ func TestOutputNamesAreFolders(t *testing.T) {
 		t.Errorf("publishOutput accepted ../x")
 	}
 }
+
+// azure-ai-ml's pipeline settings: default_datastore as an ARM ID, and
+// continue_on_step_failure.
+func TestPipelineSettings(t *testing.T) {
+	props := map[string]any{"jobType": "Pipeline", "settings": map[string]any{"_source": "DSL", "continue_on_step_failure": true,
+		"default_datastore": "/subscriptions/s/resourceGroups/g/providers/Microsoft.MachineLearningServices/workspaces/w/datastores/mydata"},
+		"jobs": map[string]any{"s": map[string]any{"command": "true", "computeId": "c"}}}
+	pl, err := parsePipeline(props, nil, "/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pl.DefaultDatastore != "mydata" || !pl.ContinueOnStepFailure {
+		t.Errorf("settings: %+v", pl)
+	}
+	props["settings"] = map[string]any{"default_datastore": "azureml:../../x y"}
+	if _, err := parsePipeline(props, nil, "/ws"); err == nil || !strings.Contains(err.Error(), "default_datastore") {
+		t.Errorf("bad default_datastore: %v", err)
+	}
+}

@@ -27,6 +27,7 @@ import (
 	"github.com/amlid/amlid/internal/access/catalog"
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/ml"
+	"github.com/amlid/amlid/internal/ml/datastore"
 )
 
 func isPipeline(props map[string]any) bool {
@@ -56,6 +57,12 @@ type pipeline struct {
 	Outputs  map[string]output // pipeline-level outputs, bound from steps
 	Identity jobIdentity
 	Steps    []*pstep // in topological order
+	// settings.default_datastore (a name): where outputs without a path
+	// go ("" : the workspace's default datastore, artifacts.go).
+	DefaultDatastore string
+	// settings.continue_on_step_failure: after a failed step, the steps
+	// that do not depend on it still run.
+	ContinueOnStepFailure bool
 }
 
 // A step name may be component/step: an output of a pipeline component,
@@ -98,6 +105,21 @@ func parsePipeline(props, resolved map[string]any, wsID string) (*pipeline, erro
 	}
 	settings, _ := props["settings"].(map[string]any)
 	defCompute := firstNonEmpty(str(settings["default_compute"]), str(settings["defaultCompute"]), str(props["computeId"]))
+	if ds := strings.TrimPrefix(firstNonEmpty(str(settings["default_datastore"]), str(settings["defaultDatastore"])), "azureml:"); ds != "" {
+		// azure-ai-ml sends the datastore's ARM ID, YAML its name.
+		pl.DefaultDatastore = ds[strings.LastIndex(ds, "/")+1:]
+		if !ioName.MatchString(pl.DefaultDatastore) {
+			return nil, badRequest("settings.default_datastore %q does not name a datastore.", ds)
+		}
+	}
+	for _, k := range []string{"continue_on_step_failure", "continueOnStepFailure"} {
+		switch v := settings[k].(type) {
+		case bool:
+			pl.ContinueOnStepFailure = v
+		case string:
+			pl.ContinueOnStepFailure = strings.EqualFold(v, "true")
+		}
+	}
 	jobs, _ := props["jobs"].(map[string]any)
 	if resolved != nil {
 		jobs = resolved
@@ -301,6 +323,11 @@ func (p *Provider) validatePipeline(ctx context.Context, w *arm.Write) error {
 			}
 		}
 	}
+	if pl.DefaultDatastore != "" {
+		if _, err := p.Data.Resolve(ctx, wsID, "azureml://datastores/"+pl.DefaultDatastore+"/paths/x"); err != nil {
+			return badRequest("settings.default_datastore: %v", err)
+		}
+	}
 	for name, in := range pl.Inputs {
 		if in.URI == "" {
 			continue
@@ -408,7 +435,16 @@ func (p *Provider) executePipeline(ctx context.Context, r *arm.Resource) (string
 		}
 		_ = p.setProp(context.Background(), r.ID, "outputs", merged)
 	}()
+	var failed []string
+	broken := map[string]bool{} // steps failed, or not run since one they depend on failed
 	for i, st := range pl.Steps {
+		if dep := firstBroken(st.Deps, broken); dep != "" {
+			broken[st.Name] = true
+			steps[i]["error"] = "not run: it depends on step " + dep + ", which did not complete"
+			save()
+			fmt.Fprintf(logf, "amlid: pipeline %s: step %s not run (it depends on %s)\n", r.Name, st.Name, dep)
+			continue
+		}
 		steps[i]["status"] = Running
 		save()
 		fmt.Fprintf(logf, "amlid: pipeline %s: step %s starts\n", r.Name, st.Name)
@@ -422,14 +458,31 @@ func (p *Provider) executePipeline(ctx context.Context, r *arm.Resource) (string
 			steps[i]["status"], steps[i]["error"] = Failed, err.Error()
 			save()
 			fmt.Fprintf(logf, "amlid: step %s failed: %v\n", st.Name, err)
-			return Failed, fmt.Sprintf("step %s failed: %v", st.Name, err)
+			if !pl.ContinueOnStepFailure {
+				return Failed, fmt.Sprintf("step %s failed: %v", st.Name, err)
+			}
+			failed = append(failed, fmt.Sprintf("step %s failed: %v", st.Name, err))
+			broken[st.Name] = true
+			continue
 		}
 		steps[i]["status"] = Completed
 		save()
 		fmt.Fprintf(logf, "amlid: pipeline %s: step %s Completed\n", r.Name, st.Name)
 	}
 	_ = p.setStatus(ctx, r.ID, Finalizing, "")
+	if len(failed) > 0 {
+		return Failed, strings.Join(failed, "\n")
+	}
 	return Completed, ""
+}
+
+func firstBroken(deps []string, broken map[string]bool) string {
+	for _, d := range deps {
+		if broken[d] {
+			return d
+		}
+	}
+	return ""
 }
 
 // runStep runs one command step on its compute's nodes with the identity
@@ -563,6 +616,15 @@ func (p *Provider) runStep(ctx context.Context, r *arm.Resource, pl *pipeline, s
 			return err
 		}
 		by := rd.describe()
+		if uri == "" && o.Parent != "" && target.URI == "" && pl.DefaultDatastore != "" && !strings.EqualFold(pl.DefaultDatastore, datastore.DefaultDatastore) {
+			// settings.default_datastore: written there as the step's
+			// identity (DS-5), as an output with that path would be.
+			target.URI = "azureml://datastores/" + pl.DefaultDatastore + "/paths/" + defaultOutputPath(r.Name, o.Parent)
+			if uri, n, err = p.uploadOutput(ctx, wsID, comp, rd, r.Name, label, target, filepath.Join(dir, "outputs", name)); err != nil {
+				fmt.Fprintf(logf, "amlid: step %s: output %s: %v\n", st.Name, name, err)
+				return err
+			}
+		}
 		if uri == "" && o.Parent != "" && target.URI == "" {
 			by = "the workspace's identity (the service stores outputs without a path)"
 			// A pipeline output without a path: the default datastore's
