@@ -64,8 +64,11 @@ func DS6(ctx context.Context, src Source, job *arm.Resource) (Result, error) {
 	if def == "" {
 		def = job.StringProp("computeId") // azure-ai-ml sends the pipeline's compute there
 	}
-	var walk func(jobs map[string]any, level string, inComp bool) error
-	walk = func(jobs map[string]any, level string, inComp bool) error {
+	// parentIns are what ${{parent.inputs.x}} names at a level: the root's
+	// inputs; inside a component registered on its own (azure-ai-ml's
+	// componentId), the inputs its step binds.
+	var walk func(jobs map[string]any, level string, inComp bool, parentIns map[string]any) error
+	walk = func(jobs map[string]any, level string, inComp bool, parentIns map[string]any) error {
 		names := make([]string, 0, len(jobs))
 		for n := range jobs {
 			names = append(names, n)
@@ -75,7 +78,27 @@ func DS6(ctx context.Context, src Source, job *arm.Resource) (Result, error) {
 			step, _ := jobs[name].(map[string]any)
 			if t, _ := step["type"].(string); strings.EqualFold(t, "pipeline") {
 				sub, _ := step["jobs"].(map[string]any)
-				if err := walk(sub, level+name+"/", true); err != nil {
+				subIns := parentIns
+				if cid, _ := step["componentId"].(string); sub == nil && cid != "" {
+					c, err := src.Get(ctx, strings.TrimPrefix(cid, "azureml:"))
+					if err != nil {
+						return fmt.Errorf("rule DS-6, step %s: its component %s: %v", level+name, cid, err)
+					}
+					spec, _ := c.Prop("componentSpec").(map[string]any)
+					sub, _ = spec["jobs"].(map[string]any)
+					subIns = map[string]any{}
+					stepIns, _ := step["inputs"].(map[string]any)
+					for in, v := range stepIns {
+						m, _ := v.(map[string]any)
+						val, _ := m["value"].(string)
+						if b := parentInput.FindStringSubmatch(strings.TrimSpace(val)); b != nil {
+							subIns[in] = parentIns[b[1]]
+						} else {
+							subIns[in] = m
+						}
+					}
+				}
+				if err := walk(sub, level+name+"/", true, subIns); err != nil {
 					return err
 				}
 				continue
@@ -93,7 +116,7 @@ func DS6(ctx context.Context, src Source, job *arm.Resource) (Result, error) {
 				m, _ := v.(map[string]any)
 				val, _ := m["value"].(string)
 				if b := parentInput.FindStringSubmatch(strings.TrimSpace(val)); b != nil {
-					ins[in] = rootIns[b[1]]
+					ins[in] = parentIns[b[1]]
 				} else {
 					ins[in] = m
 				}
@@ -120,7 +143,7 @@ func DS6(ctx context.Context, src Source, job *arm.Resource) (Result, error) {
 		return nil
 	}
 	jobs, _ := job.Prop("jobs").(map[string]any)
-	return res, walk(jobs, "", false)
+	return res, walk(jobs, "", false, rootIns)
 }
 
 func firstNonEmptyStr(ss ...string) string {

@@ -139,6 +139,13 @@ func TestSDKPipelineStepIdentities(t *testing.T) {
 		fmt.Sprint(nested["outputs"]) != "map[model:azureml://datastores/workspaceblobstore/paths/azureml/"+nestedName+"/model/]" {
 		t.Fatalf("nested pipeline: %v\nsteps: %v", nested, st)
 	}
+	// The analyzer reads the same DS-6 from the job as submitted (the
+	// component's step through its registered component).
+	jobID := strings.TrimSpace(in.mustCLI(cfg, "ml", "job", "show", "-n", nestedName, "--query", "id", "-o", "tsv"))
+	if so, se, code := in.cli(cfg, "analyze", "--resource", jobID, "-o", "json"); code != 0 ||
+		!strings.Contains(so, "step inner/prep_step (identity from the compute, DS-6)") || !strings.Contains(so, "step train_step (identity from the pipeline, DS-6)") {
+		t.Fatalf("analyze the nested pipeline: exit %d\n%s\n%s", code, so, se)
+	}
 
 	// jobs.download: the pipeline's output by name and its logs.
 	dl := lastJSON(t, in.python(t, user, filepath.Join("testdata", "ml", "job", "sdk", "download.py"), "sdkpl-rg", "sdkpl-ws", name, t.TempDir(), "model"))
