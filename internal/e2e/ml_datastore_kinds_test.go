@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -234,4 +235,175 @@ func TestDatastoreKindsSDK(t *testing.T) {
 	if sec, err := dc.ListSecrets(ctx, "kinds-rg", "kinds-ws", "blob_sas", nil); err != nil || *sec.DatastoreSecretsClassification.(*armmachinelearning.SasDatastoreSecrets).SasToken != sasToken {
 		t.Fatalf("the SAS after an update without secrets: %v", err)
 	}
+}
+
+// Data asset versions through armmachinelearning v4 (issue 18 item 3, and
+// the "bad input" bullet): uri_file, uri_folder and mltable over a
+// datastore, https:// and wasbs:// URLs; refused with 400 naming the
+// reason: '..' (also percent-encoded) and backslashes, an unknown
+// datastore, a path naming another asset, an unknown type, a uri_file
+// ending in '/', a changed path. Then malformed datastore, data and
+// preview bodies: every one a 4xx, never a 5xx, and amlid keeps serving.
+func TestDataVersionsSDKBadInput(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	ctx := t.Context()
+	cfg := t.TempDir()
+	admin := in.credential(t, in.Boot.TenantID, in.Boot.ClientID, in.Boot.ClientSecret)
+	in.mustCLI(cfg, "group", "create", "-n", "dv-rg", "-l", "eastus")
+	ws := mustJSON(t, in.mustCLI(cfg, "ml", "workspace", "create", "-n", "dv-ws", "-g", "dv-rg"))
+	wsID := ws["id"].(string)
+	dv, err := armmachinelearning.NewDataVersionsClient(in.State.SubscriptionID, admin, in.armOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(name, version string, props armmachinelearning.DataVersionBasePropertiesClassification) (armmachinelearning.DataVersionBase, error) {
+		r, err := dv.CreateOrUpdate(ctx, "dv-rg", "dv-ws", name, version, armmachinelearning.DataVersionBase{Properties: props}, nil)
+		return r.DataVersionBase, err
+	}
+	file := func(uri string) *armmachinelearning.URIFileDataVersion {
+		return &armmachinelearning.URIFileDataVersion{DataType: to.Ptr(armmachinelearning.DataTypeURIFile), DataURI: to.Ptr(uri)}
+	}
+	good := map[string]armmachinelearning.DataVersionBasePropertiesClassification{
+		"afile":   file("azureml://datastores/workspaceblobstore/paths/data/a.csv"),
+		"afolder": &armmachinelearning.URIFolderDataVersion{DataType: to.Ptr(armmachinelearning.DataTypeURIFolder), DataURI: to.Ptr("azureml://datastores/workspaceblobstore/paths/data/")},
+		"atable":  &armmachinelearning.MLTableData{DataType: to.Ptr(armmachinelearning.DataTypeMltable), DataURI: to.Ptr("azureml://datastores/workspaceblobstore/paths/tables/")},
+		"long":    file("azureml://subscriptions/" + in.State.SubscriptionID + "/resourcegroups/dv-rg/workspaces/dv-ws/datastores/workspaceblobstore/paths/data/a.csv"),
+		"https":   file("https://somedata.blob.core.windows.net/c1/a.csv"),
+		"wasbs":   file("wasbs://c1@somedata.blob.core.windows.net/a.csv"),
+	}
+	for name, props := range good {
+		got, err := put(name, "1", props)
+		if err != nil {
+			t.Fatalf("data version %s: %v", name, err)
+		}
+		if *got.Properties.GetDataVersionBaseProperties().DataType != *props.GetDataVersionBaseProperties().DataType {
+			t.Fatalf("data version %s: %+v", name, got.Properties)
+		}
+	}
+	if _, ok := mustGet(t, dv, "atable").Properties.(*armmachinelearning.MLTableData); !ok {
+		t.Fatal("the mltable version does not read back as MLTableData")
+	}
+	bad := []struct {
+		name  string
+		props armmachinelearning.DataVersionBasePropertiesClassification
+		want  string
+	}{
+		{"climb", file("azureml://datastores/workspaceblobstore/paths/a/../../b.csv"), "'..' is not allowed"},
+		{"climbenc", file("azureml://datastores/workspaceblobstore/paths/a/%2e%2e/%2E%2E/b.csv"), "'..' is not allowed"},
+		{"climbhttps", file("https://somedata.blob.core.windows.net/c1/../c2/a.csv"), "'..' is not allowed"},
+		{"backslash", file(`azureml://datastores/workspaceblobstore/paths/a\b.csv`), "backslashes"},
+		{"nosuchds", file("azureml://datastores/nosuch/paths/a.csv"), "no datastore 'nosuch'"},
+		{"asset", file("azureml:afile:1"), "names another data asset"},
+		{"http", file("http://somedata.blob.core.windows.net/c1/a.csv"), "over https only"},
+		{"s3", file("s3://bucket/a.csv"), "not a data reference"},
+		{"folderasfile", file("azureml://datastores/workspaceblobstore/paths/data/"), "must point at a file"},
+		{"nopath", &armmachinelearning.URIFileDataVersion{DataType: to.Ptr(armmachinelearning.DataTypeURIFile)}, "dataUri is required"},
+	}
+	for _, b := range bad {
+		_, err := put(b.name, "1", b.props)
+		if code, ec := respCode(err); code != http.StatusBadRequest || ec != "UserError" || !strings.Contains(errMessage(err), b.want) {
+			t.Errorf("%s: want 400 UserError naming %q, got %v", b.name, b.want, err)
+		}
+	}
+	// A version's path cannot change.
+	_, err = put("afile", "1", file("azureml://datastores/workspaceblobstore/paths/data/other.csv"))
+	if code, _ := respCode(err); code != http.StatusBadRequest || !strings.Contains(errMessage(err), "Create a new version") {
+		t.Errorf("changing a version's path: %v", err)
+	}
+	// Unknown asset and version: 404.
+	if _, err := dv.Get(ctx, "dv-rg", "dv-ws", "nosuch", "1", nil); func() int { c, _ := respCode(err); return c }() != http.StatusNotFound {
+		t.Errorf("GET of an unknown data asset: %v", err)
+	}
+
+	// Malformed bodies: a 4xx each naming what is wrong, never a 5xx (nor
+	// a panic). A real account, so checks run past the account lookup.
+	in.mustCLI(cfg, "storage", "account", "create", "-n", "dvdata", "-g", "dv-rg")
+	ds := wsID + "/datastores/"
+	blob := `"datastoreType": "AzureBlob", "accountName": "dvdata", "containerName": "cont1"`
+	dver := wsID + "/data/d%d/versions/1"
+	n := 0
+	for _, m := range []struct{ method, path, body, want string }{
+		{"PUT", ds + "m1", `not json`, "could not be deserialized"},
+		{"PUT", ds + "m1", `[]`, "must be of type object"},
+		{"PUT", ds + "m1", `{}`, "needs a properties object"},
+		{"PUT", ds + "m1", `{"properties": "AzureBlob"}`, "needs a properties object"},
+		{"PUT", ds + "m1", `{"properties": null}`, "needs a properties object"},
+		{"PUT", ds + "m1", `{"properties": {"datastoreType": 7}}`, "Unknown datastoreType '7'"},
+		{"PUT", ds + "m1", `{"properties": {"datastoreType": "AmazonS3", "accountName": "dvdata"}}`, "Unknown datastoreType 'AmazonS3'"},
+		{"PUT", ds + "m1", `{"properties": {"datastoreType": "AzureBlob", "accountName": ["a"], "containerName": "c"}}`, "needs properties.accountName"},
+		{"PUT", ds + "m1", `{"properties": {"datastoreType": "AzureBlob", "accountName": "Not_An_Account", "containerName": "c"}}`, "is not a storage account name"},
+		{"PUT", ds + "m1", `{"properties": {"datastoreType": "AzureBlob", "accountName": "dvdata", "containerName": {}}}`, "needs properties.containerName"},
+		{"PUT", ds + "m1", `{"properties": {"datastoreType": "AzureBlob", "accountName": "nosuchacct", "containerName": "c"}}`, "storage account 'nosuchacct' does not exist"},
+		{"PUT", ds + "m1", `{"properties": {` + blob + `, "credentials": "AccountKey"}}`, "credentials must be an object"},
+		{"PUT", ds + "m1", `{"properties": {` + blob + `, "credentials": {"credentialsType": 3}}}`, "credentialsType must be a string"},
+		{"PUT", ds + "m1", `{"properties": {` + blob + `, "credentials": {"credentialsType": "Kerberos"}}}`, "Unknown credentials.credentialsType"},
+		{"PUT", ds + "m1", `{"properties": {` + blob + `, "credentials": {"credentialsType": "AccountKey"}}}`, "need credentials.secrets.key"},
+		{"PUT", ds + "m1", `{"properties": {` + blob + `, "credentials": {"credentialsType": "AccountKey", "secrets": "k"}}}`, "secrets must be an object"},
+		{"PUT", ds + "m1", `{"properties": {` + blob + `, "credentials": {"credentialsType": "AccountKey", "secrets": {"key": 12}}}}`, "secrets.key must be a string"},
+		{"PUT", ds + "m1", `{"properties": {` + blob + `, "credentials": {"credentialsType": "AccountKey", "secrets": {"key": "not base64!"}}}}`, "not a storage account key"},
+		{"PUT", ds + "m1", `{"properties": {` + blob + `, "credentials": {"credentialsType": "AccountKey", "secrets": {"sasToken": "sv=1&sig=x"}}}}`, "secrets.sasToken belongs to Sas"},
+		{"PUT", ds + "m1", `{"properties": {` + blob + `, "credentials": {"credentialsType": "Sas", "secrets": {"sasToken": "sv=2021"}}}}`, "no sig= signature"},
+		{"PUT", ds + "m1", `{"properties": {` + blob + `, "credentials": {"credentialsType": "Sas", "secrets": {"secretsType": "AccountKey", "sasToken": "sv=1&sig=x"}}}}`, "they must match"},
+		{"PUT", ds + "m1", `{"properties": {` + blob + `, "credentials": {"credentialsType": "ServicePrincipal", "secrets": {"clientSecret": "s"}}}}`, "need credentials.tenantId"},
+		{"PUT", ds + "m1", `{"properties": {` + blob + `, "credentials": {"credentialsType": "None", "secrets": {"key": "a2V5a2V5a2V5a2V5a2V5a2V5"}}}}`, "DS-1"},
+		{"PUT", ds + "m1", `{"properties": {"datastoreType": "AzureFile", "accountName": "dvdata", "fileShareName": "s", "credentials": {"credentialsType": "ServicePrincipal", "tenantId": "t", "clientId": "c", "secrets": {"clientSecret": "s"}}}}`, "does not take ServicePrincipal"},
+		{"PUT", ds + "m1", `{"properties": {` + blob + `, "serviceDataAccessAuthIdentity": 1}}`, "serviceDataAccessAuthIdentity must be"},
+		{"PUT", ds + "m1", `{"properties": {` + blob + `, "serviceDataAccessAuthIdentity": "Everyone"}}`, "serviceDataAccessAuthIdentity must be"},
+		{"PUT", ds + "m1", `{"properties": {` + blob + `, "isDefault": "yes"}}`, "isDefault must be true or false"},
+		{"PUT", ds + "Bad-Name!", `{"properties": {` + blob + `}}`, "is invalid"},
+		{"PUT", ds + "workspaceblobstore", `{"properties": {"datastoreType": "AzureFile", "accountName": "dvdata", "fileShareName": "s"}}`, "cannot change"},
+		{"POST", ds + "nosuch/listSecrets", ``, "was not found"},
+		{"PUT", wsID + "/data/dc1", `{}`, ""},
+		{"PUT", wsID + "/data/dc2", `{"properties": {"isArchived": "no"}}`, "isArchived must be true or false"},
+		{"PUT", dver, `{"properties": "uri_file"}`, "needs properties.dataType"},
+		{"PUT", dver, `{"properties": {"dataType": "csv", "dataUri": "azureml://datastores/workspaceblobstore/paths/a.csv"}}`, "dataType must be uri_file, uri_folder or mltable"},
+		{"PUT", dver, `{"properties": {"dataType": ["uri_file"], "dataUri": "azureml://datastores/workspaceblobstore/paths/a.csv"}}`, "dataType must be"},
+		{"PUT", dver, `{"properties": {"dataType": "uri_file", "dataUri": 5}}`, "dataUri must be a string"},
+		{"PUT", dver, `{"properties": {"dataType": "uri_file", "dataUri": "azureml://datastores/workspaceblobstore/paths/a.csv", "isArchived": "no"}}`, "isArchived must be true or false"},
+		{"PUT", dver, `{"properties": {"dataType": "uri_file", "dataUri": "azureml://datastores//paths/a.csv"}}`, "dataUri"},
+		{"PUT", dver, `{"properties": {"dataType": "uri_file", "dataUri": "azureml://datastores/workspaceblobstore"}}`, "names no path"},
+		{"PUT", dver, `{"properties": {"dataType": "uri_file", "dataUri": "azureml:"}}`, "dataUri"},
+		{"PUT", dver, `{"properties": {"dataType": "uri_file", "dataUri": "azureml:x@newest"}}`, "the only label is @latest"},
+		{"PUT", dver, `{"properties": {"dataType": "uri_file", "dataUri": "azureml:nosuch@latest"}}`, "no data asset 'nosuch'"},
+		{"PUT", dver, `{"properties": {"dataType": "uri_file", "dataUri": "wasbs://@/a"}}`, "dataUri"},
+		{"PUT", dver, `{"properties": {"dataType": "uri_file", "dataUri": "https://%zz/a"}}`, "dataUri"},
+		{"PUT", dver, `{"properties": {"dataType": "uri_file", "dataUri": "azureml://datastores/workspaceblobstore/paths/%zz"}}`, "percent-encoding"},
+		{"POST", wsID + "/data/afile/versions/1/preview", `{"rows": "ten"}`, "must be JSON"},
+		{"POST", wsID + "/data/afile/versions/1/preview", `{"rows": 100000}`, "at most 1000"},
+		{"POST", wsID + "/data/atable/versions/1/preview", `{"rows": -1}`, "no blobs under"},
+		{"POST", wsID + "/data/https/versions/1/preview", ``, "not one of amlid's"},
+		{"POST", wsID + "/data/nosuch/versions/1/preview", ``, "was not found"},
+	} {
+		path := m.path
+		if strings.Contains(path, "%d") {
+			n++
+			path = fmt.Sprintf(path, n)
+		}
+		st, body := in.armRaw(t, admin, m.method, path, m.body)
+		if m.want == "" { // a container with no properties is fine
+			if st != http.StatusOK {
+				t.Errorf("%s %s %s: %d %s", m.method, strings.TrimPrefix(path, wsID), m.body, st, body)
+			}
+			continue
+		}
+		if st < 400 || st >= 500 || !strings.Contains(body, `"message"`) || !strings.Contains(body, m.want) {
+			t.Errorf("%s %s %s: want a 4xx naming %q, got %d %s", m.method, strings.TrimPrefix(path, wsID), m.body, m.want, st, body)
+		}
+	}
+	if strings.Contains(in.Log.String(), "panic") {
+		t.Fatalf("amlid logged a panic:\n%s", in.Log.String())
+	}
+	if _, err := put("after", "1", file("azureml://datastores/workspaceblobstore/paths/data/a.csv")); err != nil {
+		t.Fatalf("amlid after the malformed requests: %v", err)
+	}
+}
+
+func mustGet(t *testing.T, dv *armmachinelearning.DataVersionsClient, name string) armmachinelearning.DataVersionBase {
+	t.Helper()
+	r, err := dv.Get(t.Context(), "dv-rg", "dv-ws", name, "1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.DataVersionBase
 }

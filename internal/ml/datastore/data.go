@@ -33,6 +33,8 @@ func (p *Provider) registerData(reg *arm.Registry) {
 		Validate: func(ctx context.Context, w *arm.Write) error {
 			if v, ok := w.New.Properties["isArchived"]; !ok || v == nil {
 				w.New.Properties["isArchived"] = false
+			} else if _, isBool := v.(bool); !isBool {
+				return userErr("properties.isArchived must be true or false, not '%v'.", v)
 			}
 			delete(w.New.Properties, "latestVersion")
 			delete(w.New.Properties, "nextVersion")
@@ -167,6 +169,18 @@ func (p *Provider) prepareDataVersion(ctx context.Context, c *arm.Call, id arm.I
 		return userErr("properties.dataType must be uri_file, uri_folder or mltable, not '%v'.", props["dataType"])
 	}
 	props["dataType"] = canon
+	for _, f := range []string{"isArchived", "isAnonymous"} {
+		if v, ok := props[f]; ok && v != nil {
+			if _, isBool := v.(bool); !isBool {
+				return userErr("properties.%s must be true or false, not '%v'.", f, v)
+			}
+		}
+	}
+	if v, ok := props["dataUri"]; ok && v != nil {
+		if _, isString := v.(string); !isString {
+			return userErr("properties.dataUri must be a string (YAML path), not '%v'.", v)
+		}
+	}
 	uri, _ := props["dataUri"].(string)
 	if uri == "" {
 		return userErr("properties.dataUri is required (YAML path): an azureml://datastores/<datastore>/paths/<path> URI, an https:// or wasbs:// URL, or a local path the client uploads first.")

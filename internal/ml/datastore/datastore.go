@@ -205,6 +205,11 @@ func (p *Provider) prepare(ctx context.Context, c *arm.Call, id arm.ID, old *arm
 			return userErr("serviceDataAccessAuthIdentity is WorkspaceUserAssignedIdentity but workspace %s has no primary user-assigned identity.", ws.Name)
 		}
 	}
+	if v, ok := props["isDefault"]; ok && v != nil {
+		if _, isBool := v.(bool); !isBool {
+			return userErr("properties.isDefault must be true or false, not '%v'.", v)
+		}
+	}
 	// Credentials.
 	creds, ok := props["credentials"].(map[string]any)
 	if !ok && props["credentials"] != nil {
@@ -214,7 +219,10 @@ func (p *Provider) prepare(ctx context.Context, c *arm.Call, id arm.ID, old *arm
 		creds = map[string]any{"credentialsType": "None"}
 		props["credentials"] = creds
 	}
-	ct, _ := creds["credentialsType"].(string)
+	ct, isString := creds["credentialsType"].(string)
+	if !isString && creds["credentialsType"] != nil {
+		return userErr("credentials.credentialsType must be a string: None (identity-based), AccountKey, Sas, ServicePrincipal or Certificate, not '%v'.", creds["credentialsType"])
+	}
 	if ct == "" {
 		ct = "None"
 	}
