@@ -407,3 +407,60 @@ func mustGet(t *testing.T, dv *armmachinelearning.DataVersionsClient, name strin
 	}
 	return r.DataVersionBase
 }
+
+// azure-ai-ml 1.4.0 beyond AzureBlobDatastore (issue 18): the Gen1, Azure
+// Files (SAS) and ADLS Gen2 (service principal) entities, datastores.delete;
+// data versions as the SDK numbers them (auto-increment, an explicit
+// version), get(label="latest") (the most recently created, found with
+// $orderBy=createdtime desc&$top=1), archive/restore and list with
+// list_view_type; an unknown datastore and '..' refused with the reason.
+func TestDataVersionsPythonSDK(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	in.mustCLI(cfg, "group", "create", "-n", "pyver-rg", "-l", "eastus")
+	in.mustCLI(cfg, "ml", "workspace", "create", "-n", "pyver-ws", "-g", "pyver-rg")
+	in.mustCLI(cfg, "storage", "account", "create", "-n", "pyverdata", "-g", "pyver-rg")
+	key := strings.TrimSpace(in.mustCLI(cfg, "storage", "account", "keys", "list", "-n", "pyverdata", "-g", "pyver-rg", "--query", "[0].value", "-o", "tsv"))
+	skc, err := azblob.NewSharedKeyCredential("pyverdata", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := container.NewClientWithSharedKeyCredential(in.State.BlobURL+"/pyverdata/share", skc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sasURL, err := cc.GetSASURL(sas.ContainerPermissions{Read: true, List: true}, time.Now().Add(time.Hour), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sasToken := sasURL[strings.Index(sasURL, "?")+1:]
+	got := mustJSON(t, in.python(t, nil, filepath.Join("testdata", "ml", "sdk", "data_versions.py"), "pyver-rg", "pyver-ws", "pyverdata", sasToken))
+	if g := jsonText(got["gen1"]); g != `{"credentials":"NoneCredentialConfiguration","store_name":"mygen1store","type":"AzureDataLakeGen1"}` {
+		t.Errorf("AzureDataLakeGen1Datastore, identity-based: %s", g)
+	}
+	if f := got["file"].(map[string]any); f["type"] != "AzureFile" || f["share"] != "share" || f["sas"] != nil || got["file_secret"] != sasToken {
+		t.Errorf("AzureFileDatastore with a SAS: %v, include_secrets: %v", f, got["file_secret"])
+	}
+	if l := got["lake"].(map[string]any); l["type"] != "AzureDataLakeGen2" || l["filesystem"] != "fs1" || l["client_secret"] != nil || got["deleted"] != true {
+		t.Errorf("AzureDataLakeGen2Datastore with a service principal, then deleted: %v %v", l, got["deleted"])
+	}
+	for k, want := range map[string]string{
+		"versions":   `["1","2","10","11"]`,
+		"latest":     `"11"`,
+		"active":     `["10","11","2"]`,
+		"all":        `["1","10","11","2"]`,
+		"archived":   `["1"]`,
+		"containers": `["ver"]`,
+		"restored":   `["gone","ver"]`,
+	} {
+		if g := jsonText(got[k]); g != want {
+			t.Errorf("%s: %s, want %s", k, g, want)
+		}
+	}
+	for k, want := range map[string]string{"unknown_datastore": "no datastore 'nosuch'", "climb": "'..' is not allowed"} {
+		if r, _ := got[k].(map[string]any); r == nil || r["status"] != float64(400) || !strings.Contains(r["message"].(string), want) {
+			t.Errorf("%s: %v, want 400 naming %q", k, got[k], want)
+		}
+	}
+}

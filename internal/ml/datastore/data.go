@@ -5,8 +5,11 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/amlid/amlid/internal/access/catalog"
 	"github.com/amlid/amlid/internal/arm"
@@ -40,14 +43,16 @@ func (p *Provider) registerData(reg *arm.Registry) {
 			delete(w.New.Properties, "nextVersion")
 			return nil
 		},
-		Present: p.presentDataContainer,
+		Present:    p.presentDataContainer,
+		ListFilter: listView,
 	})
 	reg.Register(&arm.ResourceType{
 		Namespace: ml.Namespace, Path: "workspaces/data/versions", APIVersions: ml.MLAPIVersions,
 		CreateStatus: http.StatusOK, Name: dataName,
-		Prepare:  p.prepareDataVersion,
-		Validate: validateDataVersion,
-		Actions:  map[string]arm.Action{"preview": p.previewAction()},
+		Prepare:    p.prepareDataVersion,
+		Validate:   validateDataVersion,
+		ListFilter: p.listVersionsFilter,
+		Actions:    map[string]arm.Action{"preview": p.previewAction()},
 	})
 }
 
@@ -235,4 +240,100 @@ func validateDataVersion(ctx context.Context, w *arm.Write) error {
 		return userErr("The type of data asset version %s is %s; it cannot change to %s.", w.ID.Name(), w.Old.StringProp("dataType"), w.New.StringProp("dataType"))
 	}
 	return nil
+}
+
+// listView answers the listViewType query of Azure ML's asset lists:
+// ActiveOnly (the default, as on Azure) hides archived containers and
+// versions, ArchivedOnly shows only them, All shows both. azure-ai-ml's
+// data.list(list_view_type=…) sends it.
+func listView(c *arm.Call, r *arm.Resource) bool {
+	archived := r.Prop("isArchived") == true
+	switch strings.ToLower(c.R.URL.Query().Get("listViewType")) {
+	case "all":
+		return true
+	case "archivedonly":
+		return archived
+	default:
+		return !archived
+	}
+}
+
+// newestByCall memoizes, per list request, the versions the request's
+// $orderBy and $top keep (see listVersionsFilter).
+var newestByCall sync.Map // *arm.Call → map[lower(version ID)]bool
+
+// listVersionsFilter is listView plus $orderBy=createdtime|modifiedtime
+// [asc|desc] with $top=N: the N first versions in that order (within the
+// view) are kept. That is how azure-ai-ml finds a data asset's latest
+// version (data.get(label="latest"): "createdtime desc", $top=1). ARM
+// lists come in key order, so only which versions are kept follows
+// $orderBy, not their order on the page.
+func (p *Provider) listVersionsFilter(c *arm.Call, r *arm.Resource) bool {
+	if !listView(c, r) {
+		return false
+	}
+	q := c.R.URL.Query()
+	field, dir, _ := strings.Cut(strings.ToLower(strings.TrimSpace(q.Get("$orderBy"))), " ")
+	top, err := strconv.Atoi(q.Get("$top"))
+	if field == "" || err != nil || top <= 0 {
+		return true
+	}
+	if field != "createdtime" && field != "modifiedtime" {
+		return true
+	}
+	keep, ok := newestByCall.Load(c)
+	if !ok {
+		keep = p.firstVersions(c, r, field == "modifiedtime", strings.TrimSpace(dir) != "asc", top)
+		newestByCall.Store(c, keep)
+		context.AfterFunc(c.Ctx(), func() { newestByCall.Delete(c) })
+	}
+	return keep.(map[string]bool)[strings.ToLower(r.ID)]
+}
+
+// firstVersions lists the versions next to r in the request's view,
+// orders them by creation (or modification) time and keeps the first n.
+func (p *Provider) firstVersions(c *arm.Call, r *arm.Resource, modified, desc bool, n int) map[string]bool {
+	keep := map[string]bool{}
+	id, err := arm.ParseID(r.ID)
+	if err != nil {
+		return keep
+	}
+	vs, err := listVersions(c.Ctx(), p.ML.Store, id.Parent().String())
+	if err != nil {
+		return keep
+	}
+	vs = slicesFilter(vs, func(v *arm.Resource) bool { return listView(c, v) })
+	at := func(v *arm.Resource) time.Time {
+		if v.SystemData == nil {
+			return time.Time{}
+		}
+		if modified {
+			return v.SystemData.LastModifiedAt
+		}
+		return v.SystemData.CreatedAt
+	}
+	before := func(a, b *arm.Resource) bool {
+		ta, tb := at(a), at(b)
+		return ta.Before(tb) || (ta.Equal(tb) && versionLess(a.Name, b.Name))
+	}
+	sort.SliceStable(vs, func(i, j int) bool {
+		if desc {
+			return before(vs[j], vs[i])
+		}
+		return before(vs[i], vs[j])
+	})
+	for i := 0; i < len(vs) && i < n; i++ {
+		keep[strings.ToLower(vs[i].ID)] = true
+	}
+	return keep
+}
+
+func slicesFilter(vs []*arm.Resource, keep func(*arm.Resource) bool) []*arm.Resource {
+	out := vs[:0]
+	for _, v := range vs {
+		if keep(v) {
+			out = append(out, v)
+		}
+	}
+	return out
 }

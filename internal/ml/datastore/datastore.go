@@ -340,7 +340,7 @@ func secretOf(ct string, creds map[string]any) (string, error) {
 			if b, err := base64.StdEncoding.DecodeString(s); err == nil && len(b) >= 32 {
 				return "", userErr("credentials.secrets.sasToken holds an account key, not a SAS token. Use credentialsType AccountKey with secrets.key (YAML credentials: {account_key: …}).")
 			}
-			return "", userErr("credentials.secrets.sasToken is not a SAS token: it has no sig= signature (amlid storage container generate-sas makes one).")
+			return "", userErr("credentials.secrets.sasToken is not a SAS token: it has no sig= signature (a SAS looks like sv=…&sr=c&sp=rl&se=…&sig=…; azure-storage-blob's generate_container_sas or azblob's GetSASURL signs one with the account key).")
 		}
 	}
 	return s, nil
