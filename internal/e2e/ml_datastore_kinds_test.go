@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -234,6 +235,27 @@ func TestDatastoreKindsSDK(t *testing.T) {
 	}
 	if sec, err := dc.ListSecrets(ctx, "kinds-rg", "kinds-ws", "blob_sas", nil); err != nil || *sec.DatastoreSecretsClassification.(*armmachinelearning.SasDatastoreSecrets).SasToken != sasToken {
 		t.Fatalf("the SAS after an update without secrets: %v", err)
+	}
+
+	// The certificate and the SAS signature are nowhere in the data
+	// directory (the vault seals them) nor in the log, even after a
+	// preview read with the SAS.
+	sig := sasToken[strings.Index(sasToken, "sig="):]
+	if i := strings.IndexByte(sig, '&'); i > 0 {
+		sig = sig[:i]
+	}
+	for what, secret := range map[string]string{"certificate": cert, "SAS signature": sig} {
+		filepath.WalkDir(in.DataDir, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(secret)) {
+					t.Errorf("the datastore's %s is in %s", what, p)
+				}
+			}
+			return nil
+		})
+		if strings.Contains(in.Log.String(), secret) {
+			t.Errorf("the datastore's %s is in amlid's log", what)
+		}
 	}
 }
 
