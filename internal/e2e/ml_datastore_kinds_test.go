@@ -237,6 +237,12 @@ func TestDatastoreKindsSDK(t *testing.T) {
 		t.Fatalf("the SAS after an update without secrets: %v", err)
 	}
 
+	// The analyzer takes every kind in its stride (Gen1 has no account).
+	if so, se, code := in.cli(cfg, "analyze", "-w", "kinds-ws", "-o", "json"); code != 0 || !strings.Contains(so, "Datastore gen1 is identity-based (rule DS-1)") ||
+		!strings.Contains(so, "datastore lake_cert's cached secret") {
+		t.Errorf("analyze -w with every datastore kind: exit %d\n%s\n%s", code, so, se)
+	}
+
 	// The certificate and the SAS signature are nowhere in the data
 	// directory (the vault seals them) nor in the log, even after a
 	// preview read with the SAS.
