@@ -492,3 +492,76 @@ func TestDataVersionsPythonSDK(t *testing.T) {
 		}
 	}
 }
+
+// The CLI's remaining datastore and data paths (issue 18 item 6):
+// `ml datastore create -f` for azure_file (sas_token), azure_data_lake_gen1
+// (identity-based) and azure_data_lake_gen2 (service principal) YAML, an
+// unknown YAML type refused; `ml data create --name --path <local file>
+// --type uri_file` uploading with progress, `show` without --preview,
+// `list --name` hiding an archived version, `restore`.
+func TestDataCLIKindsAndFlags(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	in.mustCLI(cfg, "group", "create", "-n", "clik-rg", "-l", "eastus")
+	in.mustCLI(cfg, "configure", "--defaults", "group=clik-rg", "workspace=clik-ws")
+	in.mustCLI(cfg, "ml", "workspace", "create", "-n", "clik-ws")
+	in.mustCLI(cfg, "storage", "account", "create", "-n", "clikdata")
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	sasTok := "sv=2022-11-02&sr=c&sp=rl&se=2030-01-01T00%3A00%3A00Z&sig=" + strings.Repeat("A", 43) + "%3D"
+	files := mustJSON(t, in.mustCLI(cfg, "ml", "datastore", "create", "-f", write("file.yml",
+		"name: file_sas\ntype: azure_file\naccount_name: clikdata\nfile_share_name: share\ncredentials:\n  sas_token: \""+sasTok+"\"\n")))
+	if files["type"] != "azure_file" || files["file_share_name"] != "share" || files["credentials"].(map[string]any)["type"] != "sas" || strings.Contains(jsonText(files), "sig=") {
+		t.Fatalf("azure_file with sas_token: %v", files)
+	}
+	if s := mustJSON(t, in.mustCLI(cfg, "ml", "datastore", "show", "-n", "file_sas", "--include-secrets")); s["secrets"].(map[string]any)["sasToken"] != sasTok {
+		t.Fatalf("show --include-secrets of the SAS datastore: %v", s)
+	}
+	gen1 := mustJSON(t, in.mustCLI(cfg, "ml", "datastore", "create", "-f", write("gen1.yml", "name: gen1\ntype: azure_data_lake_gen1\nstore_name: mystore\n")))
+	if gen1["type"] != "azure_data_lake_gen1" || gen1["store_name"] != "mystore" {
+		t.Fatalf("azure_data_lake_gen1: %v", gen1)
+	}
+	lake := mustJSON(t, in.mustCLI(cfg, "ml", "datastore", "create", "-f", write("lake.yml", "name: lake_sp\ntype: azure_data_lake_gen2\naccount_name: clikdata\nfilesystem: fs1\ncredentials:\n  tenant_id: "+
+		in.Boot.TenantID+"\n  client_id: 00000000-0000-0000-0000-000000000002\n  client_secret: cli-sp-secret\n")))
+	if c := lake["credentials"].(map[string]any); lake["filesystem"] != "fs1" || c["type"] != "service_principal" || c["tenant_id"] != in.Boot.TenantID || strings.Contains(jsonText(lake), "cli-sp-secret") {
+		t.Fatalf("azure_data_lake_gen2 with a service principal: %v", lake)
+	}
+	in.cliFails(t, cfg, []string{"azure_blob, azure_data_lake_gen2, azure_file, azure_data_lake_gen1"}, "ml", "datastore", "create", "-f", write("s3.yml", "name: s3\ntype: amazon_s3\n"))
+	in.cliFails(t, cfg, []string{"sasToken is not a SAS token"}, "ml", "datastore", "create", "-f", write("badsas.yml",
+		"name: bad_sas\ntype: azure_blob\naccount_name: clikdata\ncontainer_name: c1\ncredentials:\n  sas_token: notasas\n"))
+
+	// A local file through flags: uploaded with progress.
+	so, se, code := in.cli(cfg, "ml", "data", "create", "--name", "one", "--path", write("one.csv", "a,b\n1,2\n"), "--type", "uri_file")
+	if code != 0 || !strings.Contains(se, "Uploading one.csv (1 file(s)") {
+		t.Fatalf("data create --path <local file>: exit %d\n%s\n%s", code, so, se)
+	}
+	d := mustJSON(t, so)
+	if d["type"] != "uri_file" || !strings.HasPrefix(d["path"].(string), "azureml://datastores/workspaceblobstore/paths/LocalUpload/") || !strings.HasSuffix(d["path"].(string), "/one.csv") {
+		t.Fatalf("data create --path <local file>: %v", d)
+	}
+	if pv := mustJSON(t, in.mustCLI(cfg, "ml", "data", "show", "-n", "one", "--preview")); jsonText(pv["rows"]) != `["a,b","1,2"]` {
+		t.Fatalf("preview of the uploaded file: %v", pv)
+	}
+	in.mustCLI(cfg, "ml", "data", "create", "--name", "one", "--version", "2", "--path", "azureml://datastores/workspaceblobstore/paths/x/two.csv", "--type", "uri_file")
+	if s := mustJSON(t, in.mustCLI(cfg, "ml", "data", "show", "-n", "one")); s["version"] != "2" || s["path"] != "azureml://datastores/workspaceblobstore/paths/x/two.csv" {
+		t.Fatalf("show (latest): %v", s)
+	}
+	in.mustCLI(cfg, "ml", "data", "archive", "-n", "one", "--version", "2")
+	if v := in.mustCLI(cfg, "ml", "data", "list", "-n", "one", "--query", "[].version", "-o", "tsv"); strings.Join(strings.Fields(v), ",") != "1" {
+		t.Fatalf("versions after archiving 2: %q", v)
+	}
+	if s := mustJSON(t, in.mustCLI(cfg, "ml", "data", "show", "-n", "one")); s["version"] != "1" {
+		t.Fatalf("latest skips the archived version: %v", s)
+	}
+	in.mustCLI(cfg, "ml", "data", "restore", "-n", "one", "--version", "2")
+	if v := in.mustCLI(cfg, "ml", "data", "list", "-n", "one", "--query", "[].version", "-o", "tsv"); strings.Join(strings.Fields(v), ",") != "1,2" {
+		t.Fatalf("versions after restoring 2: %q", v)
+	}
+}
