@@ -565,3 +565,75 @@ func TestDataCLIKindsAndFlags(t *testing.T) {
 		t.Fatalf("versions after restoring 2: %q", v)
 	}
 }
+
+// serviceDataAccessAuthIdentity WorkspaceUserAssignedIdentity (issue 18
+// item 1, DS-4 and DS-8): on a workspace whose primary identity is
+// user-assigned, data preview reads as that identity, refused (naming it,
+// the role and the fix) until it holds Storage Blob Data Reader; the
+// analyzer's DS-4 finding names the same identity, unmet then met.
+func TestDatastoreUserAssignedIdentity(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	in.mustCLI(cfg, "group", "create", "-n", "uai-rg", "-l", "eastus")
+	in.mustCLI(cfg, "configure", "--defaults", "group=uai-rg", "workspace=uai-ws")
+	uai := mustJSON(t, in.mustCLI(cfg, "identity", "create", "-n", "ws-reader"))
+	uaiID, uaiPID := uai["id"].(string), uai["principalId"].(string)
+	in.mustCLI(cfg, "ml", "workspace", "create", "-n", "uai-ws", "--identity-type", "system_assigned,user_assigned",
+		"--user-assigned-identities", uaiID, "--primary-user-assigned-identity", uaiID)
+	acct := mustJSON(t, in.mustCLI(cfg, "storage", "account", "create", "-n", "uaidata"))["id"].(string)
+	in.mustCLI(cfg, "storage", "container", "create", "-n", "cont1", "--account-name", "uaidata", "--auth-mode", "key")
+	dir := t.TempDir()
+	csv := filepath.Join(dir, "r.csv")
+	os.WriteFile(csv, []byte("x\n1\n"), 0o644)
+	in.mustCLI(cfg, "storage", "blob", "upload", "-f", csv, "-c", "cont1", "-n", "r.csv", "--account-name", "uaidata", "--auth-mode", "key")
+	admin := strings.TrimSpace(in.mustCLI(cfg, "ad", "sp", "show", "--id", in.Boot.ClientID, "--query", "id", "-o", "tsv"))
+	grant := func(pid string) {
+		in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", pid, "--assignee-principal-type", "ServicePrincipal",
+			"--role", "Storage Blob Data Reader", "--scope", acct)
+	}
+	grant(admin) // DS-4 at creation: the creator's own access
+	yml := filepath.Join(dir, "ds.yml")
+	os.WriteFile(yml, []byte("name: by_uai\ntype: azure_blob\naccount_name: uaidata\ncontainer_name: cont1\nservice_data_access_auth_identity: workspace_user_assigned_identity\n"), 0o644)
+	if ds := mustJSON(t, in.mustCLI(cfg, "ml", "datastore", "create", "-f", yml)); ds["service_data_access_auth_identity"] != "workspace_user_assigned_identity" {
+		t.Fatalf("datastore as the workspace's user-assigned identity: %v", ds)
+	}
+	ds4 := func() (bool, bool, string) {
+		so, _, _ := in.cli(cfg, "analyze", "-w", "uai-ws", "-o", "json")
+		var rep struct {
+			Resources []struct {
+				ID       string
+				Findings []struct {
+					Rule, Fix string
+					Met       bool
+				}
+			}
+		}
+		if err := json.Unmarshal([]byte(so), &rep); err != nil {
+			t.Fatalf("analyze: %v\n%s", err, so)
+		}
+		for _, r := range rep.Resources {
+			if strings.HasSuffix(r.ID, "/datastores/by_uai") {
+				for _, f := range r.Findings {
+					if f.Rule == "DS-4" {
+						return true, f.Met, f.Fix
+					}
+				}
+			}
+		}
+		return false, false, ""
+	}
+	if found, met, fix := ds4(); !found || met || !strings.Contains(fix, uaiPID) || !strings.Contains(fix, "Storage Blob Data Reader") {
+		t.Fatalf("DS-4 for the user-assigned reader before the grant: found %v met %v fix %q", found, met, fix)
+	}
+	in.mustCLI(cfg, "ml", "data", "create", "--name", "r", "--path", "azureml://datastores/by_uai/paths/r.csv", "--type", "uri_file")
+	in.cliFails(t, cfg, []string{"DS-8", uaiPID, "Storage Blob Data Reader", "role assignment create"}, "ml", "data", "show", "-n", "r", "--preview")
+	grant(uaiPID)
+	pv := mustJSON(t, in.mustCLI(cfg, "ml", "data", "show", "-n", "r", "--preview"))
+	if who := pv["identity"].(map[string]any); who["kind"] != "workspace" || who["principalId"] != uaiPID || jsonText(pv["rows"]) != `["x","1"]` {
+		t.Fatalf("preview as the user-assigned identity: %v", pv)
+	}
+	if found, met, _ := ds4(); !found || !met {
+		t.Fatalf("DS-4 after the grant: found %v met %v", found, met)
+	}
+}
