@@ -637,3 +637,34 @@ func TestDatastoreUserAssignedIdentity(t *testing.T) {
 		t.Fatalf("DS-4 after the grant: found %v met %v", found, met)
 	}
 }
+
+// DS-2 under the RBAC model: the secret is written and read as the
+// workspace identity through the vault's own RBAC decision. A brought
+// vault with enableRbacAuthorization gets the workspace identity's role at
+// workspace creation; without it, creating a credential-based datastore
+// and reading a cached secret are refused naming DS-2, the identity, the
+// data action and the role; with Key Vault Secrets Officer both work.
+func TestDatastoreSecretRBACVault(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	in.mustCLI(cfg, "group", "create", "-n", "rv-rg", "-l", "eastus")
+	in.mustCLI(cfg, "configure", "--defaults", "group=rv-rg", "workspace=rv-ws")
+	kv := mustJSON(t, in.mustCLI(cfg, "keyvault", "create", "-n", "rbacvault1", "--enable-rbac-authorization", "true"))["id"].(string)
+	ws := mustJSON(t, in.mustCLI(cfg, "ml", "workspace", "create", "-n", "rv-ws", "--key-vault", kv))
+	pid := ws["identity"].(map[string]any)["principal_id"].(string)
+	in.mustCLI(cfg, "role", "assignment", "delete", "--assignee", pid, "--scope", kv)
+	in.mustCLI(cfg, "storage", "account", "create", "-n", "rvdata")
+	key := strings.TrimSpace(in.mustCLI(cfg, "storage", "account", "keys", "list", "-n", "rvdata", "--query", "[0].value", "-o", "tsv"))
+	yml := filepath.Join(t.TempDir(), "ds.yml")
+	os.WriteFile(yml, []byte("name: keyed\ntype: azure_blob\naccount_name: rvdata\ncontainer_name: cont1\ncredentials:\n  account_key: "+key+"\n"), 0o644)
+	in.cliFails(t, cfg, []string{"KeyVaultAccessDenied", "DS-2", pid, "secrets/setSecret/action", "Key Vault Secrets Officer", "amlid role assignment create"},
+		"ml", "datastore", "create", "-f", yml)
+	in.cliFails(t, cfg, []string{"KeyVaultAccessDenied", "DS-2", pid, "secrets/getSecret/action", "Key Vault Secrets User"},
+		"ml", "datastore", "show", "-n", "workspaceblobstore", "--include-secrets")
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", pid, "--assignee-principal-type", "ServicePrincipal", "--role", "Key Vault Secrets Officer", "--scope", kv)
+	in.mustCLI(cfg, "ml", "datastore", "create", "-f", yml)
+	if s := mustJSON(t, in.mustCLI(cfg, "ml", "datastore", "show", "-n", "keyed", "--include-secrets")); s["secrets"].(map[string]any)["key"] != key {
+		t.Fatalf("listSecrets with the role back: %v", s)
+	}
+}
