@@ -392,6 +392,10 @@ func TestDataVersionsSDKBadInput(t *testing.T) {
 		{"PUT", dver, `{"properties": {"dataType": "uri_file", "dataUri": "azureml://datastores//paths/a.csv"}}`, "dataUri"},
 		{"PUT", dver, `{"properties": {"dataType": "uri_file", "dataUri": "azureml://datastores/workspaceblobstore"}}`, "names no path"},
 		{"PUT", dver, `{"properties": {"dataType": "uri_file", "dataUri": "azureml:"}}`, "dataUri"},
+		// Ⱥ grows by a byte when lower-cased: offsets into a lowered copy
+		// once sliced past the end of the original.
+		{"PUT", dver, `{"properties": {"dataType": "uri_file", "dataUri": "azureml://ȺȺȺȺ/paths/x"}}`, "is not an azureml:// datastore URI"},
+		{"PUT", dver, `{"properties": {"dataType": "uri_file", "dataUri": "azureml://datastores/ȺȺ/paths/x"}}`, "is not a datastore name"},
 		{"PUT", dver, `{"properties": {"dataType": "uri_file", "dataUri": "azureml:x@newest"}}`, "the only label is @latest"},
 		{"PUT", dver, `{"properties": {"dataType": "uri_file", "dataUri": "azureml:nosuch@latest"}}`, "no data asset 'nosuch'"},
 		{"PUT", dver, `{"properties": {"dataType": "uri_file", "dataUri": "wasbs://@/a"}}`, "dataUri"},

@@ -74,7 +74,7 @@ var (
 func Parse(raw string) (Ref, error) {
 	s := strings.TrimSpace(raw)
 	r := Ref{Raw: raw}
-	lower := strings.ToLower(s)
+	lower := asciiLower(s)
 	switch {
 	case s == "":
 		return r, errorf("The data reference is empty: give an azureml://datastores/<name>/paths/<path> URI, azureml:<asset>:<version>, or an https:// or wasbs:// URL.")
@@ -121,15 +121,29 @@ func cleanPath(raw, p string) (string, error) {
 	return out, nil
 }
 
+// asciiLower lower-cases ASCII letters only, byte for byte, so offsets in
+// its result are offsets in s.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}
+
 func parseAzureML(r Ref, s string) (Ref, error) {
 	rest := s[len("azureml://"):]
 	// Split off the path: everything after "/paths/".
-	i := strings.Index(strings.ToLower(rest), "/paths/")
+	// asciiLower keeps byte offsets (strings.ToLower may not: some
+	// characters change length), so i indexes rest itself.
+	i := strings.Index(asciiLower(rest), "/paths/")
 	head, p := rest, ""
 	hasPath := false
 	if i >= 0 {
 		head, p, hasPath = rest[:i], rest[i+len("/paths/"):], true
-	} else if strings.HasSuffix(strings.ToLower(rest), "/paths") {
+	} else if strings.HasSuffix(asciiLower(rest), "/paths") {
 		head, hasPath = rest[:len(rest)-len("/paths")], true
 	}
 	segs := strings.Split(strings.Trim(head, "/"), "/")
