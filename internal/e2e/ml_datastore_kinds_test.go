@@ -672,3 +672,57 @@ func TestDatastoreSecretRBACVault(t *testing.T) {
 		t.Fatalf("listSecrets with the role back: %v", s)
 	}
 }
+
+// DS-8 with DS-9: data preview of an identity-based ADLS Gen2 datastore
+// reads as the caller, and on a hierarchical-namespace account where no
+// role covers the caller the file system's POSIX ACLs decide, as they do
+// for the studio's read with the user's token: refused (naming DS-8, the
+// user and both fixes) without an ACL entry, read once the user has r-x
+// on every path.
+func TestDataPreviewADLSACLs(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	in.mustCLI(cfg, "group", "create", "-n", "pacl-rg", "-l", "eastus")
+	in.mustCLI(cfg, "configure", "--defaults", "group=pacl-rg", "workspace=pacl-ws")
+	in.mustCLI(cfg, "ml", "workspace", "create", "-n", "pacl-ws")
+	rgID := strings.TrimSpace(in.mustCLI(cfg, "group", "show", "-n", "pacl-rg", "--query", "id", "-o", "tsv"))
+	acct := mustJSON(t, in.mustCLI(cfg, "storage", "account", "create", "-n", "pacllake", "--hns", "true"))["id"].(string)
+	admin := strings.TrimSpace(in.mustCLI(cfg, "ad", "sp", "show", "--id", in.Boot.ClientID, "--query", "id", "-o", "tsv"))
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", admin, "--assignee-principal-type", "ServicePrincipal",
+		"--role", "Storage Blob Data Owner", "--scope", acct)
+	in.mustCLI(cfg, "storage", "fs", "create", "-n", "data", "--account-name", "pacllake", "--auth-mode", "login")
+	src := filepath.Join(t.TempDir(), "rows.csv")
+	os.WriteFile(src, []byte("id,v\n1,a\n2,b\n"), 0o644)
+	in.mustCLI(cfg, "storage", "fs", "file", "upload", "-s", src, "-p", "t/rows.csv", "-f", "data", "--account-name", "pacllake", "--auth-mode", "login")
+	ds := filepath.Join(t.TempDir(), "lake.yml")
+	os.WriteFile(ds, []byte("name: lake\ntype: azure_data_lake_gen2\naccount_name: pacllake\nfilesystem: data\n"), 0o644)
+	in.mustCLI(cfg, "ml", "datastore", "create", "-f", ds)
+	in.mustCLI(cfg, "ml", "data", "create", "--name", "rows", "--path", "azureml://datastores/lake/paths/t/rows.csv", "--type", "uri_file")
+
+	in.mustCLI(cfg, "ad", "user", "create", "--display-name", "Dee", "--user-principal-name", "dee@amlid.onmicrosoft.com", "--password", "Secr3t-pass!")
+	dee := t.TempDir()
+	if so, se, code := in.cliNoEnvCreds(dee, "login", "-u", "dee@amlid.onmicrosoft.com", "-p", "Secr3t-pass!"); code != 0 {
+		t.Fatalf("login: %s%s", so, se)
+	}
+	deeID := strings.TrimSpace(in.mustCLI(cfg, "ad", "user", "show", "--id", "dee@amlid.onmicrosoft.com", "--query", "id", "-o", "tsv"))
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", deeID, "--assignee-principal-type", "User", "--role", "Contributor", "--scope", rgID)
+	preview := func() (string, string, int) {
+		return in.cliNoEnvCreds(dee, "ml", "data", "show", "-n", "rows", "--preview", "-g", "pacl-rg", "-w", "pacl-ws")
+	}
+	so, se, code := preview()
+	if code == 0 || !strings.Contains(se, "DS-8") || !strings.Contains(se, deeID) || !strings.Contains(se, "Storage Blob Data Reader") ||
+		!strings.Contains(se, "access update-recursive --acl user:"+deeID+":r-x -p / -f data") {
+		t.Fatalf("preview without role or ACL: exit %d\n%s\n%s", code, so, se)
+	}
+	in.mustCLI(cfg, "storage", "fs", "access", "update-recursive", "--acl", "user:"+deeID+":r-x", "-p", "/", "-f", "data", "--account-name", "pacllake", "--auth-mode", "login")
+	so, se, code = preview()
+	if code != 0 {
+		t.Fatalf("preview with r-x ACLs: exit %d\n%s\n%s", code, so, se)
+	}
+	pv := mustJSON(t, so)
+	if who := pv["identity"].(map[string]any); who["kind"] != "caller" || who["principalId"] != deeID || !strings.Contains(who["why"].(string), "DS-9") ||
+		jsonText(pv["rows"]) != `["id,v","1,a","2,b"]` {
+		t.Fatalf("preview through the ACLs: %v", pv)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/directory"
+	"github.com/amlid/amlid/internal/token"
 )
 
 // azureMLAppID is Azure Machine Learning's first-party application: the
@@ -28,24 +29,11 @@ func (p *Provider) aclProbe(ctx context.Context, c *arm.Call, account, fs string
 	if p.Tokens == nil || p.BlobEndpoint == nil || p.ML.Directory == nil {
 		return false, "amlid cannot make the check"
 	}
-	pr, err := p.ML.Directory.Principal(ctx, c.Caller.ObjectID)
+	t, err := p.callerStorageToken(ctx, c)
 	if err != nil {
 		return false, err.Error()
 	}
-	var tok string
-	if pr.Type == directory.TypeUser {
-		t, err := p.Tokens.IssueOnBehalfOf(ctx, pr, azureMLAppID, "https://storage.azure.com/")
-		if err != nil {
-			return false, err.Error()
-		}
-		tok = t.Token
-	} else {
-		t, err := p.Tokens.IssueAccessToken(ctx, pr, "https://storage.azure.com/")
-		if err != nil {
-			return false, err.Error()
-		}
-		tok = t.Token
-	}
+	tok := t.Token
 	u := strings.TrimRight(p.BlobEndpoint(account), "/") + "/" + url.PathEscape(fs) + "?resource=filesystem&recursive=false&maxResults=1"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -64,4 +52,18 @@ func (p *Provider) aclProbe(ctx context.Context, c *arm.Call, account, fs string
 		return true, ""
 	}
 	return false, fmt.Sprintf("%d %s", resp.StatusCode, resp.Header.Get("x-ms-error-code"))
+}
+
+// callerStorageToken is a storage token of the caller's own principal, as
+// Azure ML's service holds it: a user's is issued to Azure ML's app on the
+// user's behalf, a service principal's is its own.
+func (p *Provider) callerStorageToken(ctx context.Context, c *arm.Call) (token.AccessToken, error) {
+	pr, err := p.ML.Directory.Principal(ctx, c.Caller.ObjectID)
+	if err != nil {
+		return token.AccessToken{}, err
+	}
+	if pr.Type == directory.TypeUser {
+		return p.Tokens.IssueOnBehalfOf(ctx, pr, azureMLAppID, "https://storage.azure.com/")
+	}
+	return p.Tokens.IssueAccessToken(ctx, pr, "https://storage.azure.com/")
 }

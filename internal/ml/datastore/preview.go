@@ -178,6 +178,18 @@ func (p *Provider) previewClient(ctx context.Context, c *arm.Call, ws *arm.Resou
 		if err != nil {
 			return who, nil, err
 		}
+		if hns, _ := acct.Prop("isHnsEnabled").(bool); !d.Allowed && hns && res.DatastoreType == "AzureDataLakeGen2" && p.Tokens != nil {
+			// No role: on a hierarchical namespace the POSIX ACLs decide
+			// (rule DS-9), so the read goes to the data plane with the
+			// caller's own storage token.
+			tok, err := p.callerStorageToken(ctx, c)
+			if err != nil {
+				return who, nil, err
+			}
+			who.Why += fmt.Sprintf("; no role grants you a blob data read there, so file system %s's ACLs decide (rule DS-9)", res.Container)
+			cc, err := container.NewClient(cURL, staticToken{tok.Token, tok.ExpiresOn}, opts)
+			return who, cc, err
+		}
 		if !d.Allowed {
 			return who, nil, arm.Errorf(http.StatusForbidden, "AuthorizationFailed",
 				"Rule DS-8: data preview reads %s as you (%s): principal %s lacks data action '%s' on container %s of storage account %s (%s needed; Owner and Contributor grant no data actions). Fix: %s",
@@ -228,6 +240,10 @@ func (p *Provider) previewRefusal(res *datauri.Resolved, acct *arm.Resource, who
 			fix = fmt.Sprintf(" Data preview runs in Azure ML's service, never on a compute in your subnets: the account's %d virtualNetworkRules entries do not let it through.", len(vr)) + fix +
 				" Compute in an allowed subnet still reads the data in jobs."
 		}
+	case re.ErrorCode == "AuthorizationPermissionMismatch" && who.Kind == "caller" && who.PrincipalID != "":
+		// Read with the caller's token: the file system's ACLs refused.
+		fix = fmt.Sprintf(" Fix either: a role (at least %s) on the account or file system; or ACL entries giving principal %s read on the file and execute on every folder above it: amlid storage fs access update-recursive --acl user:%s:r-x -p / -f %s --account-name %s (every path).",
+			catalog.StorageBlobDataReader.Name, who.PrincipalID, who.PrincipalID, res.Container, acct.Name)
 	case re.ErrorCode == "AuthorizationPermissionMismatch" && who.PrincipalID != "":
 		fix = " Fix: " + access.RoleFix(who.PrincipalID, "ServicePrincipal", catalog.StorageBlobDataReader.Name, acct.ID)
 	}
