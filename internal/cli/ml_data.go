@@ -400,6 +400,12 @@ func (a *app) uploadToDatastore(ctx context.Context, ws *wsCtx, local, dsName, d
 	if dataType == "uri_file" && st.IsDir() {
 		return "", usageErr("%s is a folder; a uri_file data asset needs a file (use --type uri_folder)", local)
 	}
+	if dataType != "uri_file" && !st.IsDir() {
+		return "", usageErr("%s is a file; a %s data asset needs a folder (use --type uri_file)", local, dataType)
+	}
+	if _, err := os.Stat(filepath.Join(local, "MLTable")); dataType == "mltable" && err != nil {
+		return "", usageErr("an mltable data asset's folder holds its MLTable file, and %s has none", local)
+	}
 	bc, dsN, cont, err := a.datastoreBlobClient(ctx, ws, dsName)
 	if err != nil {
 		return "", err

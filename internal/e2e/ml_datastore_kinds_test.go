@@ -553,6 +553,19 @@ func TestDataCLIKindsAndFlags(t *testing.T) {
 	if pv := mustJSON(t, in.mustCLI(cfg, "ml", "data", "show", "-n", "one", "--preview")); jsonText(pv["rows"]) != `["a,b","1,2"]` {
 		t.Fatalf("preview of the uploaded file: %v", pv)
 	}
+	// The local path must match the type, as azure-ai-ml checks it; an
+	// mltable folder carries its MLTable file, which preview skips.
+	in.cliFails(t, cfg, []string{"is a file; a uri_folder data asset needs a folder"}, "ml", "data", "create", "--name", "x", "--path", filepath.Join(dir, "one.csv"), "--type", "uri_folder")
+	tbl := filepath.Join(dir, "tbl")
+	os.MkdirAll(tbl, 0o755)
+	os.WriteFile(filepath.Join(tbl, "rows.csv"), []byte("c\n7\n"), 0o644)
+	in.cliFails(t, cfg, []string{"has none"}, "ml", "data", "create", "--name", "x", "--path", tbl, "--type", "mltable")
+	os.WriteFile(filepath.Join(tbl, "MLTable"), []byte("paths:\n  - file: ./rows.csv\ntransformations:\n  - read_delimited:\n      delimiter: ','\n"), 0o644)
+	in.mustCLI(cfg, "ml", "data", "create", "--name", "tbl", "--path", tbl, "--type", "mltable")
+	if pv := mustJSON(t, in.mustCLI(cfg, "ml", "data", "show", "-n", "tbl", "--preview")); jsonText(pv["rows"]) != `["c","7"]` || !strings.HasSuffix(pv["file"].(string), "/tbl/rows.csv") {
+		t.Fatalf("preview of an mltable folder: %v", pv)
+	}
+
 	in.mustCLI(cfg, "ml", "data", "create", "--name", "one", "--version", "2", "--path", "azureml://datastores/workspaceblobstore/paths/x/two.csv", "--type", "uri_file")
 	if s := mustJSON(t, in.mustCLI(cfg, "ml", "data", "show", "-n", "one")); s["version"] != "2" || s["path"] != "azureml://datastores/workspaceblobstore/paths/x/two.csv" {
 		t.Fatalf("show (latest): %v", s)
