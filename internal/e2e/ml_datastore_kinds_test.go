@@ -739,3 +739,38 @@ func TestDataPreviewADLSACLs(t *testing.T) {
 		t.Fatalf("preview through the ACLs: %v", pv)
 	}
 }
+
+// DS-4 through a group: a user whose only storage role comes from a group
+// is refused an identity-based datastore before joining it and allowed
+// after (the check resolves the caller's groups as the data plane does).
+func TestDatastoreCreateDS4ThroughGroup(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	cfg := t.TempDir()
+	in.mustCLI(cfg, "group", "create", "-n", "grp-rg", "-l", "eastus")
+	in.mustCLI(cfg, "configure", "--defaults", "group=grp-rg", "workspace=grp-ws")
+	in.mustCLI(cfg, "ml", "workspace", "create", "-n", "grp-ws")
+	rgID := strings.TrimSpace(in.mustCLI(cfg, "group", "show", "-n", "grp-rg", "--query", "id", "-o", "tsv"))
+	acct := mustJSON(t, in.mustCLI(cfg, "storage", "account", "create", "-n", "grpdata"))["id"].(string)
+	in.mustCLI(cfg, "ad", "user", "create", "--display-name", "Eve", "--user-principal-name", "eve@amlid.onmicrosoft.com", "--password", "Secr3t-pass!")
+	eveID := strings.TrimSpace(in.mustCLI(cfg, "ad", "user", "show", "--id", "eve@amlid.onmicrosoft.com", "--query", "id", "-o", "tsv"))
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", eveID, "--assignee-principal-type", "User", "--role", "Contributor", "--scope", rgID)
+	grp := mustJSON(t, in.mustCLI(cfg, "ad", "group", "create", "--display-name", "data-readers", "--mail-nickname", "data-readers"))
+	in.mustCLI(cfg, "role", "assignment", "create", "--assignee-object-id", grp["id"].(string), "--assignee-principal-type", "Group", "--role", "Storage Blob Data Reader", "--scope", acct)
+	eve := t.TempDir()
+	if so, se, code := in.cliNoEnvCreds(eve, "login", "-u", "eve@amlid.onmicrosoft.com", "-p", "Secr3t-pass!"); code != 0 {
+		t.Fatalf("login: %s%s", so, se)
+	}
+	yml := filepath.Join(t.TempDir(), "ds.yml")
+	os.WriteFile(yml, []byte("name: by_identity\ntype: azure_blob\naccount_name: grpdata\ncontainer_name: cont1\n"), 0o644)
+	create := func() (string, string, int) {
+		return in.cliNoEnvCreds(eve, "ml", "datastore", "create", "-f", yml, "-g", "grp-rg", "-w", "grp-ws")
+	}
+	if so, se, code := create(); code == 0 || !strings.Contains(se, "DS-4") || !strings.Contains(se, eveID) || !strings.Contains(se, "Storage Blob Data Reader") {
+		t.Fatalf("outside the group: exit %d\n%s\n%s", code, so, se)
+	}
+	in.mustCLI(cfg, "ad", "group", "member", "add", "--group", "data-readers", "--member-id", eveID)
+	if so, se, code := create(); code != 0 {
+		t.Fatalf("in the group: exit %d\n%s\n%s", code, so, se)
+	}
+}
