@@ -326,6 +326,15 @@ func (s *Server) delete(w http.ResponseWriter, c *Call, id ID) error {
 		if err := checkConditions(c.R, true, rec.ETag); err != nil {
 			return err
 		}
+		if t, ok := s.cfg.Registry.Lookup(id.Namespace, id.Types); ok && t.DeleteCheck != nil {
+			target, err := DecodeResource(rec.Value)
+			if err != nil {
+				return err
+			}
+			if err := t.DeleteCheck(c, target); err != nil {
+				return err
+			}
+		}
 		if deleted, err = s.deleteBelow(c, tx, id.Key()); err != nil {
 			return err
 		}

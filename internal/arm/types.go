@@ -50,6 +50,10 @@ type ResourceType struct {
 	BeforeCommit func(ctx context.Context, tx store.Tx, w *Write) error
 	// BeforeDelete runs inside the delete transaction.
 	BeforeDelete func(ctx context.Context, tx store.Tx, r *Resource) error
+	// DeleteCheck, when set, runs inside the delete transaction when the
+	// DELETE names the resource itself (not when a parent's delete takes
+	// it along): an error refuses the delete.
+	DeleteCheck func(c *Call, r *Resource) error
 	// AfterCommit runs after a successful write or delete (side effects
 	// outside the store: caches, processes). r is nil after delete.
 	AfterCommit func(ctx context.Context, id ID, r *Resource)

@@ -236,6 +236,14 @@ func TestDatastoreKindsSDK(t *testing.T) {
 	if sec, err := dc.ListSecrets(ctx, "kinds-rg", "kinds-ws", "blob_sas", nil); err != nil || *sec.DatastoreSecretsClassification.(*armmachinelearning.SasDatastoreSecrets).SasToken != sasToken {
 		t.Fatalf("the SAS after an update without secrets: %v", err)
 	}
+	// The default datastore cannot be deleted; the former default can.
+	_, err = dc.Delete(ctx, "kinds-rg", "kinds-ws", "blob_sas", nil)
+	if code, _ := respCode(err); code != http.StatusBadRequest || !strings.Contains(errMessage(err), "default datastore") {
+		t.Fatalf("deleting the default datastore: %v", err)
+	}
+	if _, err := dc.Delete(ctx, "kinds-rg", "kinds-ws", "workspaceblobstore", nil); err != nil {
+		t.Fatalf("deleting the former default: %v", err)
+	}
 
 	// The analyzer takes every kind in its stride (Gen1 has no account).
 	if so, se, code := in.cli(cfg, "analyze", "-w", "kinds-ws", "-o", "json"); code != 0 || !strings.Contains(so, "Datastore gen1 is identity-based (rule DS-1)") ||
@@ -537,6 +545,7 @@ func TestDataCLIKindsAndFlags(t *testing.T) {
 	if c := lake["credentials"].(map[string]any); lake["filesystem"] != "fs1" || c["type"] != "service_principal" || c["tenant_id"] != in.Boot.TenantID || strings.Contains(jsonText(lake), "cli-sp-secret") {
 		t.Fatalf("azure_data_lake_gen2 with a service principal: %v", lake)
 	}
+	in.cliFails(t, cfg, []string{"is the workspace's default datastore", "cannot be deleted"}, "ml", "datastore", "delete", "-n", "workspaceblobstore", "--yes")
 	in.cliFails(t, cfg, []string{"azure_blob, azure_data_lake_gen2, azure_file, azure_data_lake_gen1"}, "ml", "datastore", "create", "-f", write("s3.yml", "name: s3\ntype: amazon_s3\n"))
 	in.cliFails(t, cfg, []string{"sasToken is not a SAS token"}, "ml", "datastore", "create", "-f", write("badsas.yml",
 		"name: bad_sas\ntype: azure_blob\naccount_name: clikdata\ncontainer_name: c1\ncredentials:\n  sas_token: notasas\n"))

@@ -70,6 +70,7 @@ func (p *Provider) Register(reg *arm.Registry) {
 		Validate:     p.validate,
 		BeforeCommit: p.beforeCommit,
 		BeforeDelete: p.beforeDelete,
+		DeleteCheck:  keepDefault,
 		AfterCommit:  p.afterCommit,
 		Present:      present,
 		ListFilter:   listFilter,
@@ -543,6 +544,17 @@ func (p *Provider) beforeCommit(ctx context.Context, tx store.Tx, w *arm.Write) 
 		}
 	}
 	return nil
+}
+
+// keepDefault refuses to delete the workspace's default datastore, as
+// Azure refuses to delete workspaceblobstore: data uploads and job outputs
+// go there. Another datastore made the default first frees it; the
+// workspace's own delete takes it along.
+func keepDefault(c *arm.Call, r *arm.Resource) error {
+	if r.Prop("isDefault") != true {
+		return nil
+	}
+	return userErr("Datastore '%s' is the workspace's default datastore (local data and job outputs are uploaded there) and cannot be deleted. Make another datastore the default first (PUT it with properties.isDefault true), then delete this one.", r.Name)
 }
 
 // beforeDelete notes the key vault of a credential-based datastore being
