@@ -284,8 +284,10 @@ func (p *Provider) listVersionsFilter(c *arm.Call, r *arm.Resource) bool {
 	keep, ok := newestByCall.Load(c)
 	if !ok {
 		keep = p.firstVersions(c, r, field == "modifiedtime", strings.TrimSpace(dir) != "asc", top)
-		newestByCall.Store(c, keep)
-		context.AfterFunc(c.Ctx(), func() { newestByCall.Delete(c) })
+		if c.Ctx().Done() != nil { // forgotten when the request ends; a context that never ends is not memoized
+			newestByCall.Store(c, keep)
+			context.AfterFunc(c.Ctx(), func() { newestByCall.Delete(c) })
+		}
 	}
 	return keep.(map[string]bool)[strings.ToLower(r.ID)]
 }
