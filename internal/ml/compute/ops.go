@@ -312,7 +312,10 @@ func (p *Provider) recordRefusal(ctx context.Context, id, armErr string) {
 		}
 		if msg == "" {
 			if idn, ok := access.Acting(r); ok {
-				wsID := id[:strings.LastIndex(strings.ToLower(id), "/computes/")]
+				wsID := r.ID
+				if cid, err := arm.ParseID(r.ID); err == nil {
+					wsID = cid.Parent().String()
+				}
 				msg = fmt.Sprintf("Rule CMP-6: the %s (principal %s) needs %s on %s.\n    %s", idn.Label(), idn.PrincipalID, catalog.Contributor.Name, wsID,
 					access.RoleFix(idn.PrincipalID, "ServicePrincipal", catalog.Contributor.Name, wsID))
 			}
