@@ -233,7 +233,7 @@ func (s *Service) putAssignment(w http.ResponseWriter, c *arm.Call, scope, name 
 		if _, err := tx.Create(c.Ctx(), store.Record{Kind: KindAssignment, Key: a.Name, Parent: rbac.NormalizeScope(scope), Value: b}); err != nil {
 			return err
 		}
-		step, err = bumpVersionFrom(c.Ctx(), tx)
+		step, err = bumpVersionFrom(c.Ctx(), tx, a.Name)
 		return err
 	})
 	if err != nil {
@@ -300,7 +300,7 @@ func (s *Service) deleteAssignment(w http.ResponseWriter, c *arm.Call, scope, na
 			return err
 		}
 		deleted = &sa
-		step, err = bumpVersionFrom(c.Ctx(), tx)
+		step, err = bumpVersionFrom(c.Ctx(), tx, rec.Key)
 		return err
 	})
 	if err != nil {
@@ -523,7 +523,7 @@ func (s *Service) putDefinition(w http.ResponseWriter, c *arm.Call, scope, guid 
 		if err := s.engine.PutRole(rd); err != nil {
 			return rbacError(err)
 		}
-		return bumpVersion(c.Ctx(), tx)
+		return bumpVersion(c.Ctx(), tx, true)
 	}); err != nil {
 		_ = s.reload(c.Ctx())
 		return err
@@ -559,7 +559,7 @@ func (s *Service) deleteDefinition(w http.ResponseWriter, c *arm.Call, scope, gu
 		if err := tx.Delete(c.Ctx(), KindRole, strings.ToLower(rd.ID), ""); err != nil {
 			return err
 		}
-		return bumpVersion(c.Ctx(), tx)
+		return bumpVersion(c.Ctx(), tx, true)
 	}); err != nil {
 		return err
 	}

@@ -69,6 +69,11 @@ type Service struct {
 
 	mu      sync.Mutex
 	version string // rbac.meta/version of the loaded snapshot
+	seq     uint64 // its journal sequence number (snapshot.go)
+	snapSeq uint64 // the stored snapshot's, as far as this process knows
+	// snapping: a background snapshot is being written (snapWG waits for it).
+	snapping bool
+	snapWG   sync.WaitGroup
 }
 
 // New loads the built-in roles and every stored custom role and assignment.
@@ -101,26 +106,24 @@ func (s *Service) currentVersion(ctx context.Context) (string, error) {
 }
 
 // bumpVersion marks RBAC state as changed inside tx: every replica sharing
-// the store reloads before its next decision (no propagation delay).
-func bumpVersion(ctx context.Context, tx store.Tx) error {
-	_, err := bumpVersionFrom(ctx, tx)
+// the store reloads before its next decision (no propagation delay). keys
+// are the assignment keys the transaction wrote or deleted (journaled for
+// fast restarts, snapshot.go); roles says custom roles changed.
+func bumpVersion(ctx context.Context, tx store.Tx, roles bool, keys ...string) error {
+	_, err := bumpJournal(ctx, tx, roles, keys...)
 	return err
 }
 
 // versionStep is one transaction's move of rbac.meta/version.
-type versionStep struct{ from, to string }
+type versionStep struct {
+	from, to string
+	seq      uint64 // journal sequence number of to
+}
 
-// bumpVersionFrom bumps the version and reports the move, for applyStep.
-func bumpVersionFrom(ctx context.Context, tx store.Tx) (versionStep, error) {
-	var st versionStep
-	if rec, err := tx.Get(ctx, kindMeta, keyVersion); err == nil {
-		st.from = rec.ETag
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return st, err
-	}
-	rec, err := tx.Put(ctx, store.Record{Kind: kindMeta, Key: keyVersion, Value: []byte(`{}`)}, "")
-	st.to = rec.ETag
-	return st, err
+// bumpVersionFrom bumps the version for a write of assignment keys and
+// reports the move, for applyStep.
+func bumpVersionFrom(ctx context.Context, tx store.Tx, keys ...string) (versionStep, error) {
+	return bumpJournal(ctx, tx, false, keys...)
 }
 
 // applyStep brings the engine past a committed transaction of ours: when
@@ -130,58 +133,74 @@ func bumpVersionFrom(ctx context.Context, tx store.Tx) (versionStep, error) {
 func (s *Service) applyStep(ctx context.Context, step versionStep, fn func(e *rbac.Engine) error) error {
 	s.mu.Lock()
 	if step.to != "" && s.version == step.from && fn(s.engine) == nil {
-		s.version = step.to
+		s.version, s.seq = step.to, step.seq
 		s.mu.Unlock()
+		s.maybeSnapshot(false)
 		return nil
 	}
 	s.mu.Unlock()
 	return s.reload(ctx)
 }
 
-// reload rebuilds the engine from the store.
+// reload rebuilds the engine from the store: from the snapshot and the
+// journal when they reach the current version (snapshot.go), else from
+// every stored assignment.
 func (s *Service) reload(ctx context.Context) error {
+	full, n, err := s.reloadLocked(ctx)
+	if err == nil && full && n >= snapshotMinAssignments {
+		s.maybeSnapshot(true)
+	}
+	return err
+}
+
+func (s *Service) reloadLocked(ctx context.Context) (full bool, n int, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, err := s.currentVersion(ctx)
+	v, seq, err := readVersion(ctx, s.st)
 	if err != nil {
-		return err
+		return false, 0, err
 	}
 	roles := rbac.BuiltinRoles()
 	recs, err := s.st.List(ctx, KindRole, store.ListOptions{})
 	if err != nil {
-		return err
+		return false, 0, err
 	}
 	for _, r := range recs {
 		var rd rbac.RoleDefinition
 		if err := json.Unmarshal(r.Value, &rd); err != nil {
-			return fmt.Errorf("corrupt custom role %s: %w", r.Key, err)
+			return false, 0, fmt.Errorf("corrupt custom role %s: %w", r.Key, err)
 		}
 		roles = append(roles, rd)
+	}
+	as, snapSeq, ok, err := s.loadSnapshot(ctx, v, seq)
+	if err != nil {
+		return false, 0, err
+	}
+	if ok {
+		if err := s.engine.Load(roles, as); err != nil {
+			return false, 0, err
+		}
+		s.version, s.seq, s.snapSeq = v, seq, snapSeq
+		return false, len(as), nil
 	}
 	// Read assignments a page at a time: the decoded assignments stay, the
 	// raw records of each page go (at a million assignments, holding every
 	// record at once would double the peak).
-	var as []rbac.Assignment
+	as = nil
 	for o := (store.PageOptions{Limit: 10000}); ; {
 		p, err := store.ListPage(ctx, s.st, KindAssignment, o)
 		if err != nil {
-			return err
+			return false, 0, err
 		}
 		for _, r := range p.Records {
 			// Only the engine's fields: ARM's bookkeeping (times) is skipped.
-			var sa storedAssignment
-			if err := json.Unmarshal(r.Value, &sa.Assignment); err != nil {
-				return fmt.Errorf("corrupt role assignment %s: %w", r.Key, err)
+			a, use, err := s.decodeAssignment(r)
+			if err != nil {
+				return false, 0, err
 			}
-			sa.fill()
-			if strings.TrimSpace(sa.Condition) != "" {
-				// Fail closed: a conditional assignment stored before conditions
-				// were refused grants nothing (amlid cannot evaluate it, and
-				// granting without the condition would widen it).
-				s.log.Warn("role assignment with an ABAC condition ignored: conditions are not evaluated", "assignment", sa.ID)
-				continue
+			if use {
+				as = append(as, a)
 			}
-			as = append(as, sa.Assignment)
 		}
 		if p.Next == "" {
 			break
@@ -189,10 +208,10 @@ func (s *Service) reload(ctx context.Context) error {
 		o.After = p.Next
 	}
 	if err := s.engine.Load(roles, as); err != nil {
-		return err
+		return false, 0, err
 	}
-	s.version = v
-	return nil
+	s.version, s.seq = v, seq
+	return true, len(as), nil
 }
 
 // fresh reloads the engine if another writer (or replica) changed RBAC state.
@@ -315,18 +334,18 @@ func DeleteAssignmentsOf(ctx context.Context, tx store.Tx, objectID string) erro
 	if err != nil {
 		return err
 	}
-	changed := false
+	var deleted []string
 	for _, r := range recs {
 		var sa storedAssignment
 		if json.Unmarshal(r.Value, &sa) == nil && strings.EqualFold(sa.PrincipalID, objectID) {
 			if err := tx.Delete(ctx, KindAssignment, r.Key, ""); err != nil {
 				return err
 			}
-			changed = true
+			deleted = append(deleted, r.Key)
 		}
 	}
-	if changed {
-		return bumpVersion(ctx, tx)
+	if len(deleted) > 0 {
+		return bumpVersion(ctx, tx, false, deleted...)
 	}
 	return nil
 }
@@ -351,7 +370,7 @@ func (s *Service) Grant(ctx context.Context, tx store.Tx, principalID, principal
 	if _, err := tx.Create(ctx, store.Record{Kind: KindAssignment, Key: strings.ToLower(a.Name), Parent: rbac.NormalizeScope(scope), Value: b}); err != nil {
 		return err
 	}
-	return bumpVersion(ctx, tx)
+	return bumpVersion(ctx, tx, false, strings.ToLower(a.Name))
 }
 
 // AssignmentID is the ARM ID of assignment name at scope.
