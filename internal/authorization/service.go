@@ -74,6 +74,7 @@ type Service struct {
 	// snapping: a background snapshot is being written (snapWG waits for it).
 	snapping bool
 	snapWG   sync.WaitGroup
+	loaded   string // how the last reload read assignments: "snapshot" or "full" (tests)
 }
 
 // New loads the built-in roles and every stored custom role and assignment.
@@ -180,7 +181,7 @@ func (s *Service) reloadLocked(ctx context.Context) (full bool, n int, err error
 		if err := s.engine.Load(roles, as); err != nil {
 			return false, 0, err
 		}
-		s.version, s.seq, s.snapSeq = v, seq, snapSeq
+		s.version, s.seq, s.snapSeq, s.loaded = v, seq, snapSeq, "snapshot"
 		return false, len(as), nil
 	}
 	// Read assignments a page at a time: the decoded assignments stay, the
@@ -210,7 +211,7 @@ func (s *Service) reloadLocked(ctx context.Context) (full bool, n int, err error
 	if err := s.engine.Load(roles, as); err != nil {
 		return false, 0, err
 	}
-	s.version, s.seq = v, seq
+	s.version, s.seq, s.loaded = v, seq, "full"
 	return true, len(as), nil
 }
 

@@ -263,6 +263,9 @@ func (s *Service) WaitSnapshot() { s.snapWG.Wait() }
 // WriteSnapshot stores a snapshot of the engine's assignments at the
 // engine's version and deletes the journal entries it covers.
 func (s *Service) WriteSnapshot(ctx context.Context) error {
+	if err := s.fresh(ctx); err != nil {
+		return err
+	}
 	s.mu.Lock()
 	seq, v := s.seq, s.version
 	blob := s.engine.AppendSnapshot(nil)
