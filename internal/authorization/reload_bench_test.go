@@ -83,7 +83,7 @@ func BenchmarkRestart(b *testing.B) {
 			b.Fatalf("loaded %d of %d", s.engine.Len(), n)
 		}
 		t0 = time.Now()
-		s.WaitSnapshot() // written in the background after a full load
+		s.WaitSnapshot()                             // written in the background after a full load
 		if err := s.WriteSnapshot(ctx); err != nil { // (below the size that triggers it)
 			b.Fatal(err)
 		}

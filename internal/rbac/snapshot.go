@@ -237,7 +237,7 @@ func DecodeSnapshot(b []byte) ([]Assignment, error) {
 		types[i] = internPrincipalType(t)
 	}
 	as := make([]Assignment, n)
-	var block []byte // IDs are appended here; a full block becomes one string
+	var block []byte             // IDs are appended here; a full block becomes one string
 	type span struct{ i, n int } // as[i].ID is the next n bytes of block
 	var pending []span
 	flush := func() {
