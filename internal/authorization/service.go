@@ -173,21 +173,22 @@ func (s *Service) reloadLocked(ctx context.Context) (full bool, n int, err error
 		}
 		roles = append(roles, rd)
 	}
-	as, snapSeq, ok, err := s.loadSnapshot(ctx, v, seq)
+	snap, snapSeq, ok, err := s.loadSnapshot(ctx, v, seq)
 	if err != nil {
 		return false, 0, err
 	}
 	if ok {
-		if err := s.engine.Load(roles, as); err != nil {
-			return false, 0, err
+		err := s.engine.LoadSnapshot(roles, snap)
+		if err == nil {
+			s.version, s.seq, s.snapSeq, s.loaded = v, seq, snapSeq, "snapshot"
+			return false, snap.Len(), nil
 		}
-		s.version, s.seq, s.snapSeq, s.loaded = v, seq, snapSeq, "snapshot"
-		return false, len(as), nil
+		s.log.Warn("RBAC snapshot not loaded: loading every role assignment", "err", err)
 	}
+	var as []rbac.Assignment
 	// Read assignments a page at a time: the decoded assignments stay, the
 	// raw records of each page go (at a million assignments, holding every
 	// record at once would double the peak).
-	as = nil
 	for o := (store.PageOptions{Limit: 10000}); ; {
 		p, err := store.ListPage(ctx, s.st, KindAssignment, o)
 		if err != nil {

@@ -137,7 +137,7 @@ func journalSince(ctx context.Context, rd store.Reader, from uint64, fromV strin
 
 // loadSnapshot returns the assignments at version (v, seq) from the
 // snapshot and the journal, or ok false when they cannot be trusted.
-func (s *Service) loadSnapshot(ctx context.Context, v string, seq uint64) (as []rbac.Assignment, snapSeq uint64, ok bool, err error) {
+func (s *Service) loadSnapshot(ctx context.Context, v string, seq uint64) (snap *rbac.Snapshot, snapSeq uint64, ok bool, err error) {
 	rec, err := s.st.Get(ctx, kindSnapshot, keyHead)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, 0, false, nil
@@ -174,8 +174,8 @@ func (s *Service) loadSnapshot(ctx context.Context, v string, seq uint64) (as []
 		blob = append(blob, c.Value...)
 	}
 	chunks = nil
-	as, err = rbac.DecodeSnapshot(blob)
-	if err != nil || len(as) != h.Assignments {
+	snap, err = rbac.DecodeSnapshot(blob)
+	if err != nil || snap.Len() != h.Assignments {
 		s.log.Warn("RBAC snapshot is damaged: loading every role assignment", "err", err)
 		return nil, 0, false, nil
 	}
@@ -187,13 +187,7 @@ func (s *Service) loadSnapshot(ctx context.Context, v string, seq uint64) (as []
 		}
 	}
 	if len(touched) > 0 {
-		keep := as[:0]
-		for _, a := range as {
-			if !touched[strings.ToLower(a.Name)] {
-				keep = append(keep, a)
-			}
-		}
-		as = keep
+		snap.Delete(touched)
 		for k := range touched {
 			rec, err := s.st.Get(ctx, KindAssignment, k)
 			if errors.Is(err, store.ErrNotFound) {
@@ -207,11 +201,11 @@ func (s *Service) loadSnapshot(ctx context.Context, v string, seq uint64) (as []
 				return nil, 0, false, err
 			}
 			if use {
-				as = append(as, a)
+				snap.Add(a)
 			}
 		}
 	}
-	return as, h.Seq, true, nil
+	return snap, h.Seq, true, nil
 }
 
 // decodeAssignment decodes a stored assignment for the engine; use is false

@@ -222,97 +222,151 @@ func (e *Engine) writable() *state {
 func (e *Engine) Load(roles []RoleDefinition, assignments []Assignment) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	compiled := make([]*compiledRole, 0, len(roles))
-	for _, r := range roles {
-		c, err := compileRole(r)
-		if err != nil {
-			return err
-		}
-		compiled = append(compiled, c)
-	}
-	table, err := newRoleTable(nil, compiled, nil)
+	l, compiled, err := newLoader(roles, len(assignments))
 	if err != nil {
 		return err
 	}
-	n := len(assignments)
-	idx := newIndex(n)
-	entries := make([]entry, n)
-	// Principals get ordinals; assignments are then bucketed by ordinal
-	// into per-principal records sized up front.
-	type principal struct {
-		key, id string
-		count   int32
-	}
-	ordinals := make(map[string]int32, n/4+1)
-	var principals []principal
-	ord := make([]int32, n)
-	// RoleDefinitionID → interned copy and slot; assignment counts per slot.
-	type roleRef struct {
-		id   string
-		slot *roleSlot
-	}
-	roleRefs := map[string]roleRef{}
-	refs := map[*roleSlot]int{}
 	for i := range assignments {
 		a, err := normalizeAssignment(assignments[i])
 		if err != nil {
 			return err
 		}
-		rr, ok := roleRefs[a.RoleDefinitionID]
-		if !ok {
-			g := RoleGUID(a.RoleDefinitionID)
-			rr = roleRef{id: a.RoleDefinitionID, slot: table.slots[g]}
-			if rr.slot == nil {
-				rr.slot = &roleSlot{guid: g}
-				table.slots[g] = rr.slot
-			}
-			roleRefs[a.RoleDefinitionID] = rr
+		if err := l.add(a, l.roleRef(a.RoleDefinitionID), l.ordinal(a.PrincipalID), hashScope(a.Scope)); err != nil {
+			return err
 		}
-		a.RoleDefinitionID = rr.id
-		refs[rr.slot]++
-		pk := lowerASCII(a.PrincipalID)
-		o, ok := ordinals[pk]
-		if !ok {
-			o = int32(len(principals))
-			ordinals[pk] = o
-			principals = append(principals, principal{key: pk, id: a.PrincipalID})
-		}
-		a.PrincipalID = principals[o].id // interned
-		principals[o].count++
-		ord[i] = o
-
-		en := &entries[i]
-		*en = entry{a: a, role: rr.slot}
-		if idx.byKey.get(a.Name) != nil {
-			return errorf(ErrInvalidAssignment, "The role assignment name '%s' appears twice.", a.Name)
-		}
-		idx.byKey.put(en)
 	}
-	for s, c := range refs {
+	st, err := l.finish(compiled)
+	if err != nil {
+		return err
+	}
+	e.st.Store(st)
+	return nil
+}
+
+// loader builds a fresh state for Load and LoadSnapshot.
+type loader struct {
+	table   *roleTable
+	idx     *index
+	entries []entry
+	hashes  []uint64 // scope hash of entries[i]
+	ord     []int32  // principal ordinal of entries[i]
+	// Principals get ordinals; assignments are then bucketed by ordinal
+	// into per-principal records sized up front.
+	principals []loadPrincipal
+	ordinals   map[string]int32 // lower-case key → ordinal (Load)
+	// RoleDefinitionID → interned copy and slot; assignment counts per slot.
+	roleRefs map[string]roleRef
+	refs     map[*roleSlot]int
+}
+
+type loadPrincipal struct {
+	key, id string
+	count   int32
+}
+
+type roleRef struct {
+	id   string
+	slot *roleSlot
+}
+
+func newLoader(roles []RoleDefinition, n int) (*loader, []*compiledRole, error) {
+	compiled := make([]*compiledRole, 0, len(roles))
+	for _, r := range roles {
+		c, err := compileRole(r)
+		if err != nil {
+			return nil, nil, err
+		}
+		compiled = append(compiled, c)
+	}
+	table, err := newRoleTable(nil, compiled, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &loader{table: table, idx: newIndex(n), entries: make([]entry, 0, n), hashes: make([]uint64, 0, n), ord: make([]int32, 0, n),
+		roleRefs: map[string]roleRef{}, refs: map[*roleSlot]int{}}, compiled, nil
+}
+
+// roleRef interns a RoleDefinitionID and finds (or makes) its slot.
+func (l *loader) roleRef(id string) roleRef {
+	rr, ok := l.roleRefs[id]
+	if !ok {
+		g := RoleGUID(id)
+		rr = roleRef{id: id, slot: l.table.slots[g]}
+		if rr.slot == nil {
+			rr.slot = &roleSlot{guid: g}
+			l.table.slots[g] = rr.slot
+		}
+		l.roleRefs[id] = rr
+	}
+	return rr
+}
+
+// ordinal returns the principal's ordinal, adding it if new.
+func (l *loader) ordinal(id string) int32 {
+	if l.ordinals == nil {
+		l.ordinals = make(map[string]int32, cap(l.entries)/4+1)
+		for o, p := range l.principals {
+			l.ordinals[p.key] = int32(o)
+		}
+	}
+	pk := lowerASCII(id)
+	o, ok := l.ordinals[pk]
+	if !ok {
+		o = int32(len(l.principals))
+		l.ordinals[pk] = o
+		l.principals = append(l.principals, loadPrincipal{key: pk, id: id})
+	}
+	return o
+}
+
+// add indexes a normalised assignment.
+func (l *loader) add(a Assignment, rr roleRef, o int32, h uint64) error {
+	a.RoleDefinitionID = rr.id
+	a.PrincipalID = l.principals[o].id // interned
+	l.refs[rr.slot]++
+	l.principals[o].count++
+	l.entries = append(l.entries, entry{a: a, role: rr.slot})
+	l.hashes = append(l.hashes, h)
+	l.ord = append(l.ord, o)
+	return nil
+}
+
+// finish indexes the names and builds the principal records.
+func (l *loader) finish(compiled []*compiledRole) (*state, error) {
+	idx := l.idx
+	for i := range l.entries {
+		en := &l.entries[i]
+		if !idx.byKey.putNew(en) {
+			return nil, errorf(ErrInvalidAssignment, "The role assignment name '%s' appears twice.", en.a.Name)
+		}
+	}
+	for s, c := range l.refs {
 		idx.refs[s.guid] += c
 	}
-	recs := make([]*precord, len(principals))
-	items := make([][]item, len(principals))
-	for o, p := range principals {
-		recs[o], items[o] = allocRecord(int(p.count))
+	recs := make([]*precord, len(l.principals))
+	items := make([][]item, len(l.principals))
+	for o, p := range l.principals {
+		if p.count > 0 {
+			recs[o], items[o] = allocRecord(int(p.count))
+		}
 	}
-	fill := make([]int32, len(principals))
-	for i := range entries {
-		o := ord[i]
-		items[o][fill[o]] = entries[i].item()
+	fill := make([]int32, len(l.principals))
+	for i := range l.entries {
+		o := l.ord[i]
+		items[o][fill[o]] = item{h: l.hashes[i], e: &l.entries[i]}
 		fill[o]++
 	}
-	t := newPtable(len(principals))
-	for o, p := range principals {
-		initRecord(recs[o], maphash.String(hashSeed, p.key), p.key, items[o])
-		t.insert(recs[o])
+	t := newPtable(len(l.principals))
+	for o, p := range l.principals {
+		if p.count > 0 {
+			initRecord(recs[o], maphash.String(hashSeed, p.key), p.key, items[o])
+			t.insert(recs[o])
+		}
 	}
 	idx.table.Store(t)
-	idx.count.Store(int64(n))
-
-	table.commit(compiled)
-	e.st.Store(&state{roles: table, idx: idx})
-	return nil
+	idx.count.Store(int64(len(l.entries)))
+	l.table.commit(compiled)
+	return &state{roles: l.table, idx: idx}, nil
 }
 
 // ValidateAssignment checks a role assignment against the current roles and
@@ -459,13 +513,27 @@ func (st *state) held(dst []heldRole, req Request, target string, anc *ancestry,
 			dst = append(dst, h)
 		}
 	}
-	// Insertion sort, stable: most specific (longest) scope first.
+	// Insertion sort: most specific (longest) scope first, then by role
+	// name, scope and group, so the order does not depend on the order the
+	// assignments were loaded in.
 	for i := 1; i < len(dst); i++ {
-		for j := i; j > 0 && len(dst[j].scope) > len(dst[j-1].scope); j-- {
+		for j := i; j > 0 && heldBefore(&dst[j], &dst[j-1]); j-- {
 			dst[j], dst[j-1] = dst[j-1], dst[j]
 		}
 	}
 	return dst
+}
+
+func heldBefore(a, b *heldRole) bool {
+	switch {
+	case len(a.scope) != len(b.scope):
+		return len(a.scope) > len(b.scope)
+	case a.name != b.name:
+		return a.name < b.name
+	case a.scope != b.scope:
+		return a.scope < b.scope
+	}
+	return a.via < b.via
 }
 
 // GrantingRoles returns the roles (built-in and custom) that grant the

@@ -53,6 +53,21 @@ func (t *nameIndex) put(en *entry) {
 	t.slots[i] = en
 }
 
+// putNew adds en unless an entry with its name exists (then false).
+func (t *nameIndex) putNew(en *entry) bool {
+	i := t.find(en.a.Name)
+	if t.slots[i] != nil {
+		return false
+	}
+	if 4*(t.n+1) > 3*len(t.slots) {
+		t.grow()
+		i = t.find(en.a.Name)
+	}
+	t.n++
+	t.slots[i] = en
+	return true
+}
+
 func (t *nameIndex) grow() {
 	old := t.slots
 	t.slots = make([]*entry, 2*len(old))

@@ -67,9 +67,9 @@ func appendSnapshot(dst []byte, slots []*entry, n int) []byte {
 		idx  map[string]int
 		list []string
 	}
-	add := func(d *dict, s string) {
-		if _, ok := d.idx[s]; !ok {
-			d.idx[s] = len(d.list)
+	add := func(d *dict, key, s string) {
+		if _, ok := d.idx[key]; !ok {
+			d.idx[key] = len(d.list)
 			d.list = append(d.list, s)
 		}
 	}
@@ -80,10 +80,11 @@ func appendSnapshot(dst []byte, slots []*entry, n int) []byte {
 		if en == nil {
 			continue
 		}
-		add(&scopes, en.a.Scope)
-		add(&principals, en.a.PrincipalID)
-		add(&roles, en.a.RoleDefinitionID)
-		add(&types, en.a.PrincipalType)
+		add(&scopes, en.a.Scope, en.a.Scope)
+		// One entry per principal whatever the case (as Load interns them).
+		add(&principals, lowerASCII(en.a.PrincipalID), en.a.PrincipalID)
+		add(&roles, en.a.RoleDefinitionID, en.a.RoleDefinitionID)
+		add(&types, en.a.PrincipalType, en.a.PrincipalType)
 	}
 	// Scopes sorted, so that front coding shares their long prefixes.
 	slices.Sort(scopes.list)
@@ -115,7 +116,7 @@ func appendSnapshot(dst []byte, slots []*entry, n int) []byte {
 		}
 		a := &en.a
 		dst = binary.AppendUvarint(dst, uint64(scopes.idx[a.Scope]))
-		dst = binary.AppendUvarint(dst, uint64(principals.idx[a.PrincipalID]))
+		dst = binary.AppendUvarint(dst, uint64(principals.idx[lowerASCII(a.PrincipalID)]))
 		dst = binary.AppendUvarint(dst, uint64(roles.idx[a.RoleDefinitionID]))
 		dst = binary.AppendUvarint(dst, uint64(types.idx[a.PrincipalType]))
 		dst = appendString(dst, a.Name)
@@ -196,10 +197,117 @@ func (r *snapReader) table() []string {
 	return out
 }
 
+// Snapshot is a decoded snapshot: assignments, and for those that came from
+// the encoding their scope, principal and role as indexes into shared
+// tables (LoadSnapshot uses them instead of hashing strings a million
+// times).
+type Snapshot struct {
+	as                        []Assignment
+	scope, principal, role    []int32 // per assignment; -1 for added ones
+	scopes, principals, roles []string
+}
+
+// Len is the number of assignments.
+func (s *Snapshot) Len() int { return len(s.as) }
+
+// Assignments returns the assignments (shared: do not modify).
+func (s *Snapshot) Assignments() []Assignment { return s.as }
+
+// Delete removes the assignments whose lower-case name is in names.
+func (s *Snapshot) Delete(names map[string]bool) {
+	j := 0
+	for i := range s.as {
+		if names[lowerASCII(s.as[i].Name)] {
+			continue
+		}
+		s.as[j], s.scope[j], s.principal[j], s.role[j] = s.as[i], s.scope[i], s.principal[i], s.role[i]
+		j++
+	}
+	clear(s.as[j:])
+	s.as, s.scope, s.principal, s.role = s.as[:j], s.scope[:j], s.principal[:j], s.role[:j]
+}
+
+// Add appends an assignment (LoadSnapshot normalises and checks it as Load
+// does).
+func (s *Snapshot) Add(a Assignment) {
+	s.as = append(s.as, a)
+	s.scope, s.principal, s.role = append(s.scope, -1), append(s.principal, -1), append(s.role, -1)
+}
+
+// LoadSnapshot is Load from a decoded snapshot: the same result as Load of
+// its Assignments, with the work done once per distinct scope, principal
+// and role instead of once per assignment. Added assignments are checked
+// as Load checks them; those from the encoding were normalised when
+// encoded, and their distinct scopes, principals and roles are checked.
+func (e *Engine) LoadSnapshot(roles []RoleDefinition, s *Snapshot) error {
+	for _, sc := range s.scopes {
+		if sc != trimScope(sc) || ValidateScope(sc) != nil {
+			return ErrBadSnapshot
+		}
+	}
+	for _, p := range s.principals {
+		if p == "" || p != strings.TrimSpace(p) {
+			return ErrBadSnapshot
+		}
+	}
+	for _, r := range s.roles {
+		if RoleGUID(r) == "" {
+			return ErrBadSnapshot
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	l, compiled, err := newLoader(roles, len(s.as))
+	if err != nil {
+		return err
+	}
+	// Snapshot principals take the first ordinals (the loader's map is
+	// made only if an added assignment needs it).
+	l.principals = make([]loadPrincipal, len(s.principals), len(s.principals)+1)
+	for o, p := range s.principals {
+		l.principals[o] = loadPrincipal{key: lowerASCII(p), id: p}
+	}
+	rrs := make([]roleRef, len(s.roles))
+	for i, r := range s.roles {
+		rrs[i] = l.roleRef(r)
+	}
+	hashes := make([]uint64, len(s.scopes))
+	hashed := make([]bool, len(s.scopes))
+	for i := range s.as {
+		if s.scope[i] < 0 {
+			a, err := normalizeAssignment(s.as[i])
+			if err != nil {
+				return err
+			}
+			if err := l.add(a, l.roleRef(a.RoleDefinitionID), l.ordinal(a.PrincipalID), hashScope(a.Scope)); err != nil {
+				return err
+			}
+			continue
+		}
+		a := &s.as[i]
+		if a.Name == "" || strings.IndexByte(a.Name, '/') >= 0 {
+			return ErrBadSnapshot
+		}
+		si := s.scope[i]
+		if !hashed[si] {
+			hashes[si], hashed[si] = hashScope(s.scopes[si]), true
+		}
+		if err := l.add(*a, rrs[s.role[i]], s.principal[i], hashes[si]); err != nil {
+			return err
+		}
+	}
+	st, err := l.finish(compiled)
+	if err != nil {
+		return err
+	}
+	e.st.Store(st)
+	return nil
+}
+
 // DecodeSnapshot decodes an AppendSnapshot encoding. The assignments share
 // their scope, principal and role strings; IDs are built in a few large
 // blocks (one allocation per 64 KiB of IDs, not one per assignment).
-func DecodeSnapshot(b []byte) ([]Assignment, error) {
+func DecodeSnapshot(b []byte) (*Snapshot, error) {
 	if len(b) < len(snapshotMagic)+4 || string(b[:len(snapshotMagic)]) != snapshotMagic {
 		return nil, ErrBadSnapshot
 	}
@@ -236,7 +344,12 @@ func DecodeSnapshot(b []byte) ([]Assignment, error) {
 	for i, t := range types {
 		types[i] = internPrincipalType(t)
 	}
+	if uint64(len(scopes)) > 1<<31 || uint64(len(principals)) > 1<<31 || uint64(len(roles)) > 1<<31 {
+		return nil, ErrBadSnapshot
+	}
 	as := make([]Assignment, n)
+	snap := &Snapshot{as: as, scope: make([]int32, n), principal: make([]int32, n), role: make([]int32, n),
+		scopes: scopes, principals: principals, roles: roles}
 	var block []byte             // IDs are appended here; a full block becomes one string
 	type span struct{ i, n int } // as[i].ID is the next n bytes of block
 	var pending []span
@@ -262,6 +375,7 @@ func DecodeSnapshot(b []byte) ([]Assignment, error) {
 		flags := r.b[0]
 		r.b = r.b[1:]
 		a := &as[i]
+		snap.scope[i], snap.principal[i], snap.role[i] = int32(si), int32(pi), int32(ri)
 		a.Scope, a.PrincipalID, a.RoleDefinitionID, a.PrincipalType = scopes[si], principals[pi], roles[ri], types[ti]
 		var id []byte
 		if flags&snapID != 0 {
@@ -306,5 +420,5 @@ func DecodeSnapshot(b []byte) ([]Assignment, error) {
 			a.Name = a.ID[strings.LastIndexByte(a.ID, '/')+1:]
 		}
 	}
-	return as, nil
+	return snap, nil
 }
