@@ -334,12 +334,17 @@ func (l *loader) add(a Assignment, rr roleRef, o int32, h uint64) error {
 // finish indexes the names and builds the principal records.
 func (l *loader) finish(compiled []*compiledRole) (*state, error) {
 	idx := l.idx
-	for i := range l.entries {
-		en := &l.entries[i]
-		if !idx.byKey.putNew(en) {
-			return nil, errorf(ErrInvalidAssignment, "The role assignment name '%s' appears twice.", en.a.Name)
+	// The name index on another core, while this one builds the records.
+	dup := make(chan *entry, 1)
+	go func() {
+		for i := range l.entries {
+			if en := &l.entries[i]; !idx.byKey.putNew(en) {
+				dup <- en
+				return
+			}
 		}
-	}
+		dup <- nil
+	}()
 	for s, c := range l.refs {
 		idx.refs[s.guid] += c
 	}
@@ -362,6 +367,9 @@ func (l *loader) finish(compiled []*compiledRole) (*state, error) {
 			initRecord(recs[o], maphash.String(hashSeed, p.key), p.key, items[o])
 			t.insert(recs[o])
 		}
+	}
+	if en := <-dup; en != nil {
+		return nil, errorf(ErrInvalidAssignment, "The role assignment name '%s' appears twice.", en.a.Name)
 	}
 	idx.table.Store(t)
 	idx.count.Store(int64(len(l.entries)))

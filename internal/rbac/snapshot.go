@@ -197,53 +197,78 @@ func (r *snapReader) table() []string {
 	return out
 }
 
-// Snapshot is a decoded snapshot: assignments, and for those that came from
-// the encoding their scope, principal and role as indexes into shared
+// Snapshot is a decoded snapshot: assignments (as the engine's entries,
+// which LoadSnapshot takes over without copying), and for those that came
+// from the encoding their scope, principal and role as indexes into shared
 // tables (LoadSnapshot uses them instead of hashing strings a million
-// times).
+// times). A Snapshot is loaded once.
 type Snapshot struct {
-	as                        []Assignment
-	scope, principal, role    []int32 // per assignment; -1 for added ones
+	entries                   []entry
+	scope, principal, role    []int32 // per entry; -1 for added ones
 	scopes, principals, roles []string
 }
 
 // Len is the number of assignments.
-func (s *Snapshot) Len() int { return len(s.as) }
+func (s *Snapshot) Len() int { return len(s.entries) }
 
-// Assignments returns the assignments (shared: do not modify).
-func (s *Snapshot) Assignments() []Assignment { return s.as }
+// Assignments returns a copy of the assignments.
+func (s *Snapshot) Assignments() []Assignment {
+	out := make([]Assignment, len(s.entries))
+	for i := range s.entries {
+		out[i] = s.entries[i].a
+	}
+	return out
+}
 
 // Delete removes the assignments whose lower-case name is in names.
 func (s *Snapshot) Delete(names map[string]bool) {
 	j := 0
-	for i := range s.as {
-		if names[lowerASCII(s.as[i].Name)] {
+	for i := range s.entries {
+		if names[lowerASCII(s.entries[i].a.Name)] {
 			continue
 		}
-		s.as[j], s.scope[j], s.principal[j], s.role[j] = s.as[i], s.scope[i], s.principal[i], s.role[i]
+		s.entries[j], s.scope[j], s.principal[j], s.role[j] = s.entries[i], s.scope[i], s.principal[i], s.role[i]
 		j++
 	}
-	clear(s.as[j:])
-	s.as, s.scope, s.principal, s.role = s.as[:j], s.scope[:j], s.principal[:j], s.role[:j]
+	clear(s.entries[j:])
+	s.entries, s.scope, s.principal, s.role = s.entries[:j], s.scope[:j], s.principal[:j], s.role[:j]
 }
 
 // Add appends an assignment (LoadSnapshot normalises and checks it as Load
 // does).
 func (s *Snapshot) Add(a Assignment) {
-	s.as = append(s.as, a)
+	s.entries = append(s.entries, entry{a: a})
 	s.scope, s.principal, s.role = append(s.scope, -1), append(s.principal, -1), append(s.role, -1)
 }
 
-// LoadSnapshot is Load from a decoded snapshot: the same result as Load of
-// its Assignments, with the work done once per distinct scope, principal
-// and role instead of once per assignment. Added assignments are checked
-// as Load checks them; those from the encoding were normalised when
-// encoded, and their distinct scopes, principals and roles are checked.
+// LoadSnapshot is Load from a decoded snapshot (which it consumes): the
+// same result as Load of its Assignments, with the work done once per
+// distinct scope, principal and role instead of once per assignment, on
+// both cores. Added assignments are checked as Load checks them; those
+// from the encoding were normalised when encoded, and their distinct
+// scopes, principals and roles are checked.
 func (e *Engine) LoadSnapshot(roles []RoleDefinition, s *Snapshot) error {
-	for _, sc := range s.scopes {
-		if sc != trimScope(sc) || ValidateScope(sc) != nil {
-			return ErrBadSnapshot
+	if s.entries == nil && len(s.scope) > 0 {
+		return errors.New("rbac: snapshot already loaded")
+	}
+	// Scope hashes (and checks), half on another core.
+	hashes := make([]uint64, len(s.scopes))
+	bad := make(chan bool, 1)
+	half := len(s.scopes) / 2
+	hashRange := func(lo, hi int) bool {
+		for i := lo; i < hi; i++ {
+			sc := s.scopes[i]
+			if sc != trimScope(sc) || ValidateScope(sc) != nil {
+				return false
+			}
+			hashes[i] = hashScope(sc)
 		}
+		return true
+	}
+	go func() { bad <- !hashRange(half, len(s.scopes)) }()
+	ok := hashRange(0, half)
+	if <-bad || !ok {
+		return ErrBadSnapshot
 	}
 	for _, p := range s.principals {
 		if p == "" || p != strings.TrimSpace(p) {
@@ -257,10 +282,14 @@ func (e *Engine) LoadSnapshot(roles []RoleDefinition, s *Snapshot) error {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	l, compiled, err := newLoader(roles, len(s.as))
+	l, compiled, err := newLoader(roles, 0)
 	if err != nil {
 		return err
 	}
+	n := len(s.entries)
+	l.idx = newIndex(n)
+	l.entries, l.hashes, l.ord = s.entries, make([]uint64, n), s.principal
+	s.entries = nil
 	// Snapshot principals take the first ordinals (the loader's map is
 	// made only if an added assignment needs it).
 	l.principals = make([]loadPrincipal, len(s.principals), len(s.principals)+1)
@@ -271,30 +300,34 @@ func (e *Engine) LoadSnapshot(roles []RoleDefinition, s *Snapshot) error {
 	for i, r := range s.roles {
 		rrs[i] = l.roleRef(r)
 	}
-	hashes := make([]uint64, len(s.scopes))
-	hashed := make([]bool, len(s.scopes))
-	for i := range s.as {
+	counts := make([]int, len(rrs))
+	for i := range l.entries {
+		en := &l.entries[i]
 		if s.scope[i] < 0 {
-			a, err := normalizeAssignment(s.as[i])
+			a, err := normalizeAssignment(en.a)
 			if err != nil {
 				return err
 			}
-			if err := l.add(a, l.roleRef(a.RoleDefinitionID), l.ordinal(a.PrincipalID), hashScope(a.Scope)); err != nil {
-				return err
-			}
+			rr := l.roleRef(a.RoleDefinitionID)
+			o := l.ordinal(a.PrincipalID)
+			a.RoleDefinitionID, a.PrincipalID = rr.id, l.principals[o].id
+			*en = entry{a: a, role: rr.slot}
+			l.refs[rr.slot]++
+			l.principals[o].count++
+			l.hashes[i], l.ord[i] = hashScope(a.Scope), o
 			continue
 		}
-		a := &s.as[i]
-		if a.Name == "" || strings.IndexByte(a.Name, '/') >= 0 {
+		if en.a.Name == "" || strings.IndexByte(en.a.Name, '/') >= 0 {
 			return ErrBadSnapshot
 		}
-		si := s.scope[i]
-		if !hashed[si] {
-			hashes[si], hashed[si] = hashScope(s.scopes[si]), true
-		}
-		if err := l.add(*a, rrs[s.role[i]], s.principal[i], hashes[si]); err != nil {
-			return err
-		}
+		ri := s.role[i]
+		en.role = rrs[ri].slot
+		counts[ri]++
+		l.principals[s.principal[i]].count++
+		l.hashes[i] = hashes[s.scope[i]]
+	}
+	for ri, c := range counts {
+		l.refs[rrs[ri].slot] += c
 	}
 	st, err := l.finish(compiled)
 	if err != nil {
@@ -347,8 +380,8 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 	if uint64(len(scopes)) > 1<<31 || uint64(len(principals)) > 1<<31 || uint64(len(roles)) > 1<<31 {
 		return nil, ErrBadSnapshot
 	}
-	as := make([]Assignment, n)
-	snap := &Snapshot{as: as, scope: make([]int32, n), principal: make([]int32, n), role: make([]int32, n),
+	ens := make([]entry, n)
+	snap := &Snapshot{entries: ens, scope: make([]int32, n), principal: make([]int32, n), role: make([]int32, n),
 		scopes: scopes, principals: principals, roles: roles}
 	var block []byte             // IDs are appended here; a full block becomes one string
 	type span struct{ i, n int } // as[i].ID is the next n bytes of block
@@ -360,13 +393,13 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 		s := string(block)
 		off := 0
 		for _, p := range pending {
-			as[p.i].ID = s[off : off+p.n]
+			ens[p.i].a.ID = s[off : off+p.n]
 			off += p.n
 		}
 		block, pending = block[:0], pending[:0]
 	}
 	const blockSize = 64 << 10
-	for i := range as {
+	for i := range ens {
 		si, pi, ri, ti := r.uvarint(), r.uvarint(), r.uvarint(), r.uvarint()
 		name := r.bytes()
 		if r.err || si >= uint64(len(scopes)) || pi >= uint64(len(principals)) || ri >= uint64(len(roles)) || ti >= uint64(len(types)) || len(r.b) == 0 {
@@ -374,7 +407,7 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 		}
 		flags := r.b[0]
 		r.b = r.b[1:]
-		a := &as[i]
+		a := &ens[i].a
 		snap.scope[i], snap.principal[i], snap.role[i] = int32(si), int32(pi), int32(ri)
 		a.Scope, a.PrincipalID, a.RoleDefinitionID, a.PrincipalType = scopes[si], principals[pi], roles[ri], types[ti]
 		var id []byte
@@ -414,8 +447,8 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 	if len(r.b) != 0 {
 		return nil, ErrBadSnapshot
 	}
-	for i := range as {
-		a := &as[i]
+	for i := range ens {
+		a := &ens[i].a
 		if a.Name == "" {
 			a.Name = a.ID[strings.LastIndexByte(a.ID, '/')+1:]
 		}

@@ -93,7 +93,11 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if e3.Len() != w.e.Len() {
 		t.Fatalf("%d assignments, want %d", e3.Len(), w.e.Len())
 	}
+	if err := NewEngine().LoadSnapshot(BuiltinRoles(), snap); err == nil {
+		t.Fatal("a snapshot was loaded twice")
+	}
 	// A duplicate name added is refused, as Load refuses it.
+	snap = snapshotOf(t, w.e)
 	snap.Add(added)
 	if err := NewEngine().LoadSnapshot(BuiltinRoles(), snap); err == nil {
 		t.Fatal("a duplicate name was loaded")
