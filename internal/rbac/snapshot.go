@@ -110,15 +110,45 @@ func appendSnapshot(dst []byte, slots []*entry, n int) []byte {
 			dst = appendString(dst, s)
 		}
 	}
+	// Records in scope order (decoding then reads the scope table in
+	// order), in segments that decode in parallel.
+	type rec struct {
+		scope int
+		en    *entry
+	}
+	recs := make([]rec, 0, n)
 	for _, en := range slots {
-		if en == nil {
-			continue
+		if en != nil {
+			recs = append(recs, rec{scopes.idx[en.a.Scope], en})
 		}
+	}
+	slices.SortFunc(recs, func(a, b rec) int { return a.scope - b.scope })
+	segs := min(snapshotSegments, max(1, len(recs)))
+	dst = binary.AppendUvarint(dst, uint64(segs))
+	var seg []byte
+	for k := range segs {
+		part := recs[k*len(recs)/segs : (k+1)*len(recs)/segs]
+		seg = appendRecords(seg[:0], len(part), func(i int) (int, *entry) { return part[i].scope, part[i].en }, principals.idx, roles.idx, types.idx)
+		dst = binary.AppendUvarint(dst, uint64(len(part)))
+		dst = append(binary.AppendUvarint(dst, uint64(len(seg))), seg...)
+	}
+	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], crcTable))
+}
+
+// snapshotSegments: the records are cut in this many independently
+// decodable segments.
+const snapshotSegments = 4
+
+// appendRecords appends n records; at(i) is the i-th one and its scope's
+// index.
+func appendRecords(dst []byte, n int, at func(int) (int, *entry), principals, roles, types map[string]int) []byte {
+	for i := range n {
+		scope, en := at(i)
 		a := &en.a
-		dst = binary.AppendUvarint(dst, uint64(scopes.idx[a.Scope]))
-		dst = binary.AppendUvarint(dst, uint64(principals.idx[lowerASCII(a.PrincipalID)]))
-		dst = binary.AppendUvarint(dst, uint64(roles.idx[a.RoleDefinitionID]))
-		dst = binary.AppendUvarint(dst, uint64(types.idx[a.PrincipalType]))
+		dst = binary.AppendUvarint(dst, uint64(scope))
+		dst = binary.AppendUvarint(dst, uint64(principals[lowerASCII(a.PrincipalID)]))
+		dst = binary.AppendUvarint(dst, uint64(roles[a.RoleDefinitionID]))
+		dst = binary.AppendUvarint(dst, uint64(types[a.PrincipalType]))
 		dst = appendString(dst, a.Name)
 		var flags byte
 		if a.ID != canonicalID(a.Scope, a.Name) {
@@ -141,7 +171,7 @@ func appendSnapshot(dst []byte, slots []*entry, n int) []byte {
 			dst = appendString(dst, a.Condition)
 		}
 	}
-	return binary.LittleEndian.AppendUint32(dst, crc32.Checksum(dst[start:], crcTable))
+	return dst
 }
 
 func canonicalID(scope, name string) string {
@@ -357,19 +387,32 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 	if r.err || ns > uint64(len(r.b)) {
 		return nil, ErrBadSnapshot
 	}
+	// Scopes are rebuilt in 64 KiB blocks, each one string they slice.
 	scopes := make([]string, ns)
-	var prev []byte
+	lens := make([]int, ns)
+	var prev, block []byte
+	done := 0
+	flush := func(upto int) {
+		str := string(block)
+		for ; done < upto; done++ {
+			scopes[done], str = str[:lens[done]], str[lens[done]:]
+		}
+		block = block[:0]
+	}
 	for i := range scopes {
 		k := r.uvarint()
 		suffix := r.bytes()
 		if r.err || k > uint64(len(prev)) {
 			return nil, ErrBadSnapshot
 		}
-		s := make([]byte, 0, int(k)+len(suffix))
-		s = append(append(s, prev[:k]...), suffix...)
-		scopes[i] = string(s)
-		prev = s
+		prev = append(prev[:k], suffix...)
+		block = append(block, prev...)
+		lens[i] = len(prev)
+		if len(block) >= 64<<10 {
+			flush(i + 1)
+		}
 	}
+	flush(len(scopes))
 	principals, roles, types := r.table(), r.table(), r.table()
 	if r.err {
 		return nil, ErrBadSnapshot
@@ -383,8 +426,50 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 	ens := make([]entry, n)
 	snap := &Snapshot{entries: ens, scope: make([]int32, n), principal: make([]int32, n), role: make([]int32, n),
 		scopes: scopes, principals: principals, roles: roles}
-	var block []byte             // IDs are appended here; a full block becomes one string
-	type span struct{ i, n int } // as[i].ID is the next n bytes of block
+	// Segments: each decoded on its own goroutine into its range of ens.
+	nseg := r.uvarint()
+	if r.err || nseg > n+1 || nseg > 64 {
+		return nil, ErrBadSnapshot
+	}
+	type segment struct {
+		lo, hi int
+		b      []byte
+	}
+	segs := make([]segment, nseg)
+	lo := 0
+	for k := range segs {
+		c := r.uvarint()
+		b := r.bytes()
+		if r.err || c > n-uint64(lo) {
+			return nil, ErrBadSnapshot
+		}
+		segs[k] = segment{lo, lo + int(c), b}
+		lo += int(c)
+	}
+	if uint64(lo) != n || len(r.b) != 0 {
+		return nil, ErrBadSnapshot
+	}
+	errs := make(chan bool, len(segs))
+	for _, sg := range segs {
+		go func() { errs <- decodeRecords(snap, sg.lo, sg.hi, sg.b, types) }()
+	}
+	ok := true
+	for range segs {
+		ok = <-errs && ok
+	}
+	if !ok {
+		return nil, ErrBadSnapshot
+	}
+	return snap, nil
+}
+
+// decodeRecords decodes the records of snap.entries[lo:hi] from b; false if
+// they are damaged.
+func decodeRecords(snap *Snapshot, lo, hi int, b []byte, types []string) bool {
+	r := &snapReader{b: b}
+	ens := snap.entries
+	var block []byte              // IDs are appended here; a full block becomes one string
+	type span struct{ i, n int } // ens[i].a.ID is the next n bytes of block
 	var pending []span
 	flush := func() {
 		if len(pending) == 0 {
@@ -399,17 +484,17 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 		block, pending = block[:0], pending[:0]
 	}
 	const blockSize = 64 << 10
-	for i := range ens {
+	for i := lo; i < hi; i++ {
 		si, pi, ri, ti := r.uvarint(), r.uvarint(), r.uvarint(), r.uvarint()
 		name := r.bytes()
-		if r.err || si >= uint64(len(scopes)) || pi >= uint64(len(principals)) || ri >= uint64(len(roles)) || ti >= uint64(len(types)) || len(r.b) == 0 {
-			return nil, ErrBadSnapshot
+		if r.err || si >= uint64(len(snap.scopes)) || pi >= uint64(len(snap.principals)) || ri >= uint64(len(snap.roles)) || ti >= uint64(len(types)) || len(r.b) == 0 {
+			return false
 		}
 		flags := r.b[0]
 		r.b = r.b[1:]
 		a := &ens[i].a
 		snap.scope[i], snap.principal[i], snap.role[i] = int32(si), int32(pi), int32(ri)
-		a.Scope, a.PrincipalID, a.RoleDefinitionID, a.PrincipalType = scopes[si], principals[pi], roles[ri], types[ti]
+		a.Scope, a.PrincipalID, a.RoleDefinitionID, a.PrincipalType = snap.scopes[si], snap.principals[pi], snap.roles[ri], types[ti]
 		var id []byte
 		if flags&snapID != 0 {
 			id = r.bytes()
@@ -421,22 +506,18 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 			a.Condition = string(r.bytes())
 		}
 		if r.err || flags&^(snapID|snapDescription|snapCondition) != 0 {
-			return nil, ErrBadSnapshot
+			return false
 		}
 		l0 := len(block)
 		if id != nil {
 			block = append(block, id...)
+			a.Name = string(name)
 		} else {
 			if a.Scope != "/" {
 				block = append(block, a.Scope...)
 			}
 			block = append(append(block, roleAssignmentsPath...), name...)
-		}
-		// Name is the tail of the ID when the ID is canonical; else its own.
-		if id == nil {
-			a.Name = "" // filled from the ID after flush
-		} else {
-			a.Name = string(name)
+			a.Name = "" // the ID's tail, after flush
 		}
 		pending = append(pending, span{i, len(block) - l0})
 		if len(block) >= blockSize {
@@ -445,13 +526,12 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 	}
 	flush()
 	if len(r.b) != 0 {
-		return nil, ErrBadSnapshot
+		return false
 	}
-	for i := range ens {
-		a := &ens[i].a
-		if a.Name == "" {
+	for i := lo; i < hi; i++ {
+		if a := &ens[i].a; a.Name == "" {
 			a.Name = a.ID[strings.LastIndexByte(a.ID, '/')+1:]
 		}
 	}
-	return snap, nil
+	return true
 }
