@@ -468,7 +468,7 @@ func DecodeSnapshot(b []byte) (*Snapshot, error) {
 func decodeRecords(snap *Snapshot, lo, hi int, b []byte, types []string) bool {
 	r := &snapReader{b: b}
 	ens := snap.entries
-	var block []byte              // IDs are appended here; a full block becomes one string
+	var block []byte             // IDs are appended here; a full block becomes one string
 	type span struct{ i, n int } // ens[i].a.ID is the next n bytes of block
 	var pending []span
 	flush := func() {
