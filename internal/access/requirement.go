@@ -100,7 +100,7 @@ func Evaluate(ctx context.Context, d Decider, src Source, r Requirement) (Findin
 			f.Via = fmt.Sprintf("%s at %s", dec.Role.RoleName, dec.Assignment.Scope)
 			return f, nil
 		}
-		f.Reason = dec.Reason
+		f.Reason = dec.Reason()
 		f.Fix = RoleFix(r.Identity.PrincipalID, "ServicePrincipal", r.Role, r.Scope)
 	case KindPolicy:
 		vault, err := src.Get(ctx, r.Scope)

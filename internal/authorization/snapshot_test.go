@@ -137,8 +137,8 @@ func sameAnswers(t *testing.T, got, want *rbac.Engine, principals int) {
 	for p := 0; p < principals; p++ {
 		for _, ac := range actions {
 			req := rbac.Request{PrincipalID: principal(p), Action: ac.a, DataAction: ac.data, Scope: scopeOf(p) + "/providers/Microsoft.Storage/storageAccounts/sa"}
-			if g, w := got.Check(req), want.Check(req); g.Allowed != w.Allowed || g.Reason != w.Reason {
-				t.Fatalf("%+v: loaded engine says %v (%s), a full load %v (%s)", req, g.Allowed, g.Reason, w.Allowed, w.Reason)
+			if g, w := got.Check(req), want.Check(req); g.Allowed != w.Allowed || g.Reason() != w.Reason() {
+				t.Fatalf("%+v: loaded engine says %v (%s), a full load %v (%s)", req, g.Allowed, g.Reason(), w.Allowed, w.Reason())
 			}
 		}
 	}

@@ -378,10 +378,10 @@ func (h *Handler) rbac(ctx context.Context, a *storage.Account, cl *token.Claims
 	var reason string
 	if data {
 		d, e := h.cfg.Authz.AuthorizeData(ctx, a.TenantID, cl.ObjectID, action, scope)
-		allowed, reason, err = d.Allowed, d.Reason, e
+		allowed, reason, err = d.Allowed, d.Reason(), e
 	} else {
 		d, e := h.cfg.Authz.AuthorizeAction(ctx, a.TenantID, cl.ObjectID, action, scope)
-		allowed, reason, err = d.Allowed, d.Reason, e
+		allowed, reason, err = d.Allowed, d.Reason(), e
 	}
 	if err != nil {
 		return false, "", err

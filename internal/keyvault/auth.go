@@ -154,7 +154,7 @@ func (v *Vaults) authorize(ctx context.Context, vault *Vault, c *token.Claims, o
 			"Caller is not authorized to perform action on resource.\nCaller: %s\nAction: '%s'\nResource: '%s'\nAssignment: (not found)\nDecisionReason: 'DeniedWithNoValidRBAC'\nVault: %s;location=%s\n"+
 				"Vault '%s' uses the Azure RBAC permission model (enableRbacAuthorization true), so access policies do not apply: the %s operation needs data action '%s' (rules RBAC-2, RBAC-4). %s\n"+
 				"Fix: %s",
-			caller, op.Action, strings.ToLower(scope), vault.Name, vault.Location, vault.Name, op.Name, op.Action, d.Reason, access.RoleFix(c.ObjectID, access.PrincipalTypeOf(c.IDType), role, vault.ID))
+			caller, op.Action, strings.ToLower(scope), vault.Name, vault.Location, vault.Name, op.Name, op.Action, d.Reason(), access.RoleFix(c.ObjectID, access.PrincipalTypeOf(c.IDType), role, vault.ID))
 	}
 	var groups []string
 	if v.cfg.Directory != nil {

@@ -134,21 +134,40 @@ type Decision struct {
 	// into the engine's immutable snapshot: read them, never modify them.
 	Assignment *Assignment
 	Role       *RoleDefinition
-	// Reason is empty when allowed (see Explain). When denied it says which
-	// principal, action and scope, which roles would grant it, and which
-	// roles the principal holds there (rule RBAC-4).
-	Reason string
 	// GrantingRoles, when denied: names of the built-in roles that grant the
 	// action, least-privileged first (custom roles only if no built-in does).
 	// Shared with the engine's cache: do not modify.
 	GrantingRoles []string
+
+	// A denial's request and the engine state that refused it, for Reason.
+	st  *state
+	req Request
+}
+
+// Reason is empty when allowed (see Explain). When denied it says which
+// principal, action and scope, which roles would grant it, and which roles
+// the principal holds there (rule RBAC-4). It is built when asked for: a
+// denial costs no allocation until its explanation is needed (a 403 body,
+// an audit record), and the tail latency of Check stays that of its
+// lookups. It reads the engine as it was when Check ran (roles held are
+// looked up again in that state).
+func (d Decision) Reason() string {
+	if d.Allowed || d.st == nil {
+		return ""
+	}
+	target := checkTarget(d.req.Scope)
+	var anc ancestry
+	anc.init(target)
+	var buf [8]heldRole
+	held := d.st.held(buf[:0], d.req, target, &anc, nil, false)
+	return denialReason(d.req, d.GrantingRoles, held)
 }
 
 // Explain is a one-line account of the decision: Reason when denied, the
 // granting assignment when allowed.
 func (d Decision) Explain(req Request) string {
 	if !d.Allowed {
-		return d.Reason
+		return d.Reason()
 	}
 	var b strings.Builder
 	b.WriteString("Allowed: role '")
@@ -455,9 +474,6 @@ func checkTarget(scope string) string {
 func (e *Engine) Check(req Request) Decision {
 	st := e.state()
 	target := checkTarget(req.Scope)
-	// The records looked up here serve the denial too: at a million
-	// assignments each lookup is a cache miss or two.
-	var recs [8]*precord
 	var anc ancestry
 	anc.init(target)
 	if req.Action != "" {
@@ -466,25 +482,14 @@ func (e *Engine) Check(req Request) Decision {
 			if i >= 0 {
 				id = req.GroupIDs[i]
 			}
-			p := st.idx.principal(id)
-			if i+1 < len(recs) {
-				recs[i+1] = p
-			}
-			if en, r := p.grant(&anc, target, req.Action, req.DataAction); en != nil {
+			if en, r := st.idx.principal(id).grant(&anc, target, req.Action, req.DataAction); en != nil {
 				return Decision{Allowed: true, Assignment: &en.a, Role: &r.def}
 			}
 		}
 	}
-	return st.deny(req, target, &anc, &recs, req.Action != "")
-}
-
-// deny builds the denial; recs holds the records Check looked up (the
-// principal's, then its groups') when looked is true.
-func (st *state) deny(req Request, target string, anc *ancestry, recs *[8]*precord, looked bool) Decision {
-	g := st.roles.granting(req.Action, req.DataAction)
-	var buf [8]heldRole
-	held := st.held(buf[:0], req, target, anc, recs, looked)
-	return Decision{Reason: denialReason(req, g.names, held), GrantingRoles: g.names}
+	// A denial: the granting roles come from a per-action cache; the
+	// reason waits until asked for (Decision.Reason).
+	return Decision{GrantingRoles: st.roles.granting(req.Action, req.DataAction).names, st: st, req: req}
 }
 
 // held lists the roles the principal and its groups hold over target, most

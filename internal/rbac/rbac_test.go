@@ -200,14 +200,14 @@ func runCheckCases(t *testing.T, e *Engine) {
 			req := Request{PrincipalID: c.principal, GroupIDs: c.groups, Action: c.action, DataAction: c.data, Scope: c.scope}
 			d := e.Check(req)
 			if d.Allowed != c.want {
-				t.Fatalf("Check(%+v).Allowed = %v, want %v; reason %q", req, d.Allowed, c.want, d.Reason)
+				t.Fatalf("Check(%+v).Allowed = %v, want %v; reason %q", req, d.Allowed, c.want, d.Reason())
 			}
 			if c.want {
 				if d.Role == nil || d.Assignment == nil || d.Role.RoleName != c.wantRole {
 					t.Fatalf("granted by %+v, want role %q", d.Role, c.wantRole)
 				}
-				if d.Reason != "" {
-					t.Errorf("allowed decision has Reason %q", d.Reason)
+				if d.Reason() != "" {
+					t.Errorf("allowed decision has Reason %q", d.Reason())
 				}
 				if x := d.Explain(req); !strings.Contains(x, c.wantRole) {
 					t.Errorf("Explain = %q", x)
@@ -218,8 +218,8 @@ func runCheckCases(t *testing.T, e *Engine) {
 				t.Errorf("denied decision names an assignment/role")
 			}
 			for _, s := range []string{"'" + c.principal + "'", "'" + c.action + "'", "'" + c.scope + "'", "RBAC-4"} {
-				if !strings.Contains(d.Reason, s) {
-					t.Errorf("Reason %q lacks %q", d.Reason, s)
+				if !strings.Contains(d.Reason(), s) {
+					t.Errorf("Reason %q lacks %q", d.Reason(), s)
 				}
 			}
 		})
@@ -492,8 +492,8 @@ func TestDenialReason(t *testing.T) {
 	want := "The client 'p-contributor' with object id 'p-contributor' does not have authorization to perform action '" + actBlobRead +
 		"' over scope '" + container + "' or the scope is invalid. (rule RBAC-4) Roles that grant it: Storage Blob Data Reader, Storage Blob Data Contributor, Storage Blob Data Owner."
 	t.Run("RBAC-4 denial lists the granting roles, least-privileged first", func(t *testing.T) {
-		if !strings.HasPrefix(d.Reason, want) {
-			t.Fatalf("Reason =\n%s\nwant prefix\n%s", d.Reason, want)
+		if !strings.HasPrefix(d.Reason(), want) {
+			t.Fatalf("Reason =\n%s\nwant prefix\n%s", d.Reason(), want)
 		}
 		if !slices.Equal(d.GrantingRoles, []string{"Storage Blob Data Reader", "Storage Blob Data Contributor", "Storage Blob Data Owner"}) {
 			t.Fatalf("GrantingRoles = %q", d.GrantingRoles)
@@ -501,28 +501,28 @@ func TestDenialReason(t *testing.T) {
 	})
 	t.Run("RBAC-2 denial notes that Contributor holds no data actions", func(t *testing.T) {
 		for _, s := range []string{"Contributor (at '" + sub + "')", "grant no data actions", "RBAC-2"} {
-			if !strings.Contains(d.Reason, s) {
-				t.Errorf("Reason %q lacks %q", d.Reason, s)
+			if !strings.Contains(d.Reason(), s) {
+				t.Errorf("Reason %q lacks %q", d.Reason(), s)
 			}
 		}
 	})
 	t.Run("RBAC-3 denial of a role assignment write cites RBAC-3 and RBAC-2", func(t *testing.T) {
 		d := e.Check(Request{PrincipalID: "p-contributor", Action: actRAWrite, Scope: rg})
 		for _, s := range []string{"(rules RBAC-3, RBAC-4)", "Roles that grant it: User Access Administrator, Owner.", "Contributor cannot write role assignments"} {
-			if !strings.Contains(d.Reason, s) {
-				t.Errorf("Reason %q lacks %q", d.Reason, s)
+			if !strings.Contains(d.Reason(), s) {
+				t.Errorf("Reason %q lacks %q", d.Reason(), s)
 			}
 		}
 	})
 	t.Run("RBAC-4 denial through a group names the group", func(t *testing.T) {
 		d := e.Check(Request{PrincipalID: "p-nobody", GroupIDs: []string{"g-blobcontrib"}, Action: "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/deleteBlobVersion/action", DataAction: true, Scope: container})
-		if d.Allowed || !strings.Contains(d.Reason, "via group 'g-blobcontrib'") {
+		if d.Allowed || !strings.Contains(d.Reason(), "via group 'g-blobcontrib'") {
 			t.Fatalf("%+v", d)
 		}
 	})
 	t.Run("RBAC-4 no role grants it", func(t *testing.T) {
 		d := e.Check(Request{PrincipalID: "p", Action: "Microsoft.Nothing/x", DataAction: true, Scope: rg})
-		if !strings.Contains(d.Reason, "No role definition grants it.") || len(d.GrantingRoles) != 0 {
+		if !strings.Contains(d.Reason(), "No role definition grants it.") || len(d.GrantingRoles) != 0 {
 			t.Fatalf("%+v", d)
 		}
 	})
@@ -696,7 +696,7 @@ func TestRoleLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		req := Request{PrincipalID: "p", Action: "Contoso.X/read", Scope: storage}
-		if d := e.Check(req); d.Allowed || !strings.Contains(d.Reason, "unknown role") {
+		if d := e.Check(req); d.Allowed || !strings.Contains(d.Reason(), "unknown role") {
 			t.Fatalf("%+v", d)
 		}
 		if err := e.PutRole(RoleDefinition{ID: "0c0c0c0c-0000-4000-8000-0000000000dd", RoleName: "X Reader", AssignableScopes: []string{"/"}, Permissions: []Permission{{Actions: []string{"Contoso.X/*"}}}}); err != nil {

@@ -39,8 +39,8 @@ func sameEngine(t *testing.T, a, b *Engine, reqs ...[]Request) {
 		for _, r := range rs {
 			x, y := a.Check(r), b.Check(r)
 			// (Which of several equally specific assignments grants may differ.)
-			if x.Allowed != y.Allowed || x.Reason != y.Reason {
-				t.Fatalf("%+v: %v (%s) and %v (%s)", r, x.Allowed, x.Reason, y.Allowed, y.Reason)
+			if x.Allowed != y.Allowed || x.Reason() != y.Reason() {
+				t.Fatalf("%+v: %v (%s) and %v (%s)", r, x.Allowed, x.Reason(), y.Allowed, y.Reason())
 			}
 		}
 	}

@@ -157,7 +157,7 @@ func (p *Provider) authorizeEntraScoring(r *http.Request, ep *arm.Resource, tok 
 	if d.Allowed {
 		return 0, nil
 	}
-	msg := "rule EP-6: " + d.Reason
+	msg := "rule EP-6: " + d.Reason()
 	if len(d.GrantingRoles) > 0 {
 		msg += fmt.Sprintf(" Fix: amlid role assignment create --assignee-object-id %s --role %q --scope %s", c.ObjectID, d.GrantingRoles[0], ep.ID)
 	}
