@@ -173,6 +173,10 @@ func (s *Service) reloadLocked(ctx context.Context) (full bool, n int, err error
 	if err != nil {
 		return false, 0, err
 	}
+	if s.catchUp(ctx, v, seq) {
+		s.version, s.seq, s.loaded = v, seq, "journal"
+		return false, s.engine.Len(), nil
+	}
 	roles := rbac.BuiltinRoles()
 	recs, err := s.st.List(ctx, KindRole, store.ListOptions{})
 	if err != nil {

@@ -208,6 +208,48 @@ func (s *Service) loadSnapshot(ctx context.Context, v string, seq uint64) (snap 
 	return snap, h.Seq, true, nil
 }
 
+// catchUp brings the engine from its version to version (v, seq) in place
+// when the journal links them and holds only assignment writes (another
+// replica's, or a Grant in someone else's transaction): a few store reads
+// instead of a reload. It reports whether it did; if not, or if it failed
+// half-way, the caller reloads (which replaces the whole engine).
+func (s *Service) catchUp(ctx context.Context, v string, seq uint64) bool {
+	if seq <= s.seq || seq-s.seq > snapshotJournalMax {
+		return false
+	}
+	journal, ok, err := journalSince(ctx, s.st, s.seq, s.version, seq, v)
+	if err != nil || !ok {
+		return false
+	}
+	touched := map[string]bool{}
+	for _, j := range journal {
+		if j.Roles {
+			return false
+		}
+		for _, k := range j.Keys {
+			touched[strings.ToLower(k)] = true
+		}
+	}
+	for k := range touched {
+		rec, err := s.st.Get(ctx, KindAssignment, k)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return false
+		}
+		s.engine.DeleteAssignment(k)
+		if err != nil {
+			continue
+		}
+		a, use, err := s.decodeAssignment(rec)
+		if err != nil {
+			return false
+		}
+		if use && s.engine.PutAssignment(a) != nil {
+			return false // one Load would keep but Put refuses: reload
+		}
+	}
+	return true
+}
+
 // decodeAssignment decodes a stored assignment for the engine; use is false
 // for one the engine must not load (an ABAC condition: fail closed).
 func (s *Service) decodeAssignment(r store.Record) (a rbac.Assignment, use bool, err error) {
