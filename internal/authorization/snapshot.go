@@ -214,7 +214,9 @@ func (s *Service) loadSnapshot(ctx context.Context, v string, seq uint64) (snap 
 // instead of a reload. It reports whether it did; if not, or if it failed
 // half-way, the caller reloads (which replaces the whole engine).
 func (s *Service) catchUp(ctx context.Context, v string, seq uint64) bool {
-	if seq <= s.seq || seq-s.seq > snapshotJournalMax {
+	if s.loaded == "" || seq <= s.seq || seq-s.seq > snapshotJournalMax {
+		// Never loaded (a new service's engine is empty, not the store's
+		// state at its version), or nothing or too much to apply.
 		return false
 	}
 	journal, ok, err := journalSince(ctx, s.st, s.seq, s.version, seq, v)

@@ -243,6 +243,29 @@ func TestJournalCatchUp(t *testing.T) {
 	}
 }
 
+// TestRecordsBeforeTheJournal: assignments stored by a version without the
+// journal (here: written directly) are loaded, even when the journal that
+// starts later chains from the empty version.
+func TestRecordsBeforeTheJournal(t *testing.T) {
+	ctx := context.Background()
+	st := memory.New()
+	for i := range 5 {
+		name := fmt.Sprintf("%08d-0000-4000-8000-000000000000", i)
+		sa := storedAssignment{Assignment: rbac.Assignment{ID: AssignmentID(scopeOf(i), name), Name: name, Scope: scopeOf(i),
+			RoleDefinitionID: catalog.Reader.ID, PrincipalID: principal(i), PrincipalType: "ServicePrincipal"}}
+		v, _ := json.Marshal(sa)
+		if _, err := store.Create(ctx, st, store.Record{Kind: KindAssignment, Key: name, Parent: rbac.NormalizeScope(scopeOf(i)), Value: v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Tx(ctx, func(tx store.Tx) error { return bumpVersion(ctx, tx, false) }); err != nil {
+		t.Fatal(err)
+	}
+	if s := open(t, st); s.engine.Len() != 5 {
+		t.Fatalf("%d assignments loaded (%s), want 5", s.engine.Len(), s.loaded)
+	}
+}
+
 func TestSnapshotStaleIgnored(t *testing.T) {
 	for name, mk := range stores(t) {
 		t.Run(name, func(t *testing.T) {
