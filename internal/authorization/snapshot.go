@@ -313,9 +313,16 @@ func (s *Service) WriteSnapshot(ctx context.Context) error {
 		return nil // nothing written yet: nothing to snapshot
 	}
 	err := s.st.Tx(ctx, func(tx store.Tx) error {
+		// Keep a snapshot at least as recent (another replica's), unless it
+		// is ahead of the version itself (the version was reset by an
+		// amlid without the journal: that snapshot can never be used).
+		_, cur, err := readVersion(ctx, tx)
+		if err != nil {
+			return err
+		}
 		if rec, err := tx.Get(ctx, kindSnapshot, keyHead); err == nil {
 			var old snapshotHead
-			if json.Unmarshal(rec.Value, &old) == nil && old.Seq >= seq && old.Version != "" {
+			if json.Unmarshal(rec.Value, &old) == nil && old.Seq >= seq && old.Seq <= cur && old.Version != "" {
 				return errSnapshotCurrent
 			}
 		} else if !errors.Is(err, store.ErrNotFound) {

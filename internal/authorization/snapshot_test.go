@@ -298,6 +298,13 @@ func TestSnapshotStaleIgnored(t *testing.T) {
 				t.Fatalf("loaded %q with %d assignments: a stale snapshot was used", s2.loaded, s2.engine.Len())
 			}
 			sameAnswers(t, s2.engine, fullEngine(t, st), 10)
+			// The snapshot now ahead of the reset version is replaced.
+			if err := s2.WriteSnapshot(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if s5 := open(t, st); s5.loaded != "snapshot" || s5.engine.Len() != 9 {
+				t.Fatalf("loaded %q with %d assignments after the snapshot was rewritten", s5.loaded, s5.engine.Len())
+			}
 
 			// A journal entry missing (compacted by someone else) is stale too.
 			s3 := open(t, st)
