@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/amlid/amlid/internal/access"
@@ -75,7 +76,8 @@ type Service struct {
 	// snapping: a background snapshot is being written (snapWG waits for it).
 	snapping bool
 	snapWG   sync.WaitGroup
-	loaded   string // how the last reload read assignments: "snapshot" or "full" (tests)
+	loaded   string                 // how the last reload read assignments: "snapshot" or "full" (tests)
+	current  atomic.Pointer[string] // version, for fresh without mu
 }
 
 // New loads the built-in roles and every stored custom role and assignment.
@@ -146,7 +148,7 @@ func bumpVersionFrom(ctx context.Context, tx store.Tx, keys ...string) (versionS
 func (s *Service) applyStep(ctx context.Context, step versionStep, fn func(e *rbac.Engine) error) error {
 	s.mu.Lock()
 	if step.to != "" && s.version == step.from && fn(s.engine) == nil {
-		s.version, s.seq = step.to, step.seq
+		s.setVersion(step.to, step.seq)
 		s.mu.Unlock()
 		s.maybeSnapshot(false)
 		return nil
@@ -158,23 +160,31 @@ func (s *Service) applyStep(ctx context.Context, step versionStep, fn func(e *rb
 // reload rebuilds the engine from the store: from the snapshot and the
 // journal when they reach the current version (snapshot.go), else from
 // every stored assignment.
-func (s *Service) reload(ctx context.Context) error {
-	full, n, err := s.reloadLocked(ctx)
+func (s *Service) reload(ctx context.Context) error { return s.reloadIf(ctx, true) }
+
+// reloadIf is reload; unless force, it does nothing when the engine
+// already holds the current version (another caller reloaded meanwhile).
+func (s *Service) reloadIf(ctx context.Context, force bool) error {
+	full, n, err := s.reloadLocked(ctx, force)
 	if err == nil && full && n >= snapshotMinAssignments {
 		s.maybeSnapshot(true)
 	}
 	return err
 }
 
-func (s *Service) reloadLocked(ctx context.Context) (full bool, n int, err error) {
+func (s *Service) reloadLocked(ctx context.Context, force bool) (full bool, n int, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v, seq, err := readVersion(ctx, s.st)
 	if err != nil {
 		return false, 0, err
 	}
+	if !force && s.loaded != "" && v == s.version && seq == s.seq {
+		return false, s.engine.Len(), nil // another caller reloaded meanwhile
+	}
 	if s.catchUp(ctx, v, seq) {
-		s.version, s.seq, s.loaded = v, seq, "journal"
+		s.setVersion(v, seq)
+		s.loaded = "journal"
 		return false, s.engine.Len(), nil
 	}
 	roles := rbac.BuiltinRoles()
@@ -196,7 +206,8 @@ func (s *Service) reloadLocked(ctx context.Context) (full bool, n int, err error
 	if ok {
 		err := s.engine.LoadSnapshot(roles, snap)
 		if err == nil {
-			s.version, s.seq, s.snapSeq, s.loaded = v, seq, snapSeq, "snapshot"
+			s.setVersion(v, seq)
+			s.snapSeq, s.loaded = snapSeq, "snapshot"
 			return false, snap.Len(), nil
 		}
 		s.log.Warn("RBAC snapshot not loaded: loading every role assignment", "err", err)
@@ -228,7 +239,8 @@ func (s *Service) reloadLocked(ctx context.Context) (full bool, n int, err error
 	if err := s.engine.Load(roles, as); err != nil {
 		return false, 0, err
 	}
-	s.version, s.seq, s.loaded = v, seq, "full"
+	s.setVersion(v, seq)
+	s.loaded = "full"
 	return true, len(as), nil
 }
 
@@ -238,13 +250,18 @@ func (s *Service) fresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	same := v == s.version
-	s.mu.Unlock()
-	if same {
+	// Lock-free: a writer holding mu (a snapshot being encoded, a reload)
+	// does not hold up decisions while the engine is current.
+	if p := s.current.Load(); p != nil && *p == v {
 		return nil
 	}
-	return s.reload(ctx)
+	return s.reloadIf(ctx, false)
+}
+
+// setVersion records the version the engine holds (callers hold mu).
+func (s *Service) setVersion(v string, seq uint64) {
+	s.version, s.seq = v, seq
+	s.current.Store(&v)
 }
 
 // groupsOf expands the principal's group membership from the directory.
