@@ -292,7 +292,7 @@ func (s *Service) Authorize(ctx context.Context, c *arm.Caller, action, scope st
 	if d.Allowed {
 		return nil
 	}
-	if s.audit(ctx, c.ObjectID, action, false, scope, d.Reason()) {
+	if s.audit(ctx, c.ObjectID, action, false, scope, d) {
 		return nil
 	}
 	msg := rbac.AuthorizationFailedMessage(c.ObjectID, action, scope)
@@ -311,7 +311,7 @@ func (s *Service) AuthorizeData(ctx context.Context, tenant, principalID, dataAc
 	if err != nil || d.Allowed {
 		return d, err
 	}
-	if s.audit(ctx, principalID, dataAction, true, scope, d.Reason()) {
+	if s.audit(ctx, principalID, dataAction, true, scope, d) {
 		d.Allowed = true
 	}
 	return d, nil
@@ -324,7 +324,7 @@ func (s *Service) AuthorizeAction(ctx context.Context, tenant, principalID, acti
 	if err != nil || d.Allowed {
 		return d, err
 	}
-	if s.audit(ctx, principalID, action, false, scope, d.Reason()) {
+	if s.audit(ctx, principalID, action, false, scope, d) {
 		d.Allowed = true
 	}
 	return d, nil
@@ -332,11 +332,11 @@ func (s *Service) AuthorizeAction(ctx context.Context, tenant, principalID, acti
 
 // audit records a would-be denial in audit mode and reports whether the
 // request is to be let through.
-func (s *Service) audit(ctx context.Context, principal, action string, data bool, scope, why string) bool {
+func (s *Service) audit(ctx context.Context, principal, action string, data bool, scope string, d rbac.Decision) bool {
 	if s.mode != ModeAudit {
 		return false
 	}
-	rec := AuditRecord{Time: time.Now().UTC(), PrincipalID: principal, Action: action, DataAction: data, Scope: scope, Explanation: why}
+	rec := AuditRecord{Time: time.Now().UTC(), PrincipalID: principal, Action: action, DataAction: data, Scope: scope, Explanation: d.Reason()}
 	b, _ := json.Marshal(rec)
 	key := strconv.FormatInt(rec.Time.UnixNano(), 10) + "-" + uuid.NewString()[:8]
 	if _, err := store.Create(ctx, s.st, store.Record{Kind: KindAudit, Key: key, Value: b}); err != nil {
