@@ -603,6 +603,7 @@ func TestSnapshotCrash(t *testing.T) {
 			}
 		}
 		sameAnswers(t, s.engine, fullEngine(t, st), 200)
+		t.Logf("round %d: %d operations acknowledged, restart loaded %d assignments (%s)", round, last+1, s.engine.Len(), s.loaded)
 		s.WaitSnapshot()
 		st.Close()
 	}
