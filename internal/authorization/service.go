@@ -166,8 +166,10 @@ func (s *Service) reload(ctx context.Context) error { return s.reloadIf(ctx, tru
 // already holds the current version (another caller reloaded meanwhile).
 func (s *Service) reloadIf(ctx context.Context, force bool) error {
 	full, n, err := s.reloadLocked(ctx, force)
-	if err == nil && full && n >= snapshotMinAssignments {
-		s.maybeSnapshot(true)
+	if err == nil {
+		// After a slow load, or once the journal grew long (writes in
+		// others' transactions — Grant, principal deletions — come here).
+		s.maybeSnapshot(full && n >= snapshotMinAssignments)
 	}
 	return err
 }

@@ -311,6 +311,43 @@ func TestRecordsBeforeTheJournal(t *testing.T) {
 	}
 }
 
+// TestSnapshotAfterLongJournal: writes made in others' transactions
+// (Grant) and caught up from the journal still lead to a new snapshot once
+// the journal is long, which compacts it.
+func TestSnapshotAfterLongJournal(t *testing.T) {
+	ctx := context.Background()
+	st := memory.New()
+	s := open(t, st)
+	other := open(t, st)
+	for i := range snapshotJournalMax + 10 {
+		if err := st.Tx(ctx, func(tx store.Tx) error {
+			return other.Grant(ctx, tx, principal(i), "User", catalog.Reader.ID, scopeOf(i))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if i%1000 == 999 || i == snapshotJournalMax+9 {
+			if err := s.fresh(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s.WaitSnapshot()
+	if err := s.fresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.WaitSnapshot()
+	j, err := st.List(ctx, kindJournal, store.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(j) >= snapshotJournalMax {
+		t.Fatalf("%d journal entries left: no snapshot compacted them", len(j))
+	}
+	if s2 := open(t, st); s2.loaded != "snapshot" || s2.engine.Len() != snapshotJournalMax+10 {
+		t.Fatalf("restart: %q with %d assignments", s2.loaded, s2.engine.Len())
+	}
+}
+
 func TestSnapshotStaleIgnored(t *testing.T) {
 	for name, mk := range stores(t) {
 		t.Run(name, func(t *testing.T) {
