@@ -94,17 +94,42 @@ func New(ctx context.Context, st store.Store, dir *directory.Directory, mode str
 	// several times (a third of a restart's CPU at a million assignments).
 	// Fewer, later cycles for this one bulk load (a memory limit, if set,
 	// still applies).
-	old := debug.SetGCPercent(400)
-	if old < 0 || old > 400 { // GOGC=off or already higher: keep it
-		debug.SetGCPercent(old)
-	}
+	done := bulkGC()
 	err := s.reload(ctx)
-	debug.SetGCPercent(old)
+	done()
 	if err != nil {
 		return nil, err
 	}
 	return s, nil
 }
+
+// bulkGC raises GOGC to 400 (unless it is off or higher) until the
+// returned func is called; concurrent callers (tests start many services)
+// share one raise and the last restores the setting.
+func bulkGC() (done func()) {
+	gcMu.Lock()
+	if gcDepth == 0 {
+		gcOld = debug.SetGCPercent(400)
+		if gcOld < 0 || gcOld > 400 { // GOGC=off or already higher: keep it
+			debug.SetGCPercent(gcOld)
+		}
+	}
+	gcDepth++
+	gcMu.Unlock()
+	return func() {
+		gcMu.Lock()
+		if gcDepth--; gcDepth == 0 {
+			debug.SetGCPercent(gcOld)
+		}
+		gcMu.Unlock()
+	}
+}
+
+var (
+	gcMu    sync.Mutex
+	gcDepth int
+	gcOld   int
+)
 
 // Engine exposes the decision engine (read-only use).
 func (s *Service) Engine() *rbac.Engine { return s.engine }
