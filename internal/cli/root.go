@@ -50,7 +50,13 @@ func (a *app) execute(root *cobra.Command, args []string) int {
 		fmt.Fprintf(stderr, "ERROR: %s\n", err)
 		return exitUsage
 	}
-	root.SetArgs(expandNargs(root, args))
+	args = expandNargs(root, args)
+	if !containsArg(args, "--only-show-errors") {
+		for _, w := range repeatedOptionWarnings(root, args) {
+			fmt.Fprintf(stderr, "WARNING: %s\n", w)
+		}
+	}
+	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
