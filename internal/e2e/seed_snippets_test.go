@@ -98,7 +98,7 @@ func TestSeedSnippetsAsPrinted(t *testing.T) {
 		"<workspace resource group>": "seed-rg", "<acr resource group>": "seed-rg", "<my resource group>": "seed-rg",
 		"<resource group>": "seed-rg", "<private ACR resource group>": "seed-rg", "<resource group name>": "seed-rg",
 		"<RESOURCE_GROUP>": "seed-rg",
-		"<region>": "eastus", "<acr name>": "seedacr", "<ACR instance name>": "seedacr", "<private ACR name>": "seedacr",
+		"<region>":         "eastus", "<acr name>": "seedacr", "<ACR instance name>": "seedacr", "<private ACR name>": "seedacr",
 		"<user-assigned managed identity resource ID>": uai["id"].(string), "<managed identity ARM ID>": uai["id"].(string),
 		"<my-identity-id>": uai["id"].(string),
 	}
