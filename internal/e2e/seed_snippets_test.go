@@ -158,6 +158,16 @@ func TestSeedSnippetsAsPrinted(t *testing.T) {
 		want: []string{`"primary_user_assigned_identity": "` + uai["id"].(string) + `"`}})
 	run(seedSnippet{where: "003 update with multiple UAIs", text: `az ml workspace update -f workspace_update_with_multiple_UAIs.yml --subscription <subscription ID> --resource-group <resource group name> --name <workspace name>`,
 		want: []string{uai2["id"].(string)}})
+	// Seed 004 prints the same file without its indentation, and its tip
+	// spells the key user_signed_identities: both refused, saying what is
+	// wrong.
+	os.WriteFile(filepath.Join(dir, "flat.yml"), []byte("identity:\ntype: user_assigned\nuser_assigned_identities:\n'"+uai["id"].(string)+"': {}\n"+
+		"primary_user_assigned_identity: "+uai["id"].(string)+"\n"), 0o644)
+	run(seedSnippet{where: "004 flat workspace YAML", text: `az ml workspace update -f flat.yml --subscription <subscription ID> --resource-group <resource group name> --name <workspace name>`,
+		fails: []string{"unknown field(s)", "indent them under identity:"}})
+	os.WriteFile(filepath.Join(dir, "signed.yml"), []byte("identity:\n   type: user_assigned\n   user_signed_identities:\n    '"+uai["id"].(string)+"': {}\n"), 0o644)
+	run(seedSnippet{where: "004 user_signed_identities", text: `az ml workspace update -f signed.yml --subscription <subscription ID> --resource-group <resource group name> --name <workspace name>`,
+		fails: []string{"identity has unknown field(s): user_signed_identities"}})
 	// "Add a user-assigned managed identity … in addition to a system-assigned identity".
 	b, _ := os.ReadFile(fillTemplate(t, "workspace_add_uai.yml", map[string]string{"<TENANT_ID>": in.State.TenantID,
 		"<SUBSCRIPTION_ID": sub, "<RESOURCE_GROUP>": "seed-rg", "<USER_MANAGED_ID>": "seed-uai-two"}))
