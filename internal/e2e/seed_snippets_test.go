@@ -131,6 +131,16 @@ func TestSeedSnippetsAsPrinted(t *testing.T) {
 	}
 	run(seedSnippet{where: "000 managedidentityoperator", text: `az role assignment create --assignee <principal ID> --role managedidentityoperator --scope <user-assigned managed identity resource ID>`,
 		want: []string{`"roleDefinitionName": "Managed Identity Operator"`, `"scope": "` + uai["id"].(string) + `"`}})
+	// "Pull Docker base image … as is": the cluster's identity, then a UAI
+	// assigned ($mlws and $mlrg are the page's own variables, never set).
+	in.mustCLI(cfg, "ml", "computetarget", "create", "amlcompute", "-n", "v1-cluster", "--vm-size", "STANDARD_D2_V2",
+		"--assign-identity", "[system]", "-w", "seed-v1", "-g", "seed-rg")
+	ph["<cluster name>"], ph["<workspace>"] = "v1-cluster", "seed-v1"
+	run(seedSnippet{where: "000 computetarget identity show", text: `az ml computetarget amlcompute identity show --name <cluster name> -w <workspace> -g <resource group>`,
+		want: []string{`"type": "SystemAssigned"`, `"principalId"`}})
+	run(seedSnippet{where: "000 computetarget identity assign", text: `mlws=seed-v1 mlrg=seed-rg
+az ml computetarget amlcompute identity assign --name <cluster name> \
+-w $mlws -g $mlrg --identities <my-identity-id>`, want: []string{`"type": "UserAssigned"`, uai["id"].(string)}})
 	// "Create a workspace with a user-assigned managed identity": refused by
 	// WS-5 as the article's Important note says, naming how to bring the
 	// resources; with them (v1's --keyvault) and the roles, created.
