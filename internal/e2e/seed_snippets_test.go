@@ -240,6 +240,47 @@ description: Environment created from a Docker image.
 	run(seedSnippet{where: "002 prerequisites", text: `az account set --subscription <subscription ID>
 az configure --defaults gitworkspace=<Azure Machine Learning workspace name> group=<resource group>`,
 		want: []string{"no default named 'gitworkspace'", "Did you mean workspace="}})
+	// Seed 002's blocks up to the deployment, in one shell as a reader runs
+	// them (the deployment and scoring: TestOnlineEndpointWalkthroughSAI).
+	// The page never sets $storage_id: the line setting it is the one
+	// addition; without it the role assignment is refused by the parser.
+	mi := filepath.Join(dir, "endpoints", "online", "managed", "managed-identities")
+	os.MkdirAll(mi, 0o755)
+	for _, f := range []string{"hello.txt", "1-sai-create-endpoint.yml"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "ml", "endpoints", "online", "managed", "managed-identities", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(mi, f), b, 0o644)
+	}
+	ph["<WORKSPACE_NAME>"], ph["<WORKSPACE_LOCATION>"], ph["<ENDPOINT_NAME>"] = "seed-byo", "eastus", "my-sai-endpoint"
+	ph["<BLOB_STORAGE_TO_ACCESS>"], ph["<CONTAINER_TO_ACCESS>"], ph["<FILE_TO_ACCESS>"] = "seedblobs", "hello", "hello.txt"
+	exports := `export WORKSPACE="<WORKSPACE_NAME>"
+export LOCATION="<WORKSPACE_LOCATION>"
+export ENDPOINT_NAME="<ENDPOINT_NAME>"
+export STORAGE_ACCOUNT_NAME="<BLOB_STORAGE_TO_ACCESS>"
+export STORAGE_CONTAINER_NAME="<CONTAINER_TO_ACCESS>"
+export FILE_NAME="<FILE_TO_ACCESS>"
+`
+	grant := `az role assignment create --assignee-object-id $system_identity --assignee-principal-type ServicePrincipal --role "Storage Blob Data Reader" --scope $storage_id`
+	run(seedSnippet{where: "002 storage, endpoint, grant", text: exports + `az storage account create --name $STORAGE_ACCOUNT_NAME --location $LOCATION
+az storage container create --account-name $STORAGE_ACCOUNT_NAME --name $STORAGE_CONTAINER_NAME
+az storage blob upload --account-name $STORAGE_ACCOUNT_NAME --container-name $STORAGE_CONTAINER_NAME --name $FILE_NAME --file endpoints/online/managed/managed-identities/hello.txt
+az ml online-endpoint create --name $ENDPOINT_NAME -f endpoints/online/managed/managed-identities/1-sai-create-endpoint.yml
+az ml online-endpoint show --name $ENDPOINT_NAME
+system_identity=` + "`" + `az ml online-endpoint show --name $ENDPOINT_NAME --query "identity.principal_id" -o tsv` + "`" + `
+storage_id=$(az storage account show --name $STORAGE_ACCOUNT_NAME --query id -o tsv)
+` + grant,
+		want: []string{`"name": "my-sai-endpoint"`, `"roleDefinitionName": "Storage Blob Data Reader"`, "/storageAccounts/seedblobs"}})
+	run(seedSnippet{where: "002 grant as printed ($storage_id unset)", text: exports + "system_identity=" + ph["<principal ID>"] + "\n" + grant,
+		fails: []string{"--scope"}})
+	so, _ = run(seedSnippet{where: "002 clean-up", text: exports + `az ml online-endpoint delete --name $ENDPOINT_NAME --yes
+az storage account delete --name $STORAGE_ACCOUNT_NAME --yes
+az ml online-endpoint list --query "length([?name=='my-sai-endpoint'])"
+az storage account list --query "length([?name=='seedblobs'])"`})
+	if strings.Fields(so)[len(strings.Fields(so))-2] != "0" || strings.Fields(so)[len(strings.Fields(so))-1] != "0" {
+		t.Fatalf("002 clean-up left the endpoint or the account:\n%s", so)
+	}
 	if !strings.Contains(in.Log.String(), "seed-byo") || strings.Contains(in.Log.String(), "panic") {
 		t.Fatalf("server log:\n%s", in.Log.String())
 	}
