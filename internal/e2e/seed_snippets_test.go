@@ -273,7 +273,7 @@ storage_id=$(az storage account show --name $STORAGE_ACCOUNT_NAME --query id -o 
 ` + grant,
 		want: []string{`"name": "my-sai-endpoint"`, `"roleDefinitionName": "Storage Blob Data Reader"`, "/storageAccounts/seedblobs"}})
 	run(seedSnippet{where: "002 grant as printed ($storage_id unset)", text: exports + "system_identity=" + ph["<principal ID>"] + "\n" + grant,
-		fails: []string{"--scope"}})
+		fails: []string{"flag needs an argument: --scope", "was a shell variable empty or unset?"}})
 	so, _ = run(seedSnippet{where: "002 clean-up", text: exports + `az ml online-endpoint delete --name $ENDPOINT_NAME --yes
 az storage account delete --name $STORAGE_ACCOUNT_NAME --yes
 az ml online-endpoint list --query "length([?name=='my-sai-endpoint'])"
