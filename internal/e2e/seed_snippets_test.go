@@ -19,6 +19,7 @@ type seedSnippet struct {
 	text  string   // the block, verbatim
 	fails []string // the block is refused: stderr has each of these
 	want  []string // stdout (or, with fails, stderr) has each of these
+	az    *azCLI   // run with Debian's az instead of amlid
 }
 
 var placeholderRE = regexp.MustCompile(`<[A-Za-z][^<>]*>`)
@@ -37,13 +38,17 @@ func (in *instance) runSeedSnippet(t *testing.T, cfg, dir string, ph map[string]
 	script := filepath.Join(dir, "snippet.sh")
 	os.WriteFile(script, []byte("set -e\n"+text+"\n"), 0o644)
 	benv := filepath.Join(dir, "bashenv")
-	os.WriteFile(benv, []byte("az() { amlid \"$@\"; }\nsleep() { :; }\n"), 0o644)
+	prelude := "az() { amlid \"$@\"; }\nsleep() { :; }\n"
+	env := append(append(cleanEnv(), in.env()...), "AMLID_CONFIG_DIR="+cfg)
+	if s.az != nil {
+		prelude, env = "sleep() { :; }\n", s.az.env
+	}
+	os.WriteFile(benv, []byte(prelude), 0o644)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/bin/bash", script)
 	cmd.Dir = dir
-	cmd.Env = append(append(cleanEnv(), in.env()...), "AMLID_CONFIG_DIR="+cfg, "BASH_ENV="+benv,
-		"PATH="+filepath.Dir(amlidBin)+":"+os.Getenv("PATH"))
+	cmd.Env = append(env, "BASH_ENV="+benv, "PATH="+filepath.Dir(amlidBin)+":"+os.Getenv("PATH"))
 	var so, se strings.Builder
 	cmd.Stdout, cmd.Stderr = &so, &se
 	err := cmd.Run()
@@ -281,6 +286,20 @@ az storage account list --query "length([?name=='seedblobs'])"`})
 	if strings.Fields(so)[len(strings.Fields(so))-2] != "0" || strings.Fields(so)[len(strings.Fields(so))-1] != "0" {
 		t.Fatalf("002 clean-up left the endpoint or the account:\n%s", so)
 	}
+	// The role grants of seeds 000 and 003 through Debian's az as well:
+	// --assignee with a managed identity's object ID (az resolves it
+	// through Graph) and az's role spellings (names resolved by az's
+	// roleDefinitions filter).
+	az := newAz(t, in)
+	az.must(t, "login", "--service-principal", "-u", in.Boot.ClientID, "-p", in.Boot.ClientSecret, "--tenant", in.Boot.TenantID)
+	ph["<principal ID>"] = strings.TrimSpace(in.mustCLI(cfg, "ml", "workspace", "show", "-n", "seed-byo", "--query", "identity.principal_id", "-o", "tsv"))
+	ph["<user-assigned managed identity resource ID>"] = uai2["id"].(string)
+	run(seedSnippet{where: "000 managedidentityoperator (az)", az: az, text: `az role assignment create --assignee <principal ID> --role managedidentityoperator --scope <user-assigned managed identity resource ID>`,
+		want: []string{`"principalId": "` + ph["<principal ID>"] + `"`, "/roleDefinitions/f1a07417-d97a-45cb-824c-7a7467783830"}})
+	run(seedSnippet{where: "000/003 acrpull (az)", az: az, text: `az role assignment create --assignee <principal ID> \
+--role acrpull \
+--scope "/subscriptions/<subscription ID>/resourceGroups/<private ACR resource group>/providers/Microsoft.ContainerRegistry/registries/<private ACR name>"`,
+		want: []string{`"scope": "` + acr + `"`, "/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d"}})
 	if !strings.Contains(in.Log.String(), "seed-byo") || strings.Contains(in.Log.String(), "panic") {
 		t.Fatalf("server log:\n%s", in.Log.String())
 	}
