@@ -31,6 +31,9 @@ An empty value (group=) removes a default. They are kept in $AMLID_CONFIG_DIR/co
 						return usageErr("usage error: --defaults KEY=VALUE [KEY=VALUE ...]")
 					}
 					k = strings.ToLower(k)
+					if w := unreadDefault(k); w != "" && v != "" {
+						a.warnf("%s", w)
+					}
 					if v == "" {
 						delete(a.settings.Defaults, k)
 					} else {
@@ -57,4 +60,27 @@ An empty value (group=) removes a default. They are kept in $AMLID_CONFIG_DIR/co
 	cmd.Flags().BoolVarP(&list, "list-defaults", "l", false, "List defaults")
 	cmd.Flags().String("scope", "global", "Scope of defaults (only global is supported)")
 	return cmd
+}
+
+// readDefaults are the defaults amlid's commands read.
+var readDefaults = []string{"group", "workspace", "location"}
+
+// unreadDefault returns a warning for a default no command reads (az keeps
+// any name silently; a misspelt one, such as seed 002's
+// `gitworkspace=<workspace>`, then surfaces as a missing argument much
+// later), naming the default it most likely means. The default is kept, as
+// az does.
+func unreadDefault(k string) string {
+	for _, r := range readDefaults {
+		if k == r {
+			return ""
+		}
+	}
+	msg := "amlid reads no default named '" + k + "' (it reads group, workspace and location); it is kept but has no effect."
+	for _, r := range readDefaults {
+		if strings.Contains(k, r) || strings.Contains(r, k) {
+			return msg + " Did you mean " + r + "=…?"
+		}
+	}
+	return msg
 }

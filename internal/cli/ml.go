@@ -188,6 +188,7 @@ func (f *workspaceFlags) register(c *cobra.Command, create bool) {
 		fl.StringVarP(&f.location, "location", "l", "", "Location (default: the resource group's)")
 		fl.StringVar(&f.storageAccount, "storage-account", "", "Resource ID of a storage account to bring")
 		fl.StringVar(&f.keyVault, "key-vault", "", "Resource ID of a key vault to bring")
+		fl.StringVar(&f.keyVault, "keyvault", "", "Resource ID of a key vault to bring (CLI v1 spelling of --key-vault)")
 		fl.StringVar(&f.cmkUAI, "user-assigned-identity-for-cmk-encryption", "", "Resource ID of the UAI used for customer-managed-key encryption (rule WS-6)")
 	} else {
 		fl.BoolVar(&f.updateDependent, "update-dependent-resources", false, "Acknowledge changing the workspace's container registry or application insights (rule WS-7)")

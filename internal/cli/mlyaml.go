@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -123,7 +124,12 @@ func (s *mlSpec) checkKeys(kind string, allowed ...string) error {
 	}
 	if len(bad) > 0 {
 		sort.Strings(bad)
-		return usageErr("the %s YAML has unknown field(s): %s (known: %s)", kind, strings.Join(bad, ", "), strings.Join(allowed, ", "))
+		hint := ""
+		if v, has := s.m["identity"]; has && v == nil && (slices.Contains(bad, "type") || slices.Contains(bad, "user_assigned_identities")) {
+			// A page that lost its indentation (seed 004's workspace YAML).
+			hint = "; 'identity:' is empty and its type and user_assigned_identities sit at the top level: indent them under identity:"
+		}
+		return usageErr("the %s YAML has unknown field(s): %s (known: %s)%s", kind, strings.Join(bad, ", "), strings.Join(allowed, ", "), hint)
 	}
 	return nil
 }
@@ -136,6 +142,18 @@ func restIdentity(v any) (map[string]any, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
 		return nil, usageErr("identity must be a mapping with a type")
+	}
+	var bad []string
+	for k := range m {
+		switch k {
+		case "type", "user_assigned_identities", "principal_id", "tenant_id":
+		default:
+			bad = append(bad, k)
+		}
+	}
+	if len(bad) > 0 {
+		sort.Strings(bad)
+		return nil, usageErr("identity has unknown field(s): %s (known: type, user_assigned_identities, principal_id, tenant_id)", strings.Join(bad, ", "))
 	}
 	t, _ := m["type"].(string)
 	var rt string

@@ -50,7 +50,13 @@ func (a *app) execute(root *cobra.Command, args []string) int {
 		fmt.Fprintf(stderr, "ERROR: %s\n", err)
 		return exitUsage
 	}
-	root.SetArgs(expandNargs(root, args))
+	args = expandNargs(root, args)
+	if !containsArg(args, "--only-show-errors") {
+		for _, w := range repeatedOptionWarnings(root, args) {
+			fmt.Fprintf(stderr, "WARNING: %s\n", w)
+		}
+	}
+	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -69,7 +75,13 @@ func (a *app) execute(root *cobra.Command, args []string) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	fmt.Fprintf(stderr, "ERROR: %s\n", err)
+	msg := err.Error()
+	if strings.HasPrefix(msg, "flag needs an argument: ") && len(args) > 0 && strings.HasPrefix(args[len(args)-1], "-") {
+		// The option ends the line with no value: in a script, most often a
+		// variable the script never set (seed 002's --scope $storage_id).
+		msg += " (it ends the command with no value: was a shell variable empty or unset?)"
+	}
+	fmt.Fprintf(stderr, "ERROR: %s\n", msg)
 	if isUsage(err) {
 		return exitUsage
 	}

@@ -98,6 +98,10 @@ func TestOnlineEndpointWalkthroughSAI(t *testing.T) {
 	if !strings.Contains(reg, "/providers/Microsoft.ContainerRegistry/registries/") {
 		t.Fatalf("container_registry after the first deployment: %q", reg)
 	}
+	// The seed's status check of the deployment.
+	if d := mustJSON(t, in.mustCLI(cfg, "ml", "online-deployment", "show", "--endpoint-name", "my-sai-endpoint", "--name", "blue")); d["provisioning_state"] != "Succeeded" || d["endpoint_name"] != "my-sai-endpoint" {
+		t.Fatalf("online-deployment show: %v", d)
+	}
 	// init() read the blob twice: REST through MSI_ENDPOINT, then the SDK.
 	logs := in.mustCLI(cfg, "ml", "online-deployment", "get-logs", "--endpoint-name", "my-sai-endpoint", "--name", "blue")
 	if n := strings.Count(logs, "Blob contains: Hello from blob storage"); n != 2 {
@@ -200,6 +204,9 @@ func TestOnlineEndpointWalkthroughSAI(t *testing.T) {
 			resp.Body.Close()
 			t.Fatalf("the deleted endpoint still answers at %s: %d", uri, resp.StatusCode)
 		}
+		// The seed's last command.
+		in.mustCLI(cfg, "storage", "account", "delete", "--name", acct, "--yes")
+		in.cliFails(t, cfg, []string{"not found"}, "storage", "account", "show", "--name", acct)
 	})
 }
 

@@ -95,7 +95,7 @@ func (p *Provider) prepareWorkspace(ctx context.Context, c *arm.Call, id arm.ID,
 		}
 		if len(missing) > 0 {
 			return arm.Errorf(http.StatusBadRequest, "UserAssignedIdentityRequiresAssociatedResources",
-				"Rule WS-5: a workspace whose identity is user-assigned only must bring its associated resources, and its primary user-assigned identity needs roles on them. Missing: %s. Create them first (amlid storage account create, amlid keyvault create) and pass their resource IDs (YAML storage_account, key_vault).",
+				"Rule WS-5: a workspace whose identity is user-assigned only must bring its associated resources, and its primary user-assigned identity needs roles on them. Missing: %s. Create them first (amlid storage account create, amlid keyvault create) and pass their resource IDs (YAML storage_account, key_vault; CLI --storage-account, --key-vault, v1's --keyvault).",
 				strings.Join(missing, ", "))
 		}
 		return nil
