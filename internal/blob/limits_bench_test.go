@@ -105,22 +105,24 @@ func (r *rawTLS) serve() {
 }
 
 // receiveToFile writes n bytes of c to a new file in dir in buffer-sized
-// writes, fsyncs it and closes it: the least an acknowledged upload costs.
+// writes, starting the writeback behind each, fsyncs it and closes it: the
+// least an acknowledged upload costs.
 func receiveToFile(dir string, c io.Reader, n int64, buf []byte) error {
 	f, err := os.CreateTemp(dir, "piece-")
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	for left := n; left > 0; {
-		k, err := io.ReadFull(c, buf[:min(left, int64(len(buf)))])
+	for off := int64(0); off < n; {
+		k, err := io.ReadFull(c, buf[:min(n-off, int64(len(buf)))])
 		if err != nil {
 			return err
 		}
 		if _, err := f.Write(buf[:k]); err != nil {
 			return err
 		}
-		left -= int64(k)
+		startWriteback(f, off, int64(k))
+		off += int64(k)
 	}
 	return f.Sync()
 }
