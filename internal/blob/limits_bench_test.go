@@ -16,6 +16,198 @@ import (
 	"github.com/amlid/amlid/internal/tlsca"
 )
 
+// The large-transfer shape of the blob benchmarks: 8 MiB pieces, 4 at a
+// time.
+const (
+	limitPiece    = 8 << 20
+	limitParallel = 4
+)
+
+// rawTLS is a TLS server over loopback with amlid's CA and TLS settings and
+// no HTTP or storage, and limitParallel connections to it: what this machine
+// can move with the blob benchmark's shape. A request is a direction byte
+// and a length; the server then drains that many bytes ('u'), writes them
+// to a new file it fsyncs ('f'), or sends them ('d'), and acks with a byte.
+type rawTLS struct {
+	ln    net.Listener
+	conns []net.Conn
+	dir   string // where 'f' writes
+	src   []byte
+	dst   [][]byte
+}
+
+func newRawTLS(b *testing.B) *rawTLS {
+	ca, err := tlsca.LoadOrCreate(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := &rawTLS{dir: b.TempDir(), src: make([]byte, limitPiece)}
+	for i := range r.src {
+		r.src[i] = byte(i * 7)
+	}
+	if r.ln, err = tls.Listen("tcp", "127.0.0.1:0", ca.TLSConfig()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.ln.Close() })
+	go r.serve()
+	cfg := &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"}
+	for range limitParallel {
+		c, err := tls.Dial("tcp", r.ln.Addr().String(), cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { c.Close() })
+		r.conns = append(r.conns, c)
+		r.dst = append(r.dst, make([]byte, limitPiece))
+	}
+	return r
+}
+
+func (r *rawTLS) serve() {
+	for {
+		c, err := r.ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			buf := make([]byte, 1<<20)
+			var hdr [9]byte
+			for {
+				if _, err := io.ReadFull(c, hdr[:]); err != nil {
+					return
+				}
+				n := int64(binary.BigEndian.Uint64(hdr[1:]))
+				switch hdr[0] {
+				case 'u':
+					if _, err := io.CopyBuffer(io.Discard, io.LimitReader(c, n), buf); err != nil {
+						return
+					}
+				case 'f':
+					if err := receiveToFile(r.dir, c, n, buf); err != nil {
+						return
+					}
+				default:
+					for left := n; left > 0; {
+						k := min(left, int64(len(buf)))
+						if _, err := c.Write(buf[:k]); err != nil {
+							return
+						}
+						left -= k
+					}
+				}
+				if _, err := c.Write([]byte{1}); err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+// receiveToFile writes n bytes of c to a new file in dir in buffer-sized
+// writes, starting the writeback behind each, fsyncs it and closes it: the
+// least an acknowledged upload costs.
+func receiveToFile(dir string, c io.Reader, n int64, buf []byte) error {
+	f, err := os.CreateTemp(dir, "piece-")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for off := int64(0); off < n; {
+		k, err := io.ReadFull(c, buf[:min(n-off, int64(len(buf)))])
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(buf[:k]); err != nil {
+			return err
+		}
+		startWriteback(f, off, int64(k))
+		off += int64(k)
+	}
+	return f.Sync()
+}
+
+// parallelPieces runs fn for every piece of size bytes, limitParallel
+// workers at a time, and returns MB/s.
+func parallelPieces(b *testing.B, size int64, fn func(worker int, off, n int64) error) float64 {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	start := time.Now()
+	for w := range limitParallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				off := next.Add(limitPiece) - limitPiece
+				if off >= size {
+					return
+				}
+				if err := fn(w, off, min(int64(limitPiece), size-off)); err != nil {
+					failed.Store(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+	return float64(size) / 1e6 / time.Since(start).Seconds()
+}
+
+// xfer moves size bytes in direction dir ('u', 'f' or 'd') and returns MB/s.
+func (r *rawTLS) xfer(b *testing.B, dir byte, size int64) float64 {
+	mbs := parallelPieces(b, size, func(w int, _, n int64) error {
+		c := r.conns[w]
+		var hdr [9]byte
+		hdr[0] = dir
+		binary.BigEndian.PutUint64(hdr[1:], uint64(n))
+		if _, err := c.Write(hdr[:]); err != nil {
+			return err
+		}
+		if dir == 'd' {
+			if _, err := io.ReadFull(c, r.dst[w][:n]); err != nil {
+				return err
+			}
+		} else if _, err := c.Write(r.src[:n]); err != nil {
+			return err
+		}
+		var ack [1]byte
+		_, err := io.ReadFull(c, ack[:])
+		return err
+	})
+	if dir == 'f' {
+		ents, _ := os.ReadDir(r.dir)
+		for _, e := range ents {
+			os.Remove(filepath.Join(r.dir, e.Name()))
+		}
+	}
+	return mbs
+}
+
+// diskFsync writes size bytes into one new file of dir, limitParallel
+// writers at their offsets, then fsyncs it: MB/s.
+func diskFsync(b *testing.B, dir string, size int64, src []byte) float64 {
+	path := filepath.Join(dir, "raw")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.Remove(path)
+	defer f.Close()
+	start := time.Now()
+	parallelPieces(b, size, func(_ int, off, n int64) error {
+		_, err := f.WriteAt(src[:n], off)
+		return err
+	})
+	if err := f.Sync(); err != nil {
+		b.Fatal(err)
+	}
+	return float64(size) / 1e6 / time.Since(start).Seconds()
+}
+
 // BenchmarkMachineLimits measures what this machine can do with the blob
 // benchmark's shape (BENCH_LARGE_MIB in 8 MiB pieces, 4 at a time), to put
 // amlid's large-transfer figures next to their limits:
@@ -28,142 +220,18 @@ import (
 //     fsync: MB/s.
 //
 //     go test ./internal/blob/ -run '^$' -bench MachineLimits -benchtime 1x
+//
+// BenchmarkLargeVsLimits measures amlid in the same run as these limits.
 func BenchmarkMachineLimits(b *testing.B) {
 	mib := envInt("BENCH_LARGE_MIB", 512)
 	rounds := envInt("BENCH_ROUNDS", 3)
 	size := int64(mib) << 20
-	const piece = 8 << 20
-	ca, err := tlsca.LoadOrCreate(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", ca.TLSConfig())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	// The server reads a request (direction byte + length), then either
-	// drains that many bytes (upload) or sends them (download), and acks.
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 256<<10)
-				var hdr [9]byte
-				for {
-					if _, err := io.ReadFull(c, hdr[:]); err != nil {
-						return
-					}
-					n := int64(binary.BigEndian.Uint64(hdr[1:]))
-					if hdr[0] == 'u' {
-						if _, err := io.CopyBuffer(io.Discard, io.LimitReader(c, n), buf); err != nil {
-							return
-						}
-					} else {
-						for left := n; left > 0; {
-							k := min(left, int64(len(buf)))
-							if _, err := c.Write(buf[:k]); err != nil {
-								return
-							}
-							left -= k
-						}
-					}
-					if _, err := c.Write([]byte{1}); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	cfg := &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"}
-	src := make([]byte, piece)
-	for i := range src {
-		src[i] = byte(i * 7)
-	}
-	parallel := func(fn func(worker int, off int64) error) float64 {
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		var failed atomic.Value
-		start := time.Now()
-		for w := range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					off := next.Add(piece) - piece
-					if off >= size {
-						return
-					}
-					if err := fn(w, off); err != nil {
-						failed.Store(err)
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		if err, _ := failed.Load().(error); err != nil {
-			b.Fatal(err)
-		}
-		return float64(size) / 1e6 / time.Since(start).Seconds()
-	}
-	conns := make([]net.Conn, 4)
-	for i := range conns {
-		if conns[i], err = tls.Dial("tcp", ln.Addr().String(), cfg); err != nil {
-			b.Fatal(err)
-		}
-		defer conns[i].Close()
-	}
-	dst := make([][]byte, 4)
-	for i := range dst {
-		dst[i] = make([]byte, piece)
-	}
-	xfer := func(dir byte) func(int, int64) error {
-		return func(w int, off int64) error {
-			c := conns[w]
-			n := min(int64(piece), size-off)
-			var hdr [9]byte
-			hdr[0] = dir
-			binary.BigEndian.PutUint64(hdr[1:], uint64(n))
-			if _, err := c.Write(hdr[:]); err != nil {
-				return err
-			}
-			if dir == 'u' {
-				if _, err := c.Write(src[:n]); err != nil {
-					return err
-				}
-			} else if _, err := io.ReadFull(c, dst[w][:n]); err != nil {
-				return err
-			}
-			var ack [1]byte
-			_, err := io.ReadFull(c, ack[:])
-			return err
-		}
-	}
+	r := newRawTLS(b)
 	var up, down, disk float64
 	for range rounds {
-		up = max(up, parallel(xfer('u')))
-		down = max(down, parallel(xfer('d')))
-		path := filepath.Join(b.TempDir(), "raw")
-		f, err := os.Create(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		start := time.Now()
-		parallel(func(_ int, off int64) error {
-			_, err := f.WriteAt(src[:min(int64(piece), size-off)], off)
-			return err
-		})
-		if err := f.Sync(); err != nil {
-			b.Fatal(err)
-		}
-		disk = max(disk, float64(size)/1e6/time.Since(start).Seconds())
-		f.Close()
-		os.Remove(path)
+		up = max(up, r.xfer(b, 'u', size))
+		down = max(down, r.xfer(b, 'd', size))
+		disk = max(disk, diskFsync(b, b.TempDir(), size, r.src))
 	}
 	fmt.Printf("Machine limits: %d MiB in 8 MiB pieces, 4 parallel, best of %d: raw TLS loopback upload %.0f MB/s, download %.0f MB/s; disk write+fsync %.0f MB/s\n",
 		mib, rounds, up, down, disk)

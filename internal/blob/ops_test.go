@@ -269,6 +269,7 @@ func TestOperations(t *testing.T) {
 		must(t, err)
 		_, err = c.UploadBuffer(ctx, "gone", "big", streamBytes(1, 200<<10), nil)
 		must(t, err)
+		e.Blob.WaitRemovals() // files replaced by earlier subtests go in the background
 		files := countFiles(t, e.DataDir)
 		_, err = c.DeleteContainer(ctx, "gone", nil)
 		must(t, err)

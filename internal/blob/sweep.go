@@ -117,7 +117,7 @@ func (h *Handler) Sweep(ctx context.Context, grace time.Duration) (SweepResult, 
 				continue
 			}
 			// Re-check the pins: a reader may hold a just-replaced file.
-			h.data.remove(uid, []string{f.Name()})
+			h.data.removeNow(uid, []string{f.Name()})
 			res.OrphanFiles++
 		}
 	}

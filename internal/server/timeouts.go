@@ -25,7 +25,7 @@ const (
 )
 
 // limitBody makes every read of a request body fail once the body has sent
-// nothing for idle, or once the request has lasted max, whichever comes
+// nothing for idle (up to an eighth more, see arm), or once the request has lasted max, whichever comes
 // first. It stands in for http.Server.ReadTimeout, which amlid does not set
 // on its HTTPS servers: that deadline stays on the connection after the
 // body is read, and when it passes net/http's background read cancels the
@@ -47,16 +47,30 @@ func limitBody(h http.Handler, idle, max time.Duration) http.Handler {
 
 type idleBody struct {
 	io.ReadCloser
-	rc    *http.ResponseController
-	idle  time.Duration
-	limit time.Time
+	rc       *http.ResponseController
+	idle     time.Duration
+	limit    time.Time
+	deadline time.Time // the read deadline set last
 }
 
+// arm keeps the read deadline at least idle ahead (or at the limit). A
+// large body arrives in 16 KiB TLS records, one Read each: setting the
+// deadline on every Read (a runtime timer update) would cost more than the
+// copy, so it is moved only when less than idle is left, to idle plus an
+// eighth: a stalled body is cut after idle to 9/8 idle of silence.
 func (b *idleBody) arm() {
-	d := time.Now().Add(b.idle)
+	now := time.Now()
+	if !b.deadline.IsZero() && b.deadline.Sub(now) >= b.idle {
+		return
+	}
+	d := now.Add(b.idle + b.idle/8)
 	if d.After(b.limit) {
 		d = b.limit
 	}
+	if d.Equal(b.deadline) {
+		return
+	}
+	b.deadline = d
 	_ = b.rc.SetReadDeadline(d)
 }
 
@@ -69,6 +83,7 @@ func (b *idleBody) Read(p []byte) (int, error) {
 		// cancel the request's context. (On any other error the deadline
 		// stays: the rest of a stalled body must not be waited for.)
 		_ = b.rc.SetReadDeadline(time.Time{})
+		b.deadline = time.Time{}
 	}
 	return n, err
 }

@@ -1,0 +1,5 @@
+package blob
+
+// WaitRemovals returns once the data files queued for removal are gone
+// (tests that count files).
+func (h *Handler) WaitRemovals() { h.data.waitRemovals() }
