@@ -427,10 +427,17 @@ func (s *Server) listChildren(w http.ResponseWriter, c *Call, parent ID, t *Reso
 		prefix = parent.Key() + "/providers/" + strings.ToLower(t.Namespace+"/"+segs[0]) + "/"
 	}
 	opts := store.PageOptions{Parent: parent.Key(), KeyPrefix: prefix}
-	if t.ListFilter != nil {
+	keep := func(r *Resource) bool { return t.ListFilter(c, r) }
+	if t.ListPrepare != nil {
+		var err error
+		if keep, err = t.ListPrepare(c, parent); err != nil {
+			return err
+		}
+	}
+	if t.ListFilter != nil || t.ListPrepare != nil {
 		opts.Keep = func(rec store.Record) bool {
 			r, err := DecodeResource(rec.Value)
-			return err == nil && t.ListFilter(c, r)
+			return err == nil && keep(r)
 		}
 	}
 	return s.writePage(w, c, KindResource, opts, s.renderResource(c))

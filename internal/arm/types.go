@@ -66,6 +66,12 @@ type ResourceType struct {
 	// ListFilter, when set, keeps only the resources of a list for which it
 	// returns true (query filters such as ML datastores' ?isDefault=true).
 	ListFilter func(c *Call, r *Resource) bool
+	// ListPrepare, when set, runs once per list request (each page), before
+	// any record is read, with the parent the list is below; the filter it
+	// returns keeps that request's resources, in ListFilter's place. It is
+	// for filters that depend on the whole list (ML asset versions'
+	// $orderBy with $top): their kept set is computed once per request.
+	ListPrepare func(c *Call, parent ID) (func(r *Resource) bool, error)
 	// Actions are POST operations on a resource: .../{name}/{action}.
 	Actions map[string]Action
 	// Serve, when set, makes the type an operation endpoint rather than a

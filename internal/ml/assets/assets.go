@@ -31,11 +31,10 @@ var assetKinds = []struct {
 func (p *Provider) registerAssets(reg *arm.Registry) {
 	for _, k := range assetKinds {
 		k := k
-		reg.Register(&arm.ResourceType{
+		p.AssetVersionTypes(reg, &arm.ResourceType{
 			Namespace: ml.Namespace, Path: "workspaces/" + k.path, APIVersions: ml.MLAPIVersions,
 			CreateStatus: http.StatusOK, Name: assetName,
-		})
-		reg.Register(&arm.ResourceType{
+		}, &arm.ResourceType{
 			Namespace: ml.Namespace, Path: "workspaces/" + k.path + "/versions", APIVersions: ml.MLAPIVersions,
 			CreateStatus: http.StatusOK, Name: assetName,
 			Prepare: p.prepareAssetVersion,

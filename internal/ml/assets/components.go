@@ -3,13 +3,10 @@ package assets
 import (
 	"context"
 	"net/http"
-	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/ml"
-	"github.com/amlid/amlid/internal/store"
 )
 
 // Components (workspaces/components/{name}/versions/{v}): what azure-ai-ml
@@ -18,49 +15,19 @@ import (
 // YAML as a dictionary (type, command, code, environment, inputs, outputs,
 // or jobs for a pipeline component). Anonymous components (the SDK's
 // command() steps) live under the name azureml_anonymous with a hash as
-// version. The container answers latestVersion and nextVersion, which the
-// SDK reads to number a named component's next version.
+// version. Lists, "latest" and the container's latestVersion/nextVersion
+// are the ML core's (ml.AssetVersionTypes).
 
 func (p *Provider) registerComponents(reg *arm.Registry) {
-	reg.Register(&arm.ResourceType{
+	p.AssetVersionTypes(reg, &arm.ResourceType{
 		Namespace: ml.Namespace, Path: "workspaces/components", APIVersions: ml.MLAPIVersions,
 		CreateStatus: http.StatusOK, Name: assetName,
-		Present: p.presentComponentContainer,
-	})
-	reg.Register(&arm.ResourceType{
+	}, &arm.ResourceType{
 		Namespace: ml.Namespace, Path: "workspaces/components/versions", APIVersions: ml.MLAPIVersions,
 		CreateStatus: http.StatusOK, Name: assetName,
-		Prepare:    p.prepareAssetVersion,
-		Validate:   p.validateComponentVersion,
-		ListFilter: p.latestOnly,
+		Prepare:  p.prepareAssetVersion,
+		Validate: p.validateComponentVersion,
 	})
-}
-
-// latestOnly honours the one ordering azure-ai-ml asks of a version list:
-// $orderBy=createdtime desc with $top=1, its "latest" label
-// (components.get(name, label="latest"), azureml:<name>@latest). The list
-// then holds the most recently created version only. Other lists are in
-// version order.
-func (p *Provider) latestOnly(c *arm.Call, r *arm.Resource) bool {
-	q := c.R.URL.Query()
-	if !strings.EqualFold(strings.Join(strings.Fields(q.Get("$orderBy")), " "), "createdtime desc") || q.Get("$top") != "1" {
-		return true
-	}
-	id, err := arm.ParseID(r.ID)
-	if err != nil || r.SystemData == nil {
-		return true
-	}
-	recs, err := p.Store.List(c.Ctx(), arm.KindResource, store.ListOptions{KeyPrefix: id.Parent().Key() + "/versions/"})
-	if err != nil {
-		return true
-	}
-	for _, rec := range recs {
-		v, err := arm.DecodeResource(rec.Value)
-		if err == nil && v.SystemData != nil && v.SystemData.CreatedAt.After(r.SystemData.CreatedAt) {
-			return false
-		}
-	}
-	return true
 }
 
 // validateComponentVersion checks a component's spec: a command component
@@ -107,39 +74,6 @@ func (p *Provider) validateComponentVersion(ctx context.Context, w *arm.Write) e
 		}
 	}
 	return nil
-}
-
-// presentComponentContainer fills latestVersion and nextVersion from the
-// container's versions (nextVersion: the highest numeric version plus one).
-func (p *Provider) presentComponentContainer(ctx context.Context, r *arm.Resource) {
-	if r.Properties == nil {
-		r.Properties = map[string]any{}
-	}
-	recs, err := p.Store.List(ctx, arm.KindResource, store.ListOptions{KeyPrefix: strings.ToLower(r.ID + "/versions/")})
-	if err != nil {
-		return
-	}
-	var versions []string
-	for _, rec := range recs {
-		v, err := arm.DecodeResource(rec.Value)
-		if err == nil {
-			versions = append(versions, v.Name)
-		}
-	}
-	next, latest := 1, ""
-	sort.Strings(versions)
-	for _, v := range versions {
-		if n, err := strconv.Atoi(v); err == nil && n >= next {
-			next, latest = n+1, v
-		}
-	}
-	if latest == "" && len(versions) > 0 {
-		latest = versions[len(versions)-1]
-	}
-	if latest != "" {
-		r.Properties["latestVersion"] = latest
-	}
-	r.Properties["nextVersion"] = strconv.Itoa(next)
 }
 
 func firstString(v any, def string) string {
