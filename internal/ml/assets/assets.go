@@ -84,6 +84,11 @@ func (p *Provider) validateAssetVersion(ctx context.Context, w *arm.Write, kind,
 		if kind == "models" && props["modelType"] == nil {
 			props["modelType"] = "custom_model"
 		}
+		if kind == "models" && props["flavors"] == nil {
+			// azure-ai-ml's Model._from_rest_object iterates flavors: a
+			// model version always answers a map, as on Azure.
+			props["flavors"] = map[string]any{}
+		}
 	case "environments":
 		img, _ := props["image"].(string)
 		build, _ := props["build"].(map[string]any)
