@@ -191,3 +191,19 @@ func (p *Provider) PresentContainer(ctx context.Context, r *arm.Resource) {
 	}
 	r.Properties["nextVersion"] = strconv.Itoa(maxNum + 1)
 }
+
+// LatestVersion is what the "latest" label names (azureml:<name>@latest,
+// get(name, label="latest")): the most recently created version of the
+// container that is not archived (ties: the highest version); nil when
+// there is none.
+func LatestVersion(ctx context.Context, r store.Reader, containerID string) (*arm.Resource, error) {
+	vs, err := ListVersions(ctx, r, containerID)
+	if err != nil {
+		return nil, err
+	}
+	first := FirstVersions(vs, func(v *arm.Resource) bool { return v.Prop("isArchived") != true }, false, true, 1)
+	if len(first) == 0 {
+		return nil, nil
+	}
+	return first[0], nil
+}

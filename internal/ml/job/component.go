@@ -28,7 +28,6 @@ import (
 	"github.com/amlid/amlid/internal/access"
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/ml"
-	"github.com/amlid/amlid/internal/store"
 )
 
 // resolveSteps resolves a jobs map (the pipeline's, or a pipeline
@@ -213,21 +212,8 @@ func (p *Provider) loadComponent(ctx context.Context, wsID, ref string) (*arm.Re
 }
 
 func (p *Provider) latestComponentVersion(ctx context.Context, wsID, name string) (string, error) {
-	recs, err := p.Store.List(ctx, arm.KindResource, store.ListOptions{KeyPrefix: strings.ToLower(wsID + "/components/" + name + "/versions/")})
-	if err != nil || len(recs) == 0 {
-		return "", fmt.Errorf("the component %s has no version in workspace %s", name, wsID)
-	}
-	var latest *arm.Resource
-	for _, rec := range recs {
-		r, err := arm.DecodeResource(rec.Value)
-		if err != nil || r.SystemData == nil {
-			continue
-		}
-		if latest == nil || r.SystemData.CreatedAt.After(latest.SystemData.CreatedAt) {
-			latest = r
-		}
-	}
-	if latest == nil {
+	latest, err := ml.LatestVersion(ctx, p.Store, wsID+"/components/"+name)
+	if err != nil || latest == nil {
 		return "", fmt.Errorf("the component %s has no version in workspace %s", name, wsID)
 	}
 	return latest.Name, nil

@@ -17,7 +17,6 @@ import (
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/ml"
 	"github.com/amlid/amlid/internal/sandbox"
-	"github.com/amlid/amlid/internal/store"
 )
 
 // jobDir is where a job's code, inputs, outputs and logs live.
@@ -389,11 +388,7 @@ func (p *Provider) environment(ctx context.Context, wsID, ref string) *arm.Resou
 	}
 	name := strings.TrimPrefix(ref, "azureml:")
 	if n, ok := strings.CutSuffix(name, "@latest"); ok {
-		recs, err := p.Store.List(ctx, arm.KindResource, store.ListOptions{KeyPrefix: strings.ToLower(wsID + "/environments/" + n + "/versions/")})
-		if err != nil || len(recs) == 0 {
-			return nil
-		}
-		env, err := arm.DecodeResource(recs[len(recs)-1].Value)
+		env, err := ml.LatestVersion(ctx, p.Store, wsID+"/environments/"+n)
 		if err != nil {
 			return nil
 		}
