@@ -458,7 +458,11 @@ func (a *app) environmentListCmd(r *mlResource) *cobra.Command {
 			}
 			out := []any{}
 			for _, n := range names {
-				items, err := a.armList(ctx, ws.path+"/environments/"+url.PathEscape(n)+"/versions", apiML, nil)
+				var view url.Values // the service hides archived versions unless asked (listViewType)
+				if archived {
+					view = url.Values{"listViewType": {"All"}}
+				}
+				items, err := a.armList(ctx, ws.path+"/environments/"+url.PathEscape(n)+"/versions", apiML, view)
 				if err != nil {
 					return err
 				}

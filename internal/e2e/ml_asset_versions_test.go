@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -10,7 +11,8 @@ import (
 // get(name, label="latest") — $orderBy=createdtime desc&$top=1 — is 10; an
 // archived version is hidden from list() by default and shown with
 // list_view_type=ALL; get(label="latest") skips an archived newest version;
-// the container numbers the next version from 10.
+// the container numbers the next version from 10; the CLI's
+// environment list shows archived versions only with --include-archived.
 func TestAssetVersionsLatestPythonSDK(t *testing.T) {
 	t.Parallel()
 	in := start(t, "")
@@ -55,6 +57,17 @@ print(json.dumps(out))
 	} {
 		if g := jsonText(got[k]); g != want {
 			t.Errorf("%s: %s, want %s (all: %v)", k, g, want, got)
+		}
+	}
+	// The CLI over the same lists: archived versions only with
+	// --include-archived (listViewType=All).
+	for flags, want := range map[string]string{"": "1", "--include-archived": "1,10,2"} {
+		args := []string{"ml", "environment", "list", "-n", "env", "-g", "pyav-rg", "-w", "pyav-ws", "--query", "[].version", "-o", "tsv"}
+		if flags != "" {
+			args = append(args, flags)
+		}
+		if v := in.mustCLI(cfg, args...); strings.Join(strings.Fields(v), ",") != want {
+			t.Errorf("ml environment list %s: %q, want %s", flags, v, want)
 		}
 	}
 }
