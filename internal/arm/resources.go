@@ -1,12 +1,10 @@
 package arm
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/amlid/amlid/internal/directory"
 	"github.com/amlid/amlid/internal/store"
@@ -157,159 +155,6 @@ func (s *Server) present(c *Call, r *Resource) {
 
 // readOnlyTop are envelope fields a client cannot set.
 var readOnlyTop = []string{"id", "name", "type", "etag", "systemData"}
-
-func (s *Server) write(w http.ResponseWriter, c *Call, t *ResourceType, id ID) error {
-	if err := t.Name.Check(t.TypeName(), id.Name()); err != nil {
-		return err
-	}
-	body, err := readBody(c.R)
-	if err != nil {
-		return err
-	}
-	var raw map[string]any
-	if err := DecodeJSON(body, &raw); err != nil {
-		return err
-	}
-	if t.Prepare != nil {
-		old, err := s.load(c, id)
-		if err != nil && AsError(err).Status != http.StatusNotFound {
-			return err
-		}
-		if err := t.Prepare(c.Ctx(), c, id, old, raw); err != nil {
-			return err
-		}
-		if body, err = json.Marshal(raw); err != nil {
-			return err
-		}
-	}
-	var typed Resource
-	if err := DecodeJSON(body, &typed); err != nil {
-		return err
-	}
-	if err := checkTags(typed.Tags); err != nil {
-		return err
-	}
-	patch := c.R.Method == http.MethodPatch
-	created := false
-	var out *Resource
-	err = s.cfg.Store.Tx(c.Ctx(), func(tx store.Tx) error {
-		ctx := c.Ctx()
-		if len(id.Types) > 1 {
-			if _, err := tx.Get(ctx, KindResource, id.Parent().Key()); errors.Is(err, store.ErrNotFound) {
-				return Errorf(http.StatusNotFound, "ParentResourceNotFound",
-					"Can not perform requested operation on nested resource. Parent resource '%s' not found.", strings.Join(id.Parent().Names, "/"))
-			} else if err != nil {
-				return err
-			}
-		}
-		rec, err := tx.Get(ctx, KindResource, id.Key())
-		exists := err == nil
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		if err := checkConditions(c.R, exists, rec.ETag); err != nil {
-			return err
-		}
-		var old *Resource
-		if exists {
-			if old, err = DecodeResource(rec.Value); err != nil {
-				return err
-			}
-		} else if patch {
-			return notFound(id)
-		}
-		nu := &typed
-		if patch {
-			// Merge the patch onto the current document.
-			cur, _ := json.Marshal(old)
-			var m map[string]any
-			_ = json.Unmarshal(cur, &m)
-			for _, k := range readOnlyTop {
-				delete(raw, k)
-			}
-			m = mergePatch(m, raw)
-			merged, _ := json.Marshal(m)
-			nu = &Resource{}
-			if err := DecodeJSON(merged, nu); err != nil {
-				return err
-			}
-		}
-		now := time.Now().UTC()
-		nu.ID, nu.Name, nu.Type, nu.ETag = id.String(), id.Name(), id.TypeName(), ""
-		if old != nil {
-			nu.ID, nu.Name = old.ID, old.Name // keep the casing of the first write
-			nu.SystemData = old.SystemData
-			nu.Internal = old.Internal
-		}
-		if t.Tracked {
-			switch {
-			case nu.Location == "" && old == nil:
-				return Errorf(http.StatusBadRequest, "LocationRequired", "The location property is required for this definition.")
-			case nu.Location == "" && old != nil:
-				nu.Location = old.Location
-			case old != nil && !strings.EqualFold(normLocation(nu.Location), normLocation(old.Location)):
-				return Errorf(http.StatusConflict, "InvalidResourceLocation",
-					"The resource '%s' already exists in location '%s' in resource group '%s'. A resource with the same name cannot be created in location '%s'. Please select a new resource name.",
-					id.Name(), old.Location, id.ResourceGroup, nu.Location)
-			}
-			nu.Location = normLocation(nu.Location)
-		} else {
-			nu.Location = ""
-		}
-		if nu.Properties == nil {
-			nu.Properties = map[string]any{}
-		}
-		// provisioningState is the provider's to set (read-only for
-		// clients): hooks may set it (a deployment answers "Creating"),
-		// else the write completed: "Succeeded".
-		delete(nu.Properties, "provisioningState")
-		wr := &Write{Call: c, ID: id, Old: old, New: nu, IsPatch: patch, TenantID: c.TenantID(), Body: raw}
-		if t.Validate != nil {
-			if err := t.Validate(ctx, wr); err != nil {
-				return err
-			}
-		}
-		if err := s.applyIdentity(ctx, tx, t, wr); err != nil {
-			return err
-		}
-		if t.BeforeCommit != nil {
-			if err := t.BeforeCommit(ctx, tx, wr); err != nil {
-				return err
-			}
-		}
-		if _, ok := nu.Properties["provisioningState"]; !ok {
-			nu.Properties["provisioningState"] = "Succeeded"
-		}
-		stampModified(nu, c, now)
-		b, err := encodeResource(nu)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Put(ctx, store.Record{Kind: KindResource, Key: id.Key(), Parent: id.ParentKey(), Value: b}, ""); err != nil {
-			return err
-		}
-		created, out = old == nil, nu
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if t.AfterCommit != nil {
-		t.AfterCommit(c.Ctx(), id, out.Clone())
-	}
-	if t.WriteHeaders != nil {
-		for k, vs := range t.WriteHeaders(c, out) {
-			w.Header()[k] = vs
-		}
-	}
-	s.present(c, out)
-	status := http.StatusOK
-	if created {
-		status = t.CreateStatus
-	}
-	WriteJSON(w, status, out)
-	return nil
-}
 
 func normLocation(l string) string { return strings.ToLower(strings.ReplaceAll(l, " ", "")) }
 
