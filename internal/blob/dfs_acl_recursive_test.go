@@ -9,7 +9,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azdatalake/directory"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azdatalake/file"
-	"github.com/amlid/amlid/internal/blob/blobtest"
+	"github.com/amlid/amlid/internal/testenv"
 )
 
 // TestDFSACLRecursiveOwnership drives setAccessControlRecursive through
@@ -21,11 +21,11 @@ import (
 func TestDFSACLRecursiveOwnership(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	e := blobtest.New(t, blobtest.Options{})
+	e := testenv.NewStorage(t, testenv.Options{})
 	e.CreateAccount("adlsrec", map[string]any{"isHnsEnabled": true})
-	owner := e.NewApp("rec-owner", e.Tenant)
-	e.Grant(owner.ObjectID, blobtest.RoleStorageBlobDataOwner, e.AccountID("adlsrec"))
-	user := e.NewApp("rec-user", e.Tenant)
+	owner := e.NewApp("rec-owner", e.Tenant())
+	e.Grant(owner.ObjectID, testenv.RoleStorageBlobDataOwner, e.AccountID("adlsrec"))
+	user := e.NewApp("rec-user", e.Tenant())
 	u := "user:" + user.ObjectID
 
 	fs := dlFS(t, e, owner, "adlsrec", "lake")
@@ -71,7 +71,7 @@ func TestDFSACLRecursiveOwnership(t *testing.T) {
 		strings.Join(failed, ",") != "mixed DIRECTORY,mixed/theirs-1.txt FILE,mixed/theirs-2.txt FILE" {
 		t.Fatalf("with ContinueOnFailure: dirs %d files %d failures %d %v", *res.DirectoriesSuccessful, *res.FilesSuccessful, *res.FailureCount, failed)
 	}
-	perms := func(app *blobtest.App, p string) string {
+	perms := func(app *testenv.App, p string) string {
 		t.Helper()
 		ga, err := dlFS(t, e, app, "adlsrec", "lake").NewFileClient(p).GetAccessControl(ctx, &file.GetAccessControlOptions{})
 		must(t, err)
