@@ -87,7 +87,7 @@ func BenchmarkBlobVsAzurite(b *testing.B) {
 	case "sqlite":
 		store = "SQLite (the `amlid up` default)"
 	case "memidx":
-		store = "memidx (testenv.KindStore: store/memory indexed by kind, a proposed fix, not shipped)"
+		store = "memidx (storetest.KindStore: store/memory indexed by kind, a proposed fix, not shipped)"
 	}
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\nBlob benchmark: %d MiB blob (8 MiB blocks, 4 parallel), %d x 4 KiB put+get (16 parallel), best of %d rounds; amlid store: %s\n", largeMiB, smallOps, rounds, store)
