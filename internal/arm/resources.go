@@ -25,33 +25,11 @@ func (s *Server) serveResource(w http.ResponseWriter, c *Call, sub directory.Sub
 	if !ok {
 		return Errorf(http.StatusNotFound, "InvalidResourceNamespace", "The resource namespace '%s' is invalid.", segs[0])
 	}
-	rest := segs[1:]
-	var typesIn, names []string
-	for i := 0; i+1 < len(rest); i += 2 {
-		typesIn = append(typesIn, rest[i])
-		names = append(names, rest[i+1])
-	}
-	var trailing string
-	if len(rest)%2 == 1 {
-		trailing = rest[len(rest)-1]
-	}
+	typesIn, names, trailing := splitTypesAndNames(segs[1:])
 	// The trailing segment is a child collection (GET) or an action (POST).
 	if trailing != "" {
 		if ct, ok := s.cfg.Registry.Lookup(ns, append(append([]string{}, typesIn...), trailing)); ok && c.R.Method == http.MethodGet {
-			if err := ct.CheckAPIVersion(c.APIVersion); err != nil {
-				return err
-			}
-			if _, err := s.GetResourceGroup(c, sub.ID, rg); err != nil {
-				return err
-			}
-			parent := ID{Subscription: sub.ID, ResourceGroup: rg}
-			if len(typesIn) > 0 {
-				parent = ID{Subscription: sub.ID, ResourceGroup: rg, Namespace: ns, Types: ct.canonical()[:len(typesIn)], Names: names}
-				if _, err := s.load(c, parent); err != nil {
-					return err
-				}
-			}
-			return s.listChildren(w, c, parent, ct)
+			return s.serveChildren(w, c, sub, rg, ns, ct, typesIn, names)
 		}
 		if len(typesIn) == 0 {
 			return unknownType(ns, trailing, c.APIVersion)
@@ -74,51 +52,92 @@ func (s *Server) serveResource(w http.ResponseWriter, c *Call, sub directory.Sub
 	if _, err := s.GetResourceGroup(c, sub.ID, rg); err != nil {
 		return err
 	}
-	if t.Serve != nil {
-		verb := "read"
-		switch c.R.Method {
-		case http.MethodPut, http.MethodPatch, http.MethodPost:
-			verb = "write"
-		case http.MethodDelete:
-			verb = "delete"
-		}
-		if err := c.Authorize(t.RBACAction(verb), id.String()); err != nil {
-			return err
-		}
-		return t.Serve(w, c, id)
+	verb, ok := resourceVerb(c.R.Method, t.Serve != nil)
+	if !ok {
+		return methodNotAllowed(c)
 	}
-	switch c.R.Method {
-	case http.MethodGet, http.MethodHead:
-		if err := c.Authorize(t.RBACAction("read"), id.String()); err != nil {
-			return err
-		}
-		r, err := s.load(c, id)
-		if err != nil {
-			if c.R.Method == http.MethodHead && AsError(err).Status == http.StatusNotFound {
-				w.WriteHeader(http.StatusNotFound)
-				return nil
-			}
-			return err
-		}
-		if c.R.Method == http.MethodHead {
-			w.WriteHeader(http.StatusNoContent)
-			return nil
-		}
-		s.present(c, r)
-		WriteJSON(w, http.StatusOK, r)
-		return nil
-	case http.MethodPut, http.MethodPatch:
-		if err := c.Authorize(t.RBACAction("write"), id.String()); err != nil {
-			return err
-		}
+	if err := c.Authorize(t.RBACAction(verb), id.String()); err != nil {
+		return err
+	}
+	switch {
+	case t.Serve != nil:
+		return t.Serve(w, c, id)
+	case verb == "read":
+		return s.read(w, c, id)
+	case verb == "write":
 		return s.write(w, c, t, id)
-	case http.MethodDelete:
-		if err := c.Authorize(t.RBACAction("delete"), id.String()); err != nil {
-			return err
-		}
+	default:
 		return s.delete(w, c, id)
 	}
-	return methodNotAllowed(c)
+}
+
+// splitTypesAndNames splits the segments after the namespace into
+// type/name pairs and a trailing segment (a child collection or an
+// action; "" when none).
+func splitTypesAndNames(rest []string) (types, names []string, trailing string) {
+	for i := 0; i+1 < len(rest); i += 2 {
+		types = append(types, rest[i])
+		names = append(names, rest[i+1])
+	}
+	if len(rest)%2 == 1 {
+		trailing = rest[len(rest)-1]
+	}
+	return types, names, trailing
+}
+
+// resourceVerb is the RBAC verb of a request on a resource: read, write or
+// delete. A type that serves itself (Serve) takes any method, POST being a
+// write; otherwise only GET, HEAD, PUT, PATCH and DELETE are known.
+func resourceVerb(method string, serves bool) (string, bool) {
+	switch method {
+	case http.MethodGet, http.MethodHead:
+		return "read", true
+	case http.MethodPut, http.MethodPatch:
+		return "write", true
+	case http.MethodDelete:
+		return "delete", true
+	case http.MethodPost:
+		return "write", serves
+	}
+	return "read", serves
+}
+
+// serveChildren lists a child collection: …/{type}/{name}/{children}, or a
+// collection of the group itself (…/providers/{ns}/{type}).
+func (s *Server) serveChildren(w http.ResponseWriter, c *Call, sub directory.Subscription, rg, ns string, ct *ResourceType, typesIn, names []string) error {
+	if err := ct.CheckAPIVersion(c.APIVersion); err != nil {
+		return err
+	}
+	if _, err := s.GetResourceGroup(c, sub.ID, rg); err != nil {
+		return err
+	}
+	parent := ID{Subscription: sub.ID, ResourceGroup: rg}
+	if len(typesIn) > 0 {
+		parent = ID{Subscription: sub.ID, ResourceGroup: rg, Namespace: ns, Types: ct.canonical()[:len(typesIn)], Names: names}
+		if _, err := s.load(c, parent); err != nil {
+			return err
+		}
+	}
+	return s.listChildren(w, c, parent, ct)
+}
+
+// read answers GET (the document) and HEAD (204, or 404 with no body).
+func (s *Server) read(w http.ResponseWriter, c *Call, id ID) error {
+	r, err := s.load(c, id)
+	if err != nil {
+		if c.R.Method == http.MethodHead && AsError(err).Status == http.StatusNotFound {
+			w.WriteHeader(http.StatusNotFound)
+			return nil
+		}
+		return err
+	}
+	if c.R.Method == http.MethodHead {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	s.present(c, r)
+	WriteJSON(w, http.StatusOK, r)
+	return nil
 }
 
 // load reads a resource by ID; 404 ResourceNotFound when missing.
