@@ -1,12 +1,10 @@
 package arm
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/amlid/amlid/internal/directory"
 	"github.com/amlid/amlid/internal/store"
@@ -27,33 +25,11 @@ func (s *Server) serveResource(w http.ResponseWriter, c *Call, sub directory.Sub
 	if !ok {
 		return Errorf(http.StatusNotFound, "InvalidResourceNamespace", "The resource namespace '%s' is invalid.", segs[0])
 	}
-	rest := segs[1:]
-	var typesIn, names []string
-	for i := 0; i+1 < len(rest); i += 2 {
-		typesIn = append(typesIn, rest[i])
-		names = append(names, rest[i+1])
-	}
-	var trailing string
-	if len(rest)%2 == 1 {
-		trailing = rest[len(rest)-1]
-	}
+	typesIn, names, trailing := splitTypesAndNames(segs[1:])
 	// The trailing segment is a child collection (GET) or an action (POST).
 	if trailing != "" {
 		if ct, ok := s.cfg.Registry.Lookup(ns, append(append([]string{}, typesIn...), trailing)); ok && c.R.Method == http.MethodGet {
-			if err := ct.CheckAPIVersion(c.APIVersion); err != nil {
-				return err
-			}
-			if _, err := s.GetResourceGroup(c, sub.ID, rg); err != nil {
-				return err
-			}
-			parent := ID{Subscription: sub.ID, ResourceGroup: rg}
-			if len(typesIn) > 0 {
-				parent = ID{Subscription: sub.ID, ResourceGroup: rg, Namespace: ns, Types: ct.canonical()[:len(typesIn)], Names: names}
-				if _, err := s.load(c, parent); err != nil {
-					return err
-				}
-			}
-			return s.listChildren(w, c, parent, ct)
+			return s.serveChildren(w, c, sub, rg, ns, ct, typesIn, names)
 		}
 		if len(typesIn) == 0 {
 			return unknownType(ns, trailing, c.APIVersion)
@@ -76,51 +52,92 @@ func (s *Server) serveResource(w http.ResponseWriter, c *Call, sub directory.Sub
 	if _, err := s.GetResourceGroup(c, sub.ID, rg); err != nil {
 		return err
 	}
-	if t.Serve != nil {
-		verb := "read"
-		switch c.R.Method {
-		case http.MethodPut, http.MethodPatch, http.MethodPost:
-			verb = "write"
-		case http.MethodDelete:
-			verb = "delete"
-		}
-		if err := c.Authorize(t.RBACAction(verb), id.String()); err != nil {
-			return err
-		}
-		return t.Serve(w, c, id)
+	verb, ok := resourceVerb(c.R.Method, t.Serve != nil)
+	if !ok {
+		return methodNotAllowed(c)
 	}
-	switch c.R.Method {
-	case http.MethodGet, http.MethodHead:
-		if err := c.Authorize(t.RBACAction("read"), id.String()); err != nil {
-			return err
-		}
-		r, err := s.load(c, id)
-		if err != nil {
-			if c.R.Method == http.MethodHead && AsError(err).Status == http.StatusNotFound {
-				w.WriteHeader(http.StatusNotFound)
-				return nil
-			}
-			return err
-		}
-		if c.R.Method == http.MethodHead {
-			w.WriteHeader(http.StatusNoContent)
-			return nil
-		}
-		s.present(c, r)
-		WriteJSON(w, http.StatusOK, r)
-		return nil
-	case http.MethodPut, http.MethodPatch:
-		if err := c.Authorize(t.RBACAction("write"), id.String()); err != nil {
-			return err
-		}
+	if err := c.Authorize(t.RBACAction(verb), id.String()); err != nil {
+		return err
+	}
+	switch {
+	case t.Serve != nil:
+		return t.Serve(w, c, id)
+	case verb == "read":
+		return s.read(w, c, id)
+	case verb == "write":
 		return s.write(w, c, t, id)
-	case http.MethodDelete:
-		if err := c.Authorize(t.RBACAction("delete"), id.String()); err != nil {
-			return err
-		}
+	default:
 		return s.delete(w, c, id)
 	}
-	return methodNotAllowed(c)
+}
+
+// splitTypesAndNames splits the segments after the namespace into
+// type/name pairs and a trailing segment (a child collection or an
+// action; "" when none).
+func splitTypesAndNames(rest []string) (types, names []string, trailing string) {
+	for i := 0; i+1 < len(rest); i += 2 {
+		types = append(types, rest[i])
+		names = append(names, rest[i+1])
+	}
+	if len(rest)%2 == 1 {
+		trailing = rest[len(rest)-1]
+	}
+	return types, names, trailing
+}
+
+// resourceVerb is the RBAC verb of a request on a resource: read, write or
+// delete. A type that serves itself (Serve) takes any method, POST being a
+// write; otherwise only GET, HEAD, PUT, PATCH and DELETE are known.
+func resourceVerb(method string, serves bool) (string, bool) {
+	switch method {
+	case http.MethodGet, http.MethodHead:
+		return "read", true
+	case http.MethodPut, http.MethodPatch:
+		return "write", true
+	case http.MethodDelete:
+		return "delete", true
+	case http.MethodPost:
+		return "write", serves
+	}
+	return "read", serves
+}
+
+// serveChildren lists a child collection: …/{type}/{name}/{children}, or a
+// collection of the group itself (…/providers/{ns}/{type}).
+func (s *Server) serveChildren(w http.ResponseWriter, c *Call, sub directory.Subscription, rg, ns string, ct *ResourceType, typesIn, names []string) error {
+	if err := ct.CheckAPIVersion(c.APIVersion); err != nil {
+		return err
+	}
+	if _, err := s.GetResourceGroup(c, sub.ID, rg); err != nil {
+		return err
+	}
+	parent := ID{Subscription: sub.ID, ResourceGroup: rg}
+	if len(typesIn) > 0 {
+		parent = ID{Subscription: sub.ID, ResourceGroup: rg, Namespace: ns, Types: ct.canonical()[:len(typesIn)], Names: names}
+		if _, err := s.load(c, parent); err != nil {
+			return err
+		}
+	}
+	return s.listChildren(w, c, parent, ct)
+}
+
+// read answers GET (the document) and HEAD (204, or 404 with no body).
+func (s *Server) read(w http.ResponseWriter, c *Call, id ID) error {
+	r, err := s.load(c, id)
+	if err != nil {
+		if c.R.Method == http.MethodHead && AsError(err).Status == http.StatusNotFound {
+			w.WriteHeader(http.StatusNotFound)
+			return nil
+		}
+		return err
+	}
+	if c.R.Method == http.MethodHead {
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	s.present(c, r)
+	WriteJSON(w, http.StatusOK, r)
+	return nil
 }
 
 // load reads a resource by ID; 404 ResourceNotFound when missing.
@@ -157,159 +174,6 @@ func (s *Server) present(c *Call, r *Resource) {
 
 // readOnlyTop are envelope fields a client cannot set.
 var readOnlyTop = []string{"id", "name", "type", "etag", "systemData"}
-
-func (s *Server) write(w http.ResponseWriter, c *Call, t *ResourceType, id ID) error {
-	if err := t.Name.Check(t.TypeName(), id.Name()); err != nil {
-		return err
-	}
-	body, err := readBody(c.R)
-	if err != nil {
-		return err
-	}
-	var raw map[string]any
-	if err := DecodeJSON(body, &raw); err != nil {
-		return err
-	}
-	if t.Prepare != nil {
-		old, err := s.load(c, id)
-		if err != nil && AsError(err).Status != http.StatusNotFound {
-			return err
-		}
-		if err := t.Prepare(c.Ctx(), c, id, old, raw); err != nil {
-			return err
-		}
-		if body, err = json.Marshal(raw); err != nil {
-			return err
-		}
-	}
-	var typed Resource
-	if err := DecodeJSON(body, &typed); err != nil {
-		return err
-	}
-	if err := checkTags(typed.Tags); err != nil {
-		return err
-	}
-	patch := c.R.Method == http.MethodPatch
-	created := false
-	var out *Resource
-	err = s.cfg.Store.Tx(c.Ctx(), func(tx store.Tx) error {
-		ctx := c.Ctx()
-		if len(id.Types) > 1 {
-			if _, err := tx.Get(ctx, KindResource, id.Parent().Key()); errors.Is(err, store.ErrNotFound) {
-				return Errorf(http.StatusNotFound, "ParentResourceNotFound",
-					"Can not perform requested operation on nested resource. Parent resource '%s' not found.", strings.Join(id.Parent().Names, "/"))
-			} else if err != nil {
-				return err
-			}
-		}
-		rec, err := tx.Get(ctx, KindResource, id.Key())
-		exists := err == nil
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		if err := checkConditions(c.R, exists, rec.ETag); err != nil {
-			return err
-		}
-		var old *Resource
-		if exists {
-			if old, err = DecodeResource(rec.Value); err != nil {
-				return err
-			}
-		} else if patch {
-			return notFound(id)
-		}
-		nu := &typed
-		if patch {
-			// Merge the patch onto the current document.
-			cur, _ := json.Marshal(old)
-			var m map[string]any
-			_ = json.Unmarshal(cur, &m)
-			for _, k := range readOnlyTop {
-				delete(raw, k)
-			}
-			m = mergePatch(m, raw)
-			merged, _ := json.Marshal(m)
-			nu = &Resource{}
-			if err := DecodeJSON(merged, nu); err != nil {
-				return err
-			}
-		}
-		now := time.Now().UTC()
-		nu.ID, nu.Name, nu.Type, nu.ETag = id.String(), id.Name(), id.TypeName(), ""
-		if old != nil {
-			nu.ID, nu.Name = old.ID, old.Name // keep the casing of the first write
-			nu.SystemData = old.SystemData
-			nu.Internal = old.Internal
-		}
-		if t.Tracked {
-			switch {
-			case nu.Location == "" && old == nil:
-				return Errorf(http.StatusBadRequest, "LocationRequired", "The location property is required for this definition.")
-			case nu.Location == "" && old != nil:
-				nu.Location = old.Location
-			case old != nil && !strings.EqualFold(normLocation(nu.Location), normLocation(old.Location)):
-				return Errorf(http.StatusConflict, "InvalidResourceLocation",
-					"The resource '%s' already exists in location '%s' in resource group '%s'. A resource with the same name cannot be created in location '%s'. Please select a new resource name.",
-					id.Name(), old.Location, id.ResourceGroup, nu.Location)
-			}
-			nu.Location = normLocation(nu.Location)
-		} else {
-			nu.Location = ""
-		}
-		if nu.Properties == nil {
-			nu.Properties = map[string]any{}
-		}
-		// provisioningState is the provider's to set (read-only for
-		// clients): hooks may set it (a deployment answers "Creating"),
-		// else the write completed: "Succeeded".
-		delete(nu.Properties, "provisioningState")
-		wr := &Write{Call: c, ID: id, Old: old, New: nu, IsPatch: patch, TenantID: c.TenantID(), Body: raw}
-		if t.Validate != nil {
-			if err := t.Validate(ctx, wr); err != nil {
-				return err
-			}
-		}
-		if err := s.applyIdentity(ctx, tx, t, wr); err != nil {
-			return err
-		}
-		if t.BeforeCommit != nil {
-			if err := t.BeforeCommit(ctx, tx, wr); err != nil {
-				return err
-			}
-		}
-		if _, ok := nu.Properties["provisioningState"]; !ok {
-			nu.Properties["provisioningState"] = "Succeeded"
-		}
-		stampModified(nu, c, now)
-		b, err := encodeResource(nu)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Put(ctx, store.Record{Kind: KindResource, Key: id.Key(), Parent: id.ParentKey(), Value: b}, ""); err != nil {
-			return err
-		}
-		created, out = old == nil, nu
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if t.AfterCommit != nil {
-		t.AfterCommit(c.Ctx(), id, out.Clone())
-	}
-	if t.WriteHeaders != nil {
-		for k, vs := range t.WriteHeaders(c, out) {
-			w.Header()[k] = vs
-		}
-	}
-	s.present(c, out)
-	status := http.StatusOK
-	if created {
-		status = t.CreateStatus
-	}
-	WriteJSON(w, status, out)
-	return nil
-}
 
 func normLocation(l string) string { return strings.ToLower(strings.ReplaceAll(l, " ", "")) }
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/amlid/amlid/internal/blob/blobtest"
+	"github.com/amlid/amlid/internal/testenv"
 )
 
 // az is Debian's az 2.45 with its own config dir, registered against the
@@ -20,7 +20,7 @@ type az struct {
 	env []string
 }
 
-func newAz(t *testing.T, e *blobtest.Env, app *blobtest.App) *az {
+func newAz(t *testing.T, e *testenv.Env, app *testenv.App) *az {
 	t.Helper()
 	if _, err := exec.LookPath("az"); err != nil {
 		t.Fatal("az not found: install Debian's azure-cli (scripts/test.sh does)")
@@ -35,8 +35,8 @@ func newAz(t *testing.T, e *blobtest.Env, app *blobtest.App) *az {
 	}
 	a.env = append(a.env, "AZURE_CONFIG_DIR="+t.TempDir(), "REQUESTS_CA_BUNDLE="+e.CAFile(), "AZURE_CORE_COLLECT_TELEMETRY=false",
 		"AZURE_CORE_NO_COLOR=true", "AZURE_CORE_ONLY_SHOW_ERRORS=true")
-	a.must("cloud", "register", "-n", "AmlidTest", "--endpoint-resource-manager", e.Front.URL+"/",
-		"--endpoint-active-directory", e.Front.URL+"/adfs",
+	a.must("cloud", "register", "-n", "AmlidTest", "--endpoint-resource-manager", e.URL()+"/",
+		"--endpoint-active-directory", e.URL()+"/adfs",
 		"--endpoint-active-directory-resource-id", "https://management.core.windows.net/",
 		"--endpoint-active-directory-graph-resource-id", "https://graph.windows.net/",
 		"--endpoint-management", "https://management.core.windows.net/",
@@ -70,13 +70,13 @@ func (a *az) must(args ...string) string {
 // --auth-mode login, uploads with --account-key, downloads both ways.
 func TestAzCLI(t *testing.T) {
 	t.Parallel()
-	e := blobtest.New(t, blobtest.Options{})
+	e := testenv.NewStorage(t, testenv.Options{})
 	e.CreateAccount("azacct", nil)
 	key := e.AccountKey("azacct")
-	app := e.NewApp("az-sp", e.Tenant)
-	e.Grant(app.ObjectID, blobtest.RoleStorageBlobDataContrib, e.AccountID("azacct"))
-	reader := e.NewApp("az-reader", e.Tenant)
-	e.Grant(reader.ObjectID, blobtest.RoleStorageBlobDataReader, e.AccountID("azacct"))
+	app := e.NewApp("az-sp", e.Tenant())
+	e.Grant(app.ObjectID, testenv.RoleStorageBlobDataContrib, e.AccountID("azacct"))
+	reader := e.NewApp("az-reader", e.Tenant())
+	e.Grant(reader.ObjectID, testenv.RoleStorageBlobDataReader, e.AccountID("azacct"))
 	ep := strings.TrimSuffix(e.AccountURL("azacct"), "/")
 	a := newAz(t, e, app)
 

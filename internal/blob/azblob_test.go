@@ -21,7 +21,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
-	"github.com/amlid/amlid/internal/blob/blobtest"
+	"github.com/amlid/amlid/internal/testenv"
 )
 
 func must(t testing.TB, err error) {
@@ -33,19 +33,19 @@ func must(t testing.TB, err error) {
 
 // clientOpts are azblob options against the test server (few retries, so
 // refusals surface fast).
-func clientOpts(e *blobtest.Env) *azblob.ClientOptions {
+func clientOpts(e *testenv.Env) *azblob.ClientOptions {
 	o := e.ClientOptions()
 	o.Retry = policy.RetryOptions{MaxRetries: 1, RetryDelay: 10 * time.Millisecond}
 	return &azblob.ClientOptions{ClientOptions: o}
 }
 
-func tokenClient(t testing.TB, e *blobtest.Env, app *blobtest.App, account string) *azblob.Client {
+func tokenClient(t testing.TB, e *testenv.Env, app *testenv.App, account string) *azblob.Client {
 	c, err := azblob.NewClient(e.AccountURL(account), e.Cred(app), clientOpts(e))
 	must(t, err)
 	return c
 }
 
-func keyClient(t testing.TB, e *blobtest.Env, account, key string) *azblob.Client {
+func keyClient(t testing.TB, e *testenv.Env, account, key string) *azblob.Client {
 	cred, err := azblob.NewSharedKeyCredential(account, key)
 	must(t, err)
 	c, err := azblob.NewClientWithSharedKeyCredential(e.AccountURL(account), cred, clientOpts(e))
@@ -99,10 +99,10 @@ func statusOf(err error) int {
 // token (Storage Blob Data Contributor) and once with the account key.
 func TestAzblob(t *testing.T) {
 	t.Parallel()
-	e := blobtest.New(t, blobtest.Options{})
+	e := testenv.NewStorage(t, testenv.Options{})
 	e.CreateAccount("gosdk", nil)
-	writer := e.NewApp("writer", e.Tenant)
-	e.Grant(writer.ObjectID, blobtest.RoleStorageBlobDataContrib, e.AccountID("gosdk"))
+	writer := e.NewApp("writer", e.Tenant())
+	e.Grant(writer.ObjectID, testenv.RoleStorageBlobDataContrib, e.AccountID("gosdk"))
 	key := e.AccountKey("gosdk")
 	for _, mode := range []string{"token", "sharedkey"} {
 		t.Run(mode, func(t *testing.T) {
@@ -229,10 +229,10 @@ func ptr[T any](v T) *T { return &v }
 // on the fly) with a token and with the shared key, and reads it back.
 func TestAzblobLarge(t *testing.T) {
 	t.Parallel()
-	e := blobtest.New(t, blobtest.Options{})
+	e := testenv.NewStorage(t, testenv.Options{})
 	e.CreateAccount("large", nil)
-	writer := e.NewApp("writer", e.Tenant)
-	e.Grant(writer.ObjectID, blobtest.RoleStorageBlobDataContrib, e.AccountID("large"))
+	writer := e.NewApp("writer", e.Tenant())
+	e.Grant(writer.ObjectID, testenv.RoleStorageBlobDataContrib, e.AccountID("large"))
 	const size = 300 << 20
 	want := sha(stream(3, size))
 	for _, mode := range []string{"token", "sharedkey"} {

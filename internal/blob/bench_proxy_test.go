@@ -13,8 +13,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/amlid/amlid/internal/azurehost"
-	"github.com/amlid/amlid/internal/blob/blobtest"
 	"github.com/amlid/amlid/internal/hostport"
+	"github.com/amlid/amlid/internal/testenv"
 )
 
 // BenchmarkBlobThroughProxy measures the same workloads as
@@ -52,7 +52,7 @@ func BenchmarkBlobThroughProxy(b *testing.B) {
 	}
 	for b.Loop() {
 		rows = nil
-		e := blobtest.New(b, blobtest.Options{Quiet: true})
+		e := testenv.NewStorage(b, testenv.Options{Quiet: true})
 		e.CreateAccount("bench", nil)
 		key := e.AccountKey("bench")
 		run("direct (path-style)", keyClient(b, e, "bench", key))
@@ -75,12 +75,12 @@ func BenchmarkBlobThroughProxy(b *testing.B) {
 // proxiedKeyClient is a shared-key client of https://{account}.blob.core.windows.net
 // whose transport goes through a hostport proxy serving the harness's Blob
 // handler, as HTTPS_PROXY would send it.
-func proxiedKeyClient(b *testing.B, e *blobtest.Env, account, key string) *azblob.Client {
+func proxiedKeyClient(b *testing.B, e *testenv.Env, account, key string) *azblob.Client {
 	pool := hostport.New(hostport.Config{Host: "127.0.0.1", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	pool.SetIssuer(e.CA.IssueLeaf)
+	pool.SetIssuer(e.S.CA.IssueLeaf)
 	pool.SetRouter(func(n azurehost.Name) (http.Handler, error) {
 		if n.Service == azurehost.Blob {
-			return e.Blob, nil
+			return e.S.Blob, nil
 		}
 		return nil, errors.New("not a blob name")
 	})
@@ -89,7 +89,7 @@ func proxiedKeyClient(b *testing.B, e *blobtest.Env, account, key string) *azblo
 	b.Cleanup(pool.CloseProxy)
 	proxy, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", port))
 	hc := &http.Client{Transport: &http.Transport{
-		Proxy: http.ProxyURL(proxy), TLSClientConfig: e.CA.ClientTLSConfig(), MaxIdleConnsPerHost: 64,
+		Proxy: http.ProxyURL(proxy), TLSClientConfig: e.S.CA.ClientTLSConfig(), MaxIdleConnsPerHost: 64,
 		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},
 	}}
 	o := clientOpts(e)

@@ -18,8 +18,9 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
-	"github.com/amlid/amlid/internal/blob/blobtest"
 	"github.com/amlid/amlid/internal/store"
+	"github.com/amlid/amlid/internal/store/storetest"
+	"github.com/amlid/amlid/internal/testenv"
 )
 
 // BenchmarkBlobVsAzurite measures, with one client (azblob) and the same
@@ -71,12 +72,12 @@ func BenchmarkBlobVsAzurite(b *testing.B) {
 		if bin := os.Getenv("AZURITE_BLOB"); bin != "" {
 			run("azurite (shared key)", startAzurite(b, bin))
 		}
-		e := blobtest.New(b, blobtest.Options{Quiet: true})
+		e := testenv.NewStorage(b, testenv.Options{Quiet: true})
 		e.CreateAccount("bench", nil)
 		key := e.AccountKey("bench")
 		run("amlid shared key", keyClient(b, e, "bench", key))
-		w := e.NewApp("bench-writer", e.Tenant)
-		e.Grant(w.ObjectID, blobtest.RoleStorageBlobDataContrib, e.AccountID("bench"))
+		w := e.NewApp("bench-writer", e.Tenant())
+		e.Grant(w.ObjectID, testenv.RoleStorageBlobDataContrib, e.AccountID("bench"))
 		run("amlid bearer + RBAC", tokenClient(b, e, w, "bench"))
 	}
 	store := os.Getenv("AMLID_TEST_STORE")
@@ -86,7 +87,7 @@ func BenchmarkBlobVsAzurite(b *testing.B) {
 	case "sqlite":
 		store = "SQLite (the `amlid up` default)"
 	case "memidx":
-		store = "memidx (blobtest.KindStore: store/memory indexed by kind, a proposed fix, not shipped)"
+		store = "memidx (storetest.KindStore: store/memory indexed by kind, a proposed fix, not shipped)"
 	}
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\nBlob benchmark: %d MiB blob (8 MiB blocks, 4 parallel), %d x 4 KiB put+get (16 parallel), best of %d rounds; amlid store: %s\n", largeMiB, smallOps, rounds, store)
@@ -201,7 +202,7 @@ const (
 // listener) on a free port with its data on disk, and stops it with the
 // benchmark.
 func startAzurite(b *testing.B, bin string) *azblob.Client {
-	env := blobtest.New(b, blobtest.Options{Quiet: true}) // for its CA and client transport
+	env := testenv.NewStorage(b, testenv.Options{Quiet: true}) // for its CA and client transport
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -210,7 +211,7 @@ func startAzurite(b *testing.B, bin string) *azblob.Client {
 	l.Close()
 	dir := b.TempDir()
 	cmd := exec.Command(bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port), "--location", dir,
-		"--cert", filepath.Join(env.CA.Dir, "server.pem"), "--key", filepath.Join(env.CA.Dir, "server-key.pem"),
+		"--cert", filepath.Join(env.S.CA.Dir, "server.pem"), "--key", filepath.Join(env.S.CA.Dir, "server-key.pem"),
 		"--skipApiVersionCheck", "--loose", "--silent", "--disableTelemetry")
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -251,14 +252,14 @@ func startAzurite(b *testing.B, bin string) *azblob.Client {
 //
 //	AMLID_TEST_STORE=sqlite go test ./internal/blob/ -run '^$' -bench SmallAuth -cpuprofile cpu.out
 func BenchmarkSmallAuth(b *testing.B) {
-	var counter *blobtest.CountingStore
-	e := blobtest.New(b, blobtest.Options{Quiet: true, Wrap: func(st store.Store) store.Store {
-		counter = &blobtest.CountingStore{Store: st}
+	var counter *storetest.CountingStore
+	e := testenv.NewStorage(b, testenv.Options{Quiet: true, WrapStore: func(st store.Store) store.Store {
+		counter = &storetest.CountingStore{Store: st}
 		return counter
 	}})
 	e.CreateAccount("bench", nil)
-	w := e.NewApp("bench-writer", e.Tenant)
-	e.Grant(w.ObjectID, blobtest.RoleStorageBlobDataContrib, e.AccountID("bench"))
+	w := e.NewApp("bench-writer", e.Tenant())
+	e.Grant(w.ObjectID, testenv.RoleStorageBlobDataContrib, e.AccountID("bench"))
 	data := streamBytes(12, 4096)
 	for _, mode := range []string{"sharedkey", "bearer"} {
 		c := keyClient(b, e, "bench", e.AccountKey("bench"))

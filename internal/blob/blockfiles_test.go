@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
-	"github.com/amlid/amlid/internal/blob/blobtest"
+	"github.com/amlid/amlid/internal/testenv"
 )
 
 // TestBlockFiles pins how block data lives on disk (issue 23, large
@@ -24,7 +24,7 @@ import (
 // version's files remain.
 func TestBlockFiles(t *testing.T) {
 	t.Parallel()
-	e := blobtest.New(t, blobtest.Options{})
+	e := testenv.NewStorage(t, testenv.Options{})
 	e.CreateAccount("filesacct", nil)
 	key := e.AccountKey("filesacct")
 	c := keyClient(t, e, "filesacct", key)
@@ -46,12 +46,12 @@ func TestBlockFiles(t *testing.T) {
 		must(t, err)
 		return all
 	}
-	dataFiles := func() int { return countFiles(t, filepath.Join(e.DataDir, "c")) }
+	dataFiles := func() int { return countFiles(t, filepath.Join(e.BlobDir(), "c")) }
 	// eventually waits (bounded) for the background removals to reach want.
 	eventually := func(what string, want int) {
 		t.Helper()
 		for i := 0; ; i++ {
-			e.Blob.WaitRemovals()
+			e.S.Blob.WaitRemovals()
 			n := dataFiles()
 			if n == want {
 				return
@@ -73,7 +73,7 @@ func TestBlockFiles(t *testing.T) {
 	s := accountSAS(t, "filesacct", key, allPerms, allTypes)
 	pr, pw := io.Pipe()
 	t.Cleanup(func() { pw.CloseWithError(errors.New("test over")) }) // if it fails half-way
-	req, err := http.NewRequest(http.MethodPut, e.BlobSrv.URL+"/filesacct/box/b?comp=block&blockid="+
+	req, err := http.NewRequest(http.MethodPut, e.BlobURL()+"/filesacct/box/b?comp=block&blockid="+
 		base64.StdEncoding.EncodeToString([]byte("00000009"))+"&"+s, pr)
 	must(t, err)
 	req.ContentLength = 4 << 20
@@ -92,7 +92,7 @@ func TestBlockFiles(t *testing.T) {
 	_, err = pw.Write(make([]byte, 2<<20))
 	must(t, err)
 	eventually("while a Put Block is received", 4)
-	if n := countFiles(t, filepath.Join(e.DataDir, "tmp")); n != 0 {
+	if n := countFiles(t, filepath.Join(e.BlobDir(), "tmp")); n != 0 {
 		t.Fatalf("block data goes through temporary files: %d in tmp", n)
 	}
 	pw.CloseWithError(errors.New("client died"))

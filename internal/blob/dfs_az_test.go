@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/amlid/amlid/internal/blob/blobtest"
+	"github.com/amlid/amlid/internal/testenv"
 )
 
 // TestAzStorageFS: Debian's az 2.45 `az storage fs …` works against the DFS
@@ -17,10 +17,10 @@ import (
 // upload, download, directory move, ACLs.
 func TestAzStorageFS(t *testing.T) {
 	t.Parallel()
-	e := blobtest.New(t, blobtest.Options{})
+	e := testenv.NewStorage(t, testenv.Options{})
 	e.CreateAccount("azlake", map[string]any{"isHnsEnabled": true})
-	app := e.NewApp("az-lake", e.Tenant)
-	e.Grant(app.ObjectID, blobtest.RoleStorageBlobDataOwner, e.AccountID("azlake"))
+	app := e.NewApp("az-lake", e.Tenant())
+	e.Grant(app.ObjectID, testenv.RoleStorageBlobDataOwner, e.AccountID("azlake"))
 	a := newAz(t, e, app)
 	l := []string{"--account-name", "azlake", "--auth-mode", "login", "--blob-endpoint", strings.TrimSuffix(e.AccountURL("azlake"), "/")}
 	az := func(args ...string) string { t.Helper(); return a.must(append(args, l...)...) }

@@ -14,7 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azdatalake/directory"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azdatalake/file"
-	"github.com/amlid/amlid/internal/blob/blobtest"
+	"github.com/amlid/amlid/internal/testenv"
 )
 
 // BenchmarkDFS measures the DFS (ADLS Gen2) endpoint next to Blob, bearer
@@ -42,10 +42,10 @@ func BenchmarkDFS(b *testing.B) {
 	var aclCount int
 	var renameSecs float64
 	for b.Loop() {
-		e := blobtest.New(b, blobtest.Options{Quiet: true})
+		e := testenv.NewStorage(b, testenv.Options{Quiet: true})
 		e.CreateAccount("dfsbench", map[string]any{"isHnsEnabled": true})
-		w := e.NewApp("dfs-bench", e.Tenant)
-		e.Grant(w.ObjectID, blobtest.RoleStorageBlobDataOwner, e.AccountID("dfsbench"))
+		w := e.NewApp("dfs-bench", e.Tenant())
+		e.Grant(w.ObjectID, testenv.RoleStorageBlobDataOwner, e.AccountID("dfsbench"))
 		fs := dlFS(b, e, w, "dfsbench", "bench")
 		if _, err := fs.Create(ctx, nil); err != nil {
 			b.Fatal(err)

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
-	"github.com/amlid/amlid/internal/blob/blobtest"
+	"github.com/amlid/amlid/internal/testenv"
 )
 
 // TestDFSHostilePaths: dot segments (plain and encoded), encoded slashes,
@@ -19,10 +19,10 @@ import (
 // out of its filesystem; nothing panics.
 func TestDFSHostilePaths(t *testing.T) {
 	t.Parallel()
-	e := blobtest.New(t, blobtest.Options{})
+	e := testenv.NewStorage(t, testenv.Options{})
 	e.CreateAccount("dfshostile", map[string]any{"isHnsEnabled": true})
-	owner := e.NewApp("hostile-owner", e.Tenant)
-	e.Grant(owner.ObjectID, blobtest.RoleStorageBlobDataOwner, e.AccountID("dfshostile"))
+	owner := e.NewApp("hostile-owner", e.Tenant())
+	e.Grant(owner.ObjectID, testenv.RoleStorageBlobDataOwner, e.AccountID("dfshostile"))
 	auth := map[string]string{"Authorization": "Bearer " + e.Token(owner, "https://storage.azure.com/.default")}
 	with := func(extra map[string]string) map[string]string {
 		m := map[string]string{}
@@ -49,7 +49,7 @@ func TestDFSHostilePaths(t *testing.T) {
 	}
 	st, hdr, body := do(http.MethodPut, "lake?resource=filesystem", nil)
 	code("create filesystem", st, hdr, body, http.StatusCreated, "")
-	canary := filepath.Join(filepath.Dir(e.DataDir), "passwd")
+	canary := filepath.Join(filepath.Dir(e.BlobDir()), "passwd")
 	must(t, os.WriteFile(canary, []byte("canary"), 0o600))
 
 	for _, p := range []string{"a/../../passwd", "../passwd", "%2E%2E/passwd", "a/%2E%2E/%2E%2E/passwd", "a/./b", "a//b"} {
@@ -173,7 +173,7 @@ func TestDFSHostilePaths(t *testing.T) {
 // the SAS's permissions still bound what it may do.
 func TestDFSSharedKeyAndSAS(t *testing.T) {
 	t.Parallel()
-	e := blobtest.New(t, blobtest.Options{})
+	e := testenv.NewStorage(t, testenv.Options{})
 	e.CreateAccount("dfssas", map[string]any{"isHnsEnabled": true})
 	key := e.AccountKey("dfssas")
 	s := accountSAS(t, "dfssas", key, allPerms, allTypes)
@@ -186,19 +186,19 @@ func TestDFSSharedKeyAndSAS(t *testing.T) {
 		return rawDo(t, e, method, "/dfssas/"+path+sep+s, hdr, strings.NewReader(body))
 	}
 	st, _, body := do(http.MethodPut, "lake?resource=filesystem", nil, "")
-	blobtest.MustStatus(t, "create filesystem", st, http.StatusCreated, body)
+	testenv.MustStatus(t, "create filesystem", st, http.StatusCreated, body)
 	st, _, body = do(http.MethodPut, "lake/a/b.txt?resource=file", nil, "")
-	blobtest.MustStatus(t, "create file", st, http.StatusCreated, body)
+	testenv.MustStatus(t, "create file", st, http.StatusCreated, body)
 	st, _, body = do(http.MethodPatch, "lake/a/b.txt?action=append&position=0", nil, "hello")
-	blobtest.MustStatus(t, "append", st, http.StatusAccepted, body)
+	testenv.MustStatus(t, "append", st, http.StatusAccepted, body)
 	st, _, body = do(http.MethodPatch, "lake/a/b.txt?action=flush&position=5", nil, "")
-	blobtest.MustStatus(t, "flush", st, http.StatusOK, body)
+	testenv.MustStatus(t, "flush", st, http.StatusOK, body)
 	st, hdr, _ := do(http.MethodHead, "lake/a/b.txt?action=getAccessControl", nil, "")
 	if st != http.StatusOK || hdr.Get("x-ms-owner") != "$superuser" || hdr.Get("x-ms-permissions") != "rw-r-----" || hdr.Get("x-ms-acl") != "user::rw-,group::r--,other::---" {
 		t.Fatalf("get access control: %d %v", st, hdr)
 	}
 	st, _, body = do(http.MethodPut, "lake/c?mode=legacy", map[string]string{"x-ms-rename-source": "/lake/a"}, "")
-	blobtest.MustStatus(t, "rename", st, http.StatusCreated, body)
+	testenv.MustStatus(t, "rename", st, http.StatusCreated, body)
 	st, _, body = do(http.MethodGet, "lake/c/b.txt", nil, "")
 	if st != http.StatusOK || body != "hello" {
 		t.Fatalf("read after rename: %d %q", st, body)
@@ -214,5 +214,5 @@ func TestDFSSharedKeyAndSAS(t *testing.T) {
 		t.Fatalf("list with a read-only SAS: %d %s", st, body)
 	}
 	st, _, body = do(http.MethodDelete, "lake/c?recursive=true", nil, "")
-	blobtest.MustStatus(t, "recursive delete", st, http.StatusOK, body)
+	testenv.MustStatus(t, "recursive delete", st, http.StatusOK, body)
 }

@@ -83,6 +83,10 @@ func (h *Handler) dfsDir(q *req, c *storage.Container, dir string) error {
 	return nil
 }
 
+// listPaths is List Paths: the paths under a directory (or the root), one
+// level or recursive, at most maxResults a response, resumed by
+// x-ms-continuation. A caller authorized by ACLs needs r-x on every
+// directory whose entries it sees (rule DS-9).
 func (h *Handler) listPaths(q *req) error {
 	rv := q.query("recursive")
 	if rv == "" {
@@ -102,10 +106,6 @@ func (h *Handler) listPaths(q *req) error {
 	if err := h.dfsDir(q, c, dir); err != nil {
 		return err
 	}
-	prefix := ""
-	if dir != "" {
-		prefix = dir + "/"
-	}
 	ctx := q.r.Context()
 	listing := "dfs-paths|" + c.UID + "|" + strconv.FormatBool(recursive) + "|" + dir
 	after := ""
@@ -114,17 +114,49 @@ func (h *Handler) listPaths(q *req) error {
 			return err
 		}
 	}
-	var view *pathView
-	readable := map[string]bool{dir: true}
+	sc := &pathScan{h: h, q: q, c: c, dir: dir, recursive: recursive, max: max, readable: map[string]bool{dir: true}}
 	if q.posix != nil {
-		if view, err = newPathView(ctx, h.st, c); err != nil {
+		if sc.view, err = newPathView(ctx, h.st, c); err != nil {
 			return err
 		}
 	}
-	base := blobKey(c, "")
-	out := struct {
+	paths, last, err := sc.scan(ctx, after)
+	if err != nil {
+		return err
+	}
+	if last != "" {
+		tok, err := h.continuation(ctx, listing, last)
+		if err != nil {
+			return err
+		}
+		q.w.Header().Set("x-ms-continuation", tok)
+	}
+	return writeJSON(q, http.StatusOK, struct {
 		Paths []dfsPathJSON `json:"paths"`
-	}{Paths: []dfsPathJSON{}}
+	}{paths})
+}
+
+// pathScan is one List Paths response being read from the store.
+type pathScan struct {
+	h         *Handler
+	q         *req
+	c         *storage.Container
+	dir       string
+	recursive bool
+	max       int
+	view      *pathView       // nil unless the caller is authorized by ACLs
+	readable  map[string]bool // directories whose entries the caller may list
+}
+
+// scan reads up to max paths after the one named (a continuation), and
+// returns them with the last path when more follow ("" when done).
+func (sc *pathScan) scan(ctx context.Context, after string) ([]dfsPathJSON, string, error) {
+	prefix := ""
+	if sc.dir != "" {
+		prefix = sc.dir + "/"
+	}
+	base := blobKey(sc.c, "")
+	paths := []dfsPathJSON{}
 	last := ""
 scan:
 	for {
@@ -132,268 +164,74 @@ scan:
 		if after != "" {
 			opts.After = base + after
 		}
-		recs, err := h.st.List(ctx, KindBlob, opts)
+		recs, err := sc.h.st.List(ctx, KindBlob, opts)
 		if err != nil {
-			return err
+			return nil, "", err
 		}
 		for _, rec := range recs {
 			name := strings.TrimPrefix(rec.Key, base)
 			after = name
 			rest := name[len(prefix):]
-			if !recursive {
+			if !sc.recursive {
 				if i := strings.IndexByte(rest, '/'); i >= 0 {
 					// Below a child directory: skip its subtree.
 					after = prefix + rest[:i+1] + maxPrefixSkip
 					continue scan
 				}
 			}
-			if view != nil {
-				pdir := parentOf(name)
-				ok, known := readable[pdir]
-				if !known {
-					a, _, err := view.attrsOf(pdir)
-					if err != nil {
-						return err
-					}
-					ok = a == nil || a.check(q.posix, permR|permX).Allowed
-					readable[pdir] = ok
-					if !ok {
-						vd := a.check(q.posix, permR|permX)
-						ref := &aclRefusal{path: q.dfsPathOf(pdir), attrs: a, verdict: vd, want: permR | permX, why: "listing it", fixPath: pdir}
-						return errPermission("The caller holds no role granting data action '" + ActionBlobRead + "' (rule RBAC-4)." + q.explainACL(ref, q.posix.ObjectID))
-					}
-				}
+			if err := sc.mayList(parentOf(name)); err != nil {
+				return nil, "", err
 			}
-			if len(out.Paths) == max {
-				tok, err := h.continuation(ctx, listing, last)
-				if err != nil {
-					return err
-				}
-				q.w.Header().Set("x-ms-continuation", tok)
-				break scan
+			if len(paths) == sc.max {
+				return paths, last, nil
 			}
-			var b blobRecord
-			if err := json.Unmarshal(rec.Value, &b); err != nil {
-				return err
+			p, err := listedPath(name, rec.Value)
+			if err != nil {
+				return nil, "", err
 			}
-			a := b.attrs()
-			p := dfsPathJSON{Name: name, ContentLength: strconv.FormatInt(b.Size, 10), LastModified: fmtTime(b.Modified),
-				ETag: strings.Trim(b.ETag, `"`), Owner: a.Owner, Group: a.Group, Permissions: a.permissionsString(), CreationTime: fileTime(b.Created)}
-			if b.isDir() {
-				p.IsDirectory = "true"
-			}
-			out.Paths = append(out.Paths, p)
+			paths = append(paths, p)
 			last = name
 		}
 		if len(recs) < listPage {
-			break
+			return paths, "", nil
 		}
 	}
-	return writeJSON(q, http.StatusOK, out)
 }
 
-type aclFailure struct {
-	ErrorMessage string `json:"errorMessage"`
-	Name         string `json:"name"`
-	Type         string `json:"type"`
-}
-
-// setAccessControlRecursive applies an ACL change to a path and everything
-// under it, at most maxRecords paths per request (one transaction each);
-// x-ms-continuation resumes. A caller authorized by ACLs rather than a role
-// changes only the paths it owns; the others are reported as failures.
-func (h *Handler) setAccessControlRecursive(q *req) error {
-	mode := q.query("mode")
-	if mode != aclModeSet && mode != aclModeModify && mode != aclModeRemove {
-		return errInvalidQuery("mode", mode, "use set, modify or remove")
-	}
-	raw := q.r.Header.Get("x-ms-acl")
-	entries, err := parseACL(raw, mode != aclModeRemove)
-	if err != nil {
-		return errInvalidHeader("x-ms-acl", raw, err.Error())
-	}
-	max, err := q.maxRecords("maxRecords", 2000)
-	if err != nil {
-		return err
-	}
-	max = maxInt(max, 2)
-	force := strings.EqualFold(q.query("forceflag"), "true")
-	c, err := q.dfsContainer(h)
-	if err != nil {
-		return err
-	}
-	ctx := q.r.Context()
-	top := q.blob
-	listing := "dfs-acl|" + c.UID + "|" + top
-	after, resume := "", false
-	if v := q.query("continuation"); v != "" {
-		if after, err = h.resumeAt(ctx, listing, v); err != nil {
-			return err
-		}
-		resume = true
-	}
-	var fileEntries []parsedEntry
-	for _, e := range entries {
-		if !e.def {
-			fileEntries = append(fileEntries, e)
-		}
-	}
-	type result struct {
-		Dirs     int          `json:"directoriesSuccessful"`
-		Files    int          `json:"filesSuccessful"`
-		Failures int          `json:"failureCount"`
-		Failed   []aclFailure `json:"failedEntries"`
-	}
-	var res result
-	var next string
-	apply := func(name string, a *posixAttrs, isDir bool) (bool, error) {
-		if q.posix != nil && !strings.EqualFold(a.Owner, q.posix.ObjectID) {
-			typ := "FILE"
-			if isDir {
-				typ = "DIRECTORY"
-			}
-			res.Failures++
-			res.Failed = append(res.Failed, aclFailure{Name: name, Type: typ, ErrorMessage: "This request is not authorized to perform this operation using this permission. Only the owner (" + a.Owner + ") or a superuser may change the ACL of '" + q.dfsPathOf(name) + "' (rule DS-9)."})
-			return false, nil
-		}
-		es := entries
-		if !isDir {
-			es = fileEntries
-			if len(es) == 0 {
-				return true, nil
-			}
-		}
-		if err := applyACL(a, es, mode, isDir); err != nil {
-			return false, errInvalidHeader("x-ms-acl", raw, err.Error())
-		}
-		return true, nil
-	}
-	err = h.commit.Tx(ctx, func(tx store.Tx) error {
-		res, next = result{Failed: []aclFailure{}}, ""
-		if err := liveContainer(ctx, tx, c); err != nil {
-			return err
-		}
-		count := 0
-		stop := false
-		if !resume {
-			if top == "" {
-				a, err := rootAttrs(ctx, tx, c)
-				if err != nil {
-					return err
-				}
-				ok, err := apply("/", a, true)
-				if err != nil {
-					return err
-				}
-				if ok {
-					res.Dirs++
-					if err := putRootAttrs(ctx, tx, c, a); err != nil {
-						return err
-					}
-				} else if !force {
-					stop = true
-				}
-			} else {
-				b, err := getBlob(ctx, tx, c, top)
-				if errors.Is(err, store.ErrNotFound) {
-					return errPathNotFound()
-				}
-				if err != nil {
-					return err
-				}
-				a := b.attrs()
-				ok, err := apply(b.Name, a, b.isDir())
-				if err != nil {
-					return err
-				}
-				if ok {
-					if b.isDir() {
-						res.Dirs++
-					} else {
-						res.Files++
-					}
-					b.Posix = a
-					if err := putBlob(ctx, tx, c, b); err != nil {
-						return err
-					}
-				} else if !force {
-					stop = true
-				}
-				if !b.isDir() {
-					return nil
-				}
-			}
-			count++
-		}
-		prefix := ""
-		if top != "" {
-			prefix = top + "/"
-		}
-		opts := store.ListOptions{KeyPrefix: blobKey(c, prefix), Limit: max - count + 1}
-		if after != "" {
-			opts.After = blobKey(c, after)
-		}
-		if stop {
-			return nil
-		}
-		recs, err := tx.List(ctx, KindBlob, opts)
-		if err != nil {
-			return err
-		}
-		for i, rec := range recs {
-			if count >= max {
-				if i == 0 {
-					next = top
-				} else {
-					next = strings.TrimPrefix(recs[i-1].Key, blobKey(c, ""))
-				}
-				break
-			}
-			var b blobRecord
-			if err := json.Unmarshal(rec.Value, &b); err != nil {
-				return err
-			}
-			a := b.attrs()
-			ok, err := apply(b.Name, a, b.isDir())
-			if err != nil {
-				return err
-			}
-			count++
-			if !ok {
-				if !force {
-					next = b.Name
-					break
-				}
-				continue
-			}
-			if b.isDir() {
-				res.Dirs++
-			} else {
-				res.Files++
-			}
-			b.Posix = a
-			if err := putBlob(ctx, tx, c, &b); err != nil {
-				return err
-			}
-		}
+// mayList refuses, for a caller authorized by ACLs, a directory without
+// r-x (the verdict is remembered per directory).
+func (sc *pathScan) mayList(pdir string) error {
+	if sc.view == nil {
 		return nil
-	})
+	}
+	if _, known := sc.readable[pdir]; known {
+		return nil
+	}
+	a, _, err := sc.view.attrsOf(pdir)
 	if err != nil {
-		return dfsMapTxErr(err)
+		return err
 	}
-	if next != "" {
-		tok, err := h.continuation(ctx, listing, next)
-		if err != nil {
-			return err
-		}
-		q.w.Header().Set("x-ms-continuation", tok)
+	ok := a == nil || a.check(sc.q.posix, permR|permX).Allowed
+	sc.readable[pdir] = ok
+	if ok {
+		return nil
 	}
-	return writeJSON(q, http.StatusOK, res)
+	vd := a.check(sc.q.posix, permR|permX)
+	ref := &aclRefusal{path: sc.q.dfsPathOf(pdir), attrs: a, verdict: vd, want: permR | permX, why: "listing it", fixPath: pdir}
+	return errPermission("The caller holds no role granting data action '" + ActionBlobRead + "' (rule RBAC-4)." + sc.q.explainACL(ref, sc.q.posix.ObjectID))
 }
 
-func maxInt(a, b int) int {
-	if a > b {
-		return a
+// listedPath is a path record as List Paths shows it.
+func listedPath(name string, value []byte) (dfsPathJSON, error) {
+	var b blobRecord
+	if err := json.Unmarshal(value, &b); err != nil {
+		return dfsPathJSON{}, err
 	}
-	return b
+	a := b.attrs()
+	p := dfsPathJSON{Name: name, ContentLength: strconv.FormatInt(b.Size, 10), LastModified: fmtTime(b.Modified),
+		ETag: strings.Trim(b.ETag, `"`), Owner: a.Owner, Group: a.Group, Permissions: a.permissionsString(), CreationTime: fileTime(b.Created)}
+	if b.isDir() {
+		p.IsDirectory = "true"
+	}
+	return p, nil
 }

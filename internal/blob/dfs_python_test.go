@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/amlid/amlid/internal/blob/blobtest"
+	"github.com/amlid/amlid/internal/testenv"
 )
 
 // pyDataLake drives the DFS endpoint with Debian's
@@ -75,16 +75,16 @@ func TestDFSPythonSDK(t *testing.T) {
 	if exec.Command(debianPython, "-c", "import azure.storage.filedatalake, azure.identity").Run() != nil {
 		t.Fatal("Debian's python3-azure-storage (azure.storage.filedatalake) and python3-azure are required (scripts/test.sh installs them)")
 	}
-	e := blobtest.New(t, blobtest.Options{})
+	e := testenv.NewStorage(t, testenv.Options{})
 	e.CreateAccount("pylake", map[string]any{"isHnsEnabled": true})
-	owner := e.NewApp("py-owner", e.Tenant)
-	e.Grant(owner.ObjectID, blobtest.RoleStorageBlobDataOwner, e.AccountID("pylake"))
-	user := e.NewApp("py-user", e.Tenant)
+	owner := e.NewApp("py-owner", e.Tenant())
+	e.Grant(owner.ObjectID, testenv.RoleStorageBlobDataOwner, e.AccountID("pylake"))
+	user := e.NewApp("py-user", e.Tenant())
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, debianPython, "-c", pyDataLake)
-	cmd.Env = append(os.Environ(), "REQUESTS_CA_BUNDLE="+e.CAFile(), "AMLID_HOST="+e.Front.URL, "AMLID_TENANT="+e.Tenant,
+	cmd.Env = append(os.Environ(), "REQUESTS_CA_BUNDLE="+e.CAFile(), "AMLID_HOST="+e.URL(), "AMLID_TENANT="+e.Tenant(),
 		"OWNER_ID="+owner.AppID, "OWNER_SECRET="+owner.Secret, "USER_ID="+user.AppID, "USER_SECRET="+user.Secret, "USER_OID="+user.ObjectID,
 		"ACCOUNT_URL="+strings.TrimSuffix(e.AccountURL("pylake"), "/"))
 	outb, err := cmd.Output()

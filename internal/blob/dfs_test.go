@@ -18,27 +18,27 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azdatalake/file"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azdatalake/filesystem"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azdatalake/service"
-	"github.com/amlid/amlid/internal/blob/blobtest"
 	amlidir "github.com/amlid/amlid/internal/directory"
+	"github.com/amlid/amlid/internal/testenv"
 )
 
 type dirPrincipal = amlidir.Principal
 
 const dirTypeGroup = amlidir.TypeGroup
 
-func dlOpts(e *blobtest.Env) azcore.ClientOptions {
+func dlOpts(e *testenv.Env) azcore.ClientOptions {
 	o := e.ClientOptions()
 	o.Retry = policy.RetryOptions{MaxRetries: 1, RetryDelay: 10 * time.Millisecond}
 	return o
 }
 
-func dlService(t testing.TB, e *blobtest.Env, app *blobtest.App, account string) *service.Client {
+func dlService(t testing.TB, e *testenv.Env, app *testenv.App, account string) *service.Client {
 	c, err := service.NewClient(e.AccountURL(account), e.Cred(app), &service.ClientOptions{ClientOptions: dlOpts(e)})
 	must(t, err)
 	return c
 }
 
-func dlFS(t testing.TB, e *blobtest.Env, app *blobtest.App, account, fs string) *filesystem.Client {
+func dlFS(t testing.TB, e *testenv.Env, app *testenv.App, account, fs string) *filesystem.Client {
 	return dlService(t, e, app, account).NewFileSystemClient(fs)
 }
 
@@ -60,7 +60,7 @@ func dlRead(t testing.TB, f *file.Client) ([]byte, error) {
 func TestDFSGoClient(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	e := blobtest.New(t, blobtest.Options{})
+	e := testenv.NewStorage(t, testenv.Options{})
 	acct := e.CreateAccount("adlsgo", map[string]any{"isHnsEnabled": true})
 	eps, _ := acct["properties"].(map[string]any)["primaryEndpoints"].(map[string]any)
 	if eps["dfs"] != e.AccountURL("adlsgo") {
@@ -70,8 +70,8 @@ func TestDFSGoClient(t *testing.T) {
 	if _, ok := flat["properties"].(map[string]any)["primaryEndpoints"].(map[string]any)["dfs"]; ok {
 		t.Fatalf("a flat account has a dfs endpoint: %v", flat)
 	}
-	owner := e.NewApp("dfs-owner", e.Tenant)
-	e.Grant(owner.ObjectID, blobtest.RoleStorageBlobDataOwner, e.AccountID("adlsgo"))
+	owner := e.NewApp("dfs-owner", e.Tenant())
+	e.Grant(owner.ObjectID, testenv.RoleStorageBlobDataOwner, e.AccountID("adlsgo"))
 	fs := dlFS(t, e, owner, "adlsgo", "lake")
 	_, err := fs.Create(ctx, nil)
 	must(t, err)
@@ -242,7 +242,7 @@ func TestDFSGoClient(t *testing.T) {
 	}
 	// The DFS API on a flat account says what to do.
 	ff := dlFS(t, e, owner, "flatgo", "plain")
-	e.Grant(owner.ObjectID, blobtest.RoleStorageBlobDataOwner, e.AccountID("flatgo"))
+	e.Grant(owner.ObjectID, testenv.RoleStorageBlobDataOwner, e.AccountID("flatgo"))
 	_, err = ff.Create(ctx, nil)
 	must(t, err)
 	_, err = ff.NewDirectoryClient("d").Create(ctx, nil)
@@ -283,13 +283,13 @@ func (nopCloser) Close() error { return nil }
 func TestDFSACLAfterRBAC(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	e := blobtest.New(t, blobtest.Options{})
+	e := testenv.NewStorage(t, testenv.Options{})
 	e.CreateAccount("adlsacl", map[string]any{"isHnsEnabled": true})
-	owner := e.NewApp("acl-owner", e.Tenant)
-	e.Grant(owner.ObjectID, blobtest.RoleStorageBlobDataOwner, e.AccountID("adlsacl"))
-	user := e.NewApp("acl-user", e.Tenant)
-	reader := e.NewApp("acl-reader", e.Tenant)
-	e.Grant(reader.ObjectID, blobtest.RoleStorageBlobDataReader, e.AccountID("adlsacl"))
+	owner := e.NewApp("acl-owner", e.Tenant())
+	e.Grant(owner.ObjectID, testenv.RoleStorageBlobDataOwner, e.AccountID("adlsacl"))
+	user := e.NewApp("acl-user", e.Tenant())
+	reader := e.NewApp("acl-reader", e.Tenant())
+	e.Grant(reader.ObjectID, testenv.RoleStorageBlobDataReader, e.AccountID("adlsacl"))
 
 	fs := dlFS(t, e, owner, "adlsacl", "lake")
 	_, err := fs.Create(ctx, nil)
@@ -395,7 +395,7 @@ func TestDFSACLAfterRBAC(t *testing.T) {
 
 	// Sticky bit: in a world-writable sticky directory only a path's owner
 	// (or the directory's, or a superuser) deletes it.
-	user2 := e.NewApp("acl-user2", e.Tenant)
+	user2 := e.NewApp("acl-user2", e.Tenant())
 	set("/", "user::rwx,"+u+":--x,group::r-x,mask::r-x,other::--x")
 	u2fs := dlFS(t, e, user2, "adlsacl", "lake")
 	// Named groups: a group entry grants its (transitive) members, also
@@ -407,10 +407,10 @@ func TestDFSACLAfterRBAC(t *testing.T) {
 	if err := listData(u2fs); err == nil {
 		t.Fatal("user2 lists data before any entry names it")
 	}
-	inner := &dirPrincipal{TenantID: e.Tenant, Type: dirTypeGroup, DisplayName: "lake-readers", Members: []string{user2.ObjectID}}
-	must(t, e.Dir.CreatePrincipal(ctx, inner))
-	outer := &dirPrincipal{TenantID: e.Tenant, Type: dirTypeGroup, DisplayName: "lake-all", Members: []string{inner.ObjectID}}
-	must(t, e.Dir.CreatePrincipal(ctx, outer))
+	inner := &dirPrincipal{TenantID: e.Tenant(), Type: dirTypeGroup, DisplayName: "lake-readers", Members: []string{user2.ObjectID}}
+	must(t, e.S.Directory.CreatePrincipal(ctx, inner))
+	outer := &dirPrincipal{TenantID: e.Tenant(), Type: dirTypeGroup, DisplayName: "lake-all", Members: []string{inner.ObjectID}}
+	must(t, e.S.Directory.CreatePrincipal(ctx, outer))
 	set("data", "user::rwx,"+u+":r-x,group::r-x,group:"+outer.ObjectID+":r-x,mask::r-x,other::---")
 	if err := listData(u2fs); err != nil {
 		t.Fatalf("a member of a nested group named by the ACL: %v", err)

@@ -6,14 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/amlid/amlid/internal/blob/blobtest"
+	"github.com/amlid/amlid/internal/testenv"
 )
 
 // FuzzBlobAuth: SAS query strings, Shared Key headers and paths are
 // attacker input. Whatever arrives, the Blob plane answers a 4xx (or a
 // success only for a genuine credential) and never a 5xx or a panic.
 func FuzzBlobAuth(f *testing.F) {
-	e := blobtest.New(f, blobtest.Options{})
+	e := testenv.NewStorage(f, testenv.Options{})
 	e.CreateAccount("fuzzacct", nil)
 	key := e.AccountKey("fuzzacct")
 	good := accountSAS(f, "fuzzacct", key, allPerms, allTypes)
@@ -50,7 +50,7 @@ func FuzzBlobAuth(f *testing.F) {
 				req.Header.Set("Authorization", authz)
 			}
 			rec := httptest.NewRecorder()
-			e.Blob.ServeHTTP(rec, req)
+			e.S.Blob.ServeHTTP(rec, req)
 			if rec.Code >= 500 {
 				t.Fatalf("%s %s (Authorization %q): %d %s", m, u, authz, rec.Code, rec.Body.String())
 			}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
-	"github.com/amlid/amlid/internal/blob/blobtest"
+	"github.com/amlid/amlid/internal/testenv"
 )
 
 // accountSAS is an all-powerful account SAS for raw requests.
@@ -37,15 +37,15 @@ var allTypes = sas.AccountResourceTypes{Service: true, Container: true, Object: 
 // named by random IDs only.
 func TestHostileNames(t *testing.T) {
 	t.Parallel()
-	e := blobtest.New(t, blobtest.Options{})
+	e := testenv.NewStorage(t, testenv.Options{})
 	e.CreateAccount("hostile", nil)
 	key := e.AccountKey("hostile")
 	s := accountSAS(t, "hostile", key, allPerms, allTypes)
 	st, _, body := rawDo(t, e, http.MethodPut, "/hostile/box?restype=container&"+s, nil, nil)
-	blobtest.MustStatus(t, "create container", st, http.StatusCreated, body)
+	testenv.MustStatus(t, "create container", st, http.StatusCreated, body)
 
 	// A canary next to the data dir that a traversal would overwrite.
-	canary := filepath.Join(filepath.Dir(e.DataDir), "passwd")
+	canary := filepath.Join(filepath.Dir(e.BlobDir()), "passwd")
 	must(t, os.WriteFile(canary, []byte("canary"), 0o600))
 	big := bytes.Repeat([]byte("B"), 200<<10) // above the inline bound: a data file
 	names := []string{
@@ -62,7 +62,7 @@ func TestHostileNames(t *testing.T) {
 	for _, n := range names {
 		for _, data := range [][]byte{[]byte("small " + n), big} {
 			st, _, body := rawDo(t, e, http.MethodPut, "/hostile/box/"+n+"?"+s, map[string]string{"x-ms-blob-type": "BlockBlob"}, bytes.NewReader(data))
-			blobtest.MustStatus(t, "put "+n, st, http.StatusCreated, body)
+			testenv.MustStatus(t, "put "+n, st, http.StatusCreated, body)
 			st, _, got := rawDo(t, e, http.MethodGet, "/hostile/box/"+n+"?"+s, nil, nil)
 			if st != http.StatusOK || got != string(data) {
 				t.Fatalf("get %q: %d (%d bytes)", n, st, len(got))
@@ -75,11 +75,11 @@ func TestHostileNames(t *testing.T) {
 	// Every file under the data dir is <dir>/c/<uid>/<id> or a temp file.
 	idRE := regexp.MustCompile(`^c/[0-9a-f]{32}/[0-9a-f]{32}$`)
 	n := 0
-	must(t, filepath.WalkDir(e.DataDir, func(p string, d fs.DirEntry, err error) error {
+	must(t, filepath.WalkDir(e.BlobDir(), func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		rel, _ := filepath.Rel(e.DataDir, p)
+		rel, _ := filepath.Rel(e.BlobDir(), p)
 		if !idRE.MatchString(filepath.ToSlash(rel)) {
 			t.Errorf("unexpected file in the data dir: %s", rel)
 		}
@@ -91,7 +91,7 @@ func TestHostileNames(t *testing.T) {
 	}
 	// The names are listed as the service decoded them.
 	st, _, list := rawDo(t, e, http.MethodGet, "/hostile/box?restype=container&comp=list&"+s, nil, nil)
-	blobtest.MustStatus(t, "list", st, http.StatusOK, list)
+	testenv.MustStatus(t, "list", st, http.StatusOK, list)
 	for _, want := range []string{"<Name>../../passwd</Name>", `<Name>..\..\passwd</Name>`, "<Name>/absolute/passwd</Name>"} {
 		if !strings.Contains(list, want) {
 			t.Errorf("list lacks %s:\n%s", want, list)
@@ -106,7 +106,7 @@ func TestHostileNames(t *testing.T) {
 		}
 	}
 	st, _, body = rawDo(t, e, http.MethodPut, "/hostile/box/ctl%01name?"+s, map[string]string{"x-ms-blob-type": "BlockBlob"}, strings.NewReader("x"))
-	blobtest.MustStatus(t, "control character name", st, http.StatusCreated, body)
+	testenv.MustStatus(t, "control character name", st, http.StatusCreated, body)
 	_, _, list = rawDo(t, e, http.MethodGet, "/hostile/box?restype=container&comp=list&prefix=ctl&"+s, nil, nil)
 	if !strings.Contains(list, `<Name Encoded="true">ctl%01name</Name>`) {
 		t.Errorf("encoded name: %s", list)
@@ -122,12 +122,12 @@ func TestHostileNames(t *testing.T) {
 // digests are 4xx with the service's codes; nothing panics.
 func TestHostileBodies(t *testing.T) {
 	t.Parallel()
-	e := blobtest.New(t, blobtest.Options{})
+	e := testenv.NewStorage(t, testenv.Options{})
 	e.CreateAccount("bodies", nil)
 	key := e.AccountKey("bodies")
 	s := accountSAS(t, "bodies", key, allPerms, allTypes)
 	st, _, body := rawDo(t, e, http.MethodPut, "/bodies/box?restype=container&"+s, nil, nil)
-	blobtest.MustStatus(t, "create container", st, http.StatusCreated, body)
+	testenv.MustStatus(t, "create container", st, http.StatusCreated, body)
 	code := func(what string, st int, hdr http.Header, wantStatus int, wantCode string) {
 		t.Helper()
 		if st != wantStatus || (wantCode != "" && hdr.Get("x-ms-error-code") != wantCode) {
@@ -167,14 +167,14 @@ func TestHostileBodies(t *testing.T) {
 	idA, idB := base64.StdEncoding.EncodeToString([]byte("block-a")), base64.StdEncoding.EncodeToString([]byte("block-b"))
 	for _, id := range []string{idA, idB} {
 		st, _, body := rawDo(t, e, http.MethodPut, "/bodies/box/blk?comp=block&blockid="+id+"&"+s, nil, strings.NewReader("data-"+id))
-		blobtest.MustStatus(t, "put block", st, http.StatusCreated, body)
+		testenv.MustStatus(t, "put block", st, http.StatusCreated, body)
 	}
 	// Issue 15 hole 7: one blob's block IDs all have the same length.
 	idLong := base64.StdEncoding.EncodeToString([]byte("block-long-id"))
 	st, hdr, _ = rawDo(t, e, http.MethodPut, "/bodies/box/blk?comp=block&blockid="+idLong+"&"+s, nil, strings.NewReader("data"))
 	code("block id of another length", st, hdr, http.StatusBadRequest, "InvalidBlobOrBlock")
 	st, _, body = rawDo(t, e, http.MethodPut, "/bodies/box/other?comp=block&blockid="+idLong+"&"+s, nil, strings.NewReader("data"))
-	blobtest.MustStatus(t, "that length on another blob", st, http.StatusCreated, body)
+	testenv.MustStatus(t, "that length on another blob", st, http.StatusCreated, body)
 
 	// Put Block List: bad XML in many shapes.
 	for name, doc := range map[string]string{
@@ -210,7 +210,7 @@ func TestHostileBodies(t *testing.T) {
 	// The staged blocks survived the refusals and commit fine.
 	st, _, body = rawDo(t, e, http.MethodPut, "/bodies/box/blk?comp=blocklist&"+s, nil,
 		strings.NewReader(`<?xml version="1.0" encoding="utf-8"?><BlockList><Uncommitted>`+idB+`</Uncommitted><Latest>`+idA+`</Latest></BlockList>`))
-	blobtest.MustStatus(t, "good block list", st, http.StatusCreated, body)
+	testenv.MustStatus(t, "good block list", st, http.StatusCreated, body)
 	st, _, body = rawDo(t, e, http.MethodGet, "/bodies/box/blk?"+s, nil, nil)
 	if st != http.StatusOK || body != "data-"+idB+"data-"+idA {
 		t.Fatalf("committed blob: %d %q", st, body)
@@ -218,7 +218,7 @@ func TestHostileBodies(t *testing.T) {
 	// Re-commit reusing a committed block, then a block list naming a
 	// block that was committed before but is no longer.
 	st, _, body = rawDo(t, e, http.MethodPut, "/bodies/box/blk?comp=blocklist&"+s, nil, strings.NewReader("<BlockList><Committed>"+idA+"</Committed></BlockList>"))
-	blobtest.MustStatus(t, "recommit", st, http.StatusCreated, body)
+	testenv.MustStatus(t, "recommit", st, http.StatusCreated, body)
 	st, hdr, _ = rawDo(t, e, http.MethodPut, "/bodies/box/blk?comp=blocklist&"+s, nil, strings.NewReader("<BlockList><Committed>"+idB+"</Committed></BlockList>"))
 	code("block dropped by the last commit", st, hdr, http.StatusBadRequest, "InvalidBlockList")
 	st, _, body = rawDo(t, e, http.MethodGet, "/bodies/box/blk?"+s, nil, nil)

@@ -16,7 +16,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
-	"github.com/amlid/amlid/internal/blob/blobtest"
+	"github.com/amlid/amlid/internal/testenv"
 )
 
 // BenchmarkLargeVsLimits puts amlid's large transfers next to what this
@@ -53,11 +53,11 @@ func BenchmarkLargeVsLimits(b *testing.B) {
 
 	raw := newRawTLS(b)
 	diskDir := b.TempDir()
-	e := blobtest.New(b, blobtest.Options{Quiet: true})
+	e := testenv.NewStorage(b, testenv.Options{Quiet: true})
 	e.CreateAccount("bench", nil)
 	key := keyClient(b, e, "bench", e.AccountKey("bench"))
-	w := e.NewApp("bench-writer", e.Tenant)
-	e.Grant(w.ObjectID, blobtest.RoleStorageBlobDataContrib, e.AccountID("bench"))
+	w := e.NewApp("bench-writer", e.Tenant())
+	e.Grant(w.ObjectID, testenv.RoleStorageBlobDataContrib, e.AccountID("bench"))
 	bearer := tokenClient(b, e, w, "bench")
 	for _, c := range []*azblob.Client{key, bearer} {
 		if _, err := c.CreateContainer(ctx, "large", nil); err != nil && !strings.Contains(err.Error(), "ContainerAlreadyExists") {
@@ -79,7 +79,7 @@ func BenchmarkLargeVsLimits(b *testing.B) {
 	up := func(c *azblob.Client, name string) func() float64 {
 		return func() float64 {
 			mbs := stageAndCommit(b, c, "large", name, data)
-			e.Blob.WaitRemovals()
+			e.S.Blob.WaitRemovals()
 			return mbs
 		}
 	}

@@ -7,8 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/amlid/amlid/internal/blob/blobtest"
+	"github.com/amlid/amlid/internal/blob"
 	"github.com/amlid/amlid/internal/directory"
+	"github.com/amlid/amlid/internal/testenv"
 	"github.com/amlid/amlid/internal/token"
 	"github.com/google/uuid"
 )
@@ -16,33 +17,33 @@ import (
 // TestNetworkRules: networkAcls with defaultAction Deny (rule DS-8).
 func TestNetworkRules(t *testing.T) {
 	t.Parallel()
-	wsID := func(e *blobtest.Env, name string) string {
-		return "/subscriptions/" + e.Sub + "/resourceGroups/" + e.RG + "/providers/Microsoft.MachineLearningServices/workspaces/" + name
+	wsID := func(e *testenv.Env, name string) string {
+		return "/subscriptions/" + e.Sub() + "/resourceGroups/" + e.RG + "/providers/Microsoft.MachineLearningServices/workspaces/" + name
 	}
 	var trusted string // object ID the TrustedService hook recognises
-	e := blobtest.New(t, blobtest.Options{
-		LoopbackAs: netip.MustParseAddr("203.0.113.7"),
-		TrustedService: func(ctx context.Context, c *token.Claims) bool {
+	e := testenv.NewStorage(t, testenv.Options{Blob: func(c *blob.Config) {
+		c.LoopbackAs = netip.MustParseAddr("203.0.113.7")
+		c.TrustedService = func(ctx context.Context, c *token.Claims) bool {
 			return c.ObjectID == trusted
-		},
-	})
+		}
+	}})
 	ctx := t.Context()
 	// Managed identities: a workspace's system-assigned identity, and
 	// another resource's.
 	mi := func(resourceID string) (*directory.Principal, string) {
-		p := &directory.Principal{TenantID: e.Tenant, Type: directory.TypeServicePrincipal, Subtype: directory.SubtypeManagedIdentity,
+		p := &directory.Principal{TenantID: e.Tenant(), Type: directory.TypeServicePrincipal, Subtype: directory.SubtypeManagedIdentity,
 			DisplayName: "mi", AppID: uuid.NewString(), ResourceID: resourceID, SystemAssigned: true}
-		must(t, e.Dir.CreatePrincipal(ctx, p))
-		tok, err := e.Tokens.IssueAccessToken(ctx, p, "https://storage.azure.com/")
+		must(t, e.S.Directory.CreatePrincipal(ctx, p))
+		tok, err := e.S.Tokens.IssueAccessToken(ctx, p, "https://storage.azure.com/")
 		must(t, err)
 		return p, tok.Token
 	}
 	wsMI, wsTok := mi(wsID(e, "ws1"))
 	otherMI, otherTok := mi(wsID(e, "ws2"))
-	trustedMI, trustedTok := mi("/subscriptions/" + e.Sub + "/resourceGroups/" + e.RG + "/providers/Microsoft.MachineLearningServices/workspaces/trusted")
+	trustedMI, trustedTok := mi("/subscriptions/" + e.Sub() + "/resourceGroups/" + e.RG + "/providers/Microsoft.MachineLearningServices/workspaces/trusted")
 	trusted = trustedMI.ObjectID
 	for _, p := range []*directory.Principal{wsMI, otherMI, trustedMI} {
-		e.Grant(p.ObjectID, blobtest.RoleStorageBlobDataReader, "/subscriptions/"+e.Sub)
+		e.Grant(p.ObjectID, testenv.RoleStorageBlobDataReader, "/subscriptions/"+e.Sub())
 	}
 
 	mk := func(name string, acls map[string]any) string {
@@ -50,8 +51,8 @@ func TestNetworkRules(t *testing.T) {
 		key := e.AccountKey(name)
 		// The container is made while the rules allow it (through ARM, which
 		// the firewall does not guard).
-		st, body := e.ARMDo(e.Admin, http.MethodPut, e.AccountPath(name)+"/blobServices/default/containers/box", blobtest.StorageAPIVersion, map[string]any{})
-		blobtest.MustStatus(t, "ARM container create", st, http.StatusCreated, body)
+		st, body := e.ARM(e.Admin, http.MethodPut, e.AccountPath(name)+"/blobServices/default/containers/box", testenv.StorageAPIVersion, map[string]any{})
+		testenv.MustStatus(t, "ARM container create", st, http.StatusCreated, body)
 		return key
 	}
 	get := func(account string, hdr map[string]string, query string) (int, http.Header, string) {
@@ -95,7 +96,7 @@ func TestNetworkRules(t *testing.T) {
 	})
 	t.Run("resource access rule lets a workspace identity in", func(t *testing.T) {
 		mk("resrule", map[string]any{"defaultAction": "Deny", "bypass": "None",
-			"resourceAccessRules": []any{map[string]any{"tenantId": e.Tenant, "resourceId": "/subscriptions/" + e.Sub + "/resourcegroups/" + e.RG + "/providers/Microsoft.MachineLearningServices/workspaces/ws1"}}})
+			"resourceAccessRules": []any{map[string]any{"tenantId": e.Tenant(), "resourceId": "/subscriptions/" + e.Sub() + "/resourcegroups/" + e.RG + "/providers/Microsoft.MachineLearningServices/workspaces/ws1"}}})
 		if st, _, body := get("resrule", bearer(wsTok), ""); st != http.StatusOK {
 			t.Fatalf("ws1 identity: %d %s", st, body)
 		}
@@ -105,13 +106,13 @@ func TestNetworkRules(t *testing.T) {
 		}
 		// Wildcards cover every workspace of the group.
 		mk("reswild", map[string]any{"defaultAction": "Deny",
-			"resourceAccessRules": []any{map[string]any{"tenantId": e.Tenant, "resourceId": "/subscriptions/" + e.Sub + "/resourceGroups/*/providers/Microsoft.MachineLearningServices/workspaces/*"}}})
+			"resourceAccessRules": []any{map[string]any{"tenantId": e.Tenant(), "resourceId": "/subscriptions/" + e.Sub() + "/resourceGroups/*/providers/Microsoft.MachineLearningServices/workspaces/*"}}})
 		if st, _, body := get("reswild", bearer(otherTok), ""); st != http.StatusOK {
 			t.Fatalf("wildcard rule: %d %s", st, body)
 		}
 		// A rule of another tenant does not match.
 		mk("restenant", map[string]any{"defaultAction": "Deny",
-			"resourceAccessRules": []any{map[string]any{"tenantId": e.Tenant2, "resourceId": wsID(e, "ws1")}}})
+			"resourceAccessRules": []any{map[string]any{"tenantId": e.NewTenant("fabrikam"), "resourceId": wsID(e, "ws1")}}})
 		if st, _, _ := get("restenant", bearer(wsTok), ""); st != http.StatusForbidden {
 			t.Fatalf("rule of another tenant: %d", st)
 		}
@@ -145,7 +146,7 @@ func TestNetworkRules(t *testing.T) {
 			{"defaultAction": "Deny", "ipRules": []any{map[string]any{"value": "2001:db8::1"}}},
 			{"defaultAction": "Deny", "resourceAccessRules": []any{map[string]any{"tenantId": "x", "resourceId": "/subscriptions/s"}}},
 		} {
-			st, body := e.ARMDo(e.Admin, http.MethodPut, e.AccountPath("badacls"), blobtest.StorageAPIVersion,
+			st, body := e.ARM(e.Admin, http.MethodPut, e.AccountPath("badacls"), testenv.StorageAPIVersion,
 				map[string]any{"location": "eastus", "kind": "StorageV2", "sku": map[string]any{"name": "Standard_LRS"}, "properties": map[string]any{"networkAcls": acls}})
 			if st != http.StatusBadRequest || !strings.Contains(jsonString(body), "NetworkAclsValidationFailure") {
 				t.Errorf("%v: %d %v", acls, st, body)

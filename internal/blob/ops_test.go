@@ -25,14 +25,14 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 	blobpkg "github.com/amlid/amlid/internal/blob"
-	"github.com/amlid/amlid/internal/blob/blobtest"
+	"github.com/amlid/amlid/internal/testenv"
 )
 
 // TestOperations covers conditional requests, properties, metadata, copy,
 // block lists, container ACLs and anonymous access with the Go SDK.
 func TestOperations(t *testing.T) {
 	t.Parallel()
-	e := blobtest.New(t, blobtest.Options{})
+	e := testenv.NewStorage(t, testenv.Options{})
 	e.CreateAccount("opsacct", map[string]any{"allowBlobPublicAccess": true})
 	key := e.AccountKey("opsacct")
 	c := keyClient(t, e, "opsacct", key)
@@ -258,8 +258,8 @@ func TestOperations(t *testing.T) {
 			t.Fatalf("public container on a closed account: %v", err)
 		}
 		// Turning public access off on the account stops anonymous reads.
-		st, out := e.ARMDo(e.Admin, http.MethodPatch, e.AccountPath("opsacct"), blobtest.StorageAPIVersion, map[string]any{"properties": map[string]any{"allowBlobPublicAccess": false}})
-		blobtest.MustStatus(t, "PATCH allowBlobPublicAccess", st, http.StatusOK, out)
+		st, out := e.ARM(e.Admin, http.MethodPatch, e.AccountPath("opsacct"), testenv.StorageAPIVersion, map[string]any{"properties": map[string]any{"allowBlobPublicAccess": false}})
+		testenv.MustStatus(t, "PATCH allowBlobPublicAccess", st, http.StatusOK, out)
 		if _, err := anon.DownloadStream(ctx, "pub", "open.txt", nil); !bloberror.HasCode(err, bloberror.Code("PublicAccessNotPermitted")) {
 			t.Fatalf("anonymous read after public access was turned off: %v", err)
 		}
@@ -269,11 +269,11 @@ func TestOperations(t *testing.T) {
 		must(t, err)
 		_, err = c.UploadBuffer(ctx, "gone", "big", streamBytes(1, 200<<10), nil)
 		must(t, err)
-		e.Blob.WaitRemovals() // files replaced by earlier subtests go in the background
-		files := countFiles(t, e.DataDir)
+		e.S.Blob.WaitRemovals() // files replaced by earlier subtests go in the background
+		files := countFiles(t, e.BlobDir())
 		_, err = c.DeleteContainer(ctx, "gone", nil)
 		must(t, err)
-		if n := countFiles(t, e.DataDir); n != files-1 {
+		if n := countFiles(t, e.BlobDir()); n != files-1 {
 			t.Fatalf("files after container delete: %d, want %d", n, files-1)
 		}
 		_, err = c.CreateContainer(ctx, "gone", nil)
@@ -324,7 +324,7 @@ func TestOperations(t *testing.T) {
 		// <account>.blob.<suffix> (an /etc/hosts entry pointing at amlid)
 		// addresses the same account as the path-style URL.
 		do := func(method, path string, body string, hdr map[string]string) (int, string) {
-			req, err := http.NewRequest(method, e.BlobSrv.URL+path, strings.NewReader(body))
+			req, err := http.NewRequest(method, e.BlobURL()+path, strings.NewReader(body))
 			must(t, err)
 			req.Host = "opsacct.blob.core.windows.net"
 			req.Header.Set("x-ms-version", "2021-12-02")

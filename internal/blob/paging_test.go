@@ -8,7 +8,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
-	"github.com/amlid/amlid/internal/blob/blobtest"
+	"github.com/amlid/amlid/internal/testenv"
 )
 
 // azblob's pager walks a container by marker: each blob that lives through
@@ -17,7 +17,7 @@ import (
 // from another container, is 400.
 func TestListBlobsMarkerWhileWriting(t *testing.T) {
 	t.Parallel()
-	e := blobtest.New(t, blobtest.Options{})
+	e := testenv.NewStorage(t, testenv.Options{})
 	e.CreateAccount("pages", nil)
 	c := keyClient(t, e, "pages", e.AccountKey("pages"))
 	ctx := t.Context()

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/amlid/amlid/internal/blob/blobtest"
+	"github.com/amlid/amlid/internal/testenv"
 )
 
 const debianPython = "/usr/bin/python3"
@@ -82,7 +82,7 @@ func TestPythonSDK(t *testing.T) {
 	if exec.Command(debianPython, "-c", "import azure.storage.blob, azure.identity").Run() != nil {
 		t.Fatal("Debian's python3-azure and python3-azure-storage are required (scripts/test.sh installs them)")
 	}
-	e := blobtest.New(t, blobtest.Options{})
+	e := testenv.NewStorage(t, testenv.Options{})
 	e.CreateAccount("pyacct", nil)
 	key := e.AccountKey("pyacct")
 	kc := keyClient(t, e, "pyacct", key)
@@ -90,15 +90,15 @@ func TestPythonSDK(t *testing.T) {
 	must(t, err)
 	_, err = kc.UploadBuffer(t.Context(), "models", "hello.txt", []byte("Hello from amlid"), nil)
 	must(t, err)
-	reader := e.NewApp("reader", e.Tenant)
-	e.Grant(reader.ObjectID, blobtest.RoleStorageBlobDataReader, e.AccountID("pyacct"))
-	writer := e.NewApp("writer", e.Tenant)
-	e.Grant(writer.ObjectID, blobtest.RoleStorageBlobDataContrib, e.AccountID("pyacct"))
+	reader := e.NewApp("reader", e.Tenant())
+	e.Grant(reader.ObjectID, testenv.RoleStorageBlobDataReader, e.AccountID("pyacct"))
+	writer := e.NewApp("writer", e.Tenant())
+	e.Grant(writer.ObjectID, testenv.RoleStorageBlobDataContrib, e.AccountID("pyacct"))
 
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, debianPython, "-c", pySeed)
-	cmd.Env = append(os.Environ(), "REQUESTS_CA_BUNDLE="+e.CAFile(), "AMLID_HOST="+e.Front.URL, "AMLID_TENANT="+e.Tenant,
+	cmd.Env = append(os.Environ(), "REQUESTS_CA_BUNDLE="+e.CAFile(), "AMLID_HOST="+e.URL(), "AMLID_TENANT="+e.Tenant(),
 		"READER_ID="+reader.AppID, "READER_SECRET="+reader.Secret, "WRITER_ID="+writer.AppID, "WRITER_SECRET="+writer.Secret,
 		"ACCOUNT_URL="+e.AccountURL("pyacct"), "ACCOUNT_KEY="+key,
 		"STORAGE_ACCOUNT_NAME=pyacct", "STORAGE_CONTAINER_NAME=models", "FILE_NAME=hello.txt")

@@ -12,14 +12,14 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
-	"github.com/amlid/amlid/internal/blob/blobtest"
+	"github.com/amlid/amlid/internal/testenv"
 )
 
 // rawDo sends a request to the blob listener and returns status, headers
 // and body.
-func rawDo(t testing.TB, e *blobtest.Env, method, path string, hdr map[string]string, body io.Reader) (int, http.Header, string) {
+func rawDo(t testing.TB, e *testenv.Env, method, path string, hdr map[string]string, body io.Reader) (int, http.Header, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, e.BlobSrv.URL+path, body)
+	req, err := http.NewRequest(method, e.BlobURL()+path, body)
 	must(t, err)
 	req.Header.Set("x-ms-version", "2021-12-02")
 	for k, v := range hdr {
@@ -36,7 +36,7 @@ func rawDo(t testing.TB, e *blobtest.Env, method, path string, hdr map[string]st
 // ID-4).
 func TestRBAC(t *testing.T) {
 	t.Parallel()
-	e := blobtest.New(t, blobtest.Options{})
+	e := testenv.NewStorage(t, testenv.Options{})
 	e.CreateAccount("rbacacct", nil)
 	key := e.AccountKey("rbacacct")
 	kc := keyClient(t, e, "rbacacct", key)
@@ -46,11 +46,11 @@ func TestRBAC(t *testing.T) {
 	_, err = kc.UploadBuffer(ctx, "data", "hello.txt", []byte("hello"), nil)
 	must(t, err)
 
-	reader := e.NewApp("reader", e.Tenant)
-	e.Grant(reader.ObjectID, blobtest.RoleStorageBlobDataReader, e.AccountID("rbacacct"))
-	contributor := e.NewApp("contrib", e.Tenant)
-	e.Grant(contributor.ObjectID, blobtest.RoleContributor, "/subscriptions/"+e.Sub+"/resourceGroups/"+e.RG)
-	nobody := e.NewApp("nobody", e.Tenant)
+	reader := e.NewApp("reader", e.Tenant())
+	e.Grant(reader.ObjectID, testenv.RoleStorageBlobDataReader, e.AccountID("rbacacct"))
+	contributor := e.NewApp("contrib", e.Tenant())
+	e.Grant(contributor.ObjectID, testenv.RoleContributor, "/subscriptions/"+e.Sub()+"/resourceGroups/"+e.RG)
+	nobody := e.NewApp("nobody", e.Tenant())
 
 	t.Run("Storage Blob Data Reader reads but cannot write", func(t *testing.T) {
 		c := tokenClient(t, e, reader, "rbacacct")
@@ -89,7 +89,7 @@ func TestRBAC(t *testing.T) {
 		if !strings.Contains(err.Error(), "Owner and Contributor grant no data actions") {
 			t.Errorf("the denial should explain RBAC-2: %v", err)
 		}
-		st, out := e.ARMDo(contributor, http.MethodPost, e.AccountPath("rbacacct")+"/listKeys", blobtest.StorageAPIVersion, nil)
+		st, out := e.ARM(contributor, http.MethodPost, e.AccountPath("rbacacct")+"/listKeys", testenv.StorageAPIVersion, nil)
 		if st != http.StatusOK || len(out["keys"].([]any)) != 2 {
 			t.Fatalf("listKeys as Contributor: %d %v", st, out)
 		}
@@ -105,18 +105,18 @@ func TestRBAC(t *testing.T) {
 		if _, err := pager.NextPage(ctx); errCode(err) != "AuthorizationPermissionMismatch" {
 			t.Fatalf("list containers without a role: %v", err)
 		}
-		st, _ := e.ARMDo(nobody, http.MethodPost, e.AccountPath("rbacacct")+"/listKeys", blobtest.StorageAPIVersion, nil)
+		st, _ := e.ARM(nobody, http.MethodPost, e.AccountPath("rbacacct")+"/listKeys", testenv.StorageAPIVersion, nil)
 		if st != http.StatusForbidden {
 			t.Fatalf("listKeys without a role: %d", st)
 		}
 	})
 	t.Run("token of another tenant is refused (ID-4)", func(t *testing.T) {
-		tok := e.Token(e.Other, "https://storage.azure.com/.default")
+		tok := e.Token(e.NewApp("other", e.NewTenant("fabrikam")), "https://storage.azure.com/.default")
 		st, hdr, body := rawDo(t, e, http.MethodGet, "/rbacacct/data/hello.txt", map[string]string{"Authorization": "Bearer " + tok}, nil)
 		if st != http.StatusUnauthorized || hdr.Get("x-ms-error-code") != "InvalidAuthenticationInfo" || !strings.Contains(body, "ID-4") {
 			t.Fatalf("cross-tenant token: %d %s %s", st, hdr.Get("x-ms-error-code"), body)
 		}
-		if !strings.Contains(hdr.Get("WWW-Authenticate"), "/"+e.Tenant+"/oauth2/authorize") {
+		if !strings.Contains(hdr.Get("WWW-Authenticate"), "/"+e.Tenant()+"/oauth2/authorize") {
 			t.Fatalf("challenge: %q", hdr.Get("WWW-Authenticate"))
 		}
 	})
@@ -134,13 +134,13 @@ func TestRBAC(t *testing.T) {
 		}
 	})
 	t.Run("a deleted principal's token stops working", func(t *testing.T) {
-		gone := e.NewApp("gone", e.Tenant)
-		e.Grant(gone.ObjectID, blobtest.RoleStorageBlobDataReader, e.AccountID("rbacacct"))
+		gone := e.NewApp("gone", e.Tenant())
+		e.Grant(gone.ObjectID, testenv.RoleStorageBlobDataReader, e.AccountID("rbacacct"))
 		tok := e.Token(gone, "https://storage.azure.com/.default")
 		if st, _, body := rawDo(t, e, http.MethodGet, "/rbacacct/data/hello.txt", map[string]string{"Authorization": "Bearer " + tok}, nil); st != http.StatusOK {
 			t.Fatalf("before delete: %d %s", st, body)
 		}
-		must(t, e.Dir.DeletePrincipal(ctx, gone.ObjectID))
+		must(t, e.S.Directory.DeletePrincipal(ctx, gone.ObjectID))
 		st, hdr, body := rawDo(t, e, http.MethodGet, "/rbacacct/data/hello.txt", map[string]string{"Authorization": "Bearer " + tok}, nil)
 		if st != http.StatusUnauthorized || hdr.Get("x-ms-error-code") != "InvalidAuthenticationInfo" || !strings.Contains(body, "no longer exists") {
 			t.Fatalf("after delete: %d %s %s", st, hdr.Get("x-ms-error-code"), body)
@@ -148,7 +148,7 @@ func TestRBAC(t *testing.T) {
 	})
 	t.Run("no credentials: 401 challenge", func(t *testing.T) {
 		st, hdr, body := rawDo(t, e, http.MethodGet, "/rbacacct/data/hello.txt", nil, nil)
-		want := "Bearer authorization_uri=" + e.Front.URL + "/" + e.Tenant + "/oauth2/authorize resource_id=https://storage.azure.com"
+		want := "Bearer authorization_uri=" + e.URL() + "/" + e.Tenant() + "/oauth2/authorize resource_id=https://storage.azure.com"
 		if st != http.StatusUnauthorized || hdr.Get("x-ms-error-code") != "NoAuthenticationInformation" || hdr.Get("WWW-Authenticate") != want {
 			t.Fatalf("anonymous: %d %s %q %s", st, hdr.Get("x-ms-error-code"), hdr.Get("WWW-Authenticate"), body)
 		}

@@ -11,10 +11,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
-	"github.com/amlid/amlid/internal/blob/blobtest"
+	"github.com/amlid/amlid/internal/testenv"
 )
 
-func sasClient(t testing.TB, e *blobtest.Env, account, query string) *azblob.Client {
+func sasClient(t testing.TB, e *testenv.Env, account, query string) *azblob.Client {
 	c, err := azblob.NewClientWithNoCredential(e.AccountURL(account)+"?"+query, clientOpts(e))
 	must(t, err)
 	return c
@@ -24,7 +24,7 @@ func sasClient(t testing.TB, e *blobtest.Env, account, query string) *azblob.Cli
 // validity window, IP range and stored access policies.
 func TestSAS(t *testing.T) {
 	t.Parallel()
-	e := blobtest.New(t, blobtest.Options{})
+	e := testenv.NewStorage(t, testenv.Options{})
 	e.CreateAccount("sasacct", nil)
 	key := e.AccountKey("sasacct")
 	kc := keyClient(t, e, "sasacct", key)
@@ -156,8 +156,8 @@ func TestSAS(t *testing.T) {
 			t.Fatalf("SAS on a keyless account: %d %s", st, hdr.Get("x-ms-error-code"))
 		}
 		// Tokens still work.
-		w := e.NewApp("nokey-writer", e.Tenant)
-		e.Grant(w.ObjectID, blobtest.RoleStorageBlobDataOwner, e.AccountID("nokeyacct"))
+		w := e.NewApp("nokey-writer", e.Tenant())
+		e.Grant(w.ObjectID, testenv.RoleStorageBlobDataOwner, e.AccountID("nokeyacct"))
 		tc := tokenClient(t, e, w, "nokeyacct")
 		_, err := tc.CreateContainer(ctx, "box", nil)
 		must(t, err)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/amlid/amlid/internal/blob/blobtest"
+	"github.com/amlid/amlid/internal/testenv"
 )
 
 // TestStorageFSCLI drives `amlid storage fs …` with az's flags against an
@@ -22,7 +22,7 @@ func TestStorageFSCLI(t *testing.T) {
 	if acct["isHnsEnabled"] != true || acct["primaryEndpoints"].(map[string]any)["dfs"] != e.AccountURL("clilake") {
 		t.Fatalf("HNS account: %v", acct)
 	}
-	e.Grant(e.Admin.ObjectID, blobtest.RoleStorageBlobDataOwner, e.AccountID("clilake"))
+	e.Grant(e.Admin.ObjectID, testenv.RoleStorageBlobDataOwner, e.AccountID("clilake"))
 	l := []string{"--account-name", "clilake", "--auth-mode", "login"}
 	run := func(args ...string) map[string]any { t.Helper(); return s.obj(append(args, l...)...) }
 	list := func(args ...string) []any { t.Helper(); return s.json(append(args, l...)...).([]any) }

@@ -13,21 +13,21 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
-	"github.com/amlid/amlid/internal/blob/blobtest"
+	"github.com/amlid/amlid/internal/testenv"
 )
 
-// storageCLI runs the CLI in-process against a blobtest environment, as
+// storageCLI runs the CLI in-process against a testenv environment, as
 // the environment's admin (through the AZURE_CLIENT_* variables).
 type storageCLI struct {
 	t *testing.T
-	e *blobtest.Env
+	e *testenv.Env
 }
 
 func newStorageCLI(t *testing.T) *storageCLI {
-	e := blobtest.New(t, blobtest.Options{})
+	e := testenv.NewStorage(t, testenv.Options{})
 	for k, v := range map[string]string{
-		"AMLID_ARM_URL": e.Front.URL, "AZURE_AUTHORITY_HOST": e.Front.URL, "AMLID_CA_FILE": e.CAFile(),
-		"AMLID_TENANT_ID": e.Tenant, "AZURE_SUBSCRIPTION_ID": e.Sub, "AZURE_TENANT_ID": e.Tenant,
+		"AMLID_ARM_URL": e.URL(), "AZURE_AUTHORITY_HOST": e.URL(), "AMLID_CA_FILE": e.CAFile(),
+		"AMLID_TENANT_ID": e.Tenant(), "AZURE_SUBSCRIPTION_ID": e.Sub(), "AZURE_TENANT_ID": e.Tenant(),
 		"AZURE_CLIENT_ID": e.Admin.AppID, "AZURE_CLIENT_SECRET": e.Admin.Secret,
 		"AMLID_CONFIG_DIR": t.TempDir(), "AMLID_DATA_DIR": t.TempDir(),
 		"AMLID_BLOB_URL": "", "AZURE_STORAGE_ACCOUNT": "", "AZURE_STORAGE_KEY": "", "AZURE_STORAGE_AUTH_MODE": "",
@@ -141,7 +141,7 @@ func TestStorageCLI(t *testing.T) {
 	}
 
 	// A large blob with --auth-mode login (blocks).
-	e.Grant(e.Admin.ObjectID, blobtest.RoleStorageBlobDataContrib, e.AccountID("cliacct"))
+	e.Grant(e.Admin.ObjectID, testenv.RoleStorageBlobDataContrib, e.AccountID("cliacct"))
 	big := filepath.Join(dir, "big.bin")
 	data := make([]byte, 70<<20+3)
 	rand.Read(data)

@@ -72,12 +72,17 @@ func (s *Server) identityModule(context.Context) (Module, error) {
 func (s *Server) storageModule(context.Context) (Module, error) {
 	s.Storage = &storage.Provider{Store: s.Store, BlobBaseURL: s.State.BlobURL}
 	s.Storage.Register(s.ARM.Registry())
-	blobH, err := blob.New(blob.Config{Storage: s.Storage, Store: s.Store, Tokens: s.Tokens, Authz: s.Authz,
+	bcfg := blob.Config{Storage: s.Storage, Store: s.Store, Tokens: s.Tokens, Authz: s.Authz,
 		DataDir: filepath.Join(s.Opts.DataDir, "blobs"), Logger: s.log, AuthorityHost: s.State.ARMURL, TrustedService: s.trustedService,
-		SubnetOf: s.subnetOf})
+		SubnetOf: s.subnetOf}
+	if t := s.Opts.Testing; t != nil && t.Blob != nil {
+		t.Blob(&bcfg)
+	}
+	blobH, err := blob.New(bcfg)
 	if err != nil {
 		return nil, err
 	}
+	s.Blob = blobH
 	// The proxy that serves Azure's host names (`amlid env --azure-hostnames`).
 	s.Hosts.SetRouter(s.azureRoute(blobH))
 	// Workloads' own proxy credentials tell storage where a request comes

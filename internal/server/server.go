@@ -23,6 +23,7 @@ import (
 
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/authorization"
+	"github.com/amlid/amlid/internal/blob"
 	"github.com/amlid/amlid/internal/directory"
 	"github.com/amlid/amlid/internal/graph"
 	"github.com/amlid/amlid/internal/hostport"
@@ -75,6 +76,9 @@ type Options struct {
 	// shutdown, node scale-down); default one minute. Tests accelerate it.
 	ComputeMinute time.Duration
 	Logger        *slog.Logger
+	// Testing holds hooks for in-process tests (package testenv); amlid up
+	// never sets them.
+	Testing *TestHooks
 }
 
 // Server is a running amlid.
@@ -94,6 +98,8 @@ type Server struct {
 	// Sandbox launches workload code (scoring scripts).
 	Sandbox *sandbox.Launcher
 	Storage *storage.Provider
+	// Blob is the Blob (and DFS) data plane's handler.
+	Blob *blob.Handler
 	// Web is the page of identities and access (/amlid/web/).
 	Web *web.Handler
 	// Hosts serves the resources Azure addresses by host name (vaults,
@@ -197,6 +203,9 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	raw, err := OpenStore(ctx, o.Store, o.DataDir)
 	if err != nil {
 		return nil, err
+	}
+	if o.Testing != nil && o.Testing.WrapStore != nil {
+		raw = o.Testing.WrapStore(raw)
 	}
 	if s.Sealer, err = seal.Load(ctx, raw, VaultKeyFile(o.DataDir)); err != nil {
 		raw.Close()

@@ -15,7 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/storage/armstorage"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
-	"github.com/amlid/amlid/internal/blob/blobtest"
+	"github.com/amlid/amlid/internal/testenv"
 )
 
 func must(t testing.TB, err error) {
@@ -27,7 +27,7 @@ func must(t testing.TB, err error) {
 
 func ptr[T any](v T) *T { return &v }
 
-func armOpts(e *blobtest.Env) *arm.ClientOptions {
+func armOpts(e *testenv.Env) *arm.ClientOptions {
 	o := e.ClientOptions()
 	o.Retry = policy.RetryOptions{MaxRetries: -1}
 	return &arm.ClientOptions{ClientOptions: o}
@@ -47,9 +47,9 @@ func code(err error) string {
 // are global.
 func TestAccountsWithARMSDK(t *testing.T) {
 	t.Parallel()
-	e := blobtest.New(t, blobtest.Options{})
+	e := testenv.NewStorage(t, testenv.Options{})
 	ctx := t.Context()
-	ac, err := armstorage.NewAccountsClient(e.Sub, e.Cred(e.Admin), armOpts(e))
+	ac, err := armstorage.NewAccountsClient(e.Sub(), e.Cred(e.Admin), armOpts(e))
 	must(t, err)
 	poller, err := ac.BeginCreate(ctx, e.RG, "sdkacct", armstorage.AccountCreateParameters{
 		Location: ptr("westeurope"), Kind: ptr(armstorage.KindStorageV2), SKU: &armstorage.SKU{Name: ptr(armstorage.SKUNameStandardRAGRS)},
@@ -68,7 +68,7 @@ func TestAccountsWithARMSDK(t *testing.T) {
 		*p.NetworkRuleSet.DefaultAction != armstorage.DefaultActionDeny || *p.NetworkRuleSet.IPRules[0].IPAddressOrRange != "203.0.113.0/24" {
 		t.Fatalf("created: %+v", p)
 	}
-	if created.Identity == nil || created.Identity.PrincipalID == nil || *created.Identity.TenantID != e.Tenant {
+	if created.Identity == nil || created.Identity.PrincipalID == nil || *created.Identity.TenantID != e.Tenant() {
 		t.Fatalf("identity: %+v", created.Identity)
 	}
 	got, err := ac.GetProperties(ctx, e.RG, "sdkacct", nil)
@@ -82,7 +82,7 @@ func TestAccountsWithARMSDK(t *testing.T) {
 		t.Fatalf("keys: %+v", keys.Keys)
 	}
 	// Keys never appear in GET or list answers.
-	st, raw := e.ARMDo(e.Admin, http.MethodGet, e.AccountPath("sdkacct"), blobtest.StorageAPIVersion, nil)
+	st, raw := e.ARM(e.Admin, http.MethodGet, e.AccountPath("sdkacct"), testenv.StorageAPIVersion, nil)
 	b, _ := json.Marshal(raw)
 	if st != http.StatusOK || strings.Contains(string(b), *keys.Keys[0].Value) || strings.Contains(string(b), *keys.Keys[1].Value) {
 		t.Fatalf("GET leaks a key: %s", b)
@@ -128,8 +128,8 @@ func TestAccountsWithARMSDK(t *testing.T) {
 		t.Fatalf("list by subscription: %d", len(page.Value))
 	}
 	// Names are global: another group cannot take it.
-	st, _ = e.ARMDo(e.Admin, http.MethodPut, "/subscriptions/"+e.Sub+"/resourcegroups/rg2", "2021-04-01", map[string]any{"location": "eastus"})
-	blobtest.MustStatus(t, "rg2", st, http.StatusCreated, nil)
+	st, _ = e.ARM(e.Admin, http.MethodPut, "/subscriptions/"+e.Sub()+"/resourcegroups/rg2", "2021-04-01", map[string]any{"location": "eastus"})
+	testenv.MustStatus(t, "rg2", st, http.StatusCreated, nil)
 	_, err = ac.BeginCreate(ctx, "rg2", "sdkacct", armstorage.AccountCreateParameters{Location: ptr("eastus"), Kind: ptr(armstorage.KindStorageV2),
 		SKU: &armstorage.SKU{Name: ptr(armstorage.SKUNameStandardLRS)}}, nil)
 	if code(err) != "StorageAccountAlreadyTaken" {
@@ -164,10 +164,10 @@ func TestAccountsWithARMSDK(t *testing.T) {
 // (with its blobs) on both.
 func TestContainersBothPlanes(t *testing.T) {
 	t.Parallel()
-	e := blobtest.New(t, blobtest.Options{})
+	e := testenv.NewStorage(t, testenv.Options{})
 	e.CreateAccount("twoplanes", map[string]any{"allowBlobPublicAccess": true})
 	ctx := t.Context()
-	bc, err := armstorage.NewBlobContainersClient(e.Sub, e.Cred(e.Admin), armOpts(e))
+	bc, err := armstorage.NewBlobContainersClient(e.Sub(), e.Cred(e.Admin), armOpts(e))
 	must(t, err)
 	cr, err := bc.Create(ctx, e.RG, "twoplanes", "fromarm", armstorage.BlobContainer{ContainerProperties: &armstorage.ContainerProperties{
 		PublicAccess: ptr(armstorage.PublicAccessBlob), Metadata: map[string]*string{"origin": ptr("arm")}}}, nil)
@@ -233,9 +233,9 @@ func TestContainersBothPlanes(t *testing.T) {
 	must(t, err)
 	_, err = dc.UploadBuffer(ctx, "last", "big", make([]byte, 300<<10), nil)
 	must(t, err)
-	st, _ := e.ARMDo(e.Admin, http.MethodDelete, e.AccountPath("twoplanes"), blobtest.StorageAPIVersion, nil)
-	blobtest.MustStatus(t, "delete account", st, http.StatusOK, nil)
-	if acct, err := e.Storage.Account(ctx, "twoplanes"); err == nil {
+	st, _ := e.ARM(e.Admin, http.MethodDelete, e.AccountPath("twoplanes"), testenv.StorageAPIVersion, nil)
+	testenv.MustStatus(t, "delete account", st, http.StatusOK, nil)
+	if acct, err := e.S.Storage.Account(ctx, "twoplanes"); err == nil {
 		t.Fatalf("account still resolvable: %+v", acct)
 	}
 	e.CreateAccount("twoplanes", nil)

@@ -1,8 +1,11 @@
 // Package testenv is amlid's one in-process test harness: a whole amlid
 // (server.Start, the same assembly as `amlid up`) on free loopback ports,
-// with helpers to create principals and tenants, grant roles, and talk to
-// it with the real Azure SDK for Go. Package tests build on it; end-to-end
-// tests (internal/e2e) drive a real `amlid up` process instead.
+// with helpers to create principals and tenants, grant roles, make storage
+// accounts, and talk to it with the real Azure SDK for Go. Package tests
+// build on it; end-to-end tests (internal/e2e) drive a real `amlid up`
+// process instead. Where a test needs what no flag offers (a loopback
+// caller counted as another address, a trusted service of its own, a
+// store that counts reads), Options pass hooks to server.TestHooks.
 package testenv
 
 import (
@@ -14,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -22,9 +26,11 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/amlid/amlid/internal/blob"
 	"github.com/amlid/amlid/internal/directory"
 	"github.com/amlid/amlid/internal/server"
 	"github.com/amlid/amlid/internal/store"
+	"github.com/amlid/amlid/internal/store/storetest"
 	"github.com/google/uuid"
 )
 
@@ -34,14 +40,50 @@ const (
 	ARMScope    = "https://management.azure.com/.default"
 )
 
-// Options choose the store and the logging.
+// Options choose the store and the logging, and pass test hooks to the
+// assembly.
 type Options struct {
-	// Store is "" or "memory" (in memory), "sqlite" (amlid up's default,
-	// in the data dir), or a store URL (postgres://…).
+	// Store is "memory" (in memory), "sqlite" (amlid up's default, in the
+	// data dir), "memidx" (storetest.KindStore, a store measured by the
+	// blob benchmark), or a store URL (postgres://…). "" is
+	// $AMLID_TEST_STORE, else memory.
 	Store string
 	// Quiet discards the server log; otherwise it is kept and printed (its
 	// tail) when the test fails.
 	Quiet bool
+	// WrapStore wraps the store every component uses (to count reads).
+	WrapStore func(store.Store) store.Store
+	// Blob edits the Blob data plane's configuration (LoopbackAs,
+	// TrustedService…) before it starts.
+	Blob func(*blob.Config)
+}
+
+// StoreEnv names the store of tests that do not choose one.
+const StoreEnv = "AMLID_TEST_STORE"
+
+// hooks turns the options into the server's store URL and test hooks.
+func (o Options) hooks() (string, *server.TestHooks) {
+	h := &server.TestHooks{WrapStore: o.WrapStore, Blob: o.Blob}
+	storeURL := o.Store
+	if storeURL == "" {
+		storeURL = os.Getenv(StoreEnv)
+	}
+	switch storeURL {
+	case "", "memory":
+		storeURL = "memory:"
+	case "sqlite":
+		storeURL = ""
+	case "memidx":
+		storeURL = "memory:"
+		h.WrapStore = func(st store.Store) store.Store {
+			var ks store.Store = storetest.NewKindStore()
+			if o.WrapStore != nil {
+				ks = o.WrapStore(ks)
+			}
+			return ks
+		}
+	}
+	return storeURL, h
 }
 
 // App is a service principal with a client secret.
@@ -56,7 +98,9 @@ type Env struct {
 	HTTP *http.Client
 	// Admin is the bootstrap admin: Owner of the default subscription.
 	Admin *App
-	logs  *Buffer
+	// RG is the resource group of the storage helpers (NewStorage).
+	RG   string
+	logs *Buffer
 }
 
 // Buffer is a goroutine-safe log buffer.
@@ -80,20 +124,14 @@ func (s *Buffer) String() string {
 // New starts amlid for one test; it stops when the test ends.
 func New(t testing.TB, o Options) *Env {
 	t.Helper()
-	storeURL := o.Store
-	switch storeURL {
-	case "", "memory":
-		storeURL = "memory:"
-	case "sqlite":
-		storeURL = ""
-	}
+	storeURL, hooks := o.hooks()
 	e := &Env{T: t, logs: &Buffer{}}
 	var w io.Writer = e.logs
 	if o.Quiet {
 		w = io.Discard
 	}
 	s, err := server.Start(context.Background(), server.Options{DataDir: t.TempDir(), Store: storeURL, Port: -1, MSIPort: -1, BlobPort: -1,
-		ResourcePortBase: -1, Logger: slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		ResourcePortBase: -1, Testing: hooks, Logger: slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package oci
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 )
@@ -66,4 +67,16 @@ func WriteError(w http.ResponseWriter, r *http.Request, e *Error) {
 	_ = json.NewEncoder(w).Encode(struct {
 		Errors []entry `json:"errors"`
 	}{[]entry{{Code: e.Code, Message: e.Message, Detail: e.Detail}}})
+}
+
+// ociError is err as the error to answer: an *Error as it is; anything
+// else is amlid's fault, logged (with attrs) and answered as a 500 with
+// userMsg, never with the internal detail.
+func (h *Handler) ociError(err error, logMsg, userMsg string, attrs ...any) *Error {
+	var oe *Error
+	if errors.As(err, &oe) {
+		return oe
+	}
+	h.cfg.Logger.Error(logMsg, append(attrs, "err", err)...)
+	return Errorf(http.StatusInternalServerError, CodeUnsupported, "%s", userMsg)
 }

@@ -1,4 +1,7 @@
-package blobtest
+// Package storetest holds store.Store implementations and wrappers that
+// only tests and benchmarks use: KindStore (a proposal measured by the
+// blob benchmark) and CountingStore (counts reads).
+package storetest
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package blobtest
+package storetest
 
 import (
 	"testing"
