@@ -65,7 +65,7 @@ func (a *app) acrFind(ctx context.Context, f acrFlags) (string, map[string]any, 
 	}
 	var path string
 	if group != "" {
-		path = "/subscriptions/" + sub + "/resourceGroups/" + url.PathEscape(group) + "/providers/Microsoft.ContainerRegistry/registries/" + url.PathEscape(f.name)
+		path = armID(sub, group, "Microsoft.ContainerRegistry/registries", f.name)
 	} else {
 		items, err := a.armList(ctx, "/subscriptions/"+sub+"/resources", apiResources,
 			url.Values{"$filter": {"resourceType eq 'Microsoft.ContainerRegistry/registries'"}})
@@ -116,15 +116,8 @@ func (a *app) acrCreateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if location == "" {
-				location = a.settings.defaultValue("location")
-			}
-			if location == "" {
-				rg, err := a.armRequest(c.Context(), http.MethodGet, "/subscriptions/"+sub+"/resourcegroups/"+url.PathEscape(g), apiResources, nil)
-				if err != nil {
-					return err
-				}
-				location, _ = rg.(map[string]any)["location"].(string)
+			if location, err = a.createLocation(c.Context(), location, g); err != nil {
+				return err
 			}
 			body := map[string]any{"location": location, "sku": map[string]any{"name": sku},
 				"properties": map[string]any{"adminUserEnabled": admin.set && admin.val}}
@@ -133,8 +126,7 @@ func (a *app) acrCreateCmd() *cobra.Command {
 			} else if t != nil {
 				body["tags"] = t
 			}
-			v, err := a.armRequest(c.Context(), http.MethodPut, "/subscriptions/"+sub+"/resourceGroups/"+url.PathEscape(g)+
-				"/providers/Microsoft.ContainerRegistry/registries/"+url.PathEscape(f.name), apiACR, body)
+			v, err := a.armRequest(c.Context(), http.MethodPut, armID(sub, g, "Microsoft.ContainerRegistry/registries", f.name), apiACR, body)
 			if err != nil {
 				return err
 			}
@@ -170,13 +162,9 @@ func (a *app) acrListCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use: "list", Short: "List container registries (in a group, or the whole subscription)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			sub, err := a.subscriptionID()
+			p, err := a.listPath(group, "Microsoft.ContainerRegistry/registries")
 			if err != nil {
 				return err
-			}
-			p := "/subscriptions/" + sub + "/providers/Microsoft.ContainerRegistry/registries"
-			if group != "" {
-				p = "/subscriptions/" + sub + "/resourceGroups/" + url.PathEscape(group) + "/providers/Microsoft.ContainerRegistry/registries"
 			}
 			items, err := a.armList(c.Context(), p, apiACR, nil)
 			if err != nil {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"net/http"
-	"net/url"
 
 	"github.com/spf13/cobra"
 )
@@ -20,19 +19,7 @@ func (a *app) aksCmd() *cobra.Command {
 	var name, group, location, sp, secret string
 	var yes bool
 	path := func() (string, error) {
-		sub, err := a.subscriptionID()
-		if err != nil {
-			return "", err
-		}
-		g, err := a.resourceGroup(group)
-		if err != nil {
-			return "", err
-		}
-		if name == "" {
-			return "", usageErr("the following arguments are required: --name/-n")
-		}
-		return "/subscriptions/" + sub + "/resourceGroups/" + url.PathEscape(g) +
-			"/providers/Microsoft.ContainerService/managedClusters/" + url.PathEscape(name), nil
+		return a.groupResourcePath(group, "Microsoft.ContainerService/managedClusters", name, "--name/-n")
 	}
 	create := &cobra.Command{
 		Use: "create", Short: "Create a cluster (a managed identity unless --service-principal is given)", Args: cobra.NoArgs,
@@ -41,10 +28,8 @@ func (a *app) aksCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if location == "" {
-				if location, err = a.groupLocation(c.Context(), group); err != nil {
-					return err
-				}
+			if location, err = a.createLocation(c.Context(), location, group); err != nil {
+				return err
 			}
 			body := map[string]any{"location": location, "properties": map[string]any{"dnsPrefix": name}}
 			if sp != "" {

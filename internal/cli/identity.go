@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"net/http"
-	"net/url"
 
 	"github.com/spf13/cobra"
 )
@@ -47,19 +46,7 @@ func identityGroupFlag(c *cobra.Command, group *string) {
 type identityRef struct{ name, group string }
 
 func (r *identityRef) path(a *app) (string, error) {
-	sub, err := a.subscriptionID()
-	if err != nil {
-		return "", err
-	}
-	g, err := a.resourceGroup(r.group)
-	if err != nil {
-		return "", err
-	}
-	if r.name == "" {
-		return "", usageErr("the following arguments are required: --name/-n")
-	}
-	return "/subscriptions/" + sub + "/resourceGroups/" + url.PathEscape(g) +
-		"/providers/Microsoft.ManagedIdentity/userAssignedIdentities/" + url.PathEscape(r.name), nil
+	return a.groupResourcePath(r.group, "Microsoft.ManagedIdentity/userAssignedIdentities", r.name, "--name/-n")
 }
 
 // identityItemCmd is a verb on one identity: run gets the identity's
@@ -87,17 +74,9 @@ func (a *app) identityCreateCmd() *cobra.Command {
 	var location string
 	var tags []string
 	c := a.identityItemCmd("create", "Create an identity", func(ctx context.Context, r *identityRef, p string) error {
-		if location == "" {
-			location = a.settings.defaultValue("location")
-		}
-		if location == "" { // az reads the group's location
-			g, _ := a.resourceGroup(r.group)
-			sub, _ := a.subscriptionID()
-			rg, err := a.armRequest(ctx, http.MethodGet, "/subscriptions/"+sub+"/resourcegroups/"+url.PathEscape(g), apiResources, nil)
-			if err != nil {
-				return err
-			}
-			location, _ = rg.(map[string]any)["location"].(string)
+		location, err := a.createLocation(ctx, location, r.group)
+		if err != nil {
+			return err
 		}
 		body := map[string]any{"location": location}
 		if t, err := parseTags(tags); err != nil {
@@ -138,13 +117,9 @@ func (a *app) identityListCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use: "list", Short: "List identities (in a group, or the whole subscription)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			sub, err := a.subscriptionID()
+			p, err := a.listPath(group, "Microsoft.ManagedIdentity/userAssignedIdentities")
 			if err != nil {
 				return err
-			}
-			p := "/subscriptions/" + sub + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
-			if group != "" {
-				p = "/subscriptions/" + sub + "/resourceGroups/" + url.PathEscape(group) + "/providers/Microsoft.ManagedIdentity/userAssignedIdentities"
 			}
 			items, err := a.armList(c.Context(), p, apiMSI, nil)
 			if err != nil {

@@ -57,7 +57,7 @@ func (a *app) vaultPath(ctx context.Context, name, group string) (string, error)
 		group = a.settings.defaultValue("group")
 	}
 	if group != "" {
-		return "/subscriptions/" + sub + "/resourceGroups/" + url.PathEscape(group) + "/providers/Microsoft.KeyVault/vaults/" + url.PathEscape(name), nil
+		return armID(sub, group, "Microsoft.KeyVault/vaults", name), nil
 	}
 	items, err := a.armList(ctx, "/subscriptions/"+sub+"/resources", apiResources,
 		url.Values{"$filter": {"resourceType eq 'Microsoft.KeyVault/vaults'"}})
@@ -188,16 +188,8 @@ func (a *app) kvCreateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if location == "" {
-				location = a.settings.defaultValue("location")
-			}
-			if location == "" {
-				sub, _ := a.subscriptionID()
-				rg, err := a.armRequest(ctx, http.MethodGet, "/subscriptions/"+sub+"/resourcegroups/"+url.PathEscape(g), apiResources, nil)
-				if err != nil {
-					return err
-				}
-				location, _ = rg.(map[string]any)["location"].(string)
+			if location, err = a.createLocation(ctx, location, g); err != nil {
+				return err
 			}
 			t, err := a.target()
 			if err != nil {
@@ -264,13 +256,9 @@ func (a *app) kvListCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use: "list", Short: "List key vaults (in a group, or the whole subscription)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			sub, err := a.subscriptionID()
+			p, err := a.listPath(group, "Microsoft.KeyVault/vaults")
 			if err != nil {
 				return err
-			}
-			p := "/subscriptions/" + sub + "/providers/Microsoft.KeyVault/vaults"
-			if group != "" {
-				p = "/subscriptions/" + sub + "/resourceGroups/" + url.PathEscape(group) + "/providers/Microsoft.KeyVault/vaults"
 			}
 			items, err := a.armList(c.Context(), p, apiKeyVault, nil)
 			if err != nil {

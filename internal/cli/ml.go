@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -48,34 +47,11 @@ func (a *app) wsPath(r *wsRef, fileName string) (string, string, error) {
 	if name == "" {
 		return "", "", usageErr("the following arguments are required: --name/-n (or --workspace-name/-w)")
 	}
-	sub, err := a.subscriptionID()
+	p, err := a.groupResourcePath(r.group, "Microsoft.MachineLearningServices/workspaces", name, "--name/-n")
 	if err != nil {
 		return "", "", err
 	}
-	g, err := a.resourceGroup(r.group)
-	if err != nil {
-		return "", "", err
-	}
-	return "/subscriptions/" + sub + "/resourceGroups/" + url.PathEscape(g) +
-		"/providers/Microsoft.MachineLearningServices/workspaces/" + url.PathEscape(name), name, nil
-}
-
-// groupLocation reads a resource group's location (az's default location).
-func (a *app) groupLocation(ctx context.Context, group string) (string, error) {
-	g, err := a.resourceGroup(group)
-	if err != nil {
-		return "", err
-	}
-	sub, err := a.subscriptionID()
-	if err != nil {
-		return "", err
-	}
-	rg, err := a.armRequest(ctx, http.MethodGet, "/subscriptions/"+sub+"/resourcegroups/"+url.PathEscape(g), apiResources, nil)
-	if err != nil {
-		return "", err
-	}
-	l, _ := rg.(map[string]any)["location"].(string)
-	return l, nil
+	return p, name, nil
 }
 
 // workspaceShape prints a workspace as azure-ai-ml does (snake_case), or as
@@ -334,7 +310,7 @@ func (a *app) workspaceCreateCmd() *cobra.Command {
 				return err
 			}
 			if body["location"] == nil {
-				if body["location"], err = a.groupLocation(c.Context(), ref.group); err != nil {
+				if body["location"], err = a.createLocation(c.Context(), "", ref.group); err != nil {
 					return err
 				}
 			}
@@ -417,13 +393,9 @@ func (a *app) workspaceListCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use: "list", Short: "List workspaces (in a group, or the whole subscription)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			sub, err := a.subscriptionID()
+			p, err := a.listPath(firstNonEmpty(ref.group, a.settings.defaultValue("group")), "Microsoft.MachineLearningServices/workspaces")
 			if err != nil {
 				return err
-			}
-			p := "/subscriptions/" + sub + "/providers/Microsoft.MachineLearningServices/workspaces"
-			if g := firstNonEmpty(ref.group, a.settings.defaultValue("group")); g != "" {
-				p = "/subscriptions/" + sub + "/resourceGroups/" + url.PathEscape(g) + "/providers/Microsoft.MachineLearningServices/workspaces"
 			}
 			items, err := a.armList(c.Context(), p, apiML, nil)
 			if err != nil {

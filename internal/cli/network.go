@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -83,18 +82,7 @@ func (a *app) storageNetworkRuleCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "network-rule", Short: "Manage a storage account's network rules (IP addresses and subnets allowed when the default action is Deny)"}
 	var account, group, subnet, vnet, ip string
 	path := func() (string, error) {
-		sub, err := a.subscriptionID()
-		if err != nil {
-			return "", err
-		}
-		g, err := a.resourceGroup(group)
-		if err != nil {
-			return "", err
-		}
-		if account == "" {
-			return "", usageErr("the following arguments are required: --account-name")
-		}
-		return "/subscriptions/" + sub + "/resourceGroups/" + url.PathEscape(g) + "/providers/Microsoft.Storage/storageAccounts/" + url.PathEscape(account), nil
+		return a.groupResourcePath(group, "Microsoft.Storage/storageAccounts", account, "--account-name")
 	}
 	// acls reads the account's networkAcls in their PUT shape.
 	acls := func(c *cobra.Command, p string) (map[string]any, error) {

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -194,18 +193,7 @@ func (a *app) storageAccountCmd() *cobra.Command {
 	var name, group string
 	var yes bool
 	path := func() (string, error) {
-		sub, err := a.subscriptionID()
-		if err != nil {
-			return "", err
-		}
-		g, err := a.resourceGroup(group)
-		if err != nil {
-			return "", err
-		}
-		if name == "" {
-			return "", usageErr("the following arguments are required: --name/-n")
-		}
-		return "/subscriptions/" + sub + "/resourceGroups/" + url.PathEscape(g) + "/providers/Microsoft.Storage/storageAccounts/" + url.PathEscape(name), nil
+		return a.groupResourcePath(group, "Microsoft.Storage/storageAccounts", name, "--name/-n")
 	}
 	var cf, uf accountFlags
 	create := &cobra.Command{
@@ -215,17 +203,8 @@ func (a *app) storageAccountCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if cf.location == "" {
-				cf.location = a.settings.defaultValue("location")
-			}
-			if cf.location == "" {
-				g, _ := a.resourceGroup(group)
-				sub, _ := a.subscriptionID()
-				rg, err := a.armRequest(c.Context(), http.MethodGet, "/subscriptions/"+sub+"/resourcegroups/"+url.PathEscape(g), apiResources, nil)
-				if err != nil {
-					return err
-				}
-				cf.location, _ = rg.(map[string]any)["location"].(string)
+			if cf.location, err = a.createLocation(c.Context(), cf.location, group); err != nil {
+				return err
 			}
 			body, err := cf.body(true)
 			if err != nil {
@@ -363,13 +342,9 @@ func keysOf(v any) any {
 
 // listStorageAccounts lists accounts of a group ("" = subscription).
 func (a *app) listStorageAccounts(ctx context.Context, group string) ([]any, error) {
-	sub, err := a.subscriptionID()
+	p, err := a.listPath(group, "Microsoft.Storage/storageAccounts")
 	if err != nil {
 		return nil, err
-	}
-	p := "/subscriptions/" + sub + "/providers/Microsoft.Storage/storageAccounts"
-	if group != "" {
-		p = "/subscriptions/" + sub + "/resourceGroups/" + url.PathEscape(group) + "/providers/Microsoft.Storage/storageAccounts"
 	}
 	return a.armList(ctx, p, apiStorage, nil)
 }
