@@ -22,44 +22,82 @@ func init() { mlSubcommands = append(mlSubcommands, (*app).mlJobCmd) }
 var jobYAMLKeys = []string{"$schema", "type", "name", "display_name", "experiment_name", "description", "tags", "command", "code",
 	"inputs", "outputs", "environment", "compute", "identity", "environment_variables", "resources", "distribution", "limits", "services"}
 
-// jobBody maps a command job YAML to the REST body azure-ai-ml sends.
+// jobBody maps a command job YAML to the REST body azure-ai-ml sends: the
+// spec is checked, then each step below fills its part of the properties.
 func (a *app) jobBody(ctx context.Context, ws *wsCtx, spec *mlSpec) (map[string]any, error) {
 	if spec.str("type") == "pipeline" {
 		return a.pipelineBody(ctx, ws, spec)
 	}
-	if err := spec.checkKeys("command job", jobYAMLKeys...); err != nil {
+	if err := checkCommandJob(spec); err != nil {
 		return nil, err
 	}
-	if t := spec.str("type"); t != "" && t != "command" {
-		return nil, usageErr("job type %q is not supported: amlid runs command jobs", t)
-	}
 	props := map[string]any{"jobType": "Command", "command": spec.str("command")}
-	if strings.TrimSpace(spec.str("command")) == "" {
-		return nil, usageErr("the job has no command")
-	}
 	for k, p := range map[string]string{"display_name": "displayName", "experiment_name": "experimentName", "description": "description"} {
 		if v := spec.str(k); v != "" {
 			props[p] = v
 		}
 	}
+	for _, step := range []func(context.Context, *wsCtx, *mlSpec, map[string]any) error{
+		a.jobCode, jobCompute, a.jobInputs, jobOutputs, jobIdentity, jobResources,
+	} {
+		if err := step(ctx, ws, spec, props); err != nil {
+			return nil, err
+		}
+	}
+	body := map[string]any{"properties": props}
+	if t, ok := spec.m["tags"].(map[string]any); ok {
+		body["tags"] = t
+	}
+	return body, nil
+}
+
+// checkCommandJob refuses what is not a command job amlid can run: keys
+// outside jobYAMLKeys, another type, no command.
+func checkCommandJob(spec *mlSpec) error {
+	if err := spec.checkKeys("command job", jobYAMLKeys...); err != nil {
+		return err
+	}
+	if t := spec.str("type"); t != "" && t != "command" {
+		return usageErr("job type %q is not supported: amlid runs command jobs", t)
+	}
+	if strings.TrimSpace(spec.str("command")) == "" {
+		return usageErr("the job has no command")
+	}
+	return nil
+}
+
+// jobCode registers the code folder (codeId) and names the environment
+// (environmentId).
+func (a *app) jobCode(ctx context.Context, ws *wsCtx, spec *mlSpec, props map[string]any) error {
 	if c := spec.str("code"); c != "" {
 		id, err := a.registerCode(ctx, ws, spec, c)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		props["codeId"] = id
 	}
 	if e := spec.str("environment"); e != "" {
 		props["environmentId"] = e
 	}
+	return nil
+}
+
+// jobCompute is the computeId: azureml:<name> in the workspace, or an ARM ID.
+func jobCompute(_ context.Context, ws *wsCtx, spec *mlSpec, props map[string]any) error {
 	comp := strings.TrimPrefix(spec.str("compute"), "azureml:")
 	if comp == "" {
-		return nil, usageErr("the job names no compute (compute: azureml:<name>)")
+		return usageErr("the job names no compute (compute: azureml:<name>)")
 	}
 	if !strings.HasPrefix(comp, "/") {
 		comp = ws.path + "/computes/" + comp
 	}
 	props["computeId"] = comp
+	return nil
+}
+
+// jobInputs maps inputs: a scalar is a literal; a path without a scheme is
+// a local folder, uploaded as azure-ai-ml does.
+func (a *app) jobInputs(ctx context.Context, ws *wsCtx, spec *mlSpec, props map[string]any) error {
 	inputs := map[string]any{}
 	for name, v := range spec.sub("inputs") {
 		m, ok := v.(map[string]any)
@@ -67,38 +105,36 @@ func (a *app) jobBody(ctx context.Context, ws *wsCtx, spec *mlSpec) (map[string]
 			inputs[name] = map[string]any{"jobInputType": "literal", "value": fmt.Sprint(v)}
 			continue
 		}
-		t, _ := m["type"].(string)
-		if t == "" {
-			t = "uri_folder"
-		}
 		p, _ := m["path"].(string)
 		if p == "" {
-			return nil, usageErr("input %s has no path", name)
+			return usageErr("input %s has no path", name)
 		}
-		if !strings.Contains(p, ":") { // a local path: uploaded as azure-ai-ml does
+		if !strings.Contains(p, ":") {
 			u, err := a.uploadFolder(ctx, ws, spec.path(p))
 			if err != nil {
-				return nil, err
+				return err
 			}
 			p = u
 		}
-		in := map[string]any{"jobInputType": t, "uri": p}
+		in := map[string]any{"jobInputType": dataType(m), "uri": p}
 		if mode, _ := m["mode"].(string); mode != "" {
 			in["mode"] = mode
 		}
 		inputs[name] = in
 	}
 	props["inputs"] = inputs
+	return nil
+}
+
+// jobOutputs maps outputs: type (uri_folder unless said), path, mode, or a
+// pipeline step's ${{parent.outputs.<o>}} binding.
+func jobOutputs(_ context.Context, _ *wsCtx, spec *mlSpec, props map[string]any) error {
 	outputs := map[string]any{}
 	for name, v := range spec.sub("outputs") {
 		m, _ := v.(map[string]any)
-		t, _ := m["type"].(string)
-		if t == "" {
-			t = "uri_folder"
-		}
-		out := map[string]any{"jobOutputType": t}
+		out := map[string]any{"jobOutputType": dataType(m)}
 		if b, ok := v.(string); ok && strings.Contains(b, "${{") {
-			out["value"] = b // a pipeline step's ${{parent.outputs.<o>}}
+			out["value"] = b
 		}
 		if p, _ := m["path"].(string); p != "" {
 			out["uri"] = p
@@ -109,20 +145,41 @@ func (a *app) jobBody(ctx context.Context, ws *wsCtx, spec *mlSpec) (map[string]
 		outputs[name] = out
 	}
 	props["outputs"] = outputs
-	if id := spec.sub("identity"); id != nil {
-		t, _ := id["type"].(string)
-		rest := map[string]string{"user_identity": "UserIdentity", "managed": "Managed", "managed_identity": "Managed", "aml_token": "AMLToken"}[strings.ToLower(t)]
-		if rest == "" {
-			return nil, usageErr("identity type %q is not user_identity, managed or aml_token", t)
-		}
-		idm := map[string]any{"identityType": rest}
-		for y, r := range map[string]string{"client_id": "clientId", "object_id": "objectId", "resource_id": "resourceId"} {
-			if v, _ := id[y].(string); v != "" {
-				idm[r] = v
-			}
-		}
-		props["identity"] = idm
+	return nil
+}
+
+// dataType is an input's or output's type: uri_folder unless said.
+func dataType(m map[string]any) string {
+	if t, _ := m["type"].(string); t != "" {
+		return t
 	}
+	return "uri_folder"
+}
+
+// jobIdentity maps identity: user_identity, managed (managed_identity) or
+// aml_token, with the managed identity's client, object or resource ID.
+func jobIdentity(_ context.Context, _ *wsCtx, spec *mlSpec, props map[string]any) error {
+	id := spec.sub("identity")
+	if id == nil {
+		return nil
+	}
+	t, _ := id["type"].(string)
+	rest := map[string]string{"user_identity": "UserIdentity", "managed": "Managed", "managed_identity": "Managed", "aml_token": "AMLToken"}[strings.ToLower(t)]
+	if rest == "" {
+		return usageErr("identity type %q is not user_identity, managed or aml_token", t)
+	}
+	idm := map[string]any{"identityType": rest}
+	for y, r := range map[string]string{"client_id": "clientId", "object_id": "objectId", "resource_id": "resourceId"} {
+		if v, _ := id[y].(string); v != "" {
+			idm[r] = v
+		}
+	}
+	props["identity"] = idm
+	return nil
+}
+
+// jobResources maps environment_variables and resources.instance_count.
+func jobResources(_ context.Context, _ *wsCtx, spec *mlSpec, props map[string]any) error {
 	if ev := spec.sub("environment_variables"); ev != nil {
 		props["environmentVariables"] = ev
 	}
@@ -130,16 +187,12 @@ func (a *app) jobBody(ctx context.Context, ws *wsCtx, spec *mlSpec) (map[string]
 		if n, ok := r["instance_count"]; ok {
 			f, ok := toFloat(n)
 			if !ok {
-				return nil, usageErr("resources.instance_count must be a number")
+				return usageErr("resources.instance_count must be a number")
 			}
 			props["resources"] = map[string]any{"instanceCount": f}
 		}
 	}
-	body := map[string]any{"properties": props}
-	if t, ok := spec.m["tags"].(map[string]any); ok {
-		body["tags"] = t
-	}
-	return body, nil
+	return nil
 }
 
 func toFloat(v any) (float64, bool) {
@@ -182,14 +235,31 @@ func jobShape(v any) any {
 	return out
 }
 
+// jobResource is `amlid ml job`: show, list and cancel are declared;
+// create, stream, archive and download are commands of their own over the
+// same item flags (-n, -w, -g).
+var jobResource = &mlResource{
+	use: "job", short: "Manage jobs: run command jobs on a compute's nodes with the identity rule DS-5 picks",
+	noun: "job", collection: "jobs", shape: jobShape,
+	show:    &mlShow{short: "Show a job: status, which identity read each input (DS-5), the error"},
+	list:    &mlList{short: "List a workspace's jobs"},
+	actions: []mlAction{{use: "cancel", short: "Cancel a job (its processes are stopped)", verb: "cancel"}},
+}
+
 func (a *app) mlJobCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "job", Short: "Manage jobs: run command jobs on a compute's nodes with the identity rule DS-5 picks"}
-	var ref wsRef
-	var name, file string
+	r := jobResource
+	return a.mlResourceCmd(r, a.jobCreateCmd(r), a.jobStreamCmd(r), a.jobArchiveCmd(r), a.jobDownloadCmd(r))
+}
+
+// jobCreateCmd is `amlid ml job create -f job.yml [--set k=v]... [k=v]...
+// [-n name] [--stream]`: the name is -n, else the YAML's, else a generated
+// one.
+func (a *app) jobCreateCmd(r *mlResource) *cobra.Command {
+	var file string
 	var sets []string
 	var stream bool
-	jobPath := func(ws *wsCtx, n string) string { return ws.path + "/jobs/" + url.PathEscape(n) }
-	create := &cobra.Command{
+	var ir *mlItemRef
+	c := &cobra.Command{
 		Use: "create", Short: "Submit a job from its YAML", Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			ctx := c.Context()
@@ -201,11 +271,11 @@ func (a *app) mlJobCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ws, err := a.workspace(ctx, &ref)
+			ws, coll, err := ir.collectionPath(ctx, a)
 			if err != nil {
 				return err
 			}
-			n := firstNonEmpty(name, spec.str("name"))
+			n := firstNonEmpty(ir.name, spec.str("name"))
 			if n == "" {
 				n = strings.ReplaceAll(randomID(), "-", "")[:20]
 			}
@@ -213,93 +283,37 @@ func (a *app) mlJobCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v, err := a.armRequest(ctx, http.MethodPut, jobPath(ws, n), apiML, body)
+			p := coll + "/" + url.PathEscape(n)
+			v, err := a.armRequest(ctx, http.MethodPut, p, apiML, body)
 			if err != nil {
 				return err
 			}
 			if stream {
-				return a.streamJob(ctx, jobPath(ws, n))
+				return a.streamJob(ctx, p)
 			}
 			return a.print(jobShape(v))
 		},
 	}
-	create.Flags().StringVarP(&file, "file", "f", "", "Local path to the job's YAML (azure-ai-ml's command job schema)")
-	create.Flags().StringVarP(&name, "name", "n", "", "Name of the job (default: the YAML's, else a generated one)")
-	create.Flags().StringSliceVar(&sets, "set", nil, "Update a field of the YAML: --set path.to.field=value")
-	create.Flags().BoolVarP(&stream, "stream", "s", false, "Stream the job's log until it ends")
-	show := &cobra.Command{
-		Use: "show", Short: "Show a job: status, which identity read each input (DS-5), the error", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			ws, err := a.workspace(c.Context(), &ref)
-			if err != nil {
-				return err
-			}
-			v, err := a.armRequest(c.Context(), http.MethodGet, jobPath(ws, name), apiML, nil)
-			if err != nil {
-				return err
-			}
-			return a.print(jobShape(v))
-		},
-	}
-	list := &cobra.Command{
-		Use: "list", Short: "List a workspace's jobs", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			ws, err := a.workspace(c.Context(), &ref)
-			if err != nil {
-				return err
-			}
-			items, err := a.armList(c.Context(), ws.path+"/jobs", apiML, nil)
-			if err != nil {
-				return err
-			}
-			out := []any{}
-			for _, it := range items {
-				out = append(out, jobShape(it))
-			}
-			return a.print(out)
-		},
-	}
-	streamCmd := &cobra.Command{
-		Use: "stream", Short: "Stream a job's log (user_logs/std_log.txt) until it ends", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			ws, err := a.workspace(c.Context(), &ref)
-			if err != nil {
-				return err
-			}
-			return a.streamJob(c.Context(), jobPath(ws, name))
-		},
-	}
-	cancel := &cobra.Command{
-		Use: "cancel", Short: "Cancel a job (its processes are stopped)", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			ws, err := a.workspace(c.Context(), &ref)
-			if err != nil {
-				return err
-			}
-			_, err = a.armRequest(c.Context(), http.MethodPost, jobPath(ws, name)+"/cancel", apiML, nil)
-			return err
-		},
-	}
-	archive := &cobra.Command{
-		Use: "archive", Short: "Archive a job (hidden from list unless --include-archived)", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			ws, err := a.workspace(c.Context(), &ref)
-			if err != nil {
-				return err
-			}
-			_, err = a.armRequest(c.Context(), http.MethodPatch, jobPath(ws, name), apiML, map[string]any{"properties": map[string]any{"isArchived": true}})
-			return err
-		},
-	}
-	cmd.AddCommand(a.jobDownloadCmd(&ref))
-	for _, c := range []*cobra.Command{create, show, list, streamCmd, cancel, archive} {
-		ref.flags(c, false)
-		if c != create && c != list {
-			c.Flags().StringVarP(&name, "name", "n", "", "Name of the job")
-		}
-		cmd.AddCommand(c)
-	}
-	return cmd
+	c.Flags().StringVarP(&file, "file", "f", "", "Local path to the job's YAML (azure-ai-ml's command job schema)")
+	c.Flags().StringSliceVar(&sets, "set", nil, "Update a field of the YAML: --set path.to.field=value")
+	c.Flags().BoolVarP(&stream, "stream", "s", false, "Stream the job's log until it ends")
+	ir = r.ref(c, "Name of the job (default: the YAML's, else a generated one)")
+	return c
+}
+
+// jobStreamCmd is `amlid ml job stream -n name`.
+func (a *app) jobStreamCmd(r *mlResource) *cobra.Command {
+	return a.mlItemCmd(r, "stream", "Stream a job's log (user_logs/std_log.txt) until it ends", func(ctx context.Context, it mlItem) error {
+		return a.streamJob(ctx, it.path)
+	})
+}
+
+// jobArchiveCmd is `amlid ml job archive -n name`: PATCH isArchived.
+func (a *app) jobArchiveCmd(r *mlResource) *cobra.Command {
+	return a.mlItemCmd(r, "archive", "Archive a job (hidden from list unless --include-archived)", func(ctx context.Context, it mlItem) error {
+		_, err := a.armRequest(ctx, http.MethodPatch, it.path, apiML, map[string]any{"properties": map[string]any{"isArchived": true}})
+		return err
+	})
 }
 
 // streamJob prints the job's log as it grows and returns when the job
@@ -343,78 +357,81 @@ func (a *app) streamJob(ctx context.Context, p string) error {
 // jobDownloadCmd is `amlid ml job download`: the job's logs (artifacts/
 // user_logs/std_log.txt) and its outputs with a datastore path (named/<o>/),
 // read from their datastores with the caller's own Entra token.
-func (a *app) jobDownloadCmd(ref *wsRef) *cobra.Command {
-	var name, dest, outputName string
+func (a *app) jobDownloadCmd(r *mlResource) *cobra.Command {
+	var dest, outputName string
 	var all bool
-	c := &cobra.Command{
-		Use: "download", Short: "Download a job's logs and outputs", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			ctx := c.Context()
-			ws, err := a.workspace(ctx, ref)
-			if err != nil {
+	c := a.mlItemCmd(r, "download", "Download a job's logs and outputs", func(ctx context.Context, it mlItem) error {
+		root := filepath.Join(firstNonEmpty(dest, "."), it.ref.name)
+		if err := a.downloadJobLog(ctx, it.path, root); err != nil {
+			return err
+		}
+		jv, err := a.armRequest(ctx, http.MethodGet, it.path, apiML, nil)
+		if err != nil {
+			return err
+		}
+		props, _ := jv.(map[string]any)["properties"].(map[string]any)
+		outs, _ := props["outputs"].(map[string]any)
+		for oname, ov := range outs {
+			if outputName != "" && oname != outputName || outputName == "" && !all {
+				continue
+			}
+			uri, _ := ov.(map[string]any)["uri"].(string)
+			if err := a.downloadJobOutput(ctx, it.ws, uri, filepath.Join(root, "named-outputs", oname)); err != nil {
 				return err
 			}
-			p := ws.path + "/jobs/" + url.PathEscape(name)
-			dest = firstNonEmpty(dest, ".")
-			root := filepath.Join(dest, name)
-			v, err := a.armRequest(ctx, http.MethodPost, p+"/getLogs", apiML, nil)
-			if err != nil {
-				return err
-			}
-			content, _ := v.(map[string]any)["content"].(string)
-			logPath := filepath.Join(root, "artifacts", "user_logs", "std_log.txt")
-			if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
-				return err
-			}
-			if err := os.WriteFile(logPath, []byte(content), 0o644); err != nil {
-				return err
-			}
-			jv, err := a.armRequest(ctx, http.MethodGet, p, apiML, nil)
-			if err != nil {
-				return err
-			}
-			props, _ := jv.(map[string]any)["properties"].(map[string]any)
-			outs, _ := props["outputs"].(map[string]any)
-			for oname, ov := range outs {
-				if outputName != "" && oname != outputName {
-					continue
-				}
-				if outputName == "" && !all {
-					continue
-				}
-				uri, _ := ov.(map[string]any)["uri"].(string)
-				m := regexp.MustCompile(`^azureml://datastores/([^/]+)/paths/(.*)$`).FindStringSubmatch(uri)
-				if m == nil {
-					continue
-				}
-				dsv, err := a.armRequest(ctx, http.MethodGet, ws.path+"/datastores/"+url.PathEscape(m[1]), apiML, nil)
-				if err != nil {
-					return err
-				}
-				dp, _ := dsv.(map[string]any)["properties"].(map[string]any)
-				acct, _ := dp["accountName"].(string)
-				cont := firstNonEmpty(str(dp["containerName"]), str(dp["filesystem"]))
-				bc, err := a.newBlobClient(ctx, &blobAuthFlags{account: acct, authMode: "login"})
-				if err != nil {
-					return err
-				}
-				n, err := bc.downloadPrefix(ctx, cont, m[2], filepath.Join(root, "named-outputs", oname))
-				if err != nil {
-					return err
-				}
-				a.progressf("Downloaded %d file(s) of output %s", n, oname)
-				a.progressDone("")
-			}
-			fmt.Fprintf(a.stderr, "Downloaded the job's artifacts to %s\n", root)
-			return nil
-		},
-	}
-	ref.flags(c, false)
-	c.Flags().StringVarP(&name, "name", "n", "", "Name of the job")
+		}
+		fmt.Fprintf(a.stderr, "Downloaded the job's artifacts to %s\n", root)
+		return nil
+	})
 	c.Flags().StringVarP(&dest, "download-path", "p", "", "Where to download (default: the current folder)")
 	c.Flags().StringVar(&outputName, "output-name", "", "Download this named output")
 	c.Flags().BoolVar(&all, "all", false, "Download every named output too")
 	return c
+}
+
+// downloadJobLog writes the job's log to root/artifacts/user_logs/std_log.txt.
+func (a *app) downloadJobLog(ctx context.Context, p, root string) error {
+	v, err := a.armRequest(ctx, http.MethodPost, p+"/getLogs", apiML, nil)
+	if err != nil {
+		return err
+	}
+	content, _ := v.(map[string]any)["content"].(string)
+	logPath := filepath.Join(root, "artifacts", "user_logs", "std_log.txt")
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(logPath, []byte(content), 0o644)
+}
+
+// datastoreURI is azureml://datastores/<name>/paths/<path>.
+var datastoreURI = regexp.MustCompile(`^azureml://datastores/([^/]+)/paths/(.*)$`)
+
+// downloadJobOutput downloads an output written to a datastore path into
+// dir, from the datastore's account with the caller's token; an output
+// with another URI is passed over.
+func (a *app) downloadJobOutput(ctx context.Context, ws *wsCtx, uri, dir string) error {
+	m := datastoreURI.FindStringSubmatch(uri)
+	if m == nil {
+		return nil
+	}
+	dsv, err := a.armRequest(ctx, http.MethodGet, ws.path+"/datastores/"+url.PathEscape(m[1]), apiML, nil)
+	if err != nil {
+		return err
+	}
+	dp, _ := dsv.(map[string]any)["properties"].(map[string]any)
+	acct, _ := dp["accountName"].(string)
+	cont := firstNonEmpty(str(dp["containerName"]), str(dp["filesystem"]))
+	bc, err := a.newBlobClient(ctx, &blobAuthFlags{account: acct, authMode: "login"})
+	if err != nil {
+		return err
+	}
+	n, err := bc.downloadPrefix(ctx, cont, m[2], dir)
+	if err != nil {
+		return err
+	}
+	a.progressf("Downloaded %d file(s) of output %s", n, filepath.Base(dir))
+	a.progressDone("")
+	return nil
 }
 
 // downloadPrefix downloads every blob under prefix into dir.

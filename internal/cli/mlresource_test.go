@@ -82,6 +82,11 @@ func TestMLResourceDerivedFlags(t *testing.T) {
 		{[]string{"ml", "online-deployment", "delete"}, []string{"endpoint-name/e", "name/n", "resource-group/g", "workspace-name/w", "yes/y"}},
 		{[]string{"ml", "online-deployment", "list"}, []string{"endpoint-name/e", "resource-group/g", "workspace-name/w"}},
 		{[]string{"ml", "computetarget", "amlcompute", "identity", "remove"}, []string{"identities/", "name/n", "resource-group/g", "workspace-name/w"}},
+		{[]string{"ml", "job", "create"}, []string{"file/f", "name/n", "resource-group/g", "set/", "stream/s", "workspace-name/w"}},
+		{[]string{"ml", "job", "show"}, []string{"name/n", "resource-group/g", "workspace-name/w"}},
+		{[]string{"ml", "job", "list"}, []string{"resource-group/g", "workspace-name/w"}},
+		{[]string{"ml", "job", "cancel"}, []string{"name/n", "resource-group/g", "workspace-name/w"}},
+		{[]string{"ml", "job", "download"}, []string{"all/", "download-path/p", "name/n", "output-name/", "resource-group/g", "workspace-name/w"}},
 	} {
 		a := &app{}
 		root := a.rootCmd()
@@ -141,6 +146,12 @@ func TestMLResourceUsageErrors(t *testing.T) {
 		{[]string{"ml", "environment", "archive", "-n", "env"}, "the following arguments are required: --name/-n, --version/-v"},
 		{[]string{"ml", "environment", "show", "-w", "ws", "-g", "rg"}, "the following arguments are required: --name/-n"},
 		{[]string{"ml", "data", "show", "-w", "ws", "-g", "rg", "-v", "1"}, "the following arguments are required: --name/-n"},
+		{[]string{"ml", "job", "show"}, "the following arguments are required: --name/-n"},
+		{[]string{"ml", "job", "stream", "-w", "ws"}, "the following arguments are required: --name/-n"},
+		{[]string{"ml", "job", "archive"}, "the following arguments are required: --name/-n"},
+		{[]string{"ml", "job", "download", "-p", "."}, "the following arguments are required: --name/-n"},
+		{[]string{"ml", "job", "create", "-f", filepath.Join(dir, "missing.yml")}, "cannot read --file"},
+		{[]string{"ml", "job", "create", "-f", noName, "--set", "size"}, "--set expects key.path=value"},
 		{[]string{"ad", "user", "show"}, `required flag(s) "id" not set`},
 		{[]string{"ad", "group", "member", "add", "-g", "g"}, `required flag(s) "member-id" not set`},
 	} {
