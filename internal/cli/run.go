@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -64,6 +65,9 @@ pick it with --client-id.`,
 	return cmd
 }
 
+// runAs runs args as a workload of resourceID: amlid opens the workload
+// (its identities' endpoint), the command runs in the sandbox with the
+// workload's environment, and the workload ends when the command exits.
 func (a *app) runAs(ctx context.Context, resourceID, clientID, environment string, mode sandbox.Mode, args []string) error {
 	t, err := a.target()
 	if err != nil {
@@ -73,18 +77,70 @@ func (a *app) runAs(ctx context.Context, resourceID, clientID, environment strin
 	if err != nil {
 		return &cliError{Message: err.Error(), Exit: exitError}
 	}
-	tok, err := a.accessToken(ctx, armResource)
-	if err != nil {
-		return err
-	}
-	body, _ := json.Marshal(map[string]string{"resourceId": resourceID, "clientId": clientID, "environment": environment})
 	// The request lives as long as the workload: its context is cancelled
 	// (closing the connection) when the child has exited.
 	wctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	req, err := http.NewRequestWithContext(wctx, http.MethodPost, t.ARMURL+"/amlid/workloads?api-version=2024-01-01", bytes.NewReader(body))
+	wl, err := a.openWorkload(ctx, wctx, t, resourceID, clientID, environment)
 	if err != nil {
 		return err
+	}
+	defer wl.body.Close()
+	if wl.PullLog != "" {
+		fmt.Fprint(a.stderr, wl.PullLog)
+	}
+	env, ro, rw := a.workloadEnv(wl)
+	name := args[0]
+	path, err := exec.LookPath(name)
+	if err != nil {
+		return &cliError{Message: fmt.Sprintf("cannot start %s: %v", name, err), Exit: 127}
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	child := sb.Command(sandbox.Jail{Dir: cwd, Home: os.Getenv("HOME"), PrivateHome: true, ReadOnly: ro, ReadWrite: rw}, env, path, args[1:]...)
+	if wl.Node != "" {
+		child.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a process group of its own, as on a node
+	}
+	child.Stdin, child.Stdout, child.Stderr = a.stdin, a.stdout, a.stderr
+	tracker, err := sb.Track(child)
+	if err != nil {
+		return err
+	}
+	if err := child.Start(); err != nil {
+		return &cliError{Message: fmt.Sprintf("cannot start %s: %v", name, err), Exit: 127}
+	}
+	tracker.Started()
+	return waitWorkload(child, tracker, cancel)
+}
+
+// workloadLease is amlid's answer to POST /amlid/workloads; body stays open
+// for as long as the workload lives.
+type workloadLease struct {
+	WorkloadID string            `json:"workloadId"`
+	Env        map[string]string `json:"env"`
+	Node       string            `json:"node"`
+	WorkDir    string            `json:"workingDirectory"`
+	PullLog    string            `json:"imagePullLog"`
+	body       io.Closer
+}
+
+// openWorkload asks amlid at t for a workload of resourceID (with the caller's
+// ARM token, obtained under ctx); the request is made under wctx, whose
+// cancellation ends the workload.
+func (a *app) openWorkload(ctx, wctx context.Context, t *target, resourceID, clientID, environment string) (*workloadLease, error) {
+	tok, err := a.accessToken(ctx, armResource)
+	if err != nil {
+		return nil, err
+	}
+	body, _ := json.Marshal(map[string]string{"resourceId": resourceID, "clientId": clientID, "environment": environment})
+	req, err := http.NewRequestWithContext(wctx, http.MethodPost, t.ARMURL+"/amlid/workloads?api-version=2024-01-01", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Content-Type", "application/json")
@@ -92,31 +148,30 @@ func (a *app) runAs(ctx context.Context, resourceID, clientID, environment strin
 	cl.Timeout = 0
 	resp, err := cl.Do(req)
 	if err != nil {
-		return &cliError{Message: fmt.Sprintf("cannot reach amlid at %s: %v", t.ARMURL, err), Exit: exitError}
+		return nil, &cliError{Message: fmt.Sprintf("cannot reach amlid at %s: %v", t.ARMURL, err), Exit: exitError}
 	}
-	defer resp.Body.Close()
-	rd := bufio.NewReader(resp.Body)
-	line, err := rd.ReadBytes('\n')
+	line, err := bufio.NewReader(resp.Body).ReadBytes('\n')
 	if resp.StatusCode != http.StatusOK {
-		return armError(resp.StatusCode, line)
+		resp.Body.Close()
+		return nil, armError(resp.StatusCode, line)
 	}
 	if err != nil {
-		return fmt.Errorf("amlid closed the workload: %v", err)
+		resp.Body.Close()
+		return nil, fmt.Errorf("amlid closed the workload: %v", err)
 	}
-	var wl struct {
-		WorkloadID string            `json:"workloadId"`
-		Env        map[string]string `json:"env"`
-		Node       string            `json:"node"`
-		WorkDir    string            `json:"workingDirectory"`
-		PullLog    string            `json:"imagePullLog"`
+	wl := &workloadLease{body: resp.Body}
+	if err := json.Unmarshal(line, wl); err != nil {
+		resp.Body.Close()
+		return nil, fmt.Errorf("bad workload answer: %v", err)
 	}
-	if err := json.Unmarshal(line, &wl); err != nil {
-		return fmt.Errorf("bad workload answer: %v", err)
-	}
-	if wl.PullLog != "" {
-		fmt.Fprint(os.Stderr, wl.PullLog)
-	}
-	env := scrub(os.Environ())
+	return wl, nil
+}
+
+// workloadEnv is the command's environment (the caller's, scrubbed, plus
+// the workload's, sorted), the files it reads (CA bundles) and the
+// folders it writes besides its working directory (a node's).
+func (a *app) workloadEnv(wl *workloadLease) (env, ro, rw []string) {
+	env = scrub(os.Environ())
 	keys := make([]string, 0, len(wl.Env))
 	for k := range wl.Env {
 		keys = append(keys, k)
@@ -126,7 +181,6 @@ func (a *app) runAs(ctx context.Context, resourceID, clientID, environment strin
 		env = append(env, k+"="+wl.Env[k])
 	}
 	// CA trust, so the workload's clients reach amlid over TLS.
-	var ro []string
 	for _, k := range []string{"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"} {
 		// The user's own CA files (the workload is their command).
 		if fi, err := os.Stat(os.Getenv(k)); err == nil && fi.Mode().IsRegular() {
@@ -145,19 +199,6 @@ func (a *app) runAs(ctx context.Context, resourceID, clientID, environment strin
 			}
 		}
 	}
-	name := args[0]
-	path, err := exec.LookPath(name)
-	if err != nil {
-		return &cliError{Message: fmt.Sprintf("cannot start %s: %v", name, err), Exit: 127}
-	}
-	if abs, err := filepath.Abs(path); err == nil {
-		path = abs
-	}
-	cwd, err := os.Getwd()
-	if err != nil {
-		return err
-	}
-	var rw []string
 	if wl.Node != "" {
 		// On a compute node (issue 17): the command keeps the caller's
 		// working directory, and sees the node's directory (bound
@@ -165,26 +206,19 @@ func (a *app) runAs(ctx context.Context, resourceID, clientID, environment strin
 		env = append(env, "AZUREML_NODE_ID="+wl.Node, "AZ_BATCHAI_NODE_ID="+wl.Node, "AMLID_NODE_DIR="+wl.WorkDir)
 		rw = append(rw, wl.WorkDir)
 	}
-	child := sb.Command(sandbox.Jail{Dir: cwd, Home: os.Getenv("HOME"), PrivateHome: true, ReadOnly: ro, ReadWrite: rw}, env, path, args[1:]...)
-	if wl.Node != "" {
-		child.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a process group of its own, as on a node
-	}
-	child.Stdin, child.Stdout, child.Stderr = a.stdin, a.stdout, a.stderr
-	tracker, err := sb.Track(child)
-	if err != nil {
-		return err
-	}
-	if err := child.Start(); err != nil {
-		return &cliError{Message: fmt.Sprintf("cannot start %s: %v", name, err), Exit: 127}
-	}
-	tracker.Started()
+	return env, ro, rw
+}
+
+// waitWorkload passes signals to the started child until it exits, then
+// ends the workload (cancel) and returns the child's exit code (128+N when
+// signal N killed it). If amlid ends the workload first (server stopped),
+// the child keeps running but loses its credentials.
+func waitWorkload(child *exec.Cmd, tracker *sandbox.Tracker, cancel context.CancelFunc) error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
 	done := make(chan error, 1)
 	go func() { done <- child.Wait() }()
-	// If amlid ends the workload (server stopped), the child keeps running
-	// but loses its credentials; we only watch for the child here.
 	for {
 		select {
 		case s := <-sigs:
@@ -198,10 +232,7 @@ func (a *app) runAs(ctx context.Context, resourceID, clientID, environment strin
 				}
 				return &exitCode{code: ee.ExitCode()}
 			}
-			if err != nil {
-				return err
-			}
-			return nil
+			return err
 		}
 	}
 }
