@@ -190,68 +190,111 @@ func (f *accountFlags) body(create bool) (map[string]any, error) {
 
 func (a *app) storageAccountCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "account", Short: "Manage storage accounts"}
-	var name, group string
+	keys := &cobra.Command{Use: "keys", Short: "Manage storage account keys"}
+	keys.AddCommand(a.storageKeysListCmd(), a.storageKeysRenewCmd())
+	cmd.AddCommand(a.storageAccountCreateCmd(), a.storageAccountUpdateCmd(), a.storageAccountShowCmd(),
+		a.storageAccountDeleteCmd(), a.storageAccountListCmd(), keys, a.storageNetworkRuleCmd())
+	return cmd
+}
+
+// accountRef is a storage account's -n and -g.
+type accountRef struct{ name, group string }
+
+// storageGroupFlag registers -g on a storage account verb.
+func storageGroupFlag(c *cobra.Command, group *string) {
+	c.Flags().StringVarP(group, "resource-group", "g", "", "Name of the resource group (default: 'amlid configure --defaults group=…')")
+}
+
+// storageAccountItemCmd is a verb on one account named by -n (--name on
+// the account verbs, --account-name on keys): run gets the reference and
+// the account's ARM path.
+func (a *app) storageAccountItemCmd(use, short, nameFlag, nameHelp string, run func(ctx context.Context, r *accountRef, p string) error) *cobra.Command {
+	var r accountRef
+	c := &cobra.Command{
+		Use: use, Short: short, Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			p, err := a.groupResourcePath(r.group, "Microsoft.Storage/storageAccounts", r.name, "--name/-n")
+			if err != nil {
+				return err
+			}
+			return run(c.Context(), &r, p)
+		},
+	}
+	storageGroupFlag(c, &r.group)
+	c.Flags().StringVarP(&r.name, nameFlag, "n", "", nameHelp)
+	return c
+}
+
+// storageAccountVerb is a verb on one account from the account group
+// (-n/--name).
+func (a *app) storageAccountVerb(use, short string, run func(ctx context.Context, r *accountRef, p string) error) *cobra.Command {
+	return a.storageAccountItemCmd(use, short, "name", "Storage account name: 3 to 24 lower-case letters and digits", run)
+}
+
+func (a *app) storageAccountCreateCmd() *cobra.Command {
+	var f accountFlags
+	c := a.storageAccountVerb("create", "Create a storage account", func(ctx context.Context, r *accountRef, p string) error {
+		var err error
+		if f.location, err = a.createLocation(ctx, f.location, r.group); err != nil {
+			return err
+		}
+		body, err := f.body(true)
+		if err != nil {
+			return err
+		}
+		v, err := a.armRequest(ctx, http.MethodPut, p, apiStorage, body)
+		if err != nil {
+			return err
+		}
+		return a.print(storageAccountShape(v))
+	})
+	f.register(c, true)
+	return c
+}
+
+func (a *app) storageAccountUpdateCmd() *cobra.Command {
+	var f accountFlags
+	c := a.storageAccountVerb("update", "Update a storage account's properties", func(ctx context.Context, _ *accountRef, p string) error {
+		body, err := f.body(false)
+		if err != nil {
+			return err
+		}
+		v, err := a.armRequest(ctx, http.MethodPatch, p, apiStorage, body)
+		if err != nil {
+			return err
+		}
+		return a.print(storageAccountShape(v))
+	})
+	f.register(c, false)
+	return c
+}
+
+func (a *app) storageAccountShowCmd() *cobra.Command {
+	return a.storageAccountVerb("show", "Show a storage account", func(ctx context.Context, _ *accountRef, p string) error {
+		v, err := a.armRequest(ctx, http.MethodGet, p, apiStorage, nil)
+		if err != nil {
+			return err
+		}
+		return a.print(storageAccountShape(v))
+	})
+}
+
+func (a *app) storageAccountDeleteCmd() *cobra.Command {
 	var yes bool
-	path := func() (string, error) {
-		return a.groupResourcePath(group, "Microsoft.Storage/storageAccounts", name, "--name/-n")
-	}
-	var cf, uf accountFlags
-	create := &cobra.Command{
-		Use: "create", Short: "Create a storage account", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			p, err := path()
-			if err != nil {
-				return err
-			}
-			if cf.location, err = a.createLocation(c.Context(), cf.location, group); err != nil {
-				return err
-			}
-			body, err := cf.body(true)
-			if err != nil {
-				return err
-			}
-			v, err := a.armRequest(c.Context(), http.MethodPut, p, apiStorage, body)
-			if err != nil {
-				return err
-			}
-			return a.print(storageAccountShape(v))
-		},
-	}
-	cf.register(create, true)
-	update := &cobra.Command{
-		Use: "update", Short: "Update a storage account's properties", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			p, err := path()
-			if err != nil {
-				return err
-			}
-			body, err := uf.body(false)
-			if err != nil {
-				return err
-			}
-			v, err := a.armRequest(c.Context(), http.MethodPatch, p, apiStorage, body)
-			if err != nil {
-				return err
-			}
-			return a.print(storageAccountShape(v))
-		},
-	}
-	uf.register(update, false)
-	show := &cobra.Command{
-		Use: "show", Short: "Show a storage account", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			p, err := path()
-			if err != nil {
-				return err
-			}
-			v, err := a.armRequest(c.Context(), http.MethodGet, p, apiStorage, nil)
-			if err != nil {
-				return err
-			}
-			return a.print(storageAccountShape(v))
-		},
-	}
-	list := &cobra.Command{
+	c := a.storageAccountVerb("delete", "Delete a storage account", func(ctx context.Context, _ *accountRef, p string) error {
+		if err := a.confirm(yes); err != nil {
+			return err
+		}
+		_, err := a.armRequest(ctx, http.MethodDelete, p, apiStorage, nil)
+		return err
+	})
+	c.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt for confirmation")
+	return c
+}
+
+func (a *app) storageAccountListCmd() *cobra.Command {
+	var group string
+	c := &cobra.Command{
 		Use: "list", Short: "List storage accounts (in a group, or the whole subscription)", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			items, err := a.listStorageAccounts(c.Context(), group)
@@ -264,72 +307,38 @@ func (a *app) storageAccountCmd() *cobra.Command {
 			return a.print(items)
 		},
 	}
-	del := &cobra.Command{
-		Use: "delete", Short: "Delete a storage account", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			p, err := path()
-			if err != nil {
-				return err
-			}
-			if err := a.confirm(yes); err != nil {
-				return err
-			}
-			_, err = a.armRequest(c.Context(), http.MethodDelete, p, apiStorage, nil)
-			return err
-		},
-	}
-	del.Flags().BoolVarP(&yes, "yes", "y", false, "Do not prompt for confirmation")
+	storageGroupFlag(c, &group)
+	return c
+}
 
-	keys := &cobra.Command{Use: "keys", Short: "Manage storage account keys"}
-	keysList := &cobra.Command{
-		Use: "list", Short: "List the access keys of a storage account", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			p, err := path()
-			if err != nil {
-				return err
-			}
-			v, err := a.armRequest(c.Context(), http.MethodPost, p+"/listKeys", apiStorage, nil)
+func (a *app) storageKeysListCmd() *cobra.Command {
+	return a.storageAccountItemCmd("list", "List the access keys of a storage account", "account-name", "Storage account name",
+		func(ctx context.Context, _ *accountRef, p string) error {
+			v, err := a.armRequest(ctx, http.MethodPost, p+"/listKeys", apiStorage, nil)
 			if err != nil {
 				return err
 			}
 			return a.print(keysOf(v))
-		},
-	}
+		})
+}
+
+func (a *app) storageKeysRenewCmd() *cobra.Command {
 	var which string
-	keysRenew := &cobra.Command{
-		Use: "renew", Short: "Regenerate one of the access keys", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			p, err := path()
-			if err != nil {
-				return err
-			}
+	c := a.storageAccountItemCmd("renew", "Regenerate one of the access keys", "account-name", "Storage account name",
+		func(ctx context.Context, _ *accountRef, p string) error {
 			keyName := map[string]string{"primary": "key1", "secondary": "key2", "key1": "key1", "key2": "key2"}[strings.ToLower(which)]
 			if keyName == "" {
 				return usageErr("--key must be primary or secondary")
 			}
-			v, err := a.armRequest(c.Context(), http.MethodPost, p+"/regenerateKey", apiStorage, map[string]any{"keyName": keyName})
+			v, err := a.armRequest(ctx, http.MethodPost, p+"/regenerateKey", apiStorage, map[string]any{"keyName": keyName})
 			if err != nil {
 				return err
 			}
 			return a.print(keysOf(v))
-		},
-	}
-	keysRenew.Flags().StringVar(&which, "key", "", "The key to regenerate: primary or secondary")
-	keysRenew.MarkFlagRequired("key")
-	for _, c := range []*cobra.Command{keysList, keysRenew} {
-		c.Flags().StringVarP(&name, "account-name", "n", "", "Storage account name")
-		c.Flags().StringVarP(&group, "resource-group", "g", "", "Name of the resource group")
-		keys.AddCommand(c)
-	}
-	for _, c := range []*cobra.Command{create, update, show, del, list} {
-		c.Flags().StringVarP(&group, "resource-group", "g", "", "Name of the resource group (default: 'amlid configure --defaults group=…')")
-		if c != list {
-			c.Flags().StringVarP(&name, "name", "n", "", "Storage account name: 3 to 24 lower-case letters and digits")
-		}
-		cmd.AddCommand(c)
-	}
-	cmd.AddCommand(keys, a.storageNetworkRuleCmd())
-	return cmd
+		})
+	c.Flags().StringVar(&which, "key", "", "The key to regenerate: primary or secondary")
+	c.MarkFlagRequired("key")
+	return c
 }
 
 func keysOf(v any) any {
