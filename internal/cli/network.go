@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -80,141 +81,152 @@ func computeNetworkShape(in map[string]any) any {
 // verbs: add, list, remove (IP rules and virtual-network rules).
 func (a *app) storageNetworkRuleCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "network-rule", Short: "Manage a storage account's network rules (IP addresses and subnets allowed when the default action is Deny)"}
-	var account, group, subnet, vnet, ip string
-	path := func() (string, error) {
-		return a.groupResourcePath(group, "Microsoft.Storage/storageAccounts", account, "--account-name")
-	}
-	// acls reads the account's networkAcls in their PUT shape.
-	acls := func(c *cobra.Command, p string) (map[string]any, error) {
-		v, err := a.armRequest(c.Context(), http.MethodGet, p, apiStorage, nil)
-		if err != nil {
-			return nil, err
-		}
-		m, _ := v.(map[string]any)
-		props, _ := m["properties"].(map[string]any)
-		n, _ := props["networkAcls"].(map[string]any)
-		if n == nil {
-			n = map[string]any{"defaultAction": "Allow", "bypass": "AzureServices"}
-		}
-		out := map[string]any{"defaultAction": n["defaultAction"], "bypass": n["bypass"]}
-		for _, k := range []string{"ipRules", "virtualNetworkRules", "resourceAccessRules"} {
-			l, _ := n[k].([]any)
-			if l == nil {
-				l = []any{}
-			}
-			out[k] = l
-		}
-		return out, nil
-	}
-	shape := func(n map[string]any) map[string]any {
-		return map[string]any{"ipRules": n["ipRules"], "virtualNetworkRules": n["virtualNetworkRules"], "resourceAccessRules": n["resourceAccessRules"]}
-	}
-	write := func(c *cobra.Command, p string, n map[string]any) (map[string]any, error) {
-		v, err := a.armRequest(c.Context(), http.MethodPatch, p, apiStorage, map[string]any{"properties": map[string]any{"networkAcls": n}})
-		if err != nil {
-			return nil, err
-		}
-		m, _ := v.(map[string]any)
-		props, _ := m["properties"].(map[string]any)
-		got, _ := props["networkAcls"].(map[string]any)
-		return shape(got), nil
-	}
-	target := func(p string) (kind, value string, err error) {
-		switch {
-		case ip != "" && (subnet != "" || vnet != ""):
-			return "", "", usageErr("give either --ip-address or --subnet [--vnet-name], not both")
-		case ip != "":
-			return "ipRules", ip, nil
-		case subnet != "":
-			id, err := subnetID(vnet, subnet, p)
-			return "virtualNetworkRules", id, err
-		}
-		return "", "", usageErr("the following arguments are required: --ip-address or --subnet [--vnet-name]")
-	}
-	add := &cobra.Command{
-		Use: "add", Short: "Allow an IP address or range, or a subnet (--subnet ID, or --vnet-name with --subnet name)", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			p, err := path()
-			if err != nil {
-				return err
-			}
-			kind, value, err := target(p)
-			if err != nil {
-				return err
-			}
-			n, err := acls(c, p)
-			if err != nil {
-				return err
-			}
-			list := n[kind].([]any)
-			key := map[string]string{"ipRules": "value", "virtualNetworkRules": "id"}[kind]
+	add := a.networkRuleEditCmd("add", "Allow an IP address or range, or a subnet (--subnet ID, or --vnet-name with --subnet name)",
+		func(list []any, key, value string) ([]any, bool) {
 			for _, e := range list {
 				if em, _ := e.(map[string]any); strings.EqualFold(fmt.Sprint(em[key]), value) {
-					return a.print(shape(n)) // already there, as az answers
+					return list, false // already there: az answers with the rules as they are
 				}
 			}
-			n[kind] = append(list, map[string]any{key: value, "action": "Allow"})
-			out, err := write(c, p, n)
-			if err != nil {
-				return err
-			}
-			return a.print(out)
-		},
-	}
-	remove := &cobra.Command{
-		Use: "remove", Short: "Remove an IP rule or a virtual-network rule", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			p, err := path()
-			if err != nil {
-				return err
-			}
-			kind, value, err := target(p)
-			if err != nil {
-				return err
-			}
-			n, err := acls(c, p)
-			if err != nil {
-				return err
-			}
-			key := map[string]string{"ipRules": "value", "virtualNetworkRules": "id"}[kind]
+			return append(list, map[string]any{key: value, "action": "Allow"}), true
+		})
+	remove := a.networkRuleEditCmd("remove", "Remove an IP rule or a virtual-network rule",
+		func(list []any, key, value string) ([]any, bool) {
 			keep := []any{}
-			for _, e := range n[kind].([]any) {
+			for _, e := range list {
 				if em, _ := e.(map[string]any); !strings.EqualFold(fmt.Sprint(em[key]), value) {
 					keep = append(keep, e)
 				}
 			}
-			n[kind] = keep
-			out, err := write(c, p, n)
+			return keep, true
+		})
+	var f networkRuleFlags
+	list := &cobra.Command{
+		Use: "list", Short: "List a storage account's network rules", Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			p, err := f.path(a)
+			if err != nil {
+				return err
+			}
+			n, err := a.networkACLs(c.Context(), p)
+			if err != nil {
+				return err
+			}
+			return a.print(networkRules(n))
+		},
+	}
+	f.register(list, false)
+	cmd.AddCommand(add, remove, list)
+	return cmd
+}
+
+// networkRuleFlags are network-rule's flags: the account, and on add and
+// remove the rule (--ip-address, or --subnet [--vnet-name]).
+type networkRuleFlags struct{ account, group, subnet, vnet, ip string }
+
+func (f *networkRuleFlags) register(c *cobra.Command, rule bool) {
+	fl := c.Flags()
+	fl.StringVarP(&f.account, "account-name", "n", "", "Storage account name")
+	fl.StringVarP(&f.group, "resource-group", "g", "", "Resource group")
+	if rule {
+		fl.StringVar(&f.ip, "ip-address", "", "IPv4 address or CIDR range")
+		fl.StringVar(&f.subnet, "subnet", "", "Subnet name (with --vnet-name) or resource ID")
+		fl.StringVar(&f.vnet, "vnet-name", "", "Virtual network of --subnet, in the account's resource group")
+	}
+}
+
+func (f *networkRuleFlags) path(a *app) (string, error) {
+	return a.groupResourcePath(f.group, "Microsoft.Storage/storageAccounts", f.account, "--account-name")
+}
+
+// rule is the rule the flags name for the account at p: the networkAcls
+// list it goes in, the rule's key there and its value.
+func (f *networkRuleFlags) rule(p string) (kind, key, value string, err error) {
+	switch {
+	case f.ip != "" && (f.subnet != "" || f.vnet != ""):
+		return "", "", "", usageErr("give either --ip-address or --subnet [--vnet-name], not both")
+	case f.ip != "":
+		return "ipRules", "value", f.ip, nil
+	case f.subnet != "":
+		id, err := subnetID(f.vnet, f.subnet, p)
+		return "virtualNetworkRules", "id", id, err
+	}
+	return "", "", "", usageErr("the following arguments are required: --ip-address or --subnet [--vnet-name]")
+}
+
+// networkRuleEditCmd is add or remove: change edits the list of the
+// flags' rule (key, value) and says whether to write it; the rules are
+// printed as the account then has them.
+func (a *app) networkRuleEditCmd(use, short string, change func(list []any, key, value string) ([]any, bool)) *cobra.Command {
+	var f networkRuleFlags
+	c := &cobra.Command{
+		Use: use, Short: short, Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			p, err := f.path(a)
+			if err != nil {
+				return err
+			}
+			kind, key, value, err := f.rule(p)
+			if err != nil {
+				return err
+			}
+			n, err := a.networkACLs(c.Context(), p)
+			if err != nil {
+				return err
+			}
+			list, write := change(n[kind].([]any), key, value)
+			if !write {
+				return a.print(networkRules(n))
+			}
+			n[kind] = list
+			out, err := a.writeNetworkACLs(c.Context(), p, n)
 			if err != nil {
 				return err
 			}
 			return a.print(out)
 		},
 	}
-	list := &cobra.Command{
-		Use: "list", Short: "List a storage account's network rules", Args: cobra.NoArgs,
-		RunE: func(c *cobra.Command, _ []string) error {
-			p, err := path()
-			if err != nil {
-				return err
-			}
-			n, err := acls(c, p)
-			if err != nil {
-				return err
-			}
-			return a.print(shape(n))
-		},
+	f.register(c, true)
+	return c
+}
+
+// networkACLs reads the account's networkAcls in their PUT shape.
+func (a *app) networkACLs(ctx context.Context, p string) (map[string]any, error) {
+	v, err := a.armRequest(ctx, http.MethodGet, p, apiStorage, nil)
+	if err != nil {
+		return nil, err
 	}
-	for _, sc := range []*cobra.Command{add, remove, list} {
-		fl := sc.Flags()
-		fl.StringVarP(&account, "account-name", "n", "", "Storage account name")
-		fl.StringVarP(&group, "resource-group", "g", "", "Resource group")
-		if sc != list {
-			fl.StringVar(&ip, "ip-address", "", "IPv4 address or CIDR range")
-			fl.StringVar(&subnet, "subnet", "", "Subnet name (with --vnet-name) or resource ID")
-			fl.StringVar(&vnet, "vnet-name", "", "Virtual network of --subnet, in the account's resource group")
+	m, _ := v.(map[string]any)
+	props, _ := m["properties"].(map[string]any)
+	n, _ := props["networkAcls"].(map[string]any)
+	if n == nil {
+		n = map[string]any{"defaultAction": "Allow", "bypass": "AzureServices"}
+	}
+	out := map[string]any{"defaultAction": n["defaultAction"], "bypass": n["bypass"]}
+	for _, k := range []string{"ipRules", "virtualNetworkRules", "resourceAccessRules"} {
+		l, _ := n[k].([]any)
+		if l == nil {
+			l = []any{}
 		}
-		cmd.AddCommand(sc)
+		out[k] = l
 	}
-	return cmd
+	return out, nil
+}
+
+// writeNetworkACLs PATCHes the account's networkAcls and returns its
+// rules as az prints them.
+func (a *app) writeNetworkACLs(ctx context.Context, p string, n map[string]any) (map[string]any, error) {
+	v, err := a.armRequest(ctx, http.MethodPatch, p, apiStorage, map[string]any{"properties": map[string]any{"networkAcls": n}})
+	if err != nil {
+		return nil, err
+	}
+	m, _ := v.(map[string]any)
+	props, _ := m["properties"].(map[string]any)
+	got, _ := props["networkAcls"].(map[string]any)
+	return networkRules(got), nil
+}
+
+// networkRules is what network-rule prints: the three lists of rules.
+func networkRules(n map[string]any) map[string]any {
+	return map[string]any{"ipRules": n["ipRules"], "virtualNetworkRules": n["virtualNetworkRules"], "resourceAccessRules": n["resourceAccessRules"]}
 }

@@ -236,3 +236,42 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// network-rule add, list and remove edit the account's IP rules as az
+// does: an add of a rule already there changes nothing, remove drops it,
+// and a rule given twice or not at all exits 2 before any request.
+func TestStorageNetworkRuleCLI(t *testing.T) {
+	s := newStorageCLI(t)
+	acct := []string{"-g", s.e.RG, "--account-name", "netacct"}
+	s.must("storage", "account", "create", "-n", "netacct", "-g", s.e.RG, "--sku", "Standard_LRS")
+	rule := func(v map[string]any) []any { l, _ := v["ipRules"].([]any); return l }
+	add := append([]string{"storage", "account", "network-rule", "add", "--ip-address", "203.0.113.0/24"}, acct...)
+	for i := 0; i < 2; i++ {
+		got := rule(s.obj(add...))
+		if len(got) != 1 || got[0].(map[string]any)["value"] != "203.0.113.0/24" || got[0].(map[string]any)["action"] != "Allow" {
+			t.Fatalf("add #%d: ipRules %v", i+1, got)
+		}
+	}
+	if got := rule(s.obj(append([]string{"storage", "account", "network-rule", "list"}, acct...)...)); len(got) != 1 {
+		t.Fatalf("list: ipRules %v", got)
+	}
+	if got := rule(s.obj(append([]string{"storage", "account", "network-rule", "remove", "--ip-address", "203.0.113.0/24"}, acct...)...)); len(got) != 0 {
+		t.Fatalf("remove: ipRules %v", got)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"add", "--ip-address", "203.0.113.7", "--subnet", "s"}, "give either --ip-address or --subnet [--vnet-name], not both"},
+		{[]string{"remove"}, "the following arguments are required: --ip-address or --subnet [--vnet-name]"},
+		{[]string{"list", "-g", s.e.RG}, "the following arguments are required: --account-name"},
+	} {
+		args := append([]string{"storage", "account", "network-rule"}, tc.args...)
+		if tc.args[0] != "list" {
+			args = append(args, acct...)
+		}
+		if so, se, code := s.run(args...); code != exitUsage || !strings.Contains(se, tc.want) || so != "" {
+			t.Errorf("amlid %s: exit %d\nstdout %q\nstderr %q\nwant exit %d saying %q", strings.Join(args, " "), code, so, se, exitUsage, tc.want)
+		}
+	}
+}
