@@ -2,7 +2,6 @@ package msi
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/amlid/amlid/internal/directory"
 	"github.com/amlid/amlid/internal/store/memory"
+	"github.com/amlid/amlid/internal/testutil"
 	"github.com/amlid/amlid/internal/token"
 	"github.com/amlid/amlid/internal/workload"
 	"github.com/google/uuid"
@@ -34,24 +34,6 @@ const (
 	// resNone holds no identity.
 	resNone = rg + "/providers/Microsoft.MachineLearningServices/workspaces/ws/computes/plain"
 )
-
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // fakeResolver is the test's stand-in for ARM state (the integrator's
 // Resolver): resource ID → identities, default first.
@@ -98,13 +80,12 @@ type env struct {
 	h      *Handler
 	srv    *httptest.Server
 	base   string
-	logs   *syncBuffer
+	logs   *testutil.Buffer
 	tenant string
 
 	sai, uai1, uai2, stranger *directory.Principal
 
-	mu      sync.Mutex
-	secrets []string // workload IDs, secrets and tokens seen, for the log scan
+	secrets testutil.Secrets // workload IDs, secrets and tokens seen, for the log scan
 }
 
 type envOptions struct {
@@ -119,7 +100,7 @@ func newEnv(t testing.TB, opts ...func(*envOptions)) *env {
 	}
 	ctx := context.Background()
 	st := memory.New()
-	e := &env{t: t, dir: directory.New(st), logs: &syncBuffer{},
+	e := &env{t: t, dir: directory.New(st), logs: &testutil.Buffer{},
 		res: &fakeResolver{ids: map[string][]*directory.Principal{}, errs: map[string]error{}}}
 	e.tenant = uuid.NewString()
 	must(t, e.dir.PutTenant(ctx, directory.Tenant{ID: e.tenant, DisplayName: "Contoso", DefaultDomain: "contoso.test"}))
@@ -171,15 +152,7 @@ func must(t testing.TB, err error) {
 	}
 }
 
-func (e *env) note(vals ...string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, v := range vals {
-		if v != "" {
-			e.secrets = append(e.secrets, v)
-		}
-	}
-}
+func (e *env) note(vals ...string) { e.secrets.Note(vals...) }
 
 // register starts a workload for resourceID.
 func (e *env) register(t testing.TB, resourceID string) *workload.Workload {

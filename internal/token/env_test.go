@@ -1,7 +1,6 @@
 package token
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -20,7 +19,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,6 +27,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/amlid/amlid/internal/directory"
 	"github.com/amlid/amlid/internal/store/memory"
+	"github.com/amlid/amlid/internal/testutil"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/google/uuid"
 )
@@ -38,24 +37,6 @@ const (
 	armAudience   = "https://management.core.windows.net/"
 	storageAud    = "https://storage.azure.com"
 )
-
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // clock is real time plus an adjustable offset, so real clients (which
 // check id_token times against their own clock) keep working while tests
@@ -77,7 +58,7 @@ type env struct {
 	srv    *httptest.Server
 	base   string
 	caFile string
-	logs   *syncBuffer
+	logs   *testutil.Buffer
 	clock  *clock
 
 	tenant, tenant2 string
@@ -91,8 +72,7 @@ type env struct {
 	group, group2   *directory.Principal
 	mi              *directory.Principal
 
-	secrets []string // every secret/password/token the tests saw, for the log scan
-	secMu   sync.Mutex
+	secrets testutil.Secrets // every secret/password/token the tests saw, for the log scan
 }
 
 type envOpt func(*Config)
@@ -102,7 +82,7 @@ type envOpt func(*Config)
 func newEnv(t testing.TB, wrap func(e *env, h http.Handler) http.Handler, opts ...envOpt) *env {
 	t.Helper()
 	ctx := t.Context()
-	e := &env{t: t, logs: &syncBuffer{}, clock: &clock{}}
+	e := &env{t: t, logs: &testutil.Buffer{}, clock: &clock{}}
 	st := memory.New()
 	e.dir = directory.New(st)
 
@@ -191,15 +171,7 @@ func must(t testing.TB, err error) {
 }
 
 // note records a sensitive value for the log scan.
-func (e *env) note(vals ...string) {
-	e.secMu.Lock()
-	defer e.secMu.Unlock()
-	for _, v := range vals {
-		if v != "" {
-			e.secrets = append(e.secrets, v)
-		}
-	}
-}
+func (e *env) note(vals ...string) { e.secrets.Note(vals...) }
 
 // clientOptions points azidentity at the test server.
 func (e *env) clientOptions() azcore.ClientOptions {

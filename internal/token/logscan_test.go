@@ -92,22 +92,5 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	if !strings.Contains(logs, "token issued") || !strings.Contains(logs, "token request refused") {
 		t.Fatalf("the flows did not log; log:\n%s", logs)
 	}
-	e.secMu.Lock()
-	defer e.secMu.Unlock()
-	if len(e.secrets) < 20 {
-		t.Fatalf("only %d sensitive values collected", len(e.secrets))
-	}
-	for _, s := range e.secrets {
-		// Look for the value and for its signature part alone (a JWT is
-		// recognisable from any of its parts).
-		probes := []string{s}
-		if p := strings.Split(s, "."); len(p) == 3 && len(p[2]) > 16 {
-			probes = append(probes, p[1], p[2])
-		}
-		for _, p := range probes {
-			if strings.Contains(logs, p) {
-				t.Errorf("the log contains a secret value (%.12s…)", p)
-			}
-		}
-	}
+	e.secrets.CheckLog(t, logs, 20)
 }
