@@ -149,32 +149,12 @@ func (p *Pool) Open(kind, id string, port int) (int, error) {
 	if !ok {
 		return 0, fmt.Errorf("hostport: no handler for kind %q", kind)
 	}
-	var ln net.Listener
-	var err error
-	switch {
-	case port != 0:
-		if _, taken := p.byPort[port]; taken {
-			return 0, fmt.Errorf("%w: %d is served for another resource", ErrPortInUse, port)
-		}
-		if ln, err = net.Listen("tcp", p.Host(port)); err != nil {
-			return 0, fmt.Errorf("%w: %s: %v", ErrPortInUse, p.Host(port), err)
-		}
-	case p.cfg.BasePort > 0:
-		for cand := p.cfg.BasePort; cand < p.cfg.BasePort+2000 && cand < 65536; cand++ {
-			if _, taken := p.byPort[cand]; taken {
-				continue
-			}
-			if ln, err = net.Listen("tcp", p.Host(cand)); err == nil {
-				break
-			}
-		}
-		if ln == nil {
-			return 0, fmt.Errorf("hostport: no free port in %d..%d", p.cfg.BasePort, p.cfg.BasePort+1999)
-		}
-	default:
-		if ln, err = net.Listen("tcp", p.Host(0)); err != nil {
-			return 0, err
-		}
+	if _, taken := p.byPort[port]; port != 0 && taken {
+		return 0, fmt.Errorf("%w: %d is served for another resource", ErrPortInUse, port)
+	}
+	ln, err := p.listen(port, "", func(cand int) bool { _, taken := p.byPort[cand]; return taken })
+	if err != nil {
+		return 0, err
 	}
 	e := &entry{kind: kind, id: id, port: ln.Addr().(*net.TCPAddr).Port, ln: ln}
 	t := Target{Kind: kind, ID: id, Host: p.Host(e.port)}
@@ -200,6 +180,33 @@ func (p *Pool) Open(kind, id string, port int) (int, error) {
 		}
 	}()
 	return e.port, nil
+}
+
+// listen opens a new listener: on port when it is given (ErrPortInUse
+// when it cannot be had), else on the first port from BasePort (2000
+// tried) that taken does not claim and the system gives, else on any
+// port. what completes the error when BasePort's range is full.
+func (p *Pool) listen(port int, what string, taken func(port int) bool) (net.Listener, error) {
+	switch {
+	case port != 0:
+		ln, err := net.Listen("tcp", p.Host(port))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrPortInUse, p.Host(port), err)
+		}
+		return ln, nil
+	case p.cfg.BasePort > 0:
+		for cand := p.cfg.BasePort; cand < p.cfg.BasePort+2000 && cand < 65536; cand++ {
+			if taken(cand) {
+				continue
+			}
+			if ln, err := net.Listen("tcp", p.Host(cand)); err == nil {
+				return ln, nil
+			}
+		}
+		return nil, fmt.Errorf("hostport: no free port%s in %d..%d", what, p.cfg.BasePort, p.cfg.BasePort+1999)
+	default:
+		return net.Listen("tcp", p.Host(0))
+	}
 }
 
 // Close stops serving resource id (after its deletion).

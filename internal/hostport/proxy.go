@@ -18,7 +18,6 @@ package hostport
 import (
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -146,32 +145,14 @@ func (p *Pool) ListenProxy(port int) (int, error) {
 	if ns.proxy != nil {
 		return ns.proxyP, nil
 	}
-	var ln net.Listener
-	var err error
-	switch {
-	case port != 0:
-		if ln, err = net.Listen("tcp", p.Host(port)); err != nil {
-			return 0, fmt.Errorf("%w: %s: %v", ErrPortInUse, p.Host(port), err)
-		}
-	case p.cfg.BasePort > 0:
-		for cand := p.cfg.BasePort; cand < p.cfg.BasePort+2000 && cand < 65536; cand++ {
-			p.mu.Lock()
-			_, taken := p.byPort[cand]
-			p.mu.Unlock()
-			if taken {
-				continue
-			}
-			if ln, err = net.Listen("tcp", p.Host(cand)); err == nil {
-				break
-			}
-		}
-		if ln == nil {
-			return 0, fmt.Errorf("hostport: no free port for the proxy in %d..%d", p.cfg.BasePort, p.cfg.BasePort+1999)
-		}
-	default:
-		if ln, err = net.Listen("tcp", p.Host(0)); err != nil {
-			return 0, err
-		}
+	ln, err := p.listen(port, " for the proxy", func(cand int) bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		_, taken := p.byPort[cand]
+		return taken
+	})
+	if err != nil {
+		return 0, err
 	}
 	ns.proxyP = ln.Addr().(*net.TCPAddr).Port
 	srv := &http.Server{Handler: http.HandlerFunc(p.serveConnect), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10,
