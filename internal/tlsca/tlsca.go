@@ -152,26 +152,7 @@ func (c *CA) loadOrIssueLeaf(names []string) error {
 			}
 		}
 	}
-	key, err := newKey()
-	if err != nil {
-		return err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: "amlid", Organization: []string{"amlid"}},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().AddDate(1, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.Cert, &key.PublicKey, c.key)
+	der, key, err := c.signServer("amlid", names)
 	if err != nil {
 		return fmt.Errorf("tlsca: issue server certificate: %w", err)
 	}
@@ -191,6 +172,32 @@ func (c *CA) loadOrIssueLeaf(names []string) error {
 	leaf.Leaf, _ = x509.ParseCertificate(der)
 	c.Leaf = leaf
 	return nil
+}
+
+// signServer signs a new key's server certificate (TLS server auth, a
+// year) for names, DNS names or IP addresses, with subject CN cn.
+func (c *CA) signServer(cn string, names []string) ([]byte, *ecdsa.PrivateKey, error) {
+	key, err := newKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: cn, Organization: []string{"amlid"}},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().AddDate(1, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.Cert, &key.PublicKey, c.key)
+	return der, key, err
 }
 
 func covers(x *x509.Certificate, names []string) bool {
@@ -254,26 +261,7 @@ func writeFile(path string, data []byte, mode os.FileMode) error {
 // that asked, by SNI, for a name the shared leaf does not carry (a key
 // vault reached as {vault}.vault.azure.net through amlid's proxy).
 func (c *CA) IssueLeaf(names ...string) (tls.Certificate, error) {
-	key, err := newKey()
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
-		Subject:      pkix.Name{CommonName: names[0], Organization: []string{"amlid"}},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().AddDate(1, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, c.Cert, &key.PublicKey, c.key)
+	der, key, err := c.signServer(names[0], names)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("tlsca: issue certificate for %v: %w", names, err)
 	}
