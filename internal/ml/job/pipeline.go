@@ -314,13 +314,8 @@ func (p *Provider) validatePipeline(ctx context.Context, w *arm.Write) error {
 		if err != nil || !strings.EqualFold(comp.Type, catalog.TypeCompute) {
 			return badRequest("step %s: the compute '%s' was not found in workspace %s: create it first (amlid ml compute create).", st.Name, st.Spec.ComputeID, wsID)
 		}
-		for name, in := range st.Spec.Inputs {
-			if in.URI == "" {
-				continue
-			}
-			if _, err := p.Data.Resolve(ctx, wsID, in.URI); err != nil {
-				return badRequest("step %s: inputs.%s: %v", st.Name, name, err)
-			}
+		if err := p.checkInputs(ctx, wsID, st.Spec.Inputs, "step "+st.Name+": inputs."); err != nil {
+			return err
 		}
 	}
 	if pl.DefaultDatastore != "" {
@@ -328,13 +323,8 @@ func (p *Provider) validatePipeline(ctx context.Context, w *arm.Write) error {
 			return badRequest("settings.default_datastore: %v", err)
 		}
 	}
-	for name, in := range pl.Inputs {
-		if in.URI == "" {
-			continue
-		}
-		if _, err := p.Data.Resolve(ctx, wsID, in.URI); err != nil {
-			return badRequest("properties.inputs.%s: %v", name, err)
-		}
+	if err := p.checkInputs(ctx, wsID, pl.Inputs, "properties.inputs."); err != nil {
+		return err
 	}
 	// DS-7 for each user-identity step with code: its snapshot is
 	// checksummed now and verified before the step runs.
@@ -343,21 +333,9 @@ func (p *Provider) validatePipeline(ctx context.Context, w *arm.Write) error {
 		if !strings.EqualFold(st.Identity.Type, "useridentity") || st.Spec.CodeID == "" {
 			continue
 		}
-		ws, err := ml.LoadResource(ctx, p.Store, wsID)
+		sum, err := p.codeChecksum(ctx, wsID, st.Spec.CodeID, "step "+st.Name+": ")
 		if err != nil {
-			return badRequest("workspace %s was not found", wsID)
-		}
-		uri, err := p.codeURI(ctx, st.Spec.CodeID)
-		if err != nil {
-			return badRequest("step %s: %v", st.Name, err)
-		}
-		cc, prefix, err := p.codeClient(ctx, ws, uri)
-		if err != nil {
-			return badRequest("step %s: the code snapshot %s: %v", st.Name, uri, err)
-		}
-		sum, _, err := snapshotChecksum(ctx, cc, prefix)
-		if err != nil {
-			return badRequest("step %s: the code snapshot %s could not be read to checksum it (rule DS-7): %v", st.Name, uri, err)
+			return err
 		}
 		sums[st.Name] = sum
 	}

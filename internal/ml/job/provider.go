@@ -290,36 +290,57 @@ func (p *Provider) validate(ctx context.Context, w *arm.Write) error {
 	if !strings.EqualFold(comp.Type, catalog.TypeCompute) {
 		return badRequest("'%s' is not a compute.", cid)
 	}
-	for name, in := range s.Inputs {
-		if in.URI == "" {
-			continue
-		}
-		if _, err := p.Data.Resolve(ctx, wsID, in.URI); err != nil {
-			return badRequest("properties.inputs.%s: %v", name, err)
-		}
+	if err := p.checkInputs(ctx, wsID, s.Inputs, "properties.inputs."); err != nil {
+		return err
 	}
 	// DS-7: a user-identity job's code snapshot is checksummed at
 	// submission and verified before it runs.
 	if strings.EqualFold(s.Identity.Type, "useridentity") && s.CodeID != "" {
-		ws, err := ml.LoadResource(ctx, p.Store, wsID)
+		sum, err := p.codeChecksum(ctx, wsID, s.CodeID, "")
 		if err != nil {
-			return badRequest("workspace %s was not found", wsID)
-		}
-		uri, err := p.codeURI(ctx, s.CodeID)
-		if err != nil {
-			return badRequest("%v", err)
-		}
-		cc, prefix, err := p.codeClient(ctx, ws, uri)
-		if err != nil {
-			return badRequest("the code snapshot %s: %v", uri, err)
-		}
-		sum, _, err := snapshotChecksum(ctx, cc, prefix)
-		if err != nil {
-			return badRequest("the code snapshot %s could not be read to checksum it (rule DS-7): %v", uri, err)
+			return err
 		}
 		w.New.Properties["codeChecksum"] = sum
 	}
 	return nil
+}
+
+// checkInputs refuses (400) an input whose URI does not resolve in the
+// workspace (a datastore or an asset it lacks); field prefixes the
+// input's name in the message ("properties.inputs.").
+func (p *Provider) checkInputs(ctx context.Context, wsID string, inputs map[string]input, field string) error {
+	for name, in := range inputs {
+		if in.URI == "" {
+			continue
+		}
+		if _, err := p.Data.Resolve(ctx, wsID, in.URI); err != nil {
+			return badRequest("%s%s: %v", field, name, err)
+		}
+	}
+	return nil
+}
+
+// codeChecksum is rule DS-7 at submission: the checksum of the code
+// snapshot codeID, verified again before the code runs. Failures are 400s,
+// prefixed by where ("step <name>: " in a pipeline).
+func (p *Provider) codeChecksum(ctx context.Context, wsID, codeID, where string) (string, error) {
+	ws, err := ml.LoadResource(ctx, p.Store, wsID)
+	if err != nil {
+		return "", badRequest("workspace %s was not found", wsID)
+	}
+	uri, err := p.codeURI(ctx, codeID)
+	if err != nil {
+		return "", badRequest("%s%v", where, err)
+	}
+	cc, prefix, err := p.codeClient(ctx, ws, uri)
+	if err != nil {
+		return "", badRequest("%sthe code snapshot %s: %v", where, uri, err)
+	}
+	sum, _, err := snapshotChecksum(ctx, cc, prefix)
+	if err != nil {
+		return "", badRequest("%sthe code snapshot %s could not be read to checksum it (rule DS-7): %v", where, uri, err)
+	}
+	return sum, nil
 }
 
 // submitter is recorded at creation: the user the job acts for (DS-5).
