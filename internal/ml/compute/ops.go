@@ -15,7 +15,6 @@ import (
 	"github.com/amlid/amlid/internal/access/catalog"
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/msi"
-	"github.com/amlid/amlid/internal/store"
 	"github.com/google/uuid"
 )
 
@@ -88,35 +87,16 @@ func onlyInstances(r *arm.Resource, verb string) error {
 	return nil
 }
 
-// update changes a stored compute in a transaction.
+// update changes a stored compute in a transaction (ml's UpdateResource)
+// and returns it as written.
 func (p *Provider) update(ctx context.Context, id string, fn func(cur *arm.Resource) error) (*arm.Resource, error) {
-	pid, err := arm.ParseID(id)
-	if err != nil {
-		return nil, err
-	}
 	var out *arm.Resource
-	err = p.Store.Tx(ctx, func(tx store.Tx) error {
-		rec, err := tx.Get(ctx, arm.KindResource, pid.Key())
-		if err != nil {
-			return err
-		}
-		cur, err := arm.DecodeResource(rec.Value)
-		if err != nil {
-			return err
-		}
-		if cur.Internal == nil {
-			cur.Internal = map[string]any{}
-		}
+	err := p.UpdateResource(ctx, id, func(cur *arm.Resource) error {
 		if err := fn(cur); err != nil {
 			return err
 		}
-		b, err := arm.EncodeResource(cur)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Put(ctx, store.Record{Kind: arm.KindResource, Key: rec.Key, Parent: rec.Parent, Value: b}, rec.ETag)
 		out = cur
-		return err
+		return nil
 	})
 	return out, err
 }
