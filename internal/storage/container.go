@@ -244,14 +244,22 @@ func (p *Provider) Container(ctx context.Context, a *Account, name string) (*Con
 	if err != nil {
 		return nil, err
 	}
-	r, err := getResource(ctx, p.Store, id)
+	_, c, err := readContainer(ctx, p.Store, id)
+	return c, err
+}
+
+// readContainer reads the container at id and its resource
+// (ErrContainerNotFound when missing).
+func readContainer(ctx context.Context, rd store.Reader, id arm.ID) (*arm.Resource, *Container, error) {
+	r, err := getResource(ctx, rd, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrContainerNotFound
+		return nil, nil, ErrContainerNotFound
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return ContainerFromResource(r)
+	c, err := ContainerFromResource(r)
+	return r, c, err
 }
 
 // ListContainers lists containers whose names start with prefix and come
@@ -347,14 +355,7 @@ func (p *Provider) UpdateContainer(ctx context.Context, a *Account, name string,
 	}
 	var out *Container
 	err = p.Store.Tx(ctx, func(tx store.Tx) error {
-		r, err := getResource(ctx, tx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return ErrContainerNotFound
-		}
-		if err != nil {
-			return err
-		}
-		c, err := ContainerFromResource(r)
+		r, c, err := readContainer(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -390,14 +391,7 @@ func (p *Provider) DeleteContainer(ctx context.Context, a *Account, name string,
 	var gone *Container
 	h := p.getHooks()
 	err = p.Store.Tx(ctx, func(tx store.Tx) error {
-		r, err := getResource(ctx, tx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return ErrContainerNotFound
-		}
-		if err != nil {
-			return err
-		}
-		c, err := ContainerFromResource(r)
+		_, c, err := readContainer(ctx, tx, id)
 		if err != nil {
 			return err
 		}
