@@ -8,6 +8,7 @@ import (
 
 	"github.com/amlid/amlid/internal/arm"
 	"github.com/amlid/amlid/internal/rbac"
+	"github.com/amlid/amlid/internal/storage"
 )
 
 // Requirement kinds.
@@ -208,7 +209,7 @@ func subnetThrough(acct, comp *arm.Resource, id Identity) (met bool, via, reason
 		m, _ := e.(map[string]any)
 		tid, _ := m["tenantId"].(string)
 		rid, _ := m["resourceId"].(string)
-		if miRes != "" && (id.TenantID == "" || strings.EqualFold(tid, id.TenantID)) && resourcePatternMatches(rid, miRes) {
+		if miRes != "" && (id.TenantID == "" || strings.EqualFold(tid, id.TenantID)) && storage.ResourceRuleMatches(rid, miRes) {
 			return true, "resourceAccessRules entry " + rid, "", ""
 		}
 	}
@@ -230,23 +231,6 @@ func subnetThrough(acct, comp *arm.Resource, id Identity) (met bool, via, reason
 	}
 	return false, "", fmt.Sprintf("Storage account %s denies by default (networkAcls.defaultAction Deny); compute %s sits in subnet %s, which no virtualNetworkRules entry allows (allowed subnets: %s).", acct.Name, comp.Name, subnet, list),
 		fmt.Sprintf("amlid storage account network-rule add -g %s --account-name %s --subnet %s", rg, acct.Name, subnet)
-}
-
-// resourcePatternMatches is a resource access rule's match: segments
-// compared case-insensitively, "*" for any one segment, a trailing "*"
-// for deeper IDs too.
-func resourcePatternMatches(pattern, id string) bool {
-	ps := strings.Split(strings.Trim(pattern, "/"), "/")
-	is := strings.Split(strings.Trim(id, "/"), "/")
-	if len(is) < len(ps) {
-		return false
-	}
-	for i, p := range ps {
-		if p != "*" && !strings.EqualFold(p, is[i]) {
-			return false
-		}
-	}
-	return len(is) == len(ps) || ps[len(ps)-1] == "*"
 }
 
 // denies reports whether a storage account's firewall denies by default.

@@ -112,17 +112,19 @@ func (n NetworkACLs) AllowsResource(tenant, resourceID string) string {
 		if !strings.EqualFold(r.TenantID, tenant) {
 			continue
 		}
-		if resourceIDMatches(r.ResourceID, resourceID) {
+		if ResourceRuleMatches(r.ResourceID, resourceID) {
 			return r.ResourceID
 		}
 	}
 	return ""
 }
 
-// resourceIDMatches compares pattern and id segment by segment, case
-// insensitively; a "*" segment matches any one segment, and a pattern that
-// ends in "*" also matches deeper IDs (a workspace's children).
-func resourceIDMatches(pattern, id string) bool {
+// ResourceRuleMatches is a resource access rule's match (enforced here,
+// explained by the access analyzer): pattern and id compared segment by
+// segment, case insensitively; a "*" segment matches any one segment, and
+// a pattern that ends in "*" also matches deeper IDs (a workspace's
+// children).
+func ResourceRuleMatches(pattern, id string) bool {
 	ps := strings.Split(strings.Trim(pattern, "/"), "/")
 	is := strings.Split(strings.Trim(id, "/"), "/")
 	if len(is) < len(ps) {
