@@ -550,6 +550,23 @@ func (e *yamlEmitter) writeLineBreak(data string) {
 	e.write(data)
 }
 
+// writeBreaks writes a run of line breaks inside a quoted or plain scalar
+// as PyYAML does (a leading \n is written twice: folding eats one), then
+// indents.
+func (e *yamlEmitter) writeBreaks(run []rune) {
+	if run[0] == '\n' {
+		e.writeLineBreak("")
+	}
+	for _, br := range run {
+		if br == '\n' {
+			e.writeLineBreak("")
+		} else {
+			e.writeLineBreak(string(br))
+		}
+	}
+	e.writeIndent()
+}
+
 func (e *yamlEmitter) writeRunes(r []rune) {
 	e.column += len(r)
 	e.write(string(r))
@@ -575,17 +592,7 @@ func (e *yamlEmitter) writeSingleQuoted(text []rune, split bool) {
 			}
 		} else if breaks {
 			if ch == -1 || !isBreakChar(ch) {
-				if text[start] == '\n' {
-					e.writeLineBreak("")
-				}
-				for _, br := range text[start:end] {
-					if br == '\n' {
-						e.writeLineBreak("")
-					} else {
-						e.writeLineBreak(string(br))
-					}
-				}
-				e.writeIndent()
+				e.writeBreaks(text[start:end])
 				start = end
 			}
 		} else {
@@ -702,17 +709,7 @@ func (e *yamlEmitter) writePlain(text []rune, split bool) {
 			}
 		} else if breaks {
 			if ch == -1 || !isBreakChar(ch) {
-				if text[start] == '\n' {
-					e.writeLineBreak("")
-				}
-				for _, br := range text[start:end] {
-					if br == '\n' {
-						e.writeLineBreak("")
-					} else {
-						e.writeLineBreak(string(br))
-					}
-				}
-				e.writeIndent()
+				e.writeBreaks(text[start:end])
 				e.whitespace = false
 				e.indention = false
 				start = end
