@@ -31,10 +31,7 @@ With --az-cloud it prints the az commands that register amlid as a custom cloud
 for Debian's az 2.45 instead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := a.dataDir
-			if dir == "" {
-				dir = server.DefaultDataDir()
-			}
+			dir := a.dataDirOrDefault()
 			st, err := server.ReadState(dir)
 			if err != nil {
 				return &cliError{Message: err.Error(), Exit: exitError}

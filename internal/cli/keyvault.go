@@ -580,11 +580,7 @@ func (a *app) kvProxyEnvCmd() *cobra.Command {
 	return &cobra.Command{
 		Use: "proxy-env", Short: "Print HTTPS_PROXY/NO_PROXY exports so az reaches vaults as {vault}.vault.azure.net", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			dir := a.dataDir
-			if dir == "" {
-				dir = server.DefaultDataDir()
-			}
-			st, err := server.ReadState(dir)
+			st, err := server.ReadState(a.dataDirOrDefault())
 			if err != nil {
 				return &cliError{Message: err.Error(), Exit: exitError}
 			}

@@ -63,14 +63,7 @@ func firstNonEmpty(vs ...string) string {
 
 // stateBlobURL reads "blobUrl" from a running amlid's state.json.
 func (a *app) stateBlobURL() string {
-	dir := a.dataDir
-	if dir == "" {
-		dir = os.Getenv("AMLID_DATA_DIR")
-	}
-	if dir == "" {
-		dir = server.DefaultDataDir()
-	}
-	b, err := os.ReadFile(filepath.Join(dir, server.StateFile))
+	b, err := os.ReadFile(filepath.Join(a.dataDirOrDefault(), server.StateFile))
 	if err != nil {
 		return ""
 	}
