@@ -4,10 +4,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/amlid/amlid/internal/testutil"
 )
 
 // BenchmarkCachedTokenRequests measures cached managed-identity token
@@ -64,11 +65,5 @@ func BenchmarkCachedTokenRequests(b *testing.B) {
 		mu.Unlock()
 	})
 	b.StopTimer()
-	if len(all) == 0 {
-		return
-	}
-	slices.Sort(all)
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
-	b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
-	b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-µs")
+	testutil.ReportLatencies(b, all)
 }

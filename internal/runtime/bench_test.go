@@ -2,11 +2,12 @@ package runtime
 
 import (
 	"context"
-	"slices"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/amlid/amlid/internal/testutil"
 )
 
 // BenchmarkStart measures Start (processes launched, init() returned) plus
@@ -79,13 +80,7 @@ func BenchmarkScore(b *testing.B) {
 				mu.Unlock()
 			})
 			b.StopTimer()
-			if len(all) == 0 {
-				return
-			}
-			slices.Sort(all)
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
-			b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-µs")
-			b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
+			testutil.ReportLatencies(b, all)
 		})
 	}
 }

@@ -6,9 +6,11 @@ package testutil
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Buffer is a goroutine-safe buffer for the logs of concurrent handlers.
@@ -71,4 +73,17 @@ func (s *Secrets) CheckLog(t testing.TB, logs string, min int) {
 			}
 		}
 	}
+}
+
+// ReportLatencies adds a benchmark's throughput (req/s over b.N) and the
+// median and 99th percentile of the measured latencies (p50-µs, p99-µs);
+// nothing when none were measured. lat is sorted in place.
+func ReportLatencies(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
