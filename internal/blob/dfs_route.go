@@ -139,19 +139,7 @@ func (h *Handler) routeDFS(q *req) (*operation, error) {
 // {"error":{"code","message"}} and x-ms-error-code; details are appended
 // to the message.
 func writeDFSError(w http.ResponseWriter, r *http.Request, requestID string, now time.Time, e *Error) {
-	h := w.Header()
-	for k, vs := range e.Header {
-		for _, v := range vs {
-			h.Add(k, v)
-		}
-	}
-	h.Set("x-ms-error-code", e.Code)
-	if r.Method == http.MethodHead || e.Status == http.StatusNotModified {
-		h.Del("Content-Type")
-		if e.Status != http.StatusNotModified {
-			h.Set("Content-Length", "0")
-		}
-		w.WriteHeader(e.Status)
+	if writeErrorHeaders(w, r, e) {
 		return
 	}
 	msg := e.Message
@@ -160,6 +148,7 @@ func writeDFSError(w http.ResponseWriter, r *http.Request, requestID string, now
 	}
 	msg += "\nRequestId:" + requestID + "\nTime:" + now.UTC().Format(timeFormatError)
 	b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": e.Code, "message": msg}})
+	h := w.Header()
 	h.Set("Content-Type", "application/json;charset=utf-8")
 	h.Set("Content-Length", fmt.Sprint(len(b)))
 	w.WriteHeader(e.Status)

@@ -112,9 +112,10 @@ func xmlEscape(s string) string {
 // timeFormatError is the Time line of an error message.
 const timeFormatError = "2006-01-02T15:04:05.0000000Z"
 
-// writeError writes e as the Storage XML error body with x-ms-error-code;
-// HEAD responses carry the header only.
-func writeError(w http.ResponseWriter, r *http.Request, requestID string, now time.Time, e *Error) {
+// writeErrorHeaders writes e's headers and x-ms-error-code, both APIs'
+// way; for a HEAD request or a 304 it also writes the status (no body) and
+// reports true: the response is complete.
+func writeErrorHeaders(w http.ResponseWriter, r *http.Request, e *Error) bool {
 	h := w.Header()
 	for k, vs := range e.Header {
 		for _, v := range vs {
@@ -128,6 +129,15 @@ func writeError(w http.ResponseWriter, r *http.Request, requestID string, now ti
 			h.Set("Content-Length", "0")
 		}
 		w.WriteHeader(e.Status)
+		return true
+	}
+	return false
+}
+
+// writeError writes e as the Storage XML error body with x-ms-error-code;
+// HEAD responses carry the header only.
+func writeError(w http.ResponseWriter, r *http.Request, requestID string, now time.Time, e *Error) {
+	if writeErrorHeaders(w, r, e) {
 		return
 	}
 	var b strings.Builder
@@ -140,6 +150,7 @@ func writeError(w http.ResponseWriter, r *http.Request, requestID string, now ti
 		b.WriteString("<" + d[0] + ">" + xmlEscape(d[1]) + "</" + d[0] + ">")
 	}
 	b.WriteString("</Error>")
+	h := w.Header()
 	h.Set("Content-Type", "application/xml")
 	h.Set("Content-Length", fmt.Sprint(b.Len()))
 	w.WriteHeader(e.Status)
