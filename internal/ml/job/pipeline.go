@@ -74,33 +74,22 @@ var bindRE = regexp.MustCompile(`^\$\{\{\s*parent\.(?:inputs\.([A-Za-z0-9_-]+)|j
 // components), or resolved, the steps resolveSteps made of it.
 func parsePipeline(props, resolved map[string]any, wsID string) (*pipeline, error) {
 	pl := &pipeline{Inputs: map[string]input{}, Outputs: map[string]output{}}
-	if ins, ok := props["inputs"].(map[string]any); ok {
-		for name, v := range ins {
-			m, _ := v.(map[string]any)
-			if m == nil {
-				return nil, badRequest("properties.inputs.%s must be an object.", name)
-			}
-			pl.Inputs[name] = input{Type: str(m["jobInputType"]), URI: str(m["uri"]), Mode: str(m["mode"]), Value: str(m["value"])}
-		}
+	if err := eachIO(props, "inputs", "", func(name string, m map[string]any) error {
+		pl.Inputs[name] = parseInput(m)
+		return nil
+	}); err != nil {
+		return nil, err
 	}
-	if outs, ok := props["outputs"].(map[string]any); ok {
-		for name, v := range outs {
-			m, _ := v.(map[string]any)
-			if m == nil {
-				return nil, badRequest("properties.outputs.%s must be an object.", name)
-			}
-			if !ioName.MatchString(name) {
-				return nil, badRequest("The pipeline output name %q is not valid: use letters, digits, '_' and '-'.", name)
-			}
-			pl.Outputs[name] = output{Type: str(m["jobOutputType"]), URI: str(m["uri"]), Mode: str(m["mode"])}
-		}
+	if err := eachIO(props, "outputs", "pipeline output", func(name string, m map[string]any) error {
+		pl.Outputs[name] = parseOutput(m)
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	if idm, ok := props["identity"].(map[string]any); ok && idm != nil {
-		pl.Identity = jobIdentity{Type: str(idm["identityType"]), ClientID: str(idm["clientId"]), ObjectID: str(idm["objectId"]), ResourceID: str(idm["resourceId"])}
-		switch strings.ToLower(pl.Identity.Type) {
-		case "useridentity", "managed", "amltoken":
-		default:
-			return nil, badRequest("properties.identity.identityType '%s' is not UserIdentity, Managed or AMLToken.", pl.Identity.Type)
+		var err error
+		if pl.Identity, err = checkedIdentity(idm); err != nil {
+			return nil, err
 		}
 	}
 	settings, _ := props["settings"].(map[string]any)
@@ -205,7 +194,7 @@ func parsePipeline(props, resolved map[string]any, wsID string) (*pipeline, erro
 			rootIDM, _ := props["identity"].(map[string]any)
 			var idm map[string]any
 			idm, st.Source = access.StepIdentity(stepIDM, rootIDM, inComp)
-			st.Identity = jobIdentity{Type: str(idm["identityType"]), ClientID: str(idm["clientId"]), ObjectID: str(idm["objectId"]), ResourceID: str(idm["resourceId"])}
+			st.Identity = parseIdentity(idm)
 			s.Identity = st.Identity
 			all = append(all, st)
 		}

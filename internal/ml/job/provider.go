@@ -183,44 +183,30 @@ func parseSpec(props map[string]any) (*spec, error) {
 	if s.ComputeID == "" {
 		return nil, badRequest("properties.computeId is required: the compute the job runs on (compute: azureml:<name> in the YAML).")
 	}
-	if ins, ok := props["inputs"].(map[string]any); ok {
-		for name, v := range ins {
-			m, _ := v.(map[string]any)
-			if m == nil {
-				return nil, badRequest("properties.inputs.%s must be an object.", name)
-			}
-			if !ioName.MatchString(name) {
-				return nil, badRequest("The input name %q is not valid: use letters, digits, '_' and '-'.", name)
-			}
-			in := input{Type: str(m["jobInputType"]), URI: str(m["uri"]), Mode: str(m["mode"]), Value: str(m["value"])}
-			if in.Type == "" {
-				return nil, badRequest("properties.inputs.%s.jobInputType is required (uri_file, uri_folder, literal, …).", name)
-			}
-			s.Inputs[name] = in
+	if err := eachIO(props, "inputs", "input", func(name string, m map[string]any) error {
+		in := parseInput(m)
+		if in.Type == "" {
+			return badRequest("properties.inputs.%s.jobInputType is required (uri_file, uri_folder, literal, …).", name)
 		}
+		s.Inputs[name] = in
+		return nil
+	}); err != nil {
+		return nil, err
 	}
-	if outs, ok := props["outputs"].(map[string]any); ok {
-		for name, v := range outs {
-			m, _ := v.(map[string]any)
-			if m == nil {
-				return nil, badRequest("properties.outputs.%s must be an object.", name)
-			}
-			if !ioName.MatchString(name) {
-				return nil, badRequest("The output name %q is not valid: use letters, digits, '_' and '-'.", name)
-			}
-			o := output{Type: str(m["jobOutputType"]), URI: str(m["uri"]), Mode: str(m["mode"])}
-			if b := parentOutputRE.FindStringSubmatch(strings.TrimSpace(str(m["value"]))); b != nil {
-				o.Parent = b[1]
-			}
-			s.Outputs[name] = o
+	if err := eachIO(props, "outputs", "output", func(name string, m map[string]any) error {
+		o := parseOutput(m)
+		if b := parentOutputRE.FindStringSubmatch(strings.TrimSpace(str(m["value"]))); b != nil {
+			o.Parent = b[1]
 		}
+		s.Outputs[name] = o
+		return nil
+	}); err != nil {
+		return nil, err
 	}
 	if idm, ok := props["identity"].(map[string]any); ok && idm != nil {
-		s.Identity = jobIdentity{Type: str(idm["identityType"]), ClientID: str(idm["clientId"]), ObjectID: str(idm["objectId"]), ResourceID: str(idm["resourceId"])}
-		switch strings.ToLower(s.Identity.Type) {
-		case "useridentity", "managed", "amltoken":
-		default:
-			return nil, badRequest("properties.identity.identityType '%s' is not UserIdentity, Managed or AMLToken.", s.Identity.Type)
+		var err error
+		if s.Identity, err = checkedIdentity(idm); err != nil {
+			return nil, err
 		}
 	}
 	if ev, ok := props["environmentVariables"].(map[string]any); ok {
@@ -258,6 +244,51 @@ func parseSpec(props map[string]any) (*spec, error) {
 		return nil, badRequest("The command has a malformed ${{…}} placeholder.")
 	}
 	return s, nil
+}
+
+// eachIO calls f for each entry of props[key] ("inputs" or "outputs"),
+// refusing one that is not an object or, when what names the kind ("input",
+// "pipeline output"), whose name is not a folder name (ioName).
+func eachIO(props map[string]any, key, what string, f func(name string, m map[string]any) error) error {
+	ios, _ := props[key].(map[string]any)
+	for name, v := range ios {
+		m, _ := v.(map[string]any)
+		if m == nil {
+			return badRequest("properties.%s.%s must be an object.", key, name)
+		}
+		if what != "" && !ioName.MatchString(name) {
+			return badRequest("The %s name %q is not valid: use letters, digits, '_' and '-'.", what, name)
+		}
+		if err := f(name, m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseInput and parseOutput read an input's and an output's REST fields.
+func parseInput(m map[string]any) input {
+	return input{Type: str(m["jobInputType"]), URI: str(m["uri"]), Mode: str(m["mode"]), Value: str(m["value"])}
+}
+
+func parseOutput(m map[string]any) output {
+	return output{Type: str(m["jobOutputType"]), URI: str(m["uri"]), Mode: str(m["mode"])}
+}
+
+// parseIdentity reads a job's REST identity.
+func parseIdentity(idm map[string]any) jobIdentity {
+	return jobIdentity{Type: str(idm["identityType"]), ClientID: str(idm["clientId"]), ObjectID: str(idm["objectId"]), ResourceID: str(idm["resourceId"])}
+}
+
+// checkedIdentity is parseIdentity refusing a type amlid does not run
+// (UserIdentity, Managed and AMLToken).
+func checkedIdentity(idm map[string]any) (jobIdentity, error) {
+	id := parseIdentity(idm)
+	switch strings.ToLower(id.Type) {
+	case "useridentity", "managed", "amltoken":
+		return id, nil
+	}
+	return id, badRequest("properties.identity.identityType '%s' is not UserIdentity, Managed or AMLToken.", id.Type)
 }
 
 func badRequest(format string, args ...any) error {
