@@ -136,6 +136,15 @@ func (h *Handler) saveApp(c *call, a *application) error {
 	return err
 }
 
+// updateApp saves a changed application and mirrors it onto its service
+// principal (syncSecrets).
+func (h *Handler) updateApp(c *call, a *application) error {
+	if err := h.saveApp(c, a); err != nil {
+		return err
+	}
+	return h.syncSecrets(c, a)
+}
+
 // syncSecrets mirrors an application's secrets and redirect URIs onto its
 // service principal.
 func (h *Handler) syncSecrets(c *call, a *application) error {
@@ -241,10 +250,7 @@ func (h *Handler) applications(c *call, segs []string) error {
 		if err := a.apply(in.platforms); err != nil {
 			return err
 		}
-		if err := h.saveApp(c, a); err != nil {
-			return err
-		}
-		if err := h.syncSecrets(c, a); err != nil {
+		if err := h.updateApp(c, a); err != nil {
 			return err
 		}
 		c.w.WriteHeader(http.StatusNoContent)
@@ -283,10 +289,7 @@ func (h *Handler) applications(c *call, segs []string) error {
 		cred := directory.SecretCredential{KeyID: uuid.NewString(), DisplayName: in.PasswordCredential.DisplayName, Hint: directory.SecretHint(secret),
 			Hash: directory.HashSecret(secret), StartTime: now, EndTime: end}
 		a.Secrets = append(a.Secrets, cred)
-		if err := h.saveApp(c, a); err != nil {
-			return err
-		}
-		if err := h.syncSecrets(c, a); err != nil {
+		if err := h.updateApp(c, a); err != nil {
 			return err
 		}
 		writeJSON(c.w, http.StatusOK, map[string]any{"customKeyIdentifier": nil, "displayName": cred.DisplayName, "endDateTime": cred.EndTime,
@@ -309,10 +312,7 @@ func (h *Handler) applications(c *call, segs []string) error {
 			}
 		}
 		a.Secrets = keep
-		if err := h.saveApp(c, a); err != nil {
-			return err
-		}
-		if err := h.syncSecrets(c, a); err != nil {
+		if err := h.updateApp(c, a); err != nil {
 			return err
 		}
 		c.w.WriteHeader(http.StatusNoContent)
