@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +30,7 @@ import (
 	"github.com/amlid/amlid/internal/server"
 	"github.com/amlid/amlid/internal/store"
 	"github.com/amlid/amlid/internal/store/storetest"
+	"github.com/amlid/amlid/internal/testutil"
 	"github.com/google/uuid"
 )
 
@@ -103,23 +103,8 @@ type Env struct {
 	logs *Buffer
 }
 
-// Buffer is a goroutine-safe log buffer.
-type Buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *Buffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *Buffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// Buffer is a goroutine-safe log buffer (testutil's).
+type Buffer = testutil.Buffer
 
 // New starts amlid for one test; it stops when the test ends.
 func New(t testing.TB, o Options) *Env {
