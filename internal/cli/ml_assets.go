@@ -121,33 +121,20 @@ func (a *app) assetRef(ctx context.Context, ws *wsCtx, kind, ref string) (string
 		if label != "" && label != "latest" {
 			return "", usageErr("%s reference %q: only the label 'latest' is known", kind, ref)
 		}
-		items, err := a.armList(ctx, ws.path+"/"+kind+"/"+url.PathEscape(name)+"/versions", apiML, nil)
+		// The service decides "latest" (the most recently created active
+		// version), asked as azure-ai-ml asks it.
+		q := url.Values{"$orderBy": {"createdtime desc"}, "$top": {"1"}}
+		_, v, err := a.armDo(ctx, http.MethodGet, ws.path+"/"+kind+"/"+url.PathEscape(name)+"/versions", apiML, q, nil)
 		if err != nil {
 			return "", err
 		}
+		items, _ := v.(map[string]any)["value"].([]any)
 		if len(items) == 0 {
-			return "", &cliError{Message: fmt.Sprintf("%s %s has no versions in workspace %s", kind, name, ws.name), Exit: exitNotFound}
+			return "", &cliError{Message: fmt.Sprintf("%s %s has no active versions in workspace %s", kind, name, ws.name), Exit: exitNotFound}
 		}
-		best := ""
-		for _, it := range items {
-			v, _ := it.(map[string]any)["name"].(string)
-			if versionLess(best, v) {
-				best = v
-			}
-		}
-		version = best
+		version, _ = items[0].(map[string]any)["name"].(string)
 	}
 	return ws.path + "/" + kind + "/" + url.PathEscape(name) + "/versions/" + url.PathEscape(version), nil
-}
-
-func versionLess(a, b string) bool {
-	var x, y int
-	if _, err := fmt.Sscanf(a, "%d", &x); err == nil {
-		if _, err := fmt.Sscanf(b, "%d", &y); err == nil {
-			return x < y
-		}
-	}
-	return a < b
 }
 
 // registerModel registers a model from a YAML value: a reference string,
