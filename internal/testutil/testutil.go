@@ -64,7 +64,9 @@ func (s *Secrets) CheckLog(t testing.TB, logs string, min int) {
 	}
 	for _, v := range vals {
 		probes := []string{v}
-		if p := strings.Split(v, "."); len(p) == 3 && len(p[2]) > 16 {
+		// Only a JWT's parts are probed alone: a client secret may hold
+		// dots too (Entra's do), and a one-letter part would match any log.
+		if p := strings.Split(v, "."); len(p) == 3 && len(p[0]) > 8 && len(p[1]) > 8 && len(p[2]) > 16 {
 			probes = append(probes, p[1], p[2])
 		}
 		for _, p := range probes {
