@@ -88,7 +88,7 @@ var errTooLarge = errors.New("blob: body too large")
 // the file is created under its final random name in the container's
 // directory, written in large writes with the kernel's writeback started
 // behind each one (so the fsync at the end finds little left to flush),
-// fsynced together with its directory. No rename: a rename and the
+// fsynced, and the directory fsynced. No rename: a rename and the
 // directory fsync after it cost a journal commit of their own per file
 // (measured 3-4x slower for 8 MiB blocks, docs/decisions.md). A file whose
 // request fails is removed; one left by a crash is referenced by no record
@@ -130,36 +130,25 @@ func (d *dataStore) write(uid string, r io.Reader, expect int64, wantMD5 bool) (
 	if expect >= 0 && n != expect {
 		return "", n, nil, fmt.Errorf("%w: body has %d bytes, Content-Length said %d", io.ErrUnexpectedEOF, n, expect)
 	}
-	// The file's fsync and the directory's (which makes its new entry
-	// durable) are independent and both must be done before the metadata
-	// commit: they run at once, so that the filesystem can serve both
-	// with one journal commit instead of two in a row.
-	dirErr := make(chan error, 1)
-	go func() { dirErr <- syncDir(dir) }()
-	err = f.Sync()
-	if derr := <-dirErr; err == nil {
-		err = derr
-	}
-	if err != nil {
+	if err = f.Sync(); err != nil {
 		return "", n, nil, err
 	}
 	if err = f.Close(); err != nil {
+		return "", n, nil, err
+	}
+	df, err := os.Open(dir)
+	if err != nil {
+		return "", n, nil, err
+	}
+	err = df.Sync()
+	df.Close()
+	if err != nil {
 		return "", n, nil, err
 	}
 	if hw != nil {
 		sum = hw.Sum(nil)
 	}
 	return id, n, sum, nil
-}
-
-func syncDir(dir string) error {
-	df, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = df.Sync()
-	df.Close()
-	return err
 }
 
 // flushingWriter writes to f and starts the writeback of what it wrote
