@@ -207,11 +207,12 @@ func TestComputeCLISeeds(t *testing.T) {
 	}
 }
 
-// analyzeFinding finds a finding of rule for a resource in `amlid analyze`.
+// analyzeFinding finds a finding of rule for a resource in `amlid analyze`:
+// resource is its ID or the end of it ("/datastores/x").
 func analyzeFinding(t *testing.T, rep analyzeReport, resource, rule string) (met, found bool, fix string) {
 	t.Helper()
 	for _, r := range rep.Resources {
-		if !strings.EqualFold(r.ID, resource) {
+		if !strings.HasSuffix(strings.ToLower(r.ID), strings.ToLower(resource)) {
 			continue
 		}
 		for _, f := range r.Findings {
@@ -223,9 +224,11 @@ func analyzeFinding(t *testing.T, rep analyzeReport, resource, rule string) (met
 	return false, false, ""
 }
 
-func (in *instance) analyze(t *testing.T, cfg string) analyzeReport {
+// analyze runs `amlid analyze -o json` with args (a scope such as -w) and
+// decodes its report, whatever its exit code.
+func (in *instance) analyze(t *testing.T, cfg string, args ...string) analyzeReport {
 	t.Helper()
-	so, _, _ := in.cli(cfg, "analyze", "-o", "json")
+	so, _, _ := in.cli(cfg, append([]string{"analyze", "-o", "json"}, args...)...)
 	var rep analyzeReport
 	if err := json.Unmarshal([]byte(so), &rep); err != nil {
 		t.Fatalf("analyze: %v\n%s", err, so)

@@ -625,29 +625,8 @@ func TestDatastoreUserAssignedIdentity(t *testing.T) {
 		t.Fatalf("datastore as the workspace's user-assigned identity: %v", ds)
 	}
 	ds4 := func() (bool, bool, string) {
-		so, _, _ := in.cli(cfg, "analyze", "-w", "uai-ws", "-o", "json")
-		var rep struct {
-			Resources []struct {
-				ID       string
-				Findings []struct {
-					Rule, Fix string
-					Met       bool
-				}
-			}
-		}
-		if err := json.Unmarshal([]byte(so), &rep); err != nil {
-			t.Fatalf("analyze: %v\n%s", err, so)
-		}
-		for _, r := range rep.Resources {
-			if strings.HasSuffix(r.ID, "/datastores/by_uai") {
-				for _, f := range r.Findings {
-					if f.Rule == "DS-4" {
-						return true, f.Met, f.Fix
-					}
-				}
-			}
-		}
-		return false, false, ""
+		met, found, fix := analyzeFinding(t, in.analyze(t, cfg, "-w", "uai-ws"), "/datastores/by_uai", "DS-4")
+		return found, met, fix
 	}
 	if found, met, fix := ds4(); !found || met || !strings.Contains(fix, uaiPID) || !strings.Contains(fix, "Storage Blob Data Reader") {
 		t.Fatalf("DS-4 for the user-assigned reader before the grant: found %v met %v fix %q", found, met, fix)

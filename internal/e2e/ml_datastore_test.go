@@ -286,30 +286,8 @@ func TestDatastoresSDK(t *testing.T) {
 	// The analyzer reports the identity-based datastore whose reader (the
 	// workspace identity it names) lacks Storage Blob Data Reader (DS-4).
 	ds4 := func() (found, met bool, fix string) {
-		so, _, _ := in.cli(cfg, "analyze", "-w", "ds-ws", "-o", "json")
-		var rep struct {
-			Resources []struct {
-				ID       string
-				Findings []struct {
-					Rule string
-					Met  bool
-					Fix  string
-				}
-			}
-		}
-		if err := json.Unmarshal([]byte(so), &rep); err != nil {
-			t.Fatalf("analyze: %v\n%s", err, so)
-		}
-		for _, r := range rep.Resources {
-			if strings.HasSuffix(r.ID, "/datastores/byidentity") {
-				for _, f := range r.Findings {
-					if f.Rule == "DS-4" {
-						return true, f.Met, f.Fix
-					}
-				}
-			}
-		}
-		return false, false, ""
+		met, found, fix = analyzeFinding(t, in.analyze(t, cfg, "-w", "ds-ws"), "/datastores/byidentity", "DS-4")
+		return found, met, fix
 	}
 	if found, met, fix := ds4(); !found || met || !strings.Contains(fix, "Storage Blob Data Reader") || !strings.Contains(fix, ws["identity"].(map[string]any)["principal_id"].(string)) {
 		t.Fatalf("analyze before the grant: found %v met %v fix %q", found, met, fix)
