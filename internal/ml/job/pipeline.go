@@ -74,22 +74,49 @@ var bindRE = regexp.MustCompile(`^\$\{\{\s*parent\.(?:inputs\.([A-Za-z0-9_-]+)|j
 // components), or resolved, the steps resolveSteps made of it.
 func parsePipeline(props, resolved map[string]any, wsID string) (*pipeline, error) {
 	pl := &pipeline{Inputs: map[string]input{}, Outputs: map[string]output{}}
+	defCompute, err := parsePipelineHead(pl, props)
+	if err != nil {
+		return nil, err
+	}
+	jobs, _ := props["jobs"].(map[string]any)
+	if resolved != nil {
+		jobs = resolved
+	}
+	if len(jobs) == 0 {
+		return nil, badRequest("properties.jobs is empty: a pipeline job needs at least one step (jobs: {<name>: {type: command, …}}).")
+	}
+	sp := &stepParser{pl: pl, props: props, wsID: wsID, defCompute: defCompute}
+	if err := sp.walk(jobs, "", false); err != nil {
+		return nil, err
+	}
+	if err := checkStepBindings(sp.all); err != nil {
+		return nil, err
+	}
+	if pl.Steps, err = orderSteps(sp.all); err != nil {
+		return nil, err
+	}
+	return pl, nil
+}
+
+// parsePipelineHead reads the pipeline's inputs, outputs, identity and
+// settings into pl, and returns settings.default_compute.
+func parsePipelineHead(pl *pipeline, props map[string]any) (string, error) {
 	if err := eachIO(props, "inputs", "", func(name string, m map[string]any) error {
 		pl.Inputs[name] = parseInput(m)
 		return nil
 	}); err != nil {
-		return nil, err
+		return "", err
 	}
 	if err := eachIO(props, "outputs", "pipeline output", func(name string, m map[string]any) error {
 		pl.Outputs[name] = parseOutput(m)
 		return nil
 	}); err != nil {
-		return nil, err
+		return "", err
 	}
 	if idm, ok := props["identity"].(map[string]any); ok && idm != nil {
 		var err error
 		if pl.Identity, err = checkedIdentity(idm); err != nil {
-			return nil, err
+			return "", err
 		}
 	}
 	settings, _ := props["settings"].(map[string]any)
@@ -98,7 +125,7 @@ func parsePipeline(props, resolved map[string]any, wsID string) (*pipeline, erro
 		// azure-ai-ml sends the datastore's ARM ID, YAML its name.
 		pl.DefaultDatastore = ds[strings.LastIndex(ds, "/")+1:]
 		if !ioName.MatchString(pl.DefaultDatastore) {
-			return nil, badRequest("settings.default_datastore %q does not name a datastore.", ds)
+			return "", badRequest("settings.default_datastore %q does not name a datastore.", ds)
 		}
 	}
 	for _, k := range []string{"continue_on_step_failure", "continueOnStepFailure"} {
@@ -109,100 +136,124 @@ func parsePipeline(props, resolved map[string]any, wsID string) (*pipeline, erro
 			pl.ContinueOnStepFailure = strings.EqualFold(v, "true")
 		}
 	}
-	jobs, _ := props["jobs"].(map[string]any)
-	if resolved != nil {
-		jobs = resolved
-	}
-	if len(jobs) == 0 {
-		return nil, badRequest("properties.jobs is empty: a pipeline job needs at least one step (jobs: {<name>: {type: command, …}}).")
-	}
-	var all []*pstep
-	var walk func(jobs map[string]any, level string, inComp bool) error
-	walk = func(jobs map[string]any, level string, inComp bool) error {
-		for _, name := range sortedKeys(jobs) {
-			m, _ := jobs[name].(map[string]any)
-			if m == nil {
-				return badRequest("properties.jobs.%s must be an object.", level+name)
-			}
-			t := strings.ToLower(firstNonEmpty(str(m["type"]), str(m["jobType"]), "command"))
-			switch t {
-			case "pipeline":
-				sub, _ := m["jobs"].(map[string]any)
-				if c, ok := m["component"].(map[string]any); ok && sub == nil {
-					sub, _ = c["jobs"].(map[string]any)
-				}
-				if len(sub) == 0 {
-					return badRequest("properties.jobs.%s is a pipeline component without steps (jobs:).", level+name)
-				}
-				if err := walk(sub, level+name+"/", true); err != nil {
-					return err
-				}
-				continue
-			case "command":
-			default:
-				return badRequest("properties.jobs.%s has type '%s': amlid runs command steps and pipeline components.", level+name, t)
-			}
-			cp := map[string]any{}
-			for k, v := range m {
-				cp[k] = v
-			}
-			cp["jobType"] = "Command"
-			cid := strings.TrimPrefix(firstNonEmpty(str(cp["computeId"]), str(cp["compute"]), defCompute), "azureml:")
-			if cid == "" {
-				return badRequest("step %s names no compute and the pipeline has no settings.default_compute.", level+name)
-			}
-			if !strings.HasPrefix(cid, "/") {
-				cid = wsID + "/computes/" + cid
-			}
-			cp["computeId"] = cid
-			s, err := parseSpec(cp)
-			if err != nil {
-				return badRequest("step %s: %v", level+name, err)
-			}
-			st := &pstep{Name: level + name, Level: level, InComponent: inComp, Spec: s, Binds: map[string]binding{}}
-			for in, v := range s.Inputs {
-				if !strings.Contains(v.Value, "${{") {
-					continue
-				}
-				b := bindRE.FindStringSubmatch(strings.TrimSpace(v.Value))
-				if b == nil {
-					return badRequest("step %s: input %s is bound to %s, which is not ${{parent.inputs.<name>}} or ${{parent.jobs.<step>.outputs.<name>}}.", st.Name, in, v.Value)
-				}
-				if b[1] != "" {
-					if _, ok := pl.Inputs[b[1]]; !ok {
-						return badRequest("step %s: input %s is bound to the pipeline input %s, which the pipeline does not declare.", st.Name, in, b[1])
-					}
-					st.Binds[in] = binding{ParentInput: b[1]}
-				} else {
-					st.Binds[in] = binding{Step: level + b[2], Output: b[3]}
-					st.Deps = append(st.Deps, level+b[2])
-				}
-			}
-			for on, o := range s.Outputs {
-				if o.Parent == "" {
-					continue
-				}
-				// Inside a component the binding was rewritten to the
-				// pipeline output its component's output is bound to, or
-				// dropped (component.go, bindComponentOutputs).
-				if _, ok := pl.Outputs[o.Parent]; !ok {
-					return badRequest("step %s: output %s is bound to the pipeline output %s, which the pipeline does not declare (outputs:).", st.Name, on, o.Parent)
-				}
-			}
-			// DS-6 (access.StepIdentity, the rule as data).
-			stepIDM, _ := cp["identity"].(map[string]any)
-			rootIDM, _ := props["identity"].(map[string]any)
-			var idm map[string]any
-			idm, st.Source = access.StepIdentity(stepIDM, rootIDM, inComp)
-			st.Identity = parseIdentity(idm)
-			s.Identity = st.Identity
-			all = append(all, st)
+	return defCompute, nil
+}
+
+// stepParser collects a pipeline's command steps, in walk order, from its
+// jobs map and those of its pipeline components.
+type stepParser struct {
+	pl         *pipeline
+	props      map[string]any
+	wsID       string
+	defCompute string
+	all        []*pstep
+}
+
+// walk reads one level of jobs (level is "" or "component/").
+func (sp *stepParser) walk(jobs map[string]any, level string, inComp bool) error {
+	for _, name := range sortedKeys(jobs) {
+		m, _ := jobs[name].(map[string]any)
+		if m == nil {
+			return badRequest("properties.jobs.%s must be an object.", level+name)
 		}
-		return nil
+		t := strings.ToLower(firstNonEmpty(str(m["type"]), str(m["jobType"]), "command"))
+		switch t {
+		case "pipeline":
+			sub, _ := m["jobs"].(map[string]any)
+			if c, ok := m["component"].(map[string]any); ok && sub == nil {
+				sub, _ = c["jobs"].(map[string]any)
+			}
+			if len(sub) == 0 {
+				return badRequest("properties.jobs.%s is a pipeline component without steps (jobs:).", level+name)
+			}
+			if err := sp.walk(sub, level+name+"/", true); err != nil {
+				return err
+			}
+			continue
+		case "command":
+		default:
+			return badRequest("properties.jobs.%s has type '%s': amlid runs command steps and pipeline components.", level+name, t)
+		}
+		st, err := sp.step(m, name, level, inComp)
+		if err != nil {
+			return err
+		}
+		sp.all = append(sp.all, st)
 	}
-	if err := walk(jobs, "", false); err != nil {
+	return nil
+}
+
+// step reads one command step: its compute, spec, bindings and identity.
+func (sp *stepParser) step(m map[string]any, name, level string, inComp bool) (*pstep, error) {
+	cp := map[string]any{}
+	for k, v := range m {
+		cp[k] = v
+	}
+	cp["jobType"] = "Command"
+	cid := strings.TrimPrefix(firstNonEmpty(str(cp["computeId"]), str(cp["compute"]), sp.defCompute), "azureml:")
+	if cid == "" {
+		return nil, badRequest("step %s names no compute and the pipeline has no settings.default_compute.", level+name)
+	}
+	if !strings.HasPrefix(cid, "/") {
+		cid = sp.wsID + "/computes/" + cid
+	}
+	cp["computeId"] = cid
+	s, err := parseSpec(cp)
+	if err != nil {
+		return nil, badRequest("step %s: %v", level+name, err)
+	}
+	st := &pstep{Name: level + name, Level: level, InComponent: inComp, Spec: s, Binds: map[string]binding{}}
+	if err := sp.bindStep(st, s, level); err != nil {
 		return nil, err
 	}
+	// DS-6 (access.StepIdentity, the rule as data).
+	stepIDM, _ := cp["identity"].(map[string]any)
+	rootIDM, _ := sp.props["identity"].(map[string]any)
+	var idm map[string]any
+	idm, st.Source = access.StepIdentity(stepIDM, rootIDM, inComp)
+	st.Identity = parseIdentity(idm)
+	s.Identity = st.Identity
+	return st, nil
+}
+
+// bindStep records a step's ${{parent.…}} input bindings and checks that
+// its outputs bound to pipeline outputs name declared ones.
+func (sp *stepParser) bindStep(st *pstep, s *spec, level string) error {
+	for in, v := range s.Inputs {
+		if !strings.Contains(v.Value, "${{") {
+			continue
+		}
+		b := bindRE.FindStringSubmatch(strings.TrimSpace(v.Value))
+		if b == nil {
+			return badRequest("step %s: input %s is bound to %s, which is not ${{parent.inputs.<name>}} or ${{parent.jobs.<step>.outputs.<name>}}.", st.Name, in, v.Value)
+		}
+		if b[1] != "" {
+			if _, ok := sp.pl.Inputs[b[1]]; !ok {
+				return badRequest("step %s: input %s is bound to the pipeline input %s, which the pipeline does not declare.", st.Name, in, b[1])
+			}
+			st.Binds[in] = binding{ParentInput: b[1]}
+		} else {
+			st.Binds[in] = binding{Step: level + b[2], Output: b[3]}
+			st.Deps = append(st.Deps, level+b[2])
+		}
+	}
+	for on, o := range s.Outputs {
+		if o.Parent == "" {
+			continue
+		}
+		// Inside a component the binding was rewritten to the
+		// pipeline output its component's output is bound to, or
+		// dropped (component.go, bindComponentOutputs).
+		if _, ok := sp.pl.Outputs[o.Parent]; !ok {
+			return badRequest("step %s: output %s is bound to the pipeline output %s, which the pipeline does not declare (outputs:).", st.Name, on, o.Parent)
+		}
+	}
+	return nil
+}
+
+// checkStepBindings checks that each step-to-step binding names a step
+// and an output it declares.
+func checkStepBindings(all []*pstep) error {
 	byName := map[string]*pstep{}
 	for _, st := range all {
 		byName[st.Name] = st
@@ -214,16 +265,22 @@ func parsePipeline(props, resolved map[string]any, wsID string) (*pipeline, erro
 			}
 			src := byName[b.Step]
 			if src == nil {
-				return nil, badRequest("step %s: input %s is bound to the outputs of step %s, which is not a step at its level of the pipeline.", st.Name, in, b.Step)
+				return badRequest("step %s: input %s is bound to the outputs of step %s, which is not a step at its level of the pipeline.", st.Name, in, b.Step)
 			}
 			if _, ok := src.Spec.Outputs[b.Output]; !ok {
-				return nil, badRequest("step %s: input %s is bound to output %s of step %s, which declares no such output.", st.Name, in, b.Output, b.Step)
+				return badRequest("step %s: input %s is bound to output %s of step %s, which declares no such output.", st.Name, in, b.Output, b.Step)
 			}
 		}
 	}
-	// Topological order (Kahn; ties by name).
+	return nil
+}
+
+// orderSteps puts the steps in topological order (Kahn; ties by name), or
+// refuses a cycle.
+func orderSteps(all []*pstep) ([]*pstep, error) {
+	var steps []*pstep
 	done := map[string]bool{}
-	for len(pl.Steps) < len(all) {
+	for len(steps) < len(all) {
 		progress := false
 		for _, st := range all {
 			if done[st.Name] {
@@ -235,7 +292,7 @@ func parsePipeline(props, resolved map[string]any, wsID string) (*pipeline, erro
 			}
 			if ready {
 				done[st.Name] = true
-				pl.Steps = append(pl.Steps, st)
+				steps = append(steps, st)
 				progress = true
 			}
 		}
@@ -249,7 +306,7 @@ func parsePipeline(props, resolved map[string]any, wsID string) (*pipeline, erro
 			return nil, badRequest("the pipeline's steps %s depend on each other's outputs in a cycle.", strings.Join(left, ", "))
 		}
 	}
-	return pl, nil
+	return steps, nil
 }
 
 // identityLabel says which identity DS-6 chose for a step, before it runs.
