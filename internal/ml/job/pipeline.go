@@ -519,82 +519,26 @@ func (p *Provider) runStep(ctx context.Context, r *arm.Resource, pl *pipeline, s
 		}
 	}
 	wsID := mustParent(r.ID)
-	var nodes []nodeRef
+	nodes, err := p.acquireStepNodes(ctx, s)
+	if err != nil {
+		return err
+	}
 	defer func() {
 		for _, n := range nodes {
 			n.release()
 		}
 	}()
-	for i := 0; i < s.Instances; i++ {
-		n, release, err := p.Compute.Acquire(ctx, s.ComputeID)
-		if err != nil {
-			return fmt.Errorf("could not get node %d of %d on compute %s: %v", i+1, s.Instances, s.ComputeID, err)
-		}
-		nodes = append(nodes, nodeRef{Env: n.Env, Dir: n.Dir, ID: n.ID, ProxyURL: n.ProxyURL, release: release})
-	}
-	comp, err := ml.LoadResource(ctx, p.Store, s.ComputeID)
+	comp, ws, rd, err := p.prepareStep(ctx, r, st, wsID, dir)
 	if err != nil {
-		return fmt.Errorf("compute %s was not found", s.ComputeID)
-	}
-	ws, err := ml.LoadResource(ctx, p.Store, wsID)
-	if err != nil {
-		return fmt.Errorf("workspace %s was not found", wsID)
-	}
-	if s.CodeID != "" {
-		// fetchCode verifies the step's DS-7 checksum as a command job's.
-		sums, _ := r.Properties["codeChecksums"].(map[string]any)
-		props := map[string]any{"codeChecksum": str(sums[st.Name])}
-		if err := p.fetchCode(ctx, &arm.Resource{ID: r.ID, Name: r.Name, Properties: props}, ws, s, filepath.Join(dir, "code")); err != nil {
-			return err
-		}
-	}
-	rd, err := p.dataIdentity(ctx, r, comp, s)
-	if err != nil {
-		return fmt.Errorf("rule DS-6 (%s): %v", st.identityLabel(), err)
+		return err
 	}
 	if len(nodes) > 0 {
 		rd.via = nodes[0].ProxyURL // the compute's network path (DS-8)
 	}
 	rec["identity"], rec["principalId"] = rd.Label, rd.PrincipalID
-	var accessLog []any
-	values := map[string]string{}
-	for _, name := range sortedKeys(s.Inputs) {
-		in := s.Inputs[name]
-		dest := filepath.Join(dir, "inputs", name)
-		if b, ok := st.Binds[name]; ok {
-			if b.Step != "" {
-				src := outDirs[b.Step+"/"+b.Output]
-				if err := copyTree(src, dest); err != nil {
-					return fmt.Errorf("input %s: the output %s of step %s: %v", name, b.Output, b.Step, err)
-				}
-				values["inputs."+name] = dest
-				accessLog = append(accessLog, map[string]any{"input": name, "uri": "${{parent.jobs." + strings.TrimPrefix(b.Step, st.Level) + ".outputs." + b.Output + "}}", "identity": "output of step " + b.Step})
-				continue
-			}
-			in = pl.Inputs[b.ParentInput]
-		}
-		if in.URI == "" {
-			values["inputs."+name] = in.Value
-			continue
-		}
-		local, used, err := p.fetchInput(ctx, wsID, comp, s, rd, name, in, dest)
-		if used != nil {
-			accessLog = append(accessLog, used)
-		}
-		if err != nil {
-			rec["dataAccess"] = accessLog
-			return fmt.Errorf("rule DS-6: the step reads as %s: %w", st.identityLabel(), err)
-		}
-		values["inputs."+name] = local
-	}
-	rec["dataAccess"] = accessLog
-	for _, name := range sortedKeys(s.Outputs) {
-		d := filepath.Join(dir, "outputs", name)
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return err
-		}
-		values["outputs."+name] = d
-		outDirs[st.Name+"/"+name] = d
+	values, err := p.stageStepData(ctx, wsID, comp, pl, st, rd, dir, outDirs, rec)
+	if err != nil {
+		return err
 	}
 	command := placeholder.ReplaceAllStringFunc(s.Command, func(m string) string {
 		k := strings.TrimSpace(placeholder.FindStringSubmatch(m)[1])
@@ -622,9 +566,110 @@ func (p *Provider) runStep(ctx context.Context, r *arm.Resource, pl *pipeline, s
 	if code != 0 {
 		return fmt.Errorf("its command exited with status %d; see user_logs/std_log.txt (amlid ml job stream -n %s)", code, r.Name)
 	}
-	// Outputs with a path of their own, and those bound to a pipeline
-	// output that has one, are uploaded as the step's identity (DS-5, as a
-	// command job's); a pipeline output without a path stays with the job.
+	return p.uploadStepOutputs(ctx, r, ws, comp, pl, st, rd, dir, written, logf)
+}
+
+// acquireStepNodes takes a step's instance_count nodes of its compute
+// (releasing those it got when one is refused).
+func (p *Provider) acquireStepNodes(ctx context.Context, s *spec) ([]nodeRef, error) {
+	var nodes []nodeRef
+	for i := 0; i < s.Instances; i++ {
+		n, release, err := p.Compute.Acquire(ctx, s.ComputeID)
+		if err != nil {
+			for _, h := range nodes {
+				h.release()
+			}
+			return nil, fmt.Errorf("could not get node %d of %d on compute %s: %v", i+1, s.Instances, s.ComputeID, err)
+		}
+		nodes = append(nodes, nodeRef{Env: n.Env, Dir: n.Dir, ID: n.ID, ProxyURL: n.ProxyURL, release: release})
+	}
+	return nodes, nil
+}
+
+// prepareStep loads a step's compute and workspace, fetches its code
+// snapshot and picks the identity that reads its data (DS-6, DS-5).
+func (p *Provider) prepareStep(ctx context.Context, r *arm.Resource, st *pstep, wsID, dir string) (comp, ws *arm.Resource, rd *reader, err error) {
+	s := st.Spec
+	comp, err = ml.LoadResource(ctx, p.Store, s.ComputeID)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("compute %s was not found", s.ComputeID)
+	}
+	ws, err = ml.LoadResource(ctx, p.Store, wsID)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("workspace %s was not found", wsID)
+	}
+	if s.CodeID != "" {
+		// fetchCode verifies the step's DS-7 checksum as a command job's.
+		sums, _ := r.Properties["codeChecksums"].(map[string]any)
+		props := map[string]any{"codeChecksum": str(sums[st.Name])}
+		if err := p.fetchCode(ctx, &arm.Resource{ID: r.ID, Name: r.Name, Properties: props}, ws, s, filepath.Join(dir, "code")); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	rd, err = p.dataIdentity(ctx, r, comp, s)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("rule DS-6 (%s): %v", st.identityLabel(), err)
+	}
+	return comp, ws, rd, nil
+}
+
+// stageStepData materialises a step's inputs (copies of earlier steps'
+// outputs, or read as rd), records them in rec's dataAccess, and creates
+// its output folders (noted in outDirs). It returns the values of the
+// command's placeholders.
+func (p *Provider) stageStepData(ctx context.Context, wsID string, comp *arm.Resource, pl *pipeline, st *pstep, rd *reader, dir string, outDirs map[string]string, rec map[string]any) (map[string]string, error) {
+	s := st.Spec
+	var accessLog []any
+	values := map[string]string{}
+	for _, name := range sortedKeys(s.Inputs) {
+		in := s.Inputs[name]
+		dest := filepath.Join(dir, "inputs", name)
+		if b, ok := st.Binds[name]; ok {
+			if b.Step != "" {
+				src := outDirs[b.Step+"/"+b.Output]
+				if err := copyTree(src, dest); err != nil {
+					return nil, fmt.Errorf("input %s: the output %s of step %s: %v", name, b.Output, b.Step, err)
+				}
+				values["inputs."+name] = dest
+				accessLog = append(accessLog, map[string]any{"input": name, "uri": "${{parent.jobs." + strings.TrimPrefix(b.Step, st.Level) + ".outputs." + b.Output + "}}", "identity": "output of step " + b.Step})
+				continue
+			}
+			in = pl.Inputs[b.ParentInput]
+		}
+		if in.URI == "" {
+			values["inputs."+name] = in.Value
+			continue
+		}
+		local, used, err := p.fetchInput(ctx, wsID, comp, s, rd, name, in, dest)
+		if used != nil {
+			accessLog = append(accessLog, used)
+		}
+		if err != nil {
+			rec["dataAccess"] = accessLog
+			return nil, fmt.Errorf("rule DS-6: the step reads as %s: %w", st.identityLabel(), err)
+		}
+		values["inputs."+name] = local
+	}
+	rec["dataAccess"] = accessLog
+	for _, name := range sortedKeys(s.Outputs) {
+		d := filepath.Join(dir, "outputs", name)
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+		values["outputs."+name] = d
+		outDirs[st.Name+"/"+name] = d
+	}
+	return values, nil
+}
+
+// uploadStepOutputs stores a step's outputs after it completed. Outputs
+// with a path of their own, and those bound to a pipeline output that has
+// one, are uploaded as the step's identity (DS-5, as a command job's); a
+// pipeline output without a path stays with the job. Pipeline outputs
+// stored are noted in written.
+func (p *Provider) uploadStepOutputs(ctx context.Context, r, ws, comp *arm.Resource, pl *pipeline, st *pstep, rd *reader, dir string, written map[string]any, logf io.Writer) error {
+	s := st.Spec
+	wsID := mustParent(r.ID)
 	for _, name := range sortedKeys(s.Outputs) {
 		o := s.Outputs[name]
 		target, label := o, name
