@@ -74,22 +74,49 @@ var bindRE = regexp.MustCompile(`^\$\{\{\s*parent\.(?:inputs\.([A-Za-z0-9_-]+)|j
 // components), or resolved, the steps resolveSteps made of it.
 func parsePipeline(props, resolved map[string]any, wsID string) (*pipeline, error) {
 	pl := &pipeline{Inputs: map[string]input{}, Outputs: map[string]output{}}
+	defCompute, err := parsePipelineHead(pl, props)
+	if err != nil {
+		return nil, err
+	}
+	jobs, _ := props["jobs"].(map[string]any)
+	if resolved != nil {
+		jobs = resolved
+	}
+	if len(jobs) == 0 {
+		return nil, badRequest("properties.jobs is empty: a pipeline job needs at least one step (jobs: {<name>: {type: command, …}}).")
+	}
+	sp := &stepParser{pl: pl, props: props, wsID: wsID, defCompute: defCompute}
+	if err := sp.walk(jobs, "", false); err != nil {
+		return nil, err
+	}
+	if err := checkStepBindings(sp.all); err != nil {
+		return nil, err
+	}
+	if pl.Steps, err = orderSteps(sp.all); err != nil {
+		return nil, err
+	}
+	return pl, nil
+}
+
+// parsePipelineHead reads the pipeline's inputs, outputs, identity and
+// settings into pl, and returns settings.default_compute.
+func parsePipelineHead(pl *pipeline, props map[string]any) (string, error) {
 	if err := eachIO(props, "inputs", "", func(name string, m map[string]any) error {
 		pl.Inputs[name] = parseInput(m)
 		return nil
 	}); err != nil {
-		return nil, err
+		return "", err
 	}
 	if err := eachIO(props, "outputs", "pipeline output", func(name string, m map[string]any) error {
 		pl.Outputs[name] = parseOutput(m)
 		return nil
 	}); err != nil {
-		return nil, err
+		return "", err
 	}
 	if idm, ok := props["identity"].(map[string]any); ok && idm != nil {
 		var err error
 		if pl.Identity, err = checkedIdentity(idm); err != nil {
-			return nil, err
+			return "", err
 		}
 	}
 	settings, _ := props["settings"].(map[string]any)
@@ -98,7 +125,7 @@ func parsePipeline(props, resolved map[string]any, wsID string) (*pipeline, erro
 		// azure-ai-ml sends the datastore's ARM ID, YAML its name.
 		pl.DefaultDatastore = ds[strings.LastIndex(ds, "/")+1:]
 		if !ioName.MatchString(pl.DefaultDatastore) {
-			return nil, badRequest("settings.default_datastore %q does not name a datastore.", ds)
+			return "", badRequest("settings.default_datastore %q does not name a datastore.", ds)
 		}
 	}
 	for _, k := range []string{"continue_on_step_failure", "continueOnStepFailure"} {
@@ -109,100 +136,124 @@ func parsePipeline(props, resolved map[string]any, wsID string) (*pipeline, erro
 			pl.ContinueOnStepFailure = strings.EqualFold(v, "true")
 		}
 	}
-	jobs, _ := props["jobs"].(map[string]any)
-	if resolved != nil {
-		jobs = resolved
-	}
-	if len(jobs) == 0 {
-		return nil, badRequest("properties.jobs is empty: a pipeline job needs at least one step (jobs: {<name>: {type: command, …}}).")
-	}
-	var all []*pstep
-	var walk func(jobs map[string]any, level string, inComp bool) error
-	walk = func(jobs map[string]any, level string, inComp bool) error {
-		for _, name := range sortedKeys(jobs) {
-			m, _ := jobs[name].(map[string]any)
-			if m == nil {
-				return badRequest("properties.jobs.%s must be an object.", level+name)
-			}
-			t := strings.ToLower(firstNonEmpty(str(m["type"]), str(m["jobType"]), "command"))
-			switch t {
-			case "pipeline":
-				sub, _ := m["jobs"].(map[string]any)
-				if c, ok := m["component"].(map[string]any); ok && sub == nil {
-					sub, _ = c["jobs"].(map[string]any)
-				}
-				if len(sub) == 0 {
-					return badRequest("properties.jobs.%s is a pipeline component without steps (jobs:).", level+name)
-				}
-				if err := walk(sub, level+name+"/", true); err != nil {
-					return err
-				}
-				continue
-			case "command":
-			default:
-				return badRequest("properties.jobs.%s has type '%s': amlid runs command steps and pipeline components.", level+name, t)
-			}
-			cp := map[string]any{}
-			for k, v := range m {
-				cp[k] = v
-			}
-			cp["jobType"] = "Command"
-			cid := strings.TrimPrefix(firstNonEmpty(str(cp["computeId"]), str(cp["compute"]), defCompute), "azureml:")
-			if cid == "" {
-				return badRequest("step %s names no compute and the pipeline has no settings.default_compute.", level+name)
-			}
-			if !strings.HasPrefix(cid, "/") {
-				cid = wsID + "/computes/" + cid
-			}
-			cp["computeId"] = cid
-			s, err := parseSpec(cp)
-			if err != nil {
-				return badRequest("step %s: %v", level+name, err)
-			}
-			st := &pstep{Name: level + name, Level: level, InComponent: inComp, Spec: s, Binds: map[string]binding{}}
-			for in, v := range s.Inputs {
-				if !strings.Contains(v.Value, "${{") {
-					continue
-				}
-				b := bindRE.FindStringSubmatch(strings.TrimSpace(v.Value))
-				if b == nil {
-					return badRequest("step %s: input %s is bound to %s, which is not ${{parent.inputs.<name>}} or ${{parent.jobs.<step>.outputs.<name>}}.", st.Name, in, v.Value)
-				}
-				if b[1] != "" {
-					if _, ok := pl.Inputs[b[1]]; !ok {
-						return badRequest("step %s: input %s is bound to the pipeline input %s, which the pipeline does not declare.", st.Name, in, b[1])
-					}
-					st.Binds[in] = binding{ParentInput: b[1]}
-				} else {
-					st.Binds[in] = binding{Step: level + b[2], Output: b[3]}
-					st.Deps = append(st.Deps, level+b[2])
-				}
-			}
-			for on, o := range s.Outputs {
-				if o.Parent == "" {
-					continue
-				}
-				// Inside a component the binding was rewritten to the
-				// pipeline output its component's output is bound to, or
-				// dropped (component.go, bindComponentOutputs).
-				if _, ok := pl.Outputs[o.Parent]; !ok {
-					return badRequest("step %s: output %s is bound to the pipeline output %s, which the pipeline does not declare (outputs:).", st.Name, on, o.Parent)
-				}
-			}
-			// DS-6 (access.StepIdentity, the rule as data).
-			stepIDM, _ := cp["identity"].(map[string]any)
-			rootIDM, _ := props["identity"].(map[string]any)
-			var idm map[string]any
-			idm, st.Source = access.StepIdentity(stepIDM, rootIDM, inComp)
-			st.Identity = parseIdentity(idm)
-			s.Identity = st.Identity
-			all = append(all, st)
+	return defCompute, nil
+}
+
+// stepParser collects a pipeline's command steps, in walk order, from its
+// jobs map and those of its pipeline components.
+type stepParser struct {
+	pl         *pipeline
+	props      map[string]any
+	wsID       string
+	defCompute string
+	all        []*pstep
+}
+
+// walk reads one level of jobs (level is "" or "component/").
+func (sp *stepParser) walk(jobs map[string]any, level string, inComp bool) error {
+	for _, name := range sortedKeys(jobs) {
+		m, _ := jobs[name].(map[string]any)
+		if m == nil {
+			return badRequest("properties.jobs.%s must be an object.", level+name)
 		}
-		return nil
+		t := strings.ToLower(firstNonEmpty(str(m["type"]), str(m["jobType"]), "command"))
+		switch t {
+		case "pipeline":
+			sub, _ := m["jobs"].(map[string]any)
+			if c, ok := m["component"].(map[string]any); ok && sub == nil {
+				sub, _ = c["jobs"].(map[string]any)
+			}
+			if len(sub) == 0 {
+				return badRequest("properties.jobs.%s is a pipeline component without steps (jobs:).", level+name)
+			}
+			if err := sp.walk(sub, level+name+"/", true); err != nil {
+				return err
+			}
+			continue
+		case "command":
+		default:
+			return badRequest("properties.jobs.%s has type '%s': amlid runs command steps and pipeline components.", level+name, t)
+		}
+		st, err := sp.step(m, name, level, inComp)
+		if err != nil {
+			return err
+		}
+		sp.all = append(sp.all, st)
 	}
-	if err := walk(jobs, "", false); err != nil {
+	return nil
+}
+
+// step reads one command step: its compute, spec, bindings and identity.
+func (sp *stepParser) step(m map[string]any, name, level string, inComp bool) (*pstep, error) {
+	cp := map[string]any{}
+	for k, v := range m {
+		cp[k] = v
+	}
+	cp["jobType"] = "Command"
+	cid := strings.TrimPrefix(firstNonEmpty(str(cp["computeId"]), str(cp["compute"]), sp.defCompute), "azureml:")
+	if cid == "" {
+		return nil, badRequest("step %s names no compute and the pipeline has no settings.default_compute.", level+name)
+	}
+	if !strings.HasPrefix(cid, "/") {
+		cid = sp.wsID + "/computes/" + cid
+	}
+	cp["computeId"] = cid
+	s, err := parseSpec(cp)
+	if err != nil {
+		return nil, badRequest("step %s: %v", level+name, err)
+	}
+	st := &pstep{Name: level + name, Level: level, InComponent: inComp, Spec: s, Binds: map[string]binding{}}
+	if err := sp.bindStep(st, s, level); err != nil {
 		return nil, err
 	}
+	// DS-6 (access.StepIdentity, the rule as data).
+	stepIDM, _ := cp["identity"].(map[string]any)
+	rootIDM, _ := sp.props["identity"].(map[string]any)
+	var idm map[string]any
+	idm, st.Source = access.StepIdentity(stepIDM, rootIDM, inComp)
+	st.Identity = parseIdentity(idm)
+	s.Identity = st.Identity
+	return st, nil
+}
+
+// bindStep records a step's ${{parent.…}} input bindings and checks that
+// its outputs bound to pipeline outputs name declared ones.
+func (sp *stepParser) bindStep(st *pstep, s *spec, level string) error {
+	for in, v := range s.Inputs {
+		if !strings.Contains(v.Value, "${{") {
+			continue
+		}
+		b := bindRE.FindStringSubmatch(strings.TrimSpace(v.Value))
+		if b == nil {
+			return badRequest("step %s: input %s is bound to %s, which is not ${{parent.inputs.<name>}} or ${{parent.jobs.<step>.outputs.<name>}}.", st.Name, in, v.Value)
+		}
+		if b[1] != "" {
+			if _, ok := sp.pl.Inputs[b[1]]; !ok {
+				return badRequest("step %s: input %s is bound to the pipeline input %s, which the pipeline does not declare.", st.Name, in, b[1])
+			}
+			st.Binds[in] = binding{ParentInput: b[1]}
+		} else {
+			st.Binds[in] = binding{Step: level + b[2], Output: b[3]}
+			st.Deps = append(st.Deps, level+b[2])
+		}
+	}
+	for on, o := range s.Outputs {
+		if o.Parent == "" {
+			continue
+		}
+		// Inside a component the binding was rewritten to the
+		// pipeline output its component's output is bound to, or
+		// dropped (component.go, bindComponentOutputs).
+		if _, ok := sp.pl.Outputs[o.Parent]; !ok {
+			return badRequest("step %s: output %s is bound to the pipeline output %s, which the pipeline does not declare (outputs:).", st.Name, on, o.Parent)
+		}
+	}
+	return nil
+}
+
+// checkStepBindings checks that each step-to-step binding names a step
+// and an output it declares.
+func checkStepBindings(all []*pstep) error {
 	byName := map[string]*pstep{}
 	for _, st := range all {
 		byName[st.Name] = st
@@ -214,16 +265,22 @@ func parsePipeline(props, resolved map[string]any, wsID string) (*pipeline, erro
 			}
 			src := byName[b.Step]
 			if src == nil {
-				return nil, badRequest("step %s: input %s is bound to the outputs of step %s, which is not a step at its level of the pipeline.", st.Name, in, b.Step)
+				return badRequest("step %s: input %s is bound to the outputs of step %s, which is not a step at its level of the pipeline.", st.Name, in, b.Step)
 			}
 			if _, ok := src.Spec.Outputs[b.Output]; !ok {
-				return nil, badRequest("step %s: input %s is bound to output %s of step %s, which declares no such output.", st.Name, in, b.Output, b.Step)
+				return badRequest("step %s: input %s is bound to output %s of step %s, which declares no such output.", st.Name, in, b.Output, b.Step)
 			}
 		}
 	}
-	// Topological order (Kahn; ties by name).
+	return nil
+}
+
+// orderSteps puts the steps in topological order (Kahn; ties by name), or
+// refuses a cycle.
+func orderSteps(all []*pstep) ([]*pstep, error) {
+	var steps []*pstep
 	done := map[string]bool{}
-	for len(pl.Steps) < len(all) {
+	for len(steps) < len(all) {
 		progress := false
 		for _, st := range all {
 			if done[st.Name] {
@@ -235,7 +292,7 @@ func parsePipeline(props, resolved map[string]any, wsID string) (*pipeline, erro
 			}
 			if ready {
 				done[st.Name] = true
-				pl.Steps = append(pl.Steps, st)
+				steps = append(steps, st)
 				progress = true
 			}
 		}
@@ -249,7 +306,7 @@ func parsePipeline(props, resolved map[string]any, wsID string) (*pipeline, erro
 			return nil, badRequest("the pipeline's steps %s depend on each other's outputs in a cycle.", strings.Join(left, ", "))
 		}
 	}
-	return pl, nil
+	return steps, nil
 }
 
 // identityLabel says which identity DS-6 chose for a step, before it runs.
@@ -462,82 +519,26 @@ func (p *Provider) runStep(ctx context.Context, r *arm.Resource, pl *pipeline, s
 		}
 	}
 	wsID := mustParent(r.ID)
-	var nodes []nodeRef
+	nodes, err := p.acquireStepNodes(ctx, s)
+	if err != nil {
+		return err
+	}
 	defer func() {
 		for _, n := range nodes {
 			n.release()
 		}
 	}()
-	for i := 0; i < s.Instances; i++ {
-		n, release, err := p.Compute.Acquire(ctx, s.ComputeID)
-		if err != nil {
-			return fmt.Errorf("could not get node %d of %d on compute %s: %v", i+1, s.Instances, s.ComputeID, err)
-		}
-		nodes = append(nodes, nodeRef{Env: n.Env, Dir: n.Dir, ID: n.ID, ProxyURL: n.ProxyURL, release: release})
-	}
-	comp, err := ml.LoadResource(ctx, p.Store, s.ComputeID)
+	comp, ws, rd, err := p.prepareStep(ctx, r, st, wsID, dir)
 	if err != nil {
-		return fmt.Errorf("compute %s was not found", s.ComputeID)
-	}
-	ws, err := ml.LoadResource(ctx, p.Store, wsID)
-	if err != nil {
-		return fmt.Errorf("workspace %s was not found", wsID)
-	}
-	if s.CodeID != "" {
-		// fetchCode verifies the step's DS-7 checksum as a command job's.
-		sums, _ := r.Properties["codeChecksums"].(map[string]any)
-		props := map[string]any{"codeChecksum": str(sums[st.Name])}
-		if err := p.fetchCode(ctx, &arm.Resource{ID: r.ID, Name: r.Name, Properties: props}, ws, s, filepath.Join(dir, "code")); err != nil {
-			return err
-		}
-	}
-	rd, err := p.dataIdentity(ctx, r, comp, s)
-	if err != nil {
-		return fmt.Errorf("rule DS-6 (%s): %v", st.identityLabel(), err)
+		return err
 	}
 	if len(nodes) > 0 {
 		rd.via = nodes[0].ProxyURL // the compute's network path (DS-8)
 	}
 	rec["identity"], rec["principalId"] = rd.Label, rd.PrincipalID
-	var accessLog []any
-	values := map[string]string{}
-	for _, name := range sortedKeys(s.Inputs) {
-		in := s.Inputs[name]
-		dest := filepath.Join(dir, "inputs", name)
-		if b, ok := st.Binds[name]; ok {
-			if b.Step != "" {
-				src := outDirs[b.Step+"/"+b.Output]
-				if err := copyTree(src, dest); err != nil {
-					return fmt.Errorf("input %s: the output %s of step %s: %v", name, b.Output, b.Step, err)
-				}
-				values["inputs."+name] = dest
-				accessLog = append(accessLog, map[string]any{"input": name, "uri": "${{parent.jobs." + strings.TrimPrefix(b.Step, st.Level) + ".outputs." + b.Output + "}}", "identity": "output of step " + b.Step})
-				continue
-			}
-			in = pl.Inputs[b.ParentInput]
-		}
-		if in.URI == "" {
-			values["inputs."+name] = in.Value
-			continue
-		}
-		local, used, err := p.fetchInput(ctx, wsID, comp, s, rd, name, in, dest)
-		if used != nil {
-			accessLog = append(accessLog, used)
-		}
-		if err != nil {
-			rec["dataAccess"] = accessLog
-			return fmt.Errorf("rule DS-6: the step reads as %s: %w", st.identityLabel(), err)
-		}
-		values["inputs."+name] = local
-	}
-	rec["dataAccess"] = accessLog
-	for _, name := range sortedKeys(s.Outputs) {
-		d := filepath.Join(dir, "outputs", name)
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return err
-		}
-		values["outputs."+name] = d
-		outDirs[st.Name+"/"+name] = d
+	values, err := p.stageStepData(ctx, wsID, comp, pl, st, rd, dir, outDirs, rec)
+	if err != nil {
+		return err
 	}
 	command := placeholder.ReplaceAllStringFunc(s.Command, func(m string) string {
 		k := strings.TrimSpace(placeholder.FindStringSubmatch(m)[1])
@@ -565,9 +566,110 @@ func (p *Provider) runStep(ctx context.Context, r *arm.Resource, pl *pipeline, s
 	if code != 0 {
 		return fmt.Errorf("its command exited with status %d; see user_logs/std_log.txt (amlid ml job stream -n %s)", code, r.Name)
 	}
-	// Outputs with a path of their own, and those bound to a pipeline
-	// output that has one, are uploaded as the step's identity (DS-5, as a
-	// command job's); a pipeline output without a path stays with the job.
+	return p.uploadStepOutputs(ctx, r, ws, comp, pl, st, rd, dir, written, logf)
+}
+
+// acquireStepNodes takes a step's instance_count nodes of its compute
+// (releasing those it got when one is refused).
+func (p *Provider) acquireStepNodes(ctx context.Context, s *spec) ([]nodeRef, error) {
+	var nodes []nodeRef
+	for i := 0; i < s.Instances; i++ {
+		n, release, err := p.Compute.Acquire(ctx, s.ComputeID)
+		if err != nil {
+			for _, h := range nodes {
+				h.release()
+			}
+			return nil, fmt.Errorf("could not get node %d of %d on compute %s: %v", i+1, s.Instances, s.ComputeID, err)
+		}
+		nodes = append(nodes, nodeRef{Env: n.Env, Dir: n.Dir, ID: n.ID, ProxyURL: n.ProxyURL, release: release})
+	}
+	return nodes, nil
+}
+
+// prepareStep loads a step's compute and workspace, fetches its code
+// snapshot and picks the identity that reads its data (DS-6, DS-5).
+func (p *Provider) prepareStep(ctx context.Context, r *arm.Resource, st *pstep, wsID, dir string) (comp, ws *arm.Resource, rd *reader, err error) {
+	s := st.Spec
+	comp, err = ml.LoadResource(ctx, p.Store, s.ComputeID)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("compute %s was not found", s.ComputeID)
+	}
+	ws, err = ml.LoadResource(ctx, p.Store, wsID)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("workspace %s was not found", wsID)
+	}
+	if s.CodeID != "" {
+		// fetchCode verifies the step's DS-7 checksum as a command job's.
+		sums, _ := r.Properties["codeChecksums"].(map[string]any)
+		props := map[string]any{"codeChecksum": str(sums[st.Name])}
+		if err := p.fetchCode(ctx, &arm.Resource{ID: r.ID, Name: r.Name, Properties: props}, ws, s, filepath.Join(dir, "code")); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	rd, err = p.dataIdentity(ctx, r, comp, s)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("rule DS-6 (%s): %v", st.identityLabel(), err)
+	}
+	return comp, ws, rd, nil
+}
+
+// stageStepData materialises a step's inputs (copies of earlier steps'
+// outputs, or read as rd), records them in rec's dataAccess, and creates
+// its output folders (noted in outDirs). It returns the values of the
+// command's placeholders.
+func (p *Provider) stageStepData(ctx context.Context, wsID string, comp *arm.Resource, pl *pipeline, st *pstep, rd *reader, dir string, outDirs map[string]string, rec map[string]any) (map[string]string, error) {
+	s := st.Spec
+	var accessLog []any
+	values := map[string]string{}
+	for _, name := range sortedKeys(s.Inputs) {
+		in := s.Inputs[name]
+		dest := filepath.Join(dir, "inputs", name)
+		if b, ok := st.Binds[name]; ok {
+			if b.Step != "" {
+				src := outDirs[b.Step+"/"+b.Output]
+				if err := copyTree(src, dest); err != nil {
+					return nil, fmt.Errorf("input %s: the output %s of step %s: %v", name, b.Output, b.Step, err)
+				}
+				values["inputs."+name] = dest
+				accessLog = append(accessLog, map[string]any{"input": name, "uri": "${{parent.jobs." + strings.TrimPrefix(b.Step, st.Level) + ".outputs." + b.Output + "}}", "identity": "output of step " + b.Step})
+				continue
+			}
+			in = pl.Inputs[b.ParentInput]
+		}
+		if in.URI == "" {
+			values["inputs."+name] = in.Value
+			continue
+		}
+		local, used, err := p.fetchInput(ctx, wsID, comp, s, rd, name, in, dest)
+		if used != nil {
+			accessLog = append(accessLog, used)
+		}
+		if err != nil {
+			rec["dataAccess"] = accessLog
+			return nil, fmt.Errorf("rule DS-6: the step reads as %s: %w", st.identityLabel(), err)
+		}
+		values["inputs."+name] = local
+	}
+	rec["dataAccess"] = accessLog
+	for _, name := range sortedKeys(s.Outputs) {
+		d := filepath.Join(dir, "outputs", name)
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+		values["outputs."+name] = d
+		outDirs[st.Name+"/"+name] = d
+	}
+	return values, nil
+}
+
+// uploadStepOutputs stores a step's outputs after it completed. Outputs
+// with a path of their own, and those bound to a pipeline output that has
+// one, are uploaded as the step's identity (DS-5, as a command job's); a
+// pipeline output without a path stays with the job. Pipeline outputs
+// stored are noted in written.
+func (p *Provider) uploadStepOutputs(ctx context.Context, r, ws, comp *arm.Resource, pl *pipeline, st *pstep, rd *reader, dir string, written map[string]any, logf io.Writer) error {
+	s := st.Spec
+	wsID := mustParent(r.ID)
 	for _, name := range sortedKeys(s.Outputs) {
 		o := s.Outputs[name]
 		target, label := o, name

@@ -93,123 +93,33 @@ func (p *Provider) execute(ctx context.Context, jobID string) (string, string) {
 		return Failed, err.Error()
 	}
 	dir := p.jobDir(jobID)
-	_ = os.RemoveAll(dir)
-	for _, d := range []string{"user_logs", "code", "inputs", "outputs"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
-			return Failed, err.Error()
-		}
-	}
-	logf, err := os.OpenFile(logPath(dir), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logf, err := makeJobDir(dir)
 	if err != nil {
 		return Failed, err.Error()
 	}
 	defer logf.Close()
 	wsID := mustParent(jobID)
 	// Nodes of the compute (resources.instance_count of them).
-	var nodes []nodeRef
+	nodes, status, msg := p.acquireNodes(ctx, jobID, s, logf)
+	if status != "" {
+		return status, msg
+	}
 	defer func() {
 		for _, n := range nodes {
 			n.release()
 		}
 	}()
-	// A job waits (Queued) until its compute has instance_count free nodes;
-	// it takes them all at once or none, so multi-node jobs never deadlock.
-	if max := maxNodes(ctx, p, s.ComputeID); max > 0 && s.Instances > max {
-		return Failed, fmt.Sprintf("the job asks for %d nodes (resources.instance_count) but compute %s has at most %d (max_instances)", s.Instances, s.ComputeID, max)
-	}
-	for waited := false; len(nodes) < s.Instances; {
-		n, release, err := p.Compute.Acquire(ctx, s.ComputeID)
-		if err == nil {
-			nodes = append(nodes, nodeRef{Env: n.Env, Dir: n.Dir, ID: n.ID, ProxyURL: n.ProxyURL, release: release})
-			continue
-		}
-		var ae *arm.Error
-		if !errors.As(err, &ae) || ae.Code != "ComputeAtCapacity" {
-			return Failed, fmt.Sprintf("could not get node %d of %d on compute %s: %v", len(nodes)+1, s.Instances, s.ComputeID, err)
-		}
-		for _, h := range nodes {
-			h.release()
-		}
-		nodes = nil
-		if !waited {
-			fmt.Fprintf(logf, "amlid: waiting for %d free node(s) of %s\n", s.Instances, s.ComputeID)
-			_ = p.setStatus(ctx, jobID, Queued, "")
-			waited = true
-		}
-		select {
-		case <-ctx.Done():
-			return Canceled, "Canceled while waiting for a node."
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 	_ = p.setStatus(ctx, jobID, Preparing, "")
-	comp, err := ml.LoadResource(ctx, p.Store, s.ComputeID)
-	if err != nil {
-		return Failed, "compute " + s.ComputeID + " was not found"
-	}
-	ws, err := ml.LoadResource(ctx, p.Store, wsID)
-	if err != nil {
-		return Failed, "workspace " + wsID + " was not found"
-	}
-	// The environment's image, when it is in an amlid registry: pulled as
-	// the compute's identity (ACR-5, AcrPull), visible in the job's log. The
-	// code still runs on the host Python.
-	if env := p.environment(ctx, wsID, s.Environment); env != nil && p.PullImage != nil {
-		if id, ok := access.Acting(comp); ok {
-			if _, err := p.PullImage(ctx, env, id, filepath.Join(dir, "image"), logf); err != nil {
-				return Failed, err.Error()
-			}
-		}
-	}
-	// The code snapshot (DS-7 for user identity).
-	if s.CodeID != "" {
-		if err := p.fetchCode(ctx, r, ws, s, filepath.Join(dir, "code")); err != nil {
-			return Failed, err.Error()
-		}
-	}
-	// Inputs, each read by the identity DS-5 picks.
-	reader, err := p.dataIdentity(ctx, r, comp, s)
+	comp, ws, reader, err := p.prepareJob(ctx, r, s, wsID, dir, logf)
 	if err != nil {
 		return Failed, err.Error()
 	}
 	if len(nodes) > 0 {
 		reader.via = nodes[0].ProxyURL // the compute's network path (DS-8)
 	}
-	values := map[string]string{}
-	var accessLog []any
-	for _, name := range sortedKeys(s.Inputs) {
-		in := s.Inputs[name]
-		if in.URI == "" {
-			values["inputs."+name] = in.Value
-			continue
-		}
-		if strings.EqualFold(in.Mode, "direct") {
-			// direct: the job gets the URI and reads it itself.
-			res, err := p.Data.Resolve(ctx, wsID, in.URI)
-			if err != nil {
-				return Failed, fmt.Sprintf("input %s (%s): %v", name, in.URI, err)
-			}
-			values["inputs."+name] = res.URI
-			continue
-		}
-		local, used, err := p.fetchInput(ctx, wsID, comp, s, reader, name, in, filepath.Join(dir, "inputs", name))
-		if used != nil {
-			accessLog = append(accessLog, used)
-		}
-		if err != nil {
-			_ = p.setProp(context.Background(), jobID, "dataAccess", accessLog)
-			fmt.Fprintf(logf, "amlid: input %s: %v\n", name, err)
-			return Failed, err.Error()
-		}
-		values["inputs."+name] = local
-	}
-	_ = p.setProp(ctx, jobID, "dataAccess", accessLog)
-	for _, name := range sortedKeys(s.Outputs) {
-		d := filepath.Join(dir, "outputs", name)
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return Failed, err.Error()
-		}
-		values["outputs."+name] = d
+	values, err := p.stageData(ctx, jobID, wsID, comp, s, reader, dir, logf)
+	if err != nil {
+		return Failed, err.Error()
 	}
 	command := placeholder.ReplaceAllStringFunc(s.Command, func(m string) string {
 		k := strings.TrimSpace(placeholder.FindStringSubmatch(m)[1])
@@ -234,14 +144,153 @@ func (p *Provider) execute(ctx context.Context, jobID string) (string, string) {
 	if code != 0 {
 		return Failed, fmt.Sprintf("The command exited with status %d; see user_logs/std_log.txt (amlid ml job stream -n %s).", code, r.Name)
 	}
-	// Outputs (rw_mount, upload) go to their datastore on completion, as
-	// the identity that read the inputs (DS-5).
+	if err := p.storeOutputs(ctx, jobID, wsID, r, ws, comp, s, reader, dir, logf); err != nil {
+		return Failed, err.Error()
+	}
+	return Completed, ""
+}
+
+// makeJobDir creates a fresh job directory and opens its log for appending.
+func makeJobDir(dir string) (*os.File, error) {
+	_ = os.RemoveAll(dir)
+	for _, d := range []string{"user_logs", "code", "inputs", "outputs"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	return os.OpenFile(logPath(dir), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+}
+
+// acquireNodes takes the job's instance_count nodes of its compute. A job
+// waits (Queued) until its compute has instance_count free nodes; it takes
+// them all at once or none, so multi-node jobs never deadlock. A non-empty
+// status means the job ends with it (and no node is held).
+func (p *Provider) acquireNodes(ctx context.Context, jobID string, s *spec, logf io.Writer) (nodes []nodeRef, status, msg string) {
+	if max := maxNodes(ctx, p, s.ComputeID); max > 0 && s.Instances > max {
+		return nil, Failed, fmt.Sprintf("the job asks for %d nodes (resources.instance_count) but compute %s has at most %d (max_instances)", s.Instances, s.ComputeID, max)
+	}
+	releaseAll := func() {
+		for _, h := range nodes {
+			h.release()
+		}
+		nodes = nil
+	}
+	for waited := false; len(nodes) < s.Instances; {
+		n, release, err := p.Compute.Acquire(ctx, s.ComputeID)
+		if err == nil {
+			nodes = append(nodes, nodeRef{Env: n.Env, Dir: n.Dir, ID: n.ID, ProxyURL: n.ProxyURL, release: release})
+			continue
+		}
+		var ae *arm.Error
+		if !errors.As(err, &ae) || ae.Code != "ComputeAtCapacity" {
+			msg := fmt.Sprintf("could not get node %d of %d on compute %s: %v", len(nodes)+1, s.Instances, s.ComputeID, err)
+			releaseAll()
+			return nil, Failed, msg
+		}
+		releaseAll()
+		if !waited {
+			fmt.Fprintf(logf, "amlid: waiting for %d free node(s) of %s\n", s.Instances, s.ComputeID)
+			_ = p.setStatus(ctx, jobID, Queued, "")
+			waited = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, Canceled, "Canceled while waiting for a node."
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return nodes, "", ""
+}
+
+// prepareJob loads the job's compute and workspace, pulls the environment's
+// image, fetches the code snapshot and picks the identity that reads the
+// job's data (DS-5).
+func (p *Provider) prepareJob(ctx context.Context, r *arm.Resource, s *spec, wsID, dir string, logf io.Writer) (comp, ws *arm.Resource, rd *reader, err error) {
+	comp, err = ml.LoadResource(ctx, p.Store, s.ComputeID)
+	if err != nil {
+		return nil, nil, nil, errors.New("compute " + s.ComputeID + " was not found")
+	}
+	ws, err = ml.LoadResource(ctx, p.Store, wsID)
+	if err != nil {
+		return nil, nil, nil, errors.New("workspace " + wsID + " was not found")
+	}
+	// The environment's image, when it is in an amlid registry: pulled as
+	// the compute's identity (ACR-5, AcrPull), visible in the job's log. The
+	// code still runs on the host Python.
+	if env := p.environment(ctx, wsID, s.Environment); env != nil && p.PullImage != nil {
+		if id, ok := access.Acting(comp); ok {
+			if _, err := p.PullImage(ctx, env, id, filepath.Join(dir, "image"), logf); err != nil {
+				return nil, nil, nil, err
+			}
+		}
+	}
+	// The code snapshot (DS-7 for user identity).
+	if s.CodeID != "" {
+		if err := p.fetchCode(ctx, r, ws, s, filepath.Join(dir, "code")); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	// Inputs, each read by the identity DS-5 picks.
+	rd, err = p.dataIdentity(ctx, r, comp, s)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return comp, ws, rd, nil
+}
+
+// stageData fetches the job's inputs (recording what was read, as whom, in
+// dataAccess) and creates its output directories. It returns the values of
+// the command's ${{inputs.x}} / ${{outputs.x}} placeholders.
+func (p *Provider) stageData(ctx context.Context, jobID, wsID string, comp *arm.Resource, s *spec, rd *reader, dir string, logf io.Writer) (map[string]string, error) {
+	values := map[string]string{}
+	var accessLog []any
+	for _, name := range sortedKeys(s.Inputs) {
+		in := s.Inputs[name]
+		if in.URI == "" {
+			values["inputs."+name] = in.Value
+			continue
+		}
+		if strings.EqualFold(in.Mode, "direct") {
+			// direct: the job gets the URI and reads it itself.
+			res, err := p.Data.Resolve(ctx, wsID, in.URI)
+			if err != nil {
+				return nil, fmt.Errorf("input %s (%s): %v", name, in.URI, err)
+			}
+			values["inputs."+name] = res.URI
+			continue
+		}
+		local, used, err := p.fetchInput(ctx, wsID, comp, s, rd, name, in, filepath.Join(dir, "inputs", name))
+		if used != nil {
+			accessLog = append(accessLog, used)
+		}
+		if err != nil {
+			_ = p.setProp(context.Background(), jobID, "dataAccess", accessLog)
+			fmt.Fprintf(logf, "amlid: input %s: %v\n", name, err)
+			return nil, err
+		}
+		values["inputs."+name] = local
+	}
+	_ = p.setProp(ctx, jobID, "dataAccess", accessLog)
+	for _, name := range sortedKeys(s.Outputs) {
+		d := filepath.Join(dir, "outputs", name)
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+		values["outputs."+name] = d
+	}
+	return values, nil
+}
+
+// storeOutputs sends the outputs (rw_mount, upload) to their datastore on
+// completion, as the identity that read the inputs (DS-5), and records
+// where they went in the job's outputs.
+func (p *Provider) storeOutputs(ctx context.Context, jobID, wsID string, r, ws, comp *arm.Resource, s *spec, rd *reader, dir string, logf io.Writer) error {
 	written := map[string]any{}
 	for _, name := range sortedKeys(s.Outputs) {
-		uri, n, err := p.uploadOutput(ctx, wsID, comp, reader, r.Name, name, s.Outputs[name], filepath.Join(dir, "outputs", name))
+		uri, n, err := p.uploadOutput(ctx, wsID, comp, rd, r.Name, name, s.Outputs[name], filepath.Join(dir, "outputs", name))
 		if err != nil {
 			fmt.Fprintf(logf, "amlid: output %s: %v\n", name, err)
-			return Failed, err.Error()
+			return err
 		}
 		if uri == "" && s.Outputs[name].URI == "" {
 			// No path: the default datastore's azureml/<job>/<output>/ (artifacts.go).
@@ -258,7 +307,7 @@ func (p *Provider) execute(ctx context.Context, jobID string) (string, string) {
 	if len(written) > 0 {
 		_ = p.setProp(context.Background(), jobID, "outputs", written)
 	}
-	return Completed, ""
+	return nil
 }
 
 type nodeRef struct {
