@@ -165,65 +165,11 @@ func (h *Handler) syncSecrets(c *call, a *application) error {
 }
 
 func (h *Handler) applications(c *call, segs []string) error {
-	ctx := c.r.Context()
 	switch {
 	case len(segs) == 0 && c.r.Method == http.MethodGet:
-		var field, value string
-		prefix := false
-		if f := c.r.URL.Query().Get("$filter"); f != "" {
-			if m := filterStartsWith.FindStringSubmatch(f); m != nil { // az ad app create looks for namesakes so
-				field, value, prefix = strings.ToLower(m[1]), m[2], true
-			} else if m := filterEq.FindStringSubmatch(f); m != nil {
-				field, value = strings.ToLower(m[1]), m[2]
-			} else {
-				return errf(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query: $filter=%s.", f)
-			}
-		}
-		keep := func(r store.Record) bool {
-			var a application
-			if json.Unmarshal(r.Value, &a) != nil {
-				return false
-			}
-			switch {
-			case field == "appid":
-				return strings.EqualFold(a.AppID, value)
-			case field == "displayname" && prefix:
-				return strings.HasPrefix(strings.ToLower(a.DisplayName), strings.ToLower(value))
-			case field == "displayname":
-				return a.DisplayName == value
-			}
-			return true
-		}
-		return h.writePage(c, KindApplication, keep, func(r store.Record) (any, error) {
-			var a application
-			if err := json.Unmarshal(r.Value, &a); err != nil {
-				return nil, err
-			}
-			return a.json(), nil
-		})
+		return h.listApplications(c)
 	case len(segs) == 0 && c.r.Method == http.MethodPost:
-		if err := h.requireAdmin(c); err != nil {
-			return err
-		}
-		var in struct {
-			DisplayName string `json:"displayName"`
-			platforms
-		}
-		if err := readJSON(c.r, &in); err != nil {
-			return err
-		}
-		if in.DisplayName == "" {
-			return errf(http.StatusBadRequest, "Request_BadRequest", "displayName is required.")
-		}
-		a := &application{ID: uuid.NewString(), AppID: uuid.NewString(), TenantID: c.tenant, DisplayName: in.DisplayName, Created: time.Now().UTC()}
-		if err := a.apply(in.platforms); err != nil {
-			return err
-		}
-		if err := h.saveApp(c, a); err != nil {
-			return err
-		}
-		writeJSON(c.w, http.StatusCreated, a.json())
-		return nil
+		return h.createApplication(c)
 	}
 	a, err := h.loadApp(c, segs[0])
 	if err != nil {
@@ -234,91 +180,178 @@ func (h *Handler) applications(c *call, segs []string) error {
 		writeJSON(c.w, http.StatusOK, a.json())
 		return nil
 	case len(segs) == 1 && c.r.Method == http.MethodPatch:
-		if err := h.requireAdmin(c); err != nil {
-			return err
-		}
-		var in struct {
-			DisplayName *string `json:"displayName"`
-			platforms
-		}
-		if err := readJSON(c.r, &in); err != nil {
-			return err
-		}
-		if in.DisplayName != nil && *in.DisplayName != "" {
-			a.DisplayName = *in.DisplayName
-		}
-		if err := a.apply(in.platforms); err != nil {
-			return err
-		}
-		if err := h.updateApp(c, a); err != nil {
-			return err
-		}
-		c.w.WriteHeader(http.StatusNoContent)
-		return nil
+		return h.patchApplication(c, a)
 	case len(segs) == 1 && c.r.Method == http.MethodDelete:
-		if err := h.requireAdmin(c); err != nil {
-			return err
-		}
-		if sp, err := h.cfg.Directory.Lookup(ctx, c.tenant, directory.IndexAppID, a.AppID); err == nil {
-			if err := h.deletePrincipal(&call{w: discard{}, r: c.r, claims: c.claims, tenant: c.tenant}, sp); err != nil {
-				return err
-			}
-		}
-		if err := store.Delete(ctx, h.cfg.Directory.Store(), KindApplication, a.ID, ""); err != nil {
-			return err
-		}
-		c.w.WriteHeader(http.StatusNoContent)
-		return nil
+		return h.deleteApplication(c, a)
 	case len(segs) == 2 && strings.EqualFold(segs[1], "addPassword") && c.r.Method == http.MethodPost:
-		if err := h.requireAdmin(c); err != nil {
-			return err
-		}
-		var in struct {
-			PasswordCredential struct {
-				DisplayName string     `json:"displayName"`
-				EndDateTime *time.Time `json:"endDateTime"`
-			} `json:"passwordCredential"`
-		}
-		_ = readJSON(c.r, &in)
-		now := time.Now().UTC()
-		end := now.AddDate(1, 0, 0)
-		if in.PasswordCredential.EndDateTime != nil {
-			end = *in.PasswordCredential.EndDateTime
-		}
-		secret := directory.NewSecret()
-		cred := directory.SecretCredential{KeyID: uuid.NewString(), DisplayName: in.PasswordCredential.DisplayName, Hint: directory.SecretHint(secret),
-			Hash: directory.HashSecret(secret), StartTime: now, EndTime: end}
-		a.Secrets = append(a.Secrets, cred)
-		if err := h.updateApp(c, a); err != nil {
-			return err
-		}
-		writeJSON(c.w, http.StatusOK, map[string]any{"customKeyIdentifier": nil, "displayName": cred.DisplayName, "endDateTime": cred.EndTime,
-			"hint": cred.Hint, "keyId": cred.KeyID, "secretText": secret, "startDateTime": cred.StartTime})
-		return nil
+		return h.addAppPassword(c, a)
 	case len(segs) == 2 && strings.EqualFold(segs[1], "removePassword") && c.r.Method == http.MethodPost:
-		if err := h.requireAdmin(c); err != nil {
-			return err
-		}
-		var in struct {
-			KeyID string `json:"keyId"`
-		}
-		if err := readJSON(c.r, &in); err != nil {
-			return err
-		}
-		var keep []directory.SecretCredential
-		for _, s := range a.Secrets {
-			if !strings.EqualFold(s.KeyID, in.KeyID) {
-				keep = append(keep, s)
-			}
-		}
-		a.Secrets = keep
-		if err := h.updateApp(c, a); err != nil {
-			return err
-		}
-		c.w.WriteHeader(http.StatusNoContent)
-		return nil
+		return h.removeAppPassword(c, a)
 	}
 	return errf(http.StatusMethodNotAllowed, "Request_BadRequest", "%s is not supported on %s.", c.r.Method, c.r.URL.Path)
+}
+
+// listApplications is GET /applications, with $filter on appId or
+// displayName (eq, or startswith as az ad app create uses).
+func (h *Handler) listApplications(c *call) error {
+	var field, value string
+	prefix := false
+	if f := c.r.URL.Query().Get("$filter"); f != "" {
+		if m := filterStartsWith.FindStringSubmatch(f); m != nil { // az ad app create looks for namesakes so
+			field, value, prefix = strings.ToLower(m[1]), m[2], true
+		} else if m := filterEq.FindStringSubmatch(f); m != nil {
+			field, value = strings.ToLower(m[1]), m[2]
+		} else {
+			return errf(http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query: $filter=%s.", f)
+		}
+	}
+	keep := func(r store.Record) bool {
+		var a application
+		if json.Unmarshal(r.Value, &a) != nil {
+			return false
+		}
+		switch {
+		case field == "appid":
+			return strings.EqualFold(a.AppID, value)
+		case field == "displayname" && prefix:
+			return strings.HasPrefix(strings.ToLower(a.DisplayName), strings.ToLower(value))
+		case field == "displayname":
+			return a.DisplayName == value
+		}
+		return true
+	}
+	return h.writePage(c, KindApplication, keep, func(r store.Record) (any, error) {
+		var a application
+		if err := json.Unmarshal(r.Value, &a); err != nil {
+			return nil, err
+		}
+		return a.json(), nil
+	})
+}
+
+// createApplication is POST /applications.
+func (h *Handler) createApplication(c *call) error {
+	if err := h.requireAdmin(c); err != nil {
+		return err
+	}
+	var in struct {
+		DisplayName string `json:"displayName"`
+		platforms
+	}
+	if err := readJSON(c.r, &in); err != nil {
+		return err
+	}
+	if in.DisplayName == "" {
+		return errf(http.StatusBadRequest, "Request_BadRequest", "displayName is required.")
+	}
+	a := &application{ID: uuid.NewString(), AppID: uuid.NewString(), TenantID: c.tenant, DisplayName: in.DisplayName, Created: time.Now().UTC()}
+	if err := a.apply(in.platforms); err != nil {
+		return err
+	}
+	if err := h.saveApp(c, a); err != nil {
+		return err
+	}
+	writeJSON(c.w, http.StatusCreated, a.json())
+	return nil
+}
+
+// patchApplication is PATCH /applications/{id}.
+func (h *Handler) patchApplication(c *call, a *application) error {
+	if err := h.requireAdmin(c); err != nil {
+		return err
+	}
+	var in struct {
+		DisplayName *string `json:"displayName"`
+		platforms
+	}
+	if err := readJSON(c.r, &in); err != nil {
+		return err
+	}
+	if in.DisplayName != nil && *in.DisplayName != "" {
+		a.DisplayName = *in.DisplayName
+	}
+	if err := a.apply(in.platforms); err != nil {
+		return err
+	}
+	if err := h.updateApp(c, a); err != nil {
+		return err
+	}
+	c.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// deleteApplication is DELETE /applications/{id}; it deletes the app's
+// service principal too.
+func (h *Handler) deleteApplication(c *call, a *application) error {
+	ctx := c.r.Context()
+	if err := h.requireAdmin(c); err != nil {
+		return err
+	}
+	if sp, err := h.cfg.Directory.Lookup(ctx, c.tenant, directory.IndexAppID, a.AppID); err == nil {
+		if err := h.deletePrincipal(&call{w: discard{}, r: c.r, claims: c.claims, tenant: c.tenant}, sp); err != nil {
+			return err
+		}
+	}
+	if err := store.Delete(ctx, h.cfg.Directory.Store(), KindApplication, a.ID, ""); err != nil {
+		return err
+	}
+	c.w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// addAppPassword is POST /applications/{id}/addPassword: a new client secret,
+// shown once in the answer and stored hashed.
+func (h *Handler) addAppPassword(c *call, a *application) error {
+	if err := h.requireAdmin(c); err != nil {
+		return err
+	}
+	var in struct {
+		PasswordCredential struct {
+			DisplayName string     `json:"displayName"`
+			EndDateTime *time.Time `json:"endDateTime"`
+		} `json:"passwordCredential"`
+	}
+	_ = readJSON(c.r, &in)
+	now := time.Now().UTC()
+	end := now.AddDate(1, 0, 0)
+	if in.PasswordCredential.EndDateTime != nil {
+		end = *in.PasswordCredential.EndDateTime
+	}
+	secret := directory.NewSecret()
+	cred := directory.SecretCredential{KeyID: uuid.NewString(), DisplayName: in.PasswordCredential.DisplayName, Hint: directory.SecretHint(secret),
+		Hash: directory.HashSecret(secret), StartTime: now, EndTime: end}
+	a.Secrets = append(a.Secrets, cred)
+	if err := h.updateApp(c, a); err != nil {
+		return err
+	}
+	writeJSON(c.w, http.StatusOK, map[string]any{"customKeyIdentifier": nil, "displayName": cred.DisplayName, "endDateTime": cred.EndTime,
+		"hint": cred.Hint, "keyId": cred.KeyID, "secretText": secret, "startDateTime": cred.StartTime})
+	return nil
+}
+
+// removeAppPassword is POST /applications/{id}/removePassword.
+func (h *Handler) removeAppPassword(c *call, a *application) error {
+	if err := h.requireAdmin(c); err != nil {
+		return err
+	}
+	var in struct {
+		KeyID string `json:"keyId"`
+	}
+	if err := readJSON(c.r, &in); err != nil {
+		return err
+	}
+	var keep []directory.SecretCredential
+	for _, s := range a.Secrets {
+		if !strings.EqualFold(s.KeyID, in.KeyID) {
+			keep = append(keep, s)
+		}
+	}
+	a.Secrets = keep
+	if err := h.updateApp(c, a); err != nil {
+		return err
+	}
+	c.w.WriteHeader(http.StatusNoContent)
+	return nil
 }
 
 func (h *Handler) servicePrincipals(c *call, segs []string) error {

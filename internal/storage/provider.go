@@ -185,35 +185,13 @@ func (p *Provider) validateAccount(ctx context.Context, w *arm.Write) error {
 		return badRequest("AccountNameInvalid",
 			"%s is not a valid storage account name. Storage account name must be between 3 and 24 characters in length and use numbers and lower-case letters only.", name)
 	}
-	// sku
-	skuName, _ := nu.SKU["name"].(string)
-	if skuName == "" && old != nil {
-		skuName, _ = old.SKU["name"].(string)
+	if err := normalizeAccountSKU(nu, old); err != nil {
+		return err
 	}
-	if skuName == "" {
-		return badRequest("InvalidRequestContent", "The request content was invalid: sku.name is required (Standard_LRS, Standard_GRS, Standard_RAGRS, Standard_ZRS, Premium_LRS, …).")
+	k, err := normalizeAccountKind(name, nu, old)
+	if err != nil {
+		return err
 	}
-	canon, ok := skus[strings.ToLower(skuName)]
-	if !ok {
-		return badRequest("InvalidRequestContent", "The sku '%s' is not supported. Use one of Standard_LRS, Standard_GRS, Standard_RAGRS, Standard_ZRS, Standard_GZRS, Standard_RAGZRS, Premium_LRS, Premium_ZRS.", skuName)
-	}
-	tier := strings.SplitN(canon, "_", 2)[0]
-	nu.SKU = map[string]any{"name": canon, "tier": tier}
-	// kind
-	if nu.Kind == "" && old != nil {
-		nu.Kind = old.Kind
-	}
-	if nu.Kind == "" {
-		return badRequest("InvalidRequestContent", "The request content was invalid: kind is required (StorageV2, Storage, BlobStorage, BlockBlobStorage, FileStorage).")
-	}
-	k, ok := kinds[strings.ToLower(nu.Kind)]
-	if !ok {
-		return badRequest("InvalidRequestContent", "The kind '%s' is not supported. Use StorageV2, Storage, BlobStorage, BlockBlobStorage or FileStorage.", nu.Kind)
-	}
-	if old != nil && old.Kind != k && !(old.Kind == "Storage" && k == "StorageV2") {
-		return badRequest("InvalidRequestContent", "The kind of storage account '%s' cannot change from %s to %s (only Storage → StorageV2 is an upgrade).", name, old.Kind, k)
-	}
-	nu.Kind = k
 
 	props := nu.Properties
 	// Read-only properties come from the old document (or are made now).
@@ -221,155 +199,25 @@ func (p *Provider) validateAccount(ctx context.Context, w *arm.Write) error {
 		"keyCreationTime", "secondaryEndpoints", "secondaryLocation", "statusOfSecondary"} {
 		delete(props, ro)
 	}
-	boolProp := func(key string, def bool) (bool, error) {
-		v, present := props[key]
-		if !present || v == nil {
-			if old != nil {
-				if ov, ok := old.Properties[key].(bool); ok {
-					return ov, nil
-				}
-			}
-			return def, nil
-		}
-		b, ok := v.(bool)
-		if !ok {
-			return false, badRequest("InvalidRequestContent", "properties.%s must be a boolean, not %v.", key, v)
-		}
-		return b, nil
-	}
-	for _, bp := range []struct {
-		key string
-		def bool
-	}{{"allowSharedKeyAccess", true}, {"allowBlobPublicAccess", false}, {"supportsHttpsTrafficOnly", true},
-		{"isHnsEnabled", false}, {"allowCrossTenantReplication", false}, {"defaultToOAuthAuthentication", false}} {
-		b, err := boolProp(bp.key, bp.def)
-		if err != nil {
-			return err
-		}
-		props[bp.key] = b
-	}
-	if old != nil {
-		if was, _ := old.Properties["isHnsEnabled"].(bool); was != props["isHnsEnabled"].(bool) {
-			return badRequest("InvalidRequestContent", "isHnsEnabled cannot be changed after the storage account '%s' is created.", name)
-		}
-	}
-	str := func(key, def string, allowed ...string) error {
-		v, present := props[key]
-		if !present || v == nil {
-			if old != nil {
-				if ov, ok := old.Properties[key].(string); ok {
-					props[key] = ov
-					return nil
-				}
-			}
-			if def == "" {
-				delete(props, key)
-			} else {
-				props[key] = def
-			}
-			return nil
-		}
-		s, ok := v.(string)
-		if !ok {
-			return badRequest("InvalidRequestContent", "properties.%s must be a string, not %v.", key, v)
-		}
-		for _, a := range allowed {
-			if strings.EqualFold(a, s) {
-				props[key] = a
-				return nil
-			}
-		}
-		return badRequest("InvalidRequestContent", "properties.%s '%s' is invalid; use one of %s.", key, s, strings.Join(allowed, ", "))
-	}
-	if err := str("minimumTlsVersion", "TLS1_2", "TLS1_0", "TLS1_1", "TLS1_2", "TLS1_3"); err != nil {
+	ap := accountProps{props: props, old: old}
+	if err := ap.normalizeSwitches(name); err != nil {
 		return err
 	}
-	if err := str("publicNetworkAccess", "Enabled", "Enabled", "Disabled", "SecuredByPerimeter"); err != nil {
-		return err
-	}
-	accessDefault := ""
-	if k == "StorageV2" || k == "BlobStorage" {
-		accessDefault = "Hot"
-	}
-	if err := str("accessTier", accessDefault, "Hot", "Cool", "Cold", "Premium"); err != nil {
+	if err := ap.normalizeEnums(k); err != nil {
 		return err
 	}
 	if _, ok := props["dnsEndpointType"]; !ok {
 		props["dnsEndpointType"] = "Standard"
 	}
-	// network rules
-	var raw any = props["networkAcls"]
-	if raw == nil && old != nil {
-		raw = old.Properties["networkAcls"]
-	}
-	acls, err := ParseNetworkACLs(raw)
-	if err != nil {
+	if err := ap.normalizeNetworkACLs(); err != nil {
 		return err
 	}
-	props["networkAcls"] = acls.JSON()
-	if _, ok := props["encryption"].(map[string]any); !ok {
-		if old != nil && old.Properties["encryption"] != nil {
-			props["encryption"] = old.Properties["encryption"]
-		} else {
-			props["encryption"] = map[string]any{}
-		}
-	}
-	enc := props["encryption"].(map[string]any)
 	now := p.now()
-	if _, ok := enc["keySource"]; !ok {
-		enc["keySource"] = "Microsoft.Storage"
-	}
-	if _, ok := enc["requireInfrastructureEncryption"]; !ok {
-		enc["requireInfrastructureEncryption"] = false
-	}
-	svcs, _ := enc["services"].(map[string]any)
-	if svcs == nil {
-		svcs = map[string]any{}
-		enc["services"] = svcs
-	}
-	for _, s := range []string{"blob", "file"} {
-		m, _ := svcs[s].(map[string]any)
-		if m == nil {
-			m = map[string]any{}
-			svcs[s] = m
-		}
-		m["enabled"] = true
-		if _, ok := m["keyType"]; !ok {
-			m["keyType"] = "Account"
-		}
-		if _, ok := m["lastEnabledTime"]; !ok {
-			m["lastEnabledTime"] = now.Format(time.RFC3339Nano)
-		}
-	}
+	ap.defaultEncryption(now)
 	if _, ok := props["privateEndpointConnections"]; !ok {
 		props["privateEndpointConnections"] = []any{}
 	}
-	// read-only ones
-	if old != nil {
-		for _, ro := range []string{"creationTime", "keyCreationTime"} {
-			if v, ok := old.Properties[ro]; ok {
-				props[ro] = v
-			}
-		}
-	} else {
-		props["creationTime"] = now.Format(time.RFC3339Nano)
-	}
-	hns, _ := props["isHnsEnabled"].(bool)
-	props["primaryEndpoints"] = p.primaryEndpoints(name, hns)
-	props["primaryLocation"] = nu.Location
-	props["statusOfPrimary"] = "available"
-	if nu.Internal == nil {
-		nu.Internal = map[string]any{}
-	}
-	if old == nil {
-		nu.Internal["tenantId"] = w.TenantID
-		k1, k2 := newKey(), newKey()
-		nu.Internal["keys"] = []any{
-			map[string]any{"keyName": "key1", "value": k1, "permissions": "FULL", "creationTime": now.Format(time.RFC3339Nano)},
-			map[string]any{"keyName": "key2", "value": k2, "permissions": "FULL", "creationTime": now.Format(time.RFC3339Nano)},
-		}
-		props["keyCreationTime"] = map[string]any{"key1": now.Format(time.RFC3339Nano), "key2": now.Format(time.RFC3339Nano)}
-	}
+	p.setAccountReadOnly(w, now)
 	return nil
 }
 
