@@ -129,6 +129,44 @@ type Server struct {
 // Start brings amlid up and returns once every listener accepts
 // connections.
 func Start(ctx context.Context, o Options) (_ *Server, err error) {
+	if err := applyDefaults(&o); err != nil {
+		return nil, err
+	}
+	if err := prepareDataDir(&o); err != nil {
+		return nil, err
+	}
+	s := &Server{Opts: o, log: o.Logger, serveErr: make(chan error, 3), stopping: make(chan struct{})}
+	// Every step below leaves what it opened on s; on any error, release
+	// closes it all (the store, listeners not yet served, the lock).
+	defer func() {
+		if err != nil {
+			s.release()
+		}
+	}()
+	if err := s.openStorage(ctx, o); err != nil {
+		return nil, err
+	}
+	if err := s.startCore(ctx, o); err != nil {
+		return nil, err
+	}
+	// The modules, in dependency order: each declares its ARM types and
+	// mounts its data plane now, and reopens what it serves (ports,
+	// processes) in Resume, once every module is in place and serving.
+	for _, build := range s.moduleList() {
+		m, err := build(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.modules = append(s.modules, m)
+	}
+	if err := s.serve(ctx, o); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// applyDefaults fills the options left zero and checks --rbac.
+func applyDefaults(o *Options) error {
 	if o.DataDir == "" {
 		o.DataDir = DefaultDataDir()
 	}
@@ -163,7 +201,7 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 		o.RBAC = "enforce"
 	}
 	if o.RBAC != "enforce" && o.RBAC != "audit" {
-		return nil, fmt.Errorf("--rbac must be 'enforce' or 'audit', not %q", o.RBAC)
+		return fmt.Errorf("--rbac must be 'enforce' or 'audit', not %q", o.RBAC)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -171,83 +209,106 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	if o.BodyIdleTimeout <= 0 {
 		o.BodyIdleTimeout = DefaultBodyIdleTimeout
 	}
+	return nil
+}
+
+// prepareDataDir makes o.DataDir absolute, creates it and narrows its
+// permissions.
+func prepareDataDir(o *Options) error {
 	abs, err := filepath.Abs(o.DataDir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	o.DataDir = abs
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
+		return fmt.Errorf("create data dir: %w", err)
 	}
 	// Every file amlid creates from here on is its own alone (0600/0700);
 	// what an earlier version left wider is narrowed.
 	syscall.Umask(0o077)
 	if err := securePermissions(o.DataDir); err != nil {
-		return nil, fmt.Errorf("data dir permissions: %w", err)
+		return fmt.Errorf("data dir permissions: %w", err)
 	}
-	s := &Server{Opts: o, log: o.Logger, serveErr: make(chan error, 3), stopping: make(chan struct{})}
-	defer func() {
-		if err != nil {
-			s.release()
-		}
-	}()
+	return nil
+}
+
+// openStorage takes the data dir's lock, opens the sandbox, the CA and the
+// (sealed) store, and bootstraps the directory.
+func (s *Server) openStorage(ctx context.Context, o Options) (err error) {
 	if err := s.acquireLock(); err != nil {
-		return nil, err
+		return err
 	}
 	if s.Sandbox, err = s.openSandbox(); err != nil {
-		return nil, err
+		return err
 	}
 	if s.CA, err = tlsca.LoadOrCreate(filepath.Join(o.DataDir, TLSDir)); err != nil {
-		return nil, err
+		return err
 	}
 	raw, err := OpenStore(ctx, o.Store, o.DataDir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if o.Testing != nil && o.Testing.WrapStore != nil {
 		raw = o.Testing.WrapStore(raw)
 	}
 	if s.Sealer, err = seal.Load(ctx, raw, VaultKeyFile(o.DataDir)); err != nil {
 		raw.Close()
-		return nil, err
+		return err
 	}
 	s.Store = s.Sealer.Store(raw, SealedKinds...)
 	if n, err := seal.Migrate(ctx, s.Store); err != nil {
-		return nil, fmt.Errorf("sealing stored credentials: %w", err)
+		return fmt.Errorf("sealing stored credentials: %w", err)
 	} else if n > 0 {
 		s.log.Info("sealed records that an earlier version stored in clear", "records", n)
 	}
 	s.Directory = directory.New(s.Store)
 	if err := s.bootstrap(ctx); err != nil {
-		return nil, fmt.Errorf("bootstrap: %w", err)
+		return fmt.Errorf("bootstrap: %w", err)
 	}
 	// Group expansion reads a tenant's groups from their index (issue 23);
 	// a database from before it is indexed once here.
 	if err := s.Directory.EnsureGroupIndex(ctx); err != nil {
-		return nil, fmt.Errorf("index groups: %w", err)
+		return fmt.Errorf("index groups: %w", err)
 	}
+	return nil
+}
+
+// listenFront opens the front door's and the Blob endpoint's listeners and
+// returns their base URLs.
+func (s *Server) listenFront(o Options) (base, blobURL string, err error) {
 	s.ln, err = net.Listen("tcp", net.JoinHostPort(o.Host, strconv.Itoa(o.Port)))
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s:%d: %w (another program uses the port? pick one with --port)", o.Host, o.Port, err)
+		return "", "", fmt.Errorf("listen on %s:%d: %w (another program uses the port? pick one with --port)", o.Host, o.Port, err)
 	}
-	base := "https://" + urlHost(o.Host, s.ln.Addr().(*net.TCPAddr).Port)
+	base = "https://" + urlHost(o.Host, s.ln.Addr().(*net.TCPAddr).Port)
 	if s.blobLn, err = net.Listen("tcp", net.JoinHostPort(o.Host, strconv.Itoa(o.BlobPort))); err != nil {
-		return nil, fmt.Errorf("listen on %s:%d for Blob storage: %w (pick another with --blob-port)", o.Host, o.BlobPort, err)
+		return "", "", fmt.Errorf("listen on %s:%d for Blob storage: %w (pick another with --blob-port)", o.Host, o.BlobPort, err)
 	}
-	blobURL := "https://" + urlHost(o.Host, s.blobLn.Addr().(*net.TCPAddr).Port)
+	blobURL = "https://" + urlHost(o.Host, s.blobLn.Addr().(*net.TCPAddr).Port)
+	return base, blobURL, nil
+}
+
+// startCore opens the front door's and the Blob endpoint's listeners and
+// builds the core services every module uses: tokens, RBAC, Graph, the ARM
+// front door, the workload registry and the managed-identity endpoints.
+func (s *Server) startCore(ctx context.Context, o Options) (err error) {
+	base, blobURL, err := s.listenFront(o)
+	if err != nil {
+		return err
+	}
 	// Tokens are issued for the services amlid serves: besides Azure's
 	// resource URIs, Graph's URL here and the Blob endpoint's account URLs.
 	if s.Tokens, err = token.New(ctx, token.Config{
 		BaseURL: base, Store: s.Store, Directory: s.Directory, Logger: s.log, DefaultTenant: s.Bootstrap.TenantID,
 		Resources: []string{base}, ResourcePrefixes: []string{blobURL},
 	}); err != nil {
-		return nil, fmt.Errorf("token service: %w", err)
+		return fmt.Errorf("token service: %w", err)
 	}
 	if s.Authz, err = authorization.New(ctx, s.Store, s.Directory, o.RBAC, s.log); err != nil {
-		return nil, fmt.Errorf("rbac: %w", err)
+		return fmt.Errorf("rbac: %w", err)
 	}
 	if err := s.grantBootstrapOwner(ctx); err != nil {
-		return nil, fmt.Errorf("bootstrap: %w", err)
+		return fmt.Errorf("bootstrap: %w", err)
 	}
 	s.Graph = graph.New(graph.Config{Tokens: s.Tokens, Directory: s.Directory, Logger: s.log, Audiences: []string{base},
 		OnPrincipalDeleted: authorization.DeleteAssignmentsOf})
@@ -264,15 +325,15 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	s.Workloads = workload.NewRegistry(&armResolver{st: s.Store, dir: s.Directory})
 	msiH, err := msi.New(msi.Config{Registry: s.Workloads, Tokens: s.Tokens, Logger: s.log})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if s.msiLn, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(o.MSIPort))); err != nil {
-		return nil, fmt.Errorf("listen on 127.0.0.1:%d for the managed-identity endpoints: %w (pick another with --msi-port)", o.MSIPort, err)
+		return fmt.Errorf("listen on 127.0.0.1:%d for the managed-identity endpoints: %w (pick another with --msi-port)", o.MSIPort, err)
 	}
 	s.msiSrv = msiH.Server()
 	bundle, err := s.writeBundle()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.State = State{
 		PID: os.Getpid(), ARMURL: base, AuthorityHost: base, GraphURL: base,
@@ -287,16 +348,13 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 			return s.logRequests(limitBody(h, o.BodyIdleTimeout, dataReadTimeout))
 		},
 		Logger: s.log, IdleTimeout: idleTimeout})
-	// The modules, in dependency order: each declares its ARM types and
-	// mounts its data plane now, and reopens what it serves (ports,
-	// processes) in Resume, once every module is in place and serving.
-	for _, build := range s.moduleList() {
-		m, err := build(ctx)
-		if err != nil {
-			return nil, err
-		}
-		s.modules = append(s.modules, m)
-	}
+	return nil
+}
+
+// serve writes state.json, starts serving the front door, the
+// managed-identity and the Blob listeners, resumes the modules and writes
+// state.json again with what they added.
+func (s *Server) serve(ctx context.Context, o Options) error {
 	s.https = &http.Server{
 		Handler:           s.logRequests(limitBody(s.front(), o.BodyIdleTimeout, frontReadTimeout)),
 		TLSConfig:         s.CA.TLSConfig(),
@@ -309,21 +367,21 @@ func Start(ctx context.Context, o Options) (_ *Server, err error) {
 	// state.json is written before any listener answers, so a client that
 	// sees the port answer can read it (`amlid env`) at once.
 	if err := writeJSONFile(filepath.Join(o.DataDir, StateFile), s.State, 0o600); err != nil {
-		return nil, err
+		return err
 	}
 	go func() { s.serveErr <- s.https.ServeTLS(s.ln, "", "") }()
 	go func() { s.serveErr <- s.msiSrv.Serve(s.msiLn) }()
 	go func() { s.serveErr <- s.blobSrv.ServeTLS(s.blobLn, "", "") }()
 	for _, m := range s.modules {
 		if err := m.Resume(ctx); err != nil {
-			return nil, fmt.Errorf("%s: %w", m.Name(), err)
+			return fmt.Errorf("%s: %w", m.Name(), err)
 		}
 	}
 	// Resuming modules may have added endpoints (the vault proxy's port).
 	if err := writeJSONFile(filepath.Join(o.DataDir, StateFile), s.State, 0o600); err != nil {
-		return nil, err
+		return err
 	}
-	return s, nil
+	return nil
 }
 
 func urlHost(host string, port int) string {

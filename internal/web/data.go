@@ -162,9 +162,30 @@ func (h *Handler) build(ctx context.Context, s *session) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
+	visible, roots, err := h.buildScopes(ctx, s, rd, v, subs)
+	if err != nil {
+		return nil, err
+	}
+	seenPrincipal := map[string]bool{}
+	buildAssignments(rd, v, visible, seenPrincipal)
+	if err := h.buildWorkloads(ctx, v, visible, roots, seenPrincipal); err != nil {
+		return nil, err
+	}
+	if err := h.buildPrincipals(ctx, s, v, seenPrincipal); err != nil {
+		return nil, err
+	}
+	v.BuildMillis = float64(time.Since(start).Microseconds()) / 1000
+	return v, nil
+}
+
+// buildScopes fills v.Scopes with the subscriptions and resources the
+// session may read and sets v.Version. It returns the visible scope IDs
+// (lower-cased) and the roots to analyze: visible scopes with no visible
+// parent.
+func (h *Handler) buildScopes(ctx context.Context, s *session, rd *reader, v *View, subs []directory.Subscription) (map[string]bool, []string, error) {
 	fp := sha256.New()
 	if err := h.versions(ctx, s, fp); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	visible := map[string]bool{} // lower-cased scope IDs
 	var roots []string           // scopes to analyze: visible, with no visible parent
@@ -178,7 +199,7 @@ func (h *Handler) build(ctx context.Context, s *session) (*View, error) {
 		}
 		recs, err := h.cfg.Store.List(ctx, arm.KindResource, store.ListOptions{KeyPrefix: strings.ToLower(subID) + "/"})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, rec := range recs {
 			fp.Write([]byte(rec.Key + "\x00" + rec.ETag + "\x00"))
@@ -209,10 +230,15 @@ func (h *Handler) build(ctx context.Context, s *session) (*View, error) {
 		}
 	}
 	v.Version = hex.EncodeToString(fp.Sum(nil)[:12])
+	return visible, roots, nil
+}
 
-	// Assignments: at or under a readable scope where the principal may read
-	// role assignments, or above a visible scope (inherited, as
-	// `role assignment list --include-inherited` shows them).
+// buildAssignments fills v.Assignments (sorted by principal, then scope):
+// at or under a readable scope where the principal may read role
+// assignments, or above a visible scope (inherited, as
+// `role assignment list --include-inherited` shows them). It marks their
+// principals in seenPrincipal.
+func buildAssignments(rd *reader, v *View, visible, seenPrincipal map[string]bool) {
 	above := map[string]bool{}
 	for k := range visible {
 		for _, a := range ancestorsOf(k) {
@@ -221,7 +247,6 @@ func (h *Handler) build(ctx context.Context, s *session) (*View, error) {
 	}
 	scopeOK := map[string]bool{}
 	roleNames := map[string]string{} // role definition ID → name
-	seenPrincipal := map[string]bool{}
 	for _, a := range rd.eng.AssignmentsUnordered() {
 		sk := strings.ToLower(strings.TrimRight(a.Scope, "/"))
 		ok, done := scopeOK[sk]
@@ -261,12 +286,17 @@ func (h *Handler) build(ctx context.Context, s *session) (*View, error) {
 	for i := range keyed {
 		v.Assignments[i] = keyed[i].a
 	}
+}
 
-	// Workloads: the analyzer over each visible root.
+// buildWorkloads runs the analyzer over each visible root and fills
+// v.Workloads, v.Excess, v.Met and v.Unmet. It marks the workloads'
+// identities in seenPrincipal.
+func (h *Handler) buildWorkloads(ctx context.Context, v *View, visible map[string]bool, roots []string, seenPrincipal map[string]bool) error {
 	an := &access.Analyzer{Src: access.StoreSource(h.cfg.Store), Decider: h.cfg.Authz}
 	seenWorkload := map[string]bool{}
 	for _, root := range roots {
 		var rep *access.Report
+		var err error
 		id, _ := arm.ParseID(root)
 		if id.Namespace != "" {
 			rep, err = an.Analyze(ctx, root, root)
@@ -274,7 +304,7 @@ func (h *Handler) build(ctx context.Context, s *session) (*View, error) {
 			rep, err = an.Analyze(ctx, root, "")
 		}
 		if err != nil {
-			return nil, fmt.Errorf("analyzing %s: %w", root, err)
+			return fmt.Errorf("analyzing %s: %w", root, err)
 		}
 		for _, rr := range rep.Resources {
 			k := strings.ToLower(rr.ID)
@@ -301,14 +331,17 @@ func (h *Handler) build(ctx context.Context, s *session) (*View, error) {
 			}
 		}
 	}
+	return nil
+}
 
-	// Principals: details only for those the view shows.
+// buildPrincipals fills v.Principals with details only for those the view
+// shows (seenPrincipal, which it consumes). Members of shown groups are
+// shown too (their access comes through the group), nested groups included.
+func (h *Handler) buildPrincipals(ctx context.Context, s *session, v *View, seenPrincipal map[string]bool) error {
 	all, err := h.cfg.Directory.Principals(ctx, s.TenantID, "")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	// Members of shown groups are shown too (their access comes through
-	// the group), nested groups included.
 	byID := make(map[string]*directory.Principal, len(all))
 	for _, p := range all {
 		byID[strings.ToLower(p.ObjectID)] = p
@@ -355,8 +388,7 @@ func (h *Handler) build(ctx context.Context, s *session) (*View, error) {
 		}
 		return strings.ToLower(v.Principals[i].Name) < strings.ToLower(v.Principals[j].Name)
 	})
-	v.BuildMillis = float64(time.Since(start).Microseconds()) / 1000
-	return v, nil
+	return nil
 }
 
 func principalOf(p *directory.Principal) Principal {
