@@ -327,3 +327,26 @@ func TestStateWrittenBeforeServing(t *testing.T) {
 		t.Fatalf("amlid env as soon as the port answers: %v\n%s", err, out)
 	}
 }
+
+// A verb a Graph collection does not take (PATCH or DELETE on
+// /v1.0/applications, …) gets 405, never a panic.
+func TestGraphCollectionVerbs(t *testing.T) {
+	t.Parallel()
+	in := start(t, "")
+	tok := in.clientToken(t, in.State.TenantID, in.Boot.ClientID, in.Boot.ClientSecret, "https://graph.microsoft.com/.default")
+	for _, coll := range []string{"users", "groups", "servicePrincipals", "applications"} {
+		for _, m := range []string{http.MethodPatch, http.MethodDelete, http.MethodPut} {
+			req, _ := http.NewRequest(m, in.State.GraphURL+"/v1.0/"+coll, strings.NewReader("{}"))
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := in.httpClient().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(string(b), "is not supported") {
+				t.Errorf("%s /v1.0/%s: %d %s, want 405", m, coll, resp.StatusCode, b)
+			}
+		}
+	}
+}

@@ -183,6 +183,12 @@ func (h *Handler) serve(c *call) error {
 	if len(segs) == 0 {
 		return errf(http.StatusNotFound, "Request_ResourceNotFound", "No Graph resource at %s.", c.r.URL.Path)
 	}
+	collection := map[string]bool{"users": true, "groups": true, "serviceprincipals": true, "applications": true}
+	if len(segs) == 1 && collection[strings.ToLower(segs[0])] && c.r.Method != http.MethodGet && c.r.Method != http.MethodPost {
+		// A collection is listed (GET) or added to (POST); every handler
+		// below reads an object ID for any other verb.
+		return errf(http.StatusMethodNotAllowed, "Request_BadRequest", "%s is not supported on %s.", c.r.Method, c.r.URL.Path)
+	}
 	switch strings.ToLower(segs[0]) {
 	case "users":
 		return h.users(c, segs[1:])
